@@ -1,0 +1,88 @@
+# salvage -- build, test, bench, install.
+#   make                          build ./salvage (installs missing Debian packages first)
+#   make test                     unit (Criterion) and end-to-end tests
+#   make SANITIZE=address,undefined test
+#   make bench                    benchmarks against peer tools (bench/)
+#   make install PREFIX=/usr/local DESTDIR=
+# Project flags live in SV_* variables, so a user's CFLAGS/LDFLAGS add to them.
+
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+SANITIZE ?=
+
+PKGS := libzstd libcrypto libgit2
+SV_CPPFLAGS := -D_GNU_SOURCE -DSV_VERSION='"$(VERSION)"' -MMD -MP
+SV_CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -pthread
+SV_LDLIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -pthread
+SV_PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
+
+ifneq ($(SANITIZE),)
+SV_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+SV_LDFLAGS += -fsanitize=$(SANITIZE)
+BUILD := build/san
+else
+BUILD := build/rel
+endif
+
+LIB_SRCS := $(wildcard common/*.c storage/*.c queue/*.c seeds/*.c) \
+	    $(filter-out crawler/main.c,$(wildcard crawler/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+MAIN_OBJ := $(BUILD)/crawler/main.o
+LIB := $(BUILD)/libsalvage.a
+BIN := $(BUILD)/salvage
+TEST_SRCS := $(wildcard tests/unit/test_*.c)
+TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+TEST_HELPERS := $(BUILD)/tests/genstream
+DEPS_STAMP := build/.deps-ok
+
+.PHONY: all deps test bench demo install clean
+all: salvage
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): scripts/deps.sh
+	bash scripts/deps.sh
+	@mkdir -p $(@D) && touch $@
+
+# The default build is also reachable as ./salvage.
+salvage: $(BIN)
+ifeq ($(SANITIZE),)
+	cp $(BIN) $@
+endif
+
+$(BIN): $(MAIN_OBJ) $(LIB)
+	$(CC) $(SV_CFLAGS) $(CFLAGS) $(SV_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SV_LDLIBS) $(LDLIBS)
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(SV_CPPFLAGS) $(CPPFLAGS) $(SV_CFLAGS) $(SV_PKG_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB) tests/unit/helpers.h
+	@mkdir -p $(@D)
+	$(CC) $(SV_CPPFLAGS) $(CPPFLAGS) $(SV_CFLAGS) $(SV_PKG_CFLAGS) $(CFLAGS) $(SV_LDFLAGS) $(LDFLAGS) \
+		-o $@ $< $(LIB) $(SV_LDLIBS) -lcriterion $(LDLIBS)
+
+$(BUILD)/tests/genstream: tests/genstream.c
+	@mkdir -p $(@D)
+	$(CC) $(SV_CPPFLAGS) $(SV_CFLAGS) $(CFLAGS) $(SV_LDFLAGS) $(LDFLAGS) -o $@ $<
+
+test: $(BIN) $(TEST_BINS) $(TEST_HELPERS)
+	SALVAGE=$(abspath $(BIN)) BUILD=$(abspath $(BUILD)) bash tests/run
+
+bench: salvage
+	bash bench/run
+
+install: salvage
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 salvage $(DESTDIR)$(PREFIX)/bin/salvage
+
+clean:
+	rm -rf build salvage
+
+-include $(shell find build -name '*.d' 2>/dev/null)

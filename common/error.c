@@ -1,0 +1,79 @@
+/*
+ * common/error.c -- the per-thread last error message.
+ */
+#include "error.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static _Thread_local char last_msg[1024];
+static _Thread_local int last_code;
+
+static int set_va(int code, const char *suffix, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
+	if (suffix && n >= 0 && (size_t)n < sizeof(last_msg))
+		snprintf(last_msg + n, sizeof(last_msg) - (size_t)n, ": %s", suffix);
+	last_code = code;
+	return code;
+}
+
+int sv_error_set(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	set_va(code, NULL, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int sv_error_errno(int errnum, const char *fmt, ...)
+{
+	int code = (errnum == ENOSPC || errnum == EFBIG || errnum == EDQUOT) ? SV_ENOSPC : SV_EIO;
+	va_list ap;
+	va_start(ap, fmt);
+	set_va(code, strerror(errnum), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int sv_error_prefix(const char *fmt, ...)
+{
+	char old[sizeof(last_msg)];
+	va_list ap;
+	int n;
+	memcpy(old, last_msg, sizeof(old));
+	va_start(ap, fmt);
+	n = vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < sizeof(last_msg))
+		snprintf(last_msg + n, sizeof(last_msg) - (size_t)n, ": %s", old);
+	return last_code;
+}
+
+const char *sv_error_last(void)
+{
+	return last_msg[0] ? last_msg : "unknown error";
+}
+
+int sv_error_code(void)
+{
+	return last_code;
+}
+
+int sv_error_exit_status(int code)
+{
+	switch (code) {
+	case SV_OK:
+		return 0;
+	case SV_ENOTFOUND:
+	case SV_ECORRUPT:
+		return 1;
+	case SV_EINVAL:
+		return 2;
+	default:
+		return 3;
+	}
+}

@@ -1,0 +1,14 @@
+/*
+ * common/path.h -- joining path names without silent truncation.
+ */
+#ifndef SV_PATH_H
+#define SV_PATH_H
+
+#include <stddef.h>
+
+/* "a/b" into buf; SV_EINVAL (with a message) if it does not fit. */
+int sv_path_join(char *buf, size_t cap, const char *a, const char *b);
+/* "a/b" in a fresh string, NULL when out of memory. */
+char *sv_path_dup(const char *a, const char *b);
+
+#endif

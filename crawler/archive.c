@@ -1,0 +1,252 @@
+/*
+ * crawler/archive.c -- finding, creating and opening an archive.
+ */
+#include "archive.h"
+
+#include "../common/error.h"
+#include "../common/path.h"
+
+#include <errno.h>
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#define CONF_NAME "salvage.conf"
+
+static int git_fail(const char *what, const char *path)
+{
+	const git_error *e = git_error_last();
+	return sv_error_set(SV_EINVAL, "%s '%s': %s", what, path, e && e->message ? e->message : "libgit2 error");
+}
+
+static void libgit2_once(void)
+{
+	static int done;
+	if (!done) {
+		git_libgit2_init();
+		done = 1;
+	}
+}
+
+char *sv_archive_path(const sv_archive *a, const char *rel)
+{
+	return sv_path_dup(a->root, rel);
+}
+
+static int mkdirs(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+	if (n >= sizeof(buf))
+		return sv_error_set(SV_EINVAL, "path too long: '%s'", path);
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return sv_error_errno(errno, "cannot create '%s'", buf);
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+		return sv_error_errno(errno, "cannot create '%s'", buf);
+	return 0;
+}
+
+static int is_archive(const char *dir)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	return sv_path_join(path, sizeof(path), dir, CONF_NAME) == 0 && stat(path, &st) == 0 &&
+	       S_ISREG(st.st_mode);
+}
+
+static int dir_is_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int empty = 1;
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			empty = 0;
+			break;
+		}
+	closedir(d);
+	return empty;
+}
+
+static int make_subdirs(const char *dir)
+{
+	static const char *const subdirs[] = {"objects/sha256", "objects/tmp", "tmp", "logs"};
+	char path[PATH_MAX];
+	int rc;
+	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		if ((rc = sv_path_join(path, sizeof(path), dir, subdirs[i])) || (rc = mkdirs(path)))
+			return rc;
+	}
+	return 0;
+}
+
+int sv_archive_init(const char *dir, int *existed)
+{
+	char conf[PATH_MAX], tmp[PATH_MAX];
+	struct stat st;
+	git_config *cfg = NULL;
+	int rc;
+
+	*existed = 0;
+	if (strlen(dir) + sizeof("/" CONF_NAME ".new") >= PATH_MAX)
+		return sv_error_set(SV_EINVAL, "path too long: '%s'", dir);
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return sv_error_set(SV_EINVAL, "'%s' exists and is not a folder", dir);
+		if (is_archive(dir)) {
+			*existed = 1;
+			return make_subdirs(dir);
+		}
+		int empty = dir_is_empty(dir);
+		if (empty < 0)
+			return sv_error_errno(errno, "cannot read '%s'", dir);
+		if (!empty)
+			return sv_error_set(SV_EINVAL, "'%s' is not empty and is not an archive", dir);
+	} else if (errno != ENOENT) {
+		return sv_error_errno(errno, "cannot stat '%s'", dir);
+	}
+	if ((rc = mkdirs(dir)) || (rc = make_subdirs(dir)))
+		return rc;
+
+	libgit2_once();
+	if ((rc = sv_path_join(conf, sizeof(conf), dir, CONF_NAME)) ||
+	    (rc = sv_path_join(tmp, sizeof(tmp), dir, CONF_NAME ".new")))
+		return rc;
+	unlink(tmp);
+	if (git_config_open_ondisk(&cfg, tmp) < 0 ||
+	    git_config_set_int32(cfg, "salvage.version", SV_ARCHIVE_VERSION) < 0 ||
+	    git_config_set_int32(cfg, "storage.zstdLevel", 3) < 0 ||
+	    git_config_set_int32(cfg, "storage.compressThreads", 0) < 0) {
+		rc = git_fail("cannot write", tmp);
+		goto done;
+	}
+	if (rename(tmp, conf) != 0)
+		rc = sv_error_errno(errno, "cannot create '%s'", conf);
+done:
+	git_config_free(cfg);
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
+static int get_int(git_config *cfg, const char *key, int def, int lo, int hi, const char *path, int *out)
+{
+	int32_t v;
+	int e = git_config_get_int32(&v, cfg, key);
+	if (e == GIT_ENOTFOUND) {
+		*out = def;
+		return 0;
+	}
+	if (e < 0)
+		return git_fail("bad value in", path);
+	if (v < lo || v > hi)
+		return sv_error_set(SV_EINVAL, "%s: %s = %d is out of range %d..%d", path, key, (int)v, lo, hi);
+	*out = v;
+	return 0;
+}
+
+int sv_archive_open(sv_archive **out, const char *dir)
+{
+	sv_archive *a = calloc(1, sizeof(*a));
+	git_config *cfg = NULL;
+	char real[PATH_MAX];
+	int rc, version;
+
+	*out = NULL;
+	if (!a)
+		return sv_error_set(SV_EIO, "out of memory");
+	if (!realpath(dir, real)) {
+		rc = sv_error_errno(errno, "cannot open archive '%s'", dir);
+		goto fail;
+	}
+	if (!is_archive(real)) {
+		rc = sv_error_set(SV_EINVAL, "'%s' is not an archive (no " CONF_NAME ")", dir);
+		goto fail;
+	}
+	a->root = strdup(real);
+	a->conf_path = a->root ? sv_archive_path(a, CONF_NAME) : NULL;
+	if (!a->conf_path) {
+		rc = sv_error_set(SV_EIO, "out of memory");
+		goto fail;
+	}
+	libgit2_once();
+	if (git_config_open_ondisk(&cfg, a->conf_path) < 0) {
+		rc = git_fail("cannot read", a->conf_path);
+		goto fail;
+	}
+	if ((rc = get_int(cfg, "salvage.version", 0, 0, INT32_MAX, a->conf_path, &version)))
+		goto fail;
+	if (version != SV_ARCHIVE_VERSION) {
+		rc = sv_error_set(SV_EINVAL, "%s: salvage.version = %d, this salvage reads version %d",
+				  a->conf_path, version, SV_ARCHIVE_VERSION);
+		goto fail;
+	}
+	if ((rc = get_int(cfg, "storage.zstdLevel", 3, 1, 19, a->conf_path, &a->zstd_level)) ||
+	    (rc = get_int(cfg, "storage.compressThreads", 0, 0, 64, a->conf_path, &a->compress_threads)))
+		goto fail;
+	git_config_free(cfg);
+	*out = a;
+	return 0;
+fail:
+	git_config_free(cfg);
+	sv_archive_free(a);
+	return rc;
+}
+
+int sv_archive_find(sv_archive **out)
+{
+	char dir[PATH_MAX];
+	*out = NULL;
+	if (!getcwd(dir, sizeof(dir)))
+		return sv_error_errno(errno, "cannot get the current folder");
+	for (;;) {
+		if (is_archive(dir))
+			return sv_archive_open(out, dir);
+		char *slash = strrchr(dir, '/');
+		if (!slash || slash == dir) {
+			if (strcmp(dir, "/") != 0 && is_archive("/"))
+				return sv_archive_open(out, "/");
+			break;
+		}
+		*slash = '\0';
+	}
+	return sv_error_set(SV_EINVAL, "not in an archive (no " CONF_NAME " here or above; use -C DIR or salvage init)");
+}
+
+void sv_archive_free(sv_archive *a)
+{
+	if (!a)
+		return;
+	free(a->root);
+	free(a->conf_path);
+	free(a);
+}
+
+int sv_archive_objects(const sv_archive *a, sv_objects **out)
+{
+	sv_objects_options o = SV_OBJECTS_OPTIONS_INIT;
+	char *dir = sv_archive_path(a, "objects");
+	int rc;
+	if (!dir)
+		return sv_error_set(SV_EIO, "out of memory");
+	o.level = a->zstd_level;
+	o.threads = a->compress_threads;
+	rc = sv_objects_open(out, dir, &o);
+	free(dir);
+	return rc;
+}

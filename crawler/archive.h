@@ -1,0 +1,34 @@
+/*
+ * crawler/archive.h -- finding, creating and opening an archive.
+ *
+ * An archive is a folder holding salvage.conf (git-config syntax, read and
+ * written with libgit2's config API), objects/, tmp/ and logs/. salvage.conf
+ * is written last, so a folder that has it is a complete archive.
+ */
+#ifndef SV_ARCHIVE_H
+#define SV_ARCHIVE_H
+
+#include "../storage/objects.h"
+
+#define SV_ARCHIVE_VERSION 1
+
+typedef struct {
+	char *root;      /* absolute path of the archive folder */
+	char *conf_path; /* root/salvage.conf */
+	int zstd_level;  /* storage.zstdLevel, 1..19 */
+	int compress_threads; /* storage.compressThreads, 0 = one per CPU */
+} sv_archive;
+
+/* Creates an archive in dir. *existed is set when dir already was one (nothing is changed then). */
+int sv_archive_init(const char *dir, int *existed);
+/* Finds the archive containing the current directory, walking up like git. */
+int sv_archive_find(sv_archive **out);
+/* Opens the archive rooted exactly at dir. */
+int sv_archive_open(sv_archive **out, const char *dir);
+void sv_archive_free(sv_archive *a); /* NULL is a no-op */
+
+int sv_archive_objects(const sv_archive *a, sv_objects **out);
+/* A path under the archive, into a fresh string (NULL when out of memory). */
+char *sv_archive_path(const sv_archive *a, const char *rel);
+
+#endif

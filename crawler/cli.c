@@ -1,0 +1,71 @@
+/*
+ * crawler/cli.c -- helpers shared by the subcommands.
+ */
+#include "cli.h"
+
+#include "../common/error.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int sv_cli_error(int code)
+{
+	fprintf(stderr, "salvage: %s\n", sv_error_last());
+	return sv_error_exit_status(code);
+}
+
+int sv_cli_usage(const sv_command *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fputs("salvage: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n%s", cmd->usage);
+	return 2;
+}
+
+int sv_cli_wants_help(const sv_command *cmd, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(cmd->usage, stdout);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int sv_cli_archive(sv_archive **out)
+{
+	int rc = sv_archive_find(out);
+	return rc ? sv_cli_error(rc) : 0;
+}
+
+int sv_cli_progress_enabled(void)
+{
+	const char *ci = getenv("CI");
+	return isatty(STDERR_FILENO) && !(ci && *ci && strcmp(ci, "0") && strcmp(ci, "false"));
+}
+
+int sv_cli_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return sv_error_errno(errno, "cannot write to standard output");
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

@@ -1,0 +1,33 @@
+/*
+ * crawler/cli.h -- what every subcommand shares: its table entry, error
+ * printing with DESIGN.md's exit statuses, and whether to show progress.
+ * Only this layer prints; the modules below keep their messages aside.
+ */
+#ifndef SV_CLI_H
+#define SV_CLI_H
+
+#include "archive.h"
+
+typedef struct sv_command {
+	const char *name;
+	int (*run)(const struct sv_command *cmd, int argc, char **argv); /* argv[0] is the name */
+	const char *summary; /* one line for `salvage --help` */
+	const char *usage;   /* the full text for `salvage CMD --help` */
+} sv_command;
+
+/* Prints "salvage: <last error>" and returns the exit status for code. */
+int sv_cli_error(int code);
+/* Prints "salvage: <message>" and the command's usage to stderr; returns 2. */
+int sv_cli_usage(const sv_command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* 1 if argv[i] is -h or --help (and prints the usage to stdout). */
+int sv_cli_wants_help(const sv_command *cmd, int argc, char **argv);
+/* The archive the command runs in (after -C); prints the error itself and returns the exit status. */
+int sv_cli_archive(sv_archive **out);
+/* Progress lines go to stderr only on a terminal, and never under CI. */
+int sv_cli_progress_enabled(void);
+/* Writes all of buf to fd, retrying short writes. */
+int sv_cli_write_all(int fd, const void *buf, size_t len);
+
+extern const sv_command sv_cmd_init, sv_cmd_put, sv_cmd_cat, sv_cmd_verify;
+
+#endif
