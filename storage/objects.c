@@ -33,8 +33,6 @@
 #define IO_CHUNK (1u << 20)
 /* An object renamed less than this before the last sync began is not trusted blindly. */
 #define SYNC_MARGIN_NS 1000000000LL
-/* Temp files younger than this are never removed by clean_temps. */
-#define TEMP_MIN_AGE_S 60
 
 struct sv_objects {
 	char *dir;        /* objects/ */
@@ -224,18 +222,15 @@ int sv_objects_sync(sv_objects *s)
 	return rc;
 }
 
-/* A temp file no live writer holds (and old enough not to be one being born). */
-static int temp_is_stale(int dirfd, const char *name, int min_age_s)
+int sv_objects_temp_stale(int dirfd, const char *name, int remove)
 {
-	struct stat st;
-	int stale = 0;
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return 0;
-	if (fstat(fd, &st) == 0 && time(NULL) - st.st_mtime >= min_age_s &&
-	    flock(fd, LOCK_EX | LOCK_NB) == 0)
-		stale = 1;
-	close(fd);
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	int stale = fd < 0 || flock(fd, LOCK_EX | LOCK_NB) == 0;
+	/* Removed under the lock: a live writer re-checks its file after locking. */
+	if (stale && remove && unlinkat(dirfd, name, 0) != 0)
+		stale = 0;
+	if (fd >= 0)
+		close(fd);
 	return stale;
 }
 
@@ -250,8 +245,7 @@ int sv_objects_clean_temps(sv_objects *s, unsigned *removed)
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
-		if (temp_is_stale(dirfd(d), e->d_name, TEMP_MIN_AGE_S) &&
-		    unlinkat(dirfd(d), e->d_name, 0) == 0)
+		if (sv_objects_temp_stale(dirfd(d), e->d_name, 1))
 			n++;
 	}
 	closedir(d);
@@ -306,15 +300,26 @@ static int open_temp(sv_objects_writer *w)
 	int n = snprintf(w->tmp_path, sizeof(w->tmp_path), "%s/obj-XXXXXX", w->store->tmp_dir);
 	if (n < 0 || (size_t)n >= sizeof(w->tmp_path))
 		return sv_error_set(SV_EINVAL, "temp path too long under '%s'", w->store->tmp_dir);
-	w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
-	if (w->fd < 0) {
-		int e = errno;
-		w->tmp_path[0] = '\0';
-		return sv_error_errno(e, "cannot create a temp file in '%s'", w->store->tmp_dir);
+	size_t len = strlen(w->tmp_path);
+	for (int tries = 0; tries < 10; tries++) {
+		struct stat st;
+		memcpy(w->tmp_path + len - 6, "XXXXXX", 6);
+		w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
+		if (w->fd < 0) {
+			int e = errno;
+			w->tmp_path[0] = '\0';
+			return sv_error_errno(e, "cannot create a temp file in '%s'", w->store->tmp_dir);
+		}
+		if (flock(w->fd, LOCK_EX) != 0)
+			return sv_error_errno(errno, "cannot lock '%s'", w->tmp_path);
+		/* A cleaner may have taken it for stale between mkostemp and flock. */
+		if (fstat(w->fd, &st) == 0 && st.st_nlink > 0)
+			return 0;
+		close(w->fd);
+		w->fd = -1;
 	}
-	if (flock(w->fd, LOCK_EX) != 0)
-		return sv_error_errno(errno, "cannot lock '%s'", w->tmp_path);
-	return 0;
+	w->tmp_path[0] = '\0';
+	return sv_error_set(SV_EIO, "temp files in '%s' keep vanishing", w->store->tmp_dir);
 }
 
 static int set_params(ZSTD_CCtx *c, int level, int workers)

@@ -57,6 +57,8 @@ int sv_objects_sync(sv_objects *store);
 
 /* Removes temp files left by writers that died (no live writer holds their lock). */
 int sv_objects_clean_temps(sv_objects *store, unsigned *removed);
+/* 1 if the temp file name in dirfd was left by a dead writer (and, with remove, is now gone). */
+int sv_objects_temp_stale(int dirfd, const char *name, int remove);
 
 /*
  * Writing. size_hint is the payload length when known in advance (recorded in

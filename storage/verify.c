@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -387,13 +386,9 @@ static int walk_temps(verify_run *v, const char *dir)
 	while ((e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-		int stale = fd < 0 || flock(fd, LOCK_EX | LOCK_NB) == 0;
-		if (fd >= 0)
-			close(fd);
-		if (stale) {
+		if (sv_objects_temp_stale(dirfd(d), e->d_name, 0)) {
 			char *path = sv_path_dup(dir, e->d_name);
-			report(v, path ? path : e->d_name, "leftover temp file from an interrupted write");
+			report(v, path ? path : e->d_name, "leftover temp file from an interrupted write (the next put removes it)");
 			free(path);
 		}
 	}

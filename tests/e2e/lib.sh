@@ -1,0 +1,60 @@
+# Helpers for end-to-end tests (sourced by runner.sh). Each test_* function
+# runs with `set -e` in an empty temp folder; $SALVAGE is the binary.
+
+# fail MESSAGE: ends the test as failed.
+fail() {
+	echo "FAILED: $*" >&2
+	exit 1
+}
+
+# skip WHY: ends the test as skipped.
+skip() {
+	echo "$*"
+	exit 77
+}
+
+# sv ARGS...: runs salvage, keeping stdout in $out, stderr in $err, status in $status.
+sv() {
+	set +e
+	"$SALVAGE" "$@" >"$PWD/.out" 2>"$PWD/.err"
+	status=$?
+	set -e
+	out=$(cat "$PWD/.out")
+	err=$(cat "$PWD/.err")
+	rm -f "$PWD/.out" "$PWD/.err"
+}
+
+# expect_status N: the last sv call exited with N.
+expect_status() {
+	[ "$status" -eq "$1" ] || fail "expected exit $1, got $status; stdout: $out; stderr: $err"
+}
+
+# expect_in TEXT HAYSTACK: HAYSTACK contains TEXT.
+expect_in() {
+	case "$2" in *"$1"*) ;; *) fail "expected '$1' in: $2" ;; esac
+}
+
+# expect_eq A B
+expect_eq() {
+	[ "$1" = "$2" ] || fail "expected '$2', got '$1'"
+}
+
+# object_path ARCHIVE HEX
+object_path() {
+	echo "$1/objects/sha256/${2:0:2}/$2.zst"
+}
+
+# objects_in ARCHIVE: the number of object files.
+objects_in() {
+	find "$1/objects/sha256" -type f | wc -l
+}
+
+# Removes a test folder, unmounting anything a test mounted inside it.
+cleanup_dir() {
+	local m
+	for m in $(awk -v d="$1" '$2 ~ "^"d {print $2}' /proc/mounts 2>/dev/null | sort -r); do
+		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+	done
+	chmod -R u+w "$1" 2>/dev/null
+	rm -rf "$1"
+}

@@ -1,0 +1,366 @@
+/*
+ * tests/unit/test_objects.c -- the object store: round trips at the edges of
+ * zstd's block size and beyond, dedup, damaged objects, failed writes.
+ */
+#define ZSTD_STATIC_LINKING_ONLY
+#include "helpers.h"
+
+#include "../../common/error.h"
+#include "../../storage/objects.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <zstd.h>
+
+static char dir[4096];
+static sv_objects *store;
+
+static void setup(void)
+{
+	th_tempdir(dir, sizeof(dir));
+	cr_assert_eq(sv_objects_open(&store, dir, NULL), 0, "%s", sv_error_last());
+}
+
+static void teardown(void)
+{
+	sv_objects_free(store);
+	th_rmrf(dir);
+}
+
+TestSuite(objects, .init = setup, .fini = teardown, .timeout = 300);
+
+static void put_buf(const unsigned char *buf, size_t len, int64_t hint, sv_digest *d,
+		    sv_objects_commit_info *info)
+{
+	sv_objects_writer *w;
+	cr_assert_eq(sv_objects_writer_new(&w, store, hint), 0);
+	/* Odd chunk sizes cross every internal buffer boundary. */
+	for (size_t off = 0; off < len;) {
+		size_t n = len - off < 77777 ? len - off : 77777;
+		cr_assert_eq(sv_objects_writer_write(w, buf + off, n), 0, "%s", sv_error_last());
+		off += n;
+	}
+	cr_assert_eq(sv_objects_writer_commit(w, d, info), 0, "%s", sv_error_last());
+}
+
+static void read_all(const sv_digest *d, unsigned char *buf, size_t cap, size_t *len)
+{
+	sv_objects_reader *r;
+	size_t got;
+	*len = 0;
+	cr_assert_eq(sv_objects_reader_open(&r, store, d), 0, "%s", sv_error_last());
+	for (;;) {
+		cr_assert_eq(sv_objects_reader_read(r, buf + *len, cap - *len > 65536 ? 65536 : cap - *len, &got), 0,
+			     "%s", sv_error_last());
+		if (got == 0)
+			break;
+		*len += got;
+		cr_assert_leq(*len, cap);
+		if (*len == cap) { /* one more read must report the verified end */
+			unsigned char extra;
+			cr_assert_eq(sv_objects_reader_read(r, &extra, 1, &got), 0, "%s", sv_error_last());
+			cr_assert_eq(got, 0);
+			break;
+		}
+	}
+	sv_objects_reader_free(r);
+}
+
+typedef struct {
+	size_t size;
+	int hinted;
+	int text;
+} rt_case;
+
+ParameterizedTestParameters(objects, round_trip)
+{
+	static rt_case cases[] = {
+		{0, 0, 1},      {0, 1, 1},      {1, 0, 0},      {1, 1, 0},
+		{131071, 0, 0}, {131071, 1, 1}, {131072, 0, 1}, {131072, 1, 0},
+		{131073, 0, 0}, {131073, 1, 1}, {262144, 0, 1}, {262145, 0, 0},
+		{10u << 20, 0, 1}, {10u << 20, 1, 1}, {10u << 20, 1, 0}, {10u << 20, 0, 0},
+	};
+	return cr_make_param_array(rt_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(rt_case *c, objects, round_trip)
+{
+	unsigned char *in = malloc(c->size + 1), *back = malloc(c->size + 1);
+	uint64_t seed = 12345 + c->size;
+	char want[65], got[65], path[4096], cmd[4300], line[256];
+	sv_digest d;
+	sv_objects_commit_info info;
+	struct stat st;
+	size_t len;
+
+	th_fill(in, c->size, &seed, c->text);
+	th_sha256_hex(in, c->size, want);
+	put_buf(in, c->size, c->hinted ? (int64_t)c->size : -1, &d, &info);
+	sv_digest_to_hex(&d, got);
+	cr_assert_str_eq(got, want);
+	cr_assert_eq(info.length, c->size);
+	cr_assert_eq(info.existed, 0);
+	cr_assert_eq(sv_objects_exists(store, &d), 1);
+
+	read_all(&d, back, c->size, &len);
+	cr_assert_eq(len, c->size);
+	cr_assert(c->size == 0 || memcmp(in, back, c->size) == 0);
+
+	/* The format needs nothing but zstd and sha256sum to check. */
+	sv_objects_path(store, &d, path, sizeof(path));
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0444, "objects are read-only");
+	cr_assert_eq((uint64_t)st.st_size, info.stored);
+	snprintf(cmd, sizeof(cmd), "zstd -dc '%s' | sha256sum", path);
+	th_run_line(cmd, line, sizeof(line));
+	cr_assert(strncmp(line, want, 64) == 0, "zstd -dc | sha256sum gave %s", line);
+
+	/* The frame records its checksum flag and, where known, the content size. */
+	unsigned char head[ZSTD_FRAMEHEADERSIZE_MAX];
+	FILE *f = fopen(path, "rb");
+	size_t hn = fread(head, 1, sizeof(head), f);
+	fclose(f);
+	ZSTD_frameHeader fh;
+	cr_assert_eq(ZSTD_getFrameHeader(&fh, head, hn), 0);
+	cr_assert(fh.checksumFlag);
+	if (c->hinted || c->size <= 256 * 1024)
+		cr_assert_eq(fh.frameContentSize, c->size);
+	free(in);
+	free(back);
+}
+
+Test(objects, one_gigabyte_stream_flat_memory)
+{
+	const size_t chunk = 1 << 20;
+	const int chunks = 1024;
+	unsigned char *buf = malloc(chunk);
+	unsigned char md[32];
+	char want[65], got[65];
+	uint64_t seed = 99;
+	unsigned int mdlen;
+	EVP_MD_CTX *ref = EVP_MD_CTX_new();
+	sv_objects_writer *w;
+	sv_objects_reader *r;
+	sv_digest d;
+	struct rusage ru;
+	size_t n, total = 0;
+
+	EVP_DigestInit_ex(ref, EVP_sha256(), NULL);
+	cr_assert_eq(sv_objects_writer_new(&w, store, -1), 0);
+	for (int i = 0; i < chunks; i++) {
+		/* Mostly zeros with generated stretches: a sparse-like, fast stream. */
+		memset(buf, 0, chunk);
+		th_fill(buf, 4096, &seed, i & 1);
+		EVP_DigestUpdate(ref, buf, chunk);
+		cr_assert_eq(sv_objects_writer_write(w, buf, chunk), 0, "%s", sv_error_last());
+	}
+	cr_assert_eq(sv_objects_writer_commit(w, &d, NULL), 0, "%s", sv_error_last());
+	EVP_DigestFinal_ex(ref, md, &mdlen);
+	EVP_MD_CTX_free(ref);
+	for (int i = 0; i < 32; i++)
+		sprintf(want + 2 * i, "%02x", md[i]);
+	sv_digest_to_hex(&d, got);
+	cr_assert_str_eq(got, want);
+
+	cr_assert_eq(sv_objects_reader_open(&r, store, &d), 0);
+	for (;;) {
+		cr_assert_eq(sv_objects_reader_read(r, buf, chunk, &n), 0, "%s", sv_error_last());
+		if (n == 0)
+			break;
+		total += n;
+	}
+	sv_objects_reader_free(r);
+	cr_assert_eq(total, (size_t)chunks * chunk);
+
+	getrusage(RUSAGE_SELF, &ru);
+	cr_assert_lt(ru.ru_maxrss, 200 * 1024, "peak RSS %ld KB: the payload must stream", ru.ru_maxrss);
+	free(buf);
+}
+
+Test(objects, dedup_keeps_the_first_copy)
+{
+	unsigned char buf[100000];
+	uint64_t seed = 7;
+	sv_digest a, b;
+	sv_objects_commit_info info;
+	char path[4096];
+	struct stat st1, st2;
+
+	th_fill(buf, sizeof(buf), &seed, 1);
+	put_buf(buf, sizeof(buf), -1, &a, &info);
+	cr_assert_eq(info.existed, 0);
+	sv_objects_path(store, &a, path, sizeof(path));
+	cr_assert_eq(stat(path, &st1), 0);
+	put_buf(buf, sizeof(buf), sizeof(buf), &b, &info);
+	cr_assert_eq(info.existed, 1);
+	cr_assert_eq(memcmp(&a, &b, sizeof(a)), 0);
+	cr_assert_eq(stat(path, &st2), 0);
+	cr_assert_eq(st1.st_ino, st2.st_ino, "an existing object is not rewritten");
+	cr_assert_eq(st1.st_mtim.tv_nsec, st2.st_mtim.tv_nsec);
+	char tmp[4200];
+	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+	cr_assert_eq(th_count_entries(tmp), 0, "no temp file left behind");
+}
+
+Test(objects, damaged_unsynced_object_is_replaced)
+{
+	unsigned char buf[300000];
+	uint64_t seed = 8;
+	sv_digest d;
+	sv_objects_commit_info info;
+	char path[4096];
+
+	th_fill(buf, sizeof(buf), &seed, 1);
+	put_buf(buf, sizeof(buf), -1, &d, &info);
+	sv_objects_path(store, &d, path, sizeof(path));
+	/* As a power cut before the sync could leave it. */
+	cr_assert_eq(chmod(path, 0644), 0);
+	cr_assert_eq(truncate(path, 10), 0);
+	cr_assert_neq(sv_objects_check_path(path, &d), 0);
+	put_buf(buf, sizeof(buf), -1, &d, &info);
+	cr_assert_eq(info.existed, 0, "a damaged object must be rewritten");
+	cr_assert_eq(sv_objects_check_path(path, &d), 0, "%s", sv_error_last());
+}
+
+Test(objects, wrong_announced_size_stores_nothing)
+{
+	unsigned char buf[4096] = {1};
+	sv_objects_writer *w;
+	sv_digest d;
+	char sub[4200];
+
+	cr_assert_eq(sv_objects_writer_new(&w, store, 100), 0);
+	cr_assert_eq(sv_objects_writer_write(w, buf, 101), SV_EINVAL);
+	sv_objects_writer_abort(w);
+
+	cr_assert_eq(sv_objects_writer_new(&w, store, 1 << 20), 0);
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(sv_objects_writer_write(w, buf, sizeof(buf)), 0);
+	cr_assert_eq(sv_objects_writer_commit(w, &d, NULL), SV_EINVAL);
+
+	snprintf(sub, sizeof(sub), "%s/tmp", dir);
+	cr_assert_eq(th_count_entries(sub), 0);
+	snprintf(sub, sizeof(sub), "%s/sha256", dir);
+	cr_assert_eq(th_count_entries(sub), 0);
+}
+
+Test(objects, file_size_limit_fails_cleanly)
+{
+	const size_t len = 5u << 20;
+	unsigned char *buf = malloc(len);
+	uint64_t seed = 3;
+	struct rlimit lim = {512 * 1024, 512 * 1024};
+	sv_objects_writer *w;
+	sv_digest d;
+	char sub[4200];
+	int rc = 0;
+
+	th_fill(buf, len, &seed, 0);
+	signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	cr_assert_eq(sv_objects_writer_new(&w, store, -1), 0);
+	for (size_t off = 0; off < len && rc == 0; off += 65536)
+		rc = sv_objects_writer_write(w, buf + off, 65536);
+	if (rc == 0)
+		rc = sv_objects_writer_commit(w, &d, NULL);
+	else
+		sv_objects_writer_abort(w);
+	cr_assert_eq(rc, SV_ENOSPC, "got %d: %s", rc, sv_error_last());
+	snprintf(sub, sizeof(sub), "%s/tmp", dir);
+	cr_assert_eq(th_count_entries(sub), 0, "the temp file is removed");
+	snprintf(sub, sizeof(sub), "%s/sha256", dir);
+	cr_assert_eq(th_count_entries(sub), 0, "no partial object");
+	free(buf);
+}
+
+Test(objects, reader_reports_damage)
+{
+	unsigned char buf[200000], out[65536];
+	uint64_t seed = 5;
+	sv_digest d;
+	char path[4096];
+	sv_objects_reader *r;
+	size_t got;
+	int rc;
+
+	th_fill(buf, sizeof(buf), &seed, 0);
+	put_buf(buf, sizeof(buf), -1, &d, NULL);
+	sv_objects_path(store, &d, path, sizeof(path));
+	chmod(path, 0644);
+	int fd = open(path, O_WRONLY);
+	cr_assert_eq(pwrite(fd, "\x55", 1, 5000), 1);
+	close(fd);
+	cr_assert_eq(sv_objects_reader_open(&r, store, &d), 0);
+	while ((rc = sv_objects_reader_read(r, out, sizeof(out), &got)) == 0 && got > 0)
+		;
+	sv_objects_reader_free(r);
+	cr_assert_eq(rc, SV_ECORRUPT);
+
+	sv_digest missing = d;
+	missing.bytes[0] ^= 1;
+	cr_assert_eq(sv_objects_reader_open(&r, store, &missing), SV_ENOTFOUND);
+}
+
+Test(objects, stale_temps_are_cleaned_live_ones_kept)
+{
+	char stale[4200], live[4200];
+	unsigned removed;
+	snprintf(stale, sizeof(stale), "%s/tmp/obj-stale1", dir);
+	snprintf(live, sizeof(live), "%s/tmp/obj-live01", dir);
+	close(open(stale, O_CREAT | O_WRONLY, 0600));
+	int fd = open(live, O_CREAT | O_WRONLY, 0600);
+	cr_assert_eq(flock(fd, LOCK_EX), 0);
+	cr_assert_eq(sv_objects_clean_temps(store, &removed), 0);
+	cr_assert_eq(removed, 1);
+	cr_assert_neq(access(stale, F_OK), 0);
+	cr_assert_eq(access(live, F_OK), 0, "a temp a live writer holds is kept");
+	close(fd);
+}
+
+Test(objects, sync_moves_the_stamp_forward)
+{
+	char stamp[4200];
+	struct stat a, b;
+	snprintf(stamp, sizeof(stamp), "%s/sync-stamp", dir);
+	cr_assert_eq(sv_objects_sync(store), 0);
+	cr_assert_eq(stat(stamp, &a), 0);
+	usleep(20000);
+	cr_assert_eq(sv_objects_sync(store), 0);
+	cr_assert_eq(stat(stamp, &b), 0);
+	cr_assert_gt(b.st_mtim.tv_sec * 1000000000LL + b.st_mtim.tv_nsec,
+		     a.st_mtim.tv_sec * 1000000000LL + a.st_mtim.tv_nsec);
+}
+
+typedef struct {
+	char text[80]; /* inline: parameters are copied into a re-executed worker */
+	int ok;
+} hex_case;
+
+ParameterizedTestParameters(digest, from_hex)
+{
+	static hex_case cases[] = {
+		{"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", 1},
+		{"E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", 1},
+		{"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85", 0},
+		{"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8555", 0},
+		{"g3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", 0},
+		{"", 0},
+		{"../../etc/passwd", 0},
+	};
+	return cr_make_param_array(hex_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(hex_case *c, digest, from_hex)
+{
+	sv_digest d;
+	char back[65];
+	int rc = sv_digest_from_hex(&d, c->text);
+	cr_assert_eq(rc, c->ok ? 0 : SV_EINVAL, "%s", c->text);
+	if (c->ok) {
+		sv_digest_to_hex(&d, back);
+		cr_assert_str_eq(back, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	}
+}
