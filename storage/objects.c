@@ -29,6 +29,12 @@
 #define HEAD_MAX (256u * 1024)
 /* Payloads of at least this size (or of unknown size) use compression workers. */
 #define MT_MIN (8u * 1024 * 1024)
+/*
+ * Bytes per compression job. zstd's default (4 windows, 8 MiB at level 3)
+ * holds about 115 MiB for incompressible input on two workers; 3 MiB keeps
+ * that near 50 MiB at the same speed (bench/RESULTS.md).
+ */
+#define MT_JOB_SIZE (3u << 20)
 /* Read size of put_fd and of readers. */
 #define IO_CHUNK (1u << 20)
 /* An object renamed less than this before the last sync began is not trusted blindly. */
@@ -330,6 +336,8 @@ static int set_params(ZSTD_CCtx *c, int level, int workers)
 	    ZSTD_isError(r = ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1)) ||
 	    ZSTD_isError(r = ZSTD_CCtx_setParameter(c, ZSTD_c_nbWorkers, workers)))
 		return zstd_err(r, "parameters");
+	if (workers > 0 && ZSTD_isError(r = ZSTD_CCtx_setParameter(c, ZSTD_c_jobSize, MT_JOB_SIZE)))
+		return zstd_err(r, "job size");
 	return 0;
 }
 
