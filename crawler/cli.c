@@ -54,6 +54,39 @@ int sv_cli_progress_enabled(void)
 	return isatty(STDERR_FILENO) && !(ci && *ci && strcmp(ci, "0") && strcmp(ci, "false"));
 }
 
+void sv_cli_meter_start(sv_cli_meter *m)
+{
+	clock_gettime(CLOCK_MONOTONIC, &m->start);
+	m->last = m->start;
+}
+
+static double diff_s(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+double sv_cli_meter_seconds(const sv_cli_meter *m)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return diff_s(&m->start, &now);
+}
+
+int sv_cli_meter_due(sv_cli_meter *m)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (diff_s(&m->last, &now) < 0.2)
+		return 0;
+	m->last = now;
+	return 1;
+}
+
+void sv_cli_progress_clear(void)
+{
+	fputs("\r\033[K", stderr);
+}
+
 int sv_cli_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;

@@ -8,6 +8,8 @@
 
 #include "archive.h"
 
+#include <time.h>
+
 typedef struct sv_command {
 	const char *name;
 	int (*run)(const struct sv_command *cmd, int argc, char **argv); /* argv[0] is the name */
@@ -25,6 +27,17 @@ int sv_cli_wants_help(const sv_command *cmd, int argc, char **argv);
 int sv_cli_archive(sv_archive **out);
 /* Progress lines go to stderr only on a terminal, and never under CI. */
 int sv_cli_progress_enabled(void);
+/* Elapsed time for progress lines and summaries. */
+typedef struct {
+	struct timespec start, last;
+} sv_cli_meter;
+void sv_cli_meter_start(sv_cli_meter *m);
+double sv_cli_meter_seconds(const sv_cli_meter *m);
+/* 1 when a progress line is due (at most every 200 ms). */
+int sv_cli_meter_due(sv_cli_meter *m);
+/* Clears the progress line. */
+void sv_cli_progress_clear(void);
+
 /* Writes all of buf to fd, retrying short writes. */
 int sv_cli_write_all(int fd, const void *buf, size_t len);
 

@@ -29,6 +29,25 @@ static int check_file(const char *name)
 	return 0;
 }
 
+typedef struct {
+	const char *name;
+	int64_t total; /* -1 when unknown */
+	sv_cli_meter meter;
+} put_progress;
+
+static void on_progress(void *arg, uint64_t done)
+{
+	put_progress *p = arg;
+	if (!sv_cli_meter_due(&p->meter))
+		return;
+	double mb = (double)done / 1e6, t = sv_cli_meter_seconds(&p->meter);
+	if (p->total > 0)
+		fprintf(stderr, "\r\033[Kput %s: %.0f of %.0f MB (%.0f%%), %.0f MB/s", p->name, mb,
+			(double)p->total / 1e6, 100.0 * (double)done / (double)p->total, mb / t);
+	else
+		fprintf(stderr, "\r\033[Kput %s: %.0f MB, %.0f MB/s", p->name, mb, mb / t);
+}
+
 static int put_one(sv_objects *store, const char *name)
 {
 	int fd = STDIN_FILENO, rc;
@@ -41,7 +60,12 @@ static int put_one(sv_objects *store, const char *name)
 		return sv_error_set(SV_EINVAL, "cannot read '%s': %s", name, strerror(errno));
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
 		hint = st.st_size;
-	rc = sv_objects_put_fd(store, fd, hint, &d, NULL);
+	put_progress p = {name, hint, {{0, 0}, {0, 0}}};
+	int show = sv_cli_progress_enabled();
+	sv_cli_meter_start(&p.meter);
+	rc = sv_objects_put_fd(store, fd, hint, &d, NULL, show ? on_progress : NULL, &p);
+	if (show)
+		sv_cli_progress_clear();
 	if (fd != STDIN_FILENO)
 		close(fd);
 	if (rc) {

@@ -11,20 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct {
 	const char *root;
 	int progress;
-	struct timespec start;
+	sv_cli_meter meter;
 } verify_ctx;
-
-static double seconds_since(const struct timespec *t0)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
-}
 
 static void on_damaged(void *arg, const char *path, const char *problem)
 {
@@ -33,7 +25,7 @@ static void on_damaged(void *arg, const char *path, const char *problem)
 	if (!strncmp(path, c->root, n) && path[n] == '/')
 		path += n + 1;
 	if (c->progress)
-		fputs("\r\033[K", stderr);
+		sv_cli_progress_clear();
 	printf("%s: %s\n", path, problem);
 	fflush(stdout);
 }
@@ -41,7 +33,7 @@ static void on_damaged(void *arg, const char *path, const char *problem)
 static void on_progress(void *arg, const sv_verify_stats *s)
 {
 	verify_ctx *c = arg;
-	double t = seconds_since(&c->start);
+	double t = sv_cli_meter_seconds(&c->meter);
 	fprintf(stderr, "\r\033[Kverify: %llu objects, %.0f MB, %.0f MB/s, %llu damaged",
 		(unsigned long long)s->objects, (double)s->bytes / 1e6,
 		t > 0 ? (double)s->bytes / 1e6 / t : 0.0, (unsigned long long)s->damaged);
@@ -70,19 +62,19 @@ static int run(const sv_command *cmd, int argc, char **argv)
 	}
 	c.root = a->root;
 	c.progress = sv_cli_progress_enabled();
-	clock_gettime(CLOCK_MONOTONIC, &c.start);
+	sv_cli_meter_start(&c.meter);
 	o.damaged = on_damaged;
 	o.progress = c.progress ? on_progress : NULL;
 	o.ctx = &c;
 	rc = sv_verify_objects(objects, &o, &s);
 	if (c.progress)
-		fputs("\r\033[K", stderr);
+		sv_cli_progress_clear();
 	if (rc) {
 		rc = sv_cli_error(rc);
 		goto done;
 	}
 	printf("%s %llu objects (%.1f MB) in %.1f s: %s\n", o.fast ? "checked (fast)" : "verified",
-	       (unsigned long long)s.objects, (double)s.bytes / 1e6, seconds_since(&c.start),
+	       (unsigned long long)s.objects, (double)s.bytes / 1e6, sv_cli_meter_seconds(&c.meter),
 	       s.damaged ? "DAMAGE FOUND" : "all sound");
 	if (s.damaged)
 		printf("%llu problem%s\n", (unsigned long long)s.damaged, s.damaged == 1 ? "" : "s");

@@ -559,7 +559,7 @@ fail_freed:
 }
 
 int sv_objects_put_fd(sv_objects *s, int fd, int64_t size_hint, sv_digest *out,
-		      sv_objects_commit_info *info)
+		      sv_objects_commit_info *info, sv_objects_progress_fn progress, void *ctx)
 {
 	sv_objects_writer *w;
 	unsigned char *buf = malloc(IO_CHUNK);
@@ -584,6 +584,8 @@ int sv_objects_put_fd(sv_objects *s, int fd, int64_t size_hint, sv_digest *out,
 			break;
 		if ((rc = sv_objects_writer_write(w, buf, (size_t)n)))
 			break;
+		if (progress)
+			progress(ctx, w->length);
 	}
 	free(buf);
 	if (rc) {

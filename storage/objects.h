@@ -78,9 +78,12 @@ int sv_objects_writer_commit(sv_objects_writer *w, sv_digest *out, sv_objects_co
 /* Drops the payload written so far and frees the writer. NULL is a no-op. */
 void sv_objects_writer_abort(sv_objects_writer *w);
 
-/* Streams everything from fd into a new object. */
+/* Called after each chunk with the bytes read so far. */
+typedef void (*sv_objects_progress_fn)(void *ctx, uint64_t done);
+
+/* Streams everything from fd into a new object. progress may be NULL. */
 int sv_objects_put_fd(sv_objects *store, int fd, int64_t size_hint, sv_digest *out,
-		      sv_objects_commit_info *info);
+		      sv_objects_commit_info *info, sv_objects_progress_fn progress, void *ctx);
 
 /*
  * Reading. The reader re-hashes what it returns: the read that reaches the end

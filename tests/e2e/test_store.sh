@@ -527,3 +527,39 @@ test_put_1g_stream_bounded_memory() {
 	[ "$kb" -lt 102400 ] || fail "put used $kb KiB peak memory (limit 100 MiB)"
 	echo "peak RSS of put for 1 GiB: $kb KiB"
 }
+
+test_bad_config_names_file_and_line() {
+	st_init a
+	conf=$(realpath a/salvage.conf)
+	cp "$conf" good.conf
+	printf '[storage\n' >>"$conf"
+	sv -C a verify
+	expect_status 2
+	expect_in "$conf:" "$err"
+	expect_in "missing ']'" "$err"
+	cp good.conf "$conf"
+	printf '[storage]\n\tzstdLevel = 42\n' >>"$conf"
+	echo data >f
+	sv -C a put "$PWD/f"
+	expect_status 2
+	expect_in "zstdLevel = 42 is out of range" "$err"
+	[ "$(objects_in a)" -eq 0 ] || fail "a bad config must store nothing"
+}
+
+test_progress_only_on_a_terminal() {
+	st_need_genstream
+	st_init a
+	"$GENSTREAM" 300M >big
+	# A pipe (and CI=true): no progress line on stderr.
+	CI= "$SALVAGE" -C a put "$PWD/big" 2>err.txt | cat >/dev/null
+	[ ! -s err.txt ] || fail "progress written to a pipe: $(cat err.txt)"
+	# A terminal (script gives one): progress appears, and the digest line too.
+	rm -rf a && st_init a
+	CI= script -qec "$SALVAGE -C a put $PWD/big" /dev/null >tty.txt
+	grep -q 'MB/s' tty.txt || fail "no progress on a terminal: $(cat tty.txt)"
+	grep -q "$(st_hex big)" tty.txt || fail "no digest line on a terminal"
+	# Under CI, even on a terminal, nothing.
+	rm -rf a && st_init a
+	CI=true script -qec "$SALVAGE -C a put $PWD/big" /dev/null >ci.txt
+	if grep -q 'MB/s' ci.txt; then fail "progress shown under CI"; fi
+}
