@@ -14,10 +14,10 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 SANITIZE ?=
 
-PKGS := libzstd libcrypto libgit2
+PKGS := libzstd libcrypto libgit2 libcurl sqlite3 jansson
 SV_CPPFLAGS := -D_GNU_SOURCE -DSV_VERSION='"$(VERSION)"' -MMD -MP
 SV_CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -pthread
-SV_LDLIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -pthread
+SV_LDLIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -lcsv -pthread
 SV_PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
 
 ifneq ($(SANITIZE),)
@@ -76,8 +76,14 @@ $(BUILD)/tests/genstream: tests/genstream.c
 test: $(BIN) $(TEST_BINS) $(TEST_HELPERS)
 	SALVAGE=$(abspath $(BIN)) BUILD=$(abspath $(BUILD)) bash tests/run
 
-bench: salvage
+$(BUILD)/bench/queue_bench: bench/queue_bench.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(SV_CPPFLAGS) $(CPPFLAGS) $(SV_CFLAGS) $(SV_PKG_CFLAGS) $(CFLAGS) $(SV_LDFLAGS) $(LDFLAGS) \
+		-o $@ $< $(LIB) $(SV_LDLIBS) $(LDLIBS)
+
+bench: salvage $(BUILD)/bench/queue_bench
 	bash bench/run
+	QUEUE_BENCH=$(abspath $(BUILD)/bench/queue_bench) bash bench/queue
 
 demo: salvage $(BUILD)/tests/genstream
 	bash scripts/demo.sh

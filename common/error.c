@@ -11,11 +11,22 @@
 static _Thread_local char last_msg[1024];
 static _Thread_local int last_code;
 
+/* Appends ": " and text to last_msg, cut to fit. */
+static void append(const char *text)
+{
+	size_t n = strlen(last_msg);
+	for (const char *p = ": "; *p && n + 1 < sizeof(last_msg); p++)
+		last_msg[n++] = *p;
+	while (*text && n + 1 < sizeof(last_msg))
+		last_msg[n++] = *text++;
+	last_msg[n] = '\0';
+}
+
 static int set_va(int code, const char *suffix, const char *fmt, va_list ap)
 {
-	int n = vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
-	if (suffix && n >= 0 && (size_t)n < sizeof(last_msg))
-		snprintf(last_msg + n, sizeof(last_msg) - (size_t)n, ": %s", suffix);
+	vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
+	if (suffix)
+		append(suffix);
 	last_code = code;
 	return code;
 }
@@ -43,13 +54,11 @@ int sv_error_prefix(const char *fmt, ...)
 {
 	char old[sizeof(last_msg)];
 	va_list ap;
-	int n;
 	memcpy(old, last_msg, sizeof(old));
 	va_start(ap, fmt);
-	n = vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
+	vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
 	va_end(ap);
-	if (n >= 0 && (size_t)n < sizeof(last_msg))
-		snprintf(last_msg + n, sizeof(last_msg) - (size_t)n, ": %s", old);
+	append(old);
 	return last_code;
 }
 

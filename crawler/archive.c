@@ -197,8 +197,25 @@ int sv_archive_open(sv_archive **out, const char *dir)
 		goto fail;
 	}
 	if ((rc = get_int(cfg, "storage.zstdLevel", 3, 1, 19, a->conf_path, &a->zstd_level)) ||
-	    (rc = get_int(cfg, "storage.compressThreads", 0, 0, 64, a->conf_path, &a->compress_threads)))
+	    (rc = get_int(cfg, "storage.compressThreads", 0, 0, 64, a->conf_path, &a->compress_threads)) ||
+	    (rc = get_int(cfg, "crawl.hostConnections", 4, 1, 256, a->conf_path, &a->host_max_inflight)) ||
+	    (rc = get_int(cfg, "crawl.delayMs", 0, 0, 3600000, a->conf_path, &a->host_delay_ms)))
 		goto fail;
+	{
+		git_buf buf = GIT_BUF_INIT;
+		int e = git_config_get_string_buf(&buf, cfg, "queue.url");
+		if (e == 0) {
+			a->queue_url = strdup(buf.ptr);
+			git_buf_dispose(&buf);
+			if (!a->queue_url) {
+				rc = sv_error_set(SV_EIO, "out of memory");
+				goto fail;
+			}
+		} else if (e != GIT_ENOTFOUND) {
+			rc = git_fail("bad value in", a->conf_path);
+			goto fail;
+		}
+	}
 	git_config_free(cfg);
 	*out = a;
 	return 0;
@@ -234,6 +251,7 @@ void sv_archive_free(sv_archive *a)
 		return;
 	free(a->root);
 	free(a->conf_path);
+	free(a->queue_url);
 	free(a);
 }
 
@@ -248,5 +266,24 @@ int sv_archive_objects(const sv_archive *a, sv_objects **out)
 	o.threads = a->compress_threads;
 	rc = sv_objects_open(out, dir, &o);
 	free(dir);
+	return rc;
+}
+
+int sv_archive_queue(const sv_archive *a, const char *override, sv_queue **out)
+{
+	sv_queue_options o = SV_QUEUE_OPTIONS_INIT;
+	const char *where = override ? override : a->queue_url;
+	char *local = NULL;
+	int rc;
+
+	o.host_max_inflight = a->host_max_inflight;
+	o.host_delay_ms = a->host_delay_ms;
+	if (!where) {
+		if (!(local = sv_archive_path(a, "queue.db")))
+			return sv_error_set(SV_EIO, "out of memory");
+		where = local;
+	}
+	rc = sv_queue_open(out, where, &o);
+	free(local);
 	return rc;
 }

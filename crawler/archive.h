@@ -8,6 +8,7 @@
 #ifndef SV_ARCHIVE_H
 #define SV_ARCHIVE_H
 
+#include "../queue/queue.h"
 #include "../storage/objects.h"
 
 #define SV_ARCHIVE_VERSION 1
@@ -17,6 +18,9 @@ typedef struct {
 	char *conf_path; /* root/salvage.conf */
 	int zstd_level;  /* storage.zstdLevel, 1..19 */
 	int compress_threads; /* storage.compressThreads, 0 = one per CPU */
+	char *queue_url;      /* queue.url; NULL = queue.db in the archive */
+	int host_max_inflight; /* crawl.hostConnections, default 4 */
+	int host_delay_ms;     /* crawl.delay in ms, default 0 */
 } sv_archive;
 
 /* Creates an archive in dir. *existed is set when dir already was one (nothing is changed then). */
@@ -28,6 +32,8 @@ int sv_archive_open(sv_archive **out, const char *dir);
 void sv_archive_free(sv_archive *a); /* NULL is a no-op */
 
 int sv_archive_objects(const sv_archive *a, sv_objects **out);
+/* Opens the queue: override (--queue) if given, else queue.url, else queue.db here. */
+int sv_archive_queue(const sv_archive *a, const char *override, sv_queue **out);
 /* A path under the archive, into a fresh string (NULL when out of memory). */
 char *sv_archive_path(const sv_archive *a, const char *rel);
 

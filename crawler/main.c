@@ -19,6 +19,8 @@ static const sv_command *const commands[] = {
 	&sv_cmd_put,
 	&sv_cmd_cat,
 	&sv_cmd_verify,
+	&sv_cmd_seed,
+	&sv_cmd_status,
 };
 
 static void usage(FILE *f)

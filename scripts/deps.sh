@@ -6,7 +6,8 @@ set -euo pipefail
 pkgs=(
 	build-essential pkg-config
 	libzstd-dev libssl-dev libgit2-dev libcriterion-dev
-	zstd coreutils util-linux time
+	libcurl4-openssl-dev libsqlite3-dev libcsv-dev libjansson-dev
+	zstd coreutils util-linux time sqlite3 python3
 )
 
 missing=()

@@ -1,0 +1,177 @@
+/*
+ * bench/queue_bench.c -- the embedded queue under load.
+ *
+ *   queue_bench enqueue DB N BATCH HOSTS   queue N distinct URLs in batches;
+ *                                          prints "enqueue N SECONDS RSS_KB"
+ *   queue_bench drain DB PROCS BATCH       PROCS processes claim and complete
+ *                                          until the queue is empty; prints
+ *                                          "drain N SECONDS MAX_CHILD_RSS_KB"
+ *   queue_bench urls N HOSTS               the URLs that enqueue uses, one a
+ *                                          line (for the sqlite3 peer)
+ *
+ * URLs look like a crawl's: http://hK.example.gov/data/2024/report-ID.csv
+ * spread over HOSTS hosts.
+ */
+#include "../common/error.h"
+#include "../queue/queue.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static long rss_kb(int who)
+{
+	struct rusage ru;
+	getrusage(who, &ru);
+	return ru.ru_maxrss;
+}
+
+static void make_url(char *buf, size_t cap, long i, long hosts)
+{
+	static const char *const dirs[] = {"data", "reports", "downloads", "files", "datasets"};
+	snprintf(buf, cap, "http://h%ld.example.gov/%s/%ld/report-%ld.csv", i % hosts, dirs[i % 5],
+		 2000 + i % 25, i);
+}
+
+static sv_queue *open_q(const char *db)
+{
+	sv_queue_options o = SV_QUEUE_OPTIONS_INIT;
+	sv_queue *q;
+	o.host_max_inflight = 64;
+	if (sv_queue_open(&q, db, &o) != 0) {
+		fprintf(stderr, "queue_bench: %s\n", sv_error_last());
+		exit(1);
+	}
+	return q;
+}
+
+static int64_t first_seed(sv_queue *q)
+{
+	sv_queue_seed_stats *st, t;
+	size_t n;
+	sv_queue_seed row = {"http://h0.example.gov/", 2, 0, -1, -1, "{}", "{}"};
+	sv_queue_sheet_result r;
+	if (q->ops.add_sheet(q, "bench", "url\n", 4, &row, 1, &r) != 0 || q->ops.stats(q, &st, &n, &t) != 0) {
+		fprintf(stderr, "queue_bench: %s\n", sv_error_last());
+		exit(1);
+	}
+	int64_t id = st[0].seed;
+	sv_queue_stats_free(st, n);
+	return id;
+}
+
+static int cmd_enqueue(const char *db, long n, long batch, long hosts)
+{
+	sv_queue *q = open_q(db);
+	int64_t seed = first_seed(q);
+	sv_queue_url *u = calloc((size_t)batch, sizeof(*u));
+	char (*buf)[128] = calloc((size_t)batch, sizeof(*buf));
+	double t0 = now_s();
+	size_t total = 0;
+	for (long i = 0; i < n; i += batch) {
+		long k = n - i < batch ? n - i : batch;
+		for (long j = 0; j < k; j++) {
+			make_url(buf[j], sizeof(buf[j]), i + j, hosts);
+			u[j] = (sv_queue_url){buf[j], seed, 1, "dataset", "http://h0.example.gov/"};
+		}
+		size_t added;
+		if (q->ops.enqueue(q, u, (size_t)k, &added) != 0) {
+			fprintf(stderr, "queue_bench: %s\n", sv_error_last());
+			return 1;
+		}
+		total += added;
+	}
+	double t = now_s() - t0;
+	printf("enqueue %zu %.3f %ld\n", total, t, rss_kb(RUSAGE_SELF));
+	free(u);
+	free(buf);
+	sv_queue_close(q);
+	return total == (size_t)n || total == (size_t)n - 1 ? 0 : 1;
+}
+
+static void drain_child(const char *db, long batch, int id)
+{
+	sv_queue *q = open_q(db);
+	char node[32];
+	size_t done = 0;
+	snprintf(node, sizeof(node), "bench-%d", id);
+	sv_queue_outcome *o = calloc((size_t)batch, sizeof(*o));
+	for (int empty = 0; empty < 3;) {
+		sv_queue_item *it;
+		size_t n, acc;
+		if (q->ops.claim(q, node, (size_t)batch, 60000, &it, &n) != 0) {
+			fprintf(stderr, "queue_bench: %s\n", sv_error_last());
+			_exit(1);
+		}
+		if (n == 0) {
+			sv_queue_items_free(it, 0);
+			empty++;
+			usleep(1000);
+			continue;
+		}
+		empty = 0;
+		for (size_t i = 0; i < n; i++)
+			o[i] = (sv_queue_outcome){it[i].id, SV_OUTCOME_DONE, 0, NULL, 200, 1000};
+		if (q->ops.complete(q, node, o, n, &acc) != 0) {
+			fprintf(stderr, "queue_bench: %s\n", sv_error_last());
+			_exit(1);
+		}
+		done += acc;
+		sv_queue_items_free(it, n);
+	}
+	free(o);
+	sv_queue_close(q);
+	fprintf(stderr, "queue_bench: process %d completed %zu\n", id, done);
+	_exit(0);
+}
+
+static int cmd_drain(const char *db, int procs, long batch)
+{
+	sv_queue *q = open_q(db);
+	sv_queue_seed_stats *st, before, after;
+	size_t n;
+	q->ops.stats(q, &st, &n, &before);
+	sv_queue_stats_free(st, n);
+	double t0 = now_s();
+	for (int i = 0; i < procs; i++)
+		if (fork() == 0)
+			drain_child(db, batch, i);
+	int bad = 0, status;
+	while (wait(&status) > 0)
+		bad |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+	double t = now_s() - t0;
+	q->ops.stats(q, &st, &n, &after);
+	sv_queue_stats_free(st, n);
+	sv_queue_close(q);
+	printf("drain %lld %.3f %ld\n", (long long)(after.done - before.done), t, rss_kb(RUSAGE_CHILDREN));
+	return bad || after.queued != 0 || after.leased != 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 6 && !strcmp(argv[1], "enqueue"))
+		return cmd_enqueue(argv[2], atol(argv[3]), atol(argv[4]), atol(argv[5]));
+	if (argc == 5 && !strcmp(argv[1], "drain"))
+		return cmd_drain(argv[2], atoi(argv[3]), atol(argv[4]));
+	if (argc == 4 && !strcmp(argv[1], "urls")) {
+		char buf[128];
+		for (long i = 0; i < atol(argv[2]); i++) {
+			make_url(buf, sizeof(buf), i, atol(argv[3]));
+			puts(buf);
+		}
+		return 0;
+	}
+	fputs("usage: queue_bench enqueue DB N BATCH HOSTS | drain DB PROCS BATCH | urls N HOSTS\n", stderr);
+	return 2;
+}

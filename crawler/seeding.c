@@ -1,0 +1,176 @@
+/*
+ * crawler/seeding.c -- loading seed sheets into the queue.
+ *
+ * All sheets are read and checked before anything is written, so a bad row
+ * in the third sheet leaves the queue as it was. A row's crawl settings and
+ * its other columns travel to the queue as JSON (params and meta).
+ */
+#include "seeding.h"
+
+#include "../common/error.h"
+#include "../queue/url.h"
+#include "../seeds/sheet.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_REPORTED 50
+
+typedef struct {
+	FILE *err;
+	size_t reported, total;
+} reporter;
+
+static void report(reporter *r, const char *path, unsigned line, unsigned col, const char *msg)
+{
+	r->total++;
+	if (r->reported++ < MAX_REPORTED)
+		fprintf(r->err, "%s:%u:%u: %s\n", path, line, col, msg);
+}
+
+static char *row_params(const sv_sheet_row *row)
+{
+	json_t *o = json_pack("{s:s, s:i, s:s?, s:s?, s:b, s:i, s:I, s:I, s:b}", "scope",
+			      sv_scope_name(row->scope), "depth", row->depth, "include", row->include,
+			      "exclude", row->exclude, "robots", row->robots, "delay_ms", row->delay_ms,
+			      "max_urls", (json_int_t)row->max_urls, "max_bytes", (json_int_t)row->max_bytes,
+			      "datasets", row->datasets);
+	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(o);
+	return s;
+}
+
+static char *row_meta(const sv_sheet_row *row)
+{
+	json_t *o = json_object();
+	char *s = NULL;
+	if (!o)
+		return NULL;
+	for (size_t i = 0; i < row->nmeta; i++)
+		if (json_object_set_new(o, row->meta[i].key, json_string(row->meta[i].value)) != 0)
+			goto done;
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+done:
+	json_decref(o);
+	return s;
+}
+
+typedef struct {
+	sv_sheet *sheet;
+	sv_queue_seed *seeds; /* one per good row, strings owned here */
+	size_t n;
+} loaded_sheet;
+
+static void loaded_free(loaded_sheet *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free((char *)l->seeds[i].url);
+		free((char *)l->seeds[i].params);
+		free((char *)l->seeds[i].meta);
+	}
+	free(l->seeds);
+	sv_sheet_free(l->sheet);
+}
+
+/* Normalises and converts the sheet's good rows; reports rows that fail. */
+static int convert(loaded_sheet *l, reporter *rep)
+{
+	sv_sheet *sh = l->sheet;
+	l->seeds = calloc(sh->nrows ? sh->nrows : 1, sizeof(*l->seeds));
+	if (!l->seeds)
+		return sv_error_set(SV_EIO, "out of memory");
+	for (size_t i = 0; i < sh->nrows; i++) {
+		const sv_sheet_row *row = &sh->rows[i];
+		char *url = NULL;
+		if (sv_url_normalize(&url, row->url, NULL) != 0) {
+			report(rep, sh->path, row->url_line, row->url_column, sv_error_last());
+			continue;
+		}
+		/* Two spellings of one URL would be one queue key. */
+		size_t dup = 0;
+		while (dup < l->n && strcmp(l->seeds[dup].url, url))
+			dup++;
+		if (dup < l->n) {
+			char msg[160];
+			snprintf(msg, sizeof(msg), "url is the same as on line %u once normalised",
+				 l->seeds[dup].line);
+			report(rep, sh->path, row->url_line, row->url_column, msg);
+			free(url);
+			continue;
+		}
+		sv_queue_seed *s = &l->seeds[l->n];
+		s->url = url;
+		s->line = row->line;
+		s->priority = row->priority;
+		s->max_urls = row->max_urls;
+		s->delay_ms = row->delay_ms;
+		s->params = row_params(row);
+		s->meta = row_meta(row);
+		l->n++;
+		if (!s->params || !s->meta)
+			return sv_error_set(SV_EIO, "out of memory");
+	}
+	return 0;
+}
+
+int sv_seed_sheets(sv_queue *q, char **paths, size_t n, int skip_bad_rows, FILE *out, FILE *err)
+{
+	loaded_sheet *sheets = calloc(n ? n : 1, sizeof(*sheets));
+	reporter rep = {err, 0, 0};
+	size_t readable = 0;
+	int rc = 0;
+
+	if (!sheets)
+		return sv_error_set(SV_EIO, "out of memory");
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		int lrc = sv_sheet_load(&sheets[i].sheet, paths[i]);
+		sv_sheet *sh = sheets[i].sheet;
+		if (lrc && !sh) {
+			if (lrc != SV_EINVAL) {
+				rc = lrc;
+				break;
+			}
+			rep.total++;
+			if (rep.reported++ < MAX_REPORTED)
+				fprintf(err, "salvage: %s\n", sv_error_last());
+			continue;
+		}
+		for (size_t e = 0; e < sh->nerrors; e++)
+			report(&rep, sh->path, sh->errors[e].line, sh->errors[e].column, sh->errors[e].message);
+		rep.total += sh->total_errors - sh->nerrors;
+		rep.reported += sh->total_errors - sh->nerrors;
+		if (lrc)
+			continue; /* not a sheet at all: nothing of it can load */
+		readable++;
+		rc = convert(&sheets[i], &rep);
+	}
+	if (rc == 0 && rep.total > 0) {
+		if (rep.total > MAX_REPORTED)
+			fprintf(err, "... and %zu more problems\n", rep.total - MAX_REPORTED);
+		if (!skip_bad_rows)
+			rc = sv_error_set(SV_EINVAL, "%zu problem%s in the sheet%s: nothing loaded"
+				" (fix them, or use --skip-bad-rows to load the good rows)",
+				rep.total, rep.total == 1 ? "" : "s", n == 1 ? "" : "s");
+		else if (readable == 0)
+			rc = sv_error_set(SV_EINVAL, "no sheet could be read: nothing loaded");
+		else
+			fprintf(err, "salvage: %zu problem%s: loading the good rows only (--skip-bad-rows)\n",
+				rep.total, rep.total == 1 ? "" : "s");
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		sv_queue_sheet_result res;
+		sv_sheet *sh = sheets[i].sheet;
+		if (!sh || !sheets[i].seeds)
+			continue;
+		rc = q->ops.add_sheet(q, sh->name, sh->raw, sh->raw_len, sheets[i].seeds, sheets[i].n, &res);
+		if (rc == 0)
+			fprintf(out, "%s: %zu row%s: %zu new, %zu updated, %zu unchanged, %zu removed\n", sh->path,
+				sheets[i].n, sheets[i].n == 1 ? "" : "s", res.added, res.updated, res.unchanged,
+				res.paused);
+	}
+	for (size_t i = 0; i < n; i++)
+		loaded_free(&sheets[i]);
+	free(sheets);
+	return rc;
+}

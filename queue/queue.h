@@ -1,0 +1,156 @@
+/*
+ * queue/queue.h -- the work queue: every URL to fetch, what became of it, and
+ * the per-host politeness state that all fetchers share.
+ *
+ * What must stay true, whatever the backend:
+ * - a URL is queued once (its normalised text is the key), whoever finds it;
+ * - a URL is leased to at most one node at a time; a lease that is not
+ *   renewed expires and the URL goes back to the queue (so a fetcher killed
+ *   with SIGKILL loses nothing);
+ * - an outcome is accepted only from the node that holds the lease;
+ * - per-host state (in-flight count, next allowed time, cool-down, robots.txt
+ *   and Crawl-delay) lives here, so politeness holds across processes and,
+ *   with a shared backend, across machines.
+ * Every operation is batched: one transaction per call.
+ *
+ * A backend is a table of functions (sv_queue_ops) copied into the handle;
+ * sqlite (queue.db in the archive, WAL) is the embedded one.
+ */
+#ifndef SV_QUEUE_H
+#define SV_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sv_queue sv_queue;
+
+typedef enum {
+	SV_URL_QUEUED = 0,
+	SV_URL_LEASED = 1,
+	SV_URL_DONE = 2,
+	SV_URL_FAILED = 3,
+	SV_URL_PAUSED = 4, /* its seed row was removed from the sheet */
+} sv_url_state;
+
+typedef struct {
+	int host_max_inflight; /* per-host concurrency cap; default 4 */
+	int host_delay_ms;     /* minimum delay between requests to a host; default 0 */
+	int max_expiries;      /* leases a URL may lose before it fails; default 5 */
+	int busy_timeout_ms;   /* how long to wait for another process's lock; default 60000 */
+	/* The clock, in ms since the epoch; NULL = the system clock. For tests. */
+	int64_t (*now_ms)(void *ctx);
+	void *clock_ctx;
+} sv_queue_options;
+#define SV_QUEUE_OPTIONS_INIT {4, 0, 5, 60000, NULL, NULL}
+
+/* A row of a seed sheet, as the queue keeps it. */
+typedef struct {
+	const char *url;    /* normalised; the row's key within its sheet */
+	unsigned line;      /* where it is in the sheet */
+	int priority;       /* higher first */
+	int64_t max_urls;   /* cap on URLs queued for this row; -1 = none */
+	int delay_ms;       /* minimum delay for hosts of this row; -1 = the default */
+	const char *params; /* the row's crawl settings (JSON), opaque to the queue */
+	const char *meta;   /* the row's other columns (JSON), shown by status */
+} sv_queue_seed;
+
+typedef struct {
+	size_t added, updated, unchanged, paused; /* paused: rows no longer in the sheet */
+} sv_queue_sheet_result;
+
+/* A URL to queue. */
+typedef struct {
+	const char *url;  /* normalised */
+	int64_t seed;     /* seed row id */
+	int depth;        /* link hops from the seed */
+	const char *kind; /* page|dataset|requisite|robots|sitemap */
+	const char *via;  /* referring URL, or NULL */
+} sv_queue_url;
+
+/* A URL handed to a node. Strings are owned by the item. */
+typedef struct {
+	int64_t id;
+	char *url;
+	char *host; /* politeness key */
+	int64_t seed;
+	int depth;
+	char *kind;
+	char *via;
+	int attempts; /* earlier attempts that ended in a retry */
+} sv_queue_item;
+
+typedef enum { SV_OUTCOME_DONE, SV_OUTCOME_RETRY, SV_OUTCOME_FAILED } sv_outcome_kind;
+
+typedef struct {
+	int64_t id;
+	sv_outcome_kind kind;
+	int64_t retry_at_ms; /* RETRY: not before this time */
+	const char *reason;  /* RETRY/FAILED: why */
+	int status;          /* HTTP status, 0 if none */
+	int64_t bytes;       /* payload bytes */
+} sv_queue_outcome;
+
+typedef struct {
+	int64_t seed; /* 0 for the totals */
+	char *sheet;
+	char *url;
+	unsigned line;
+	char *meta;   /* JSON */
+	int active;   /* 0 when the row was removed from its sheet */
+	int64_t queued, leased, done, failed, paused;
+	int64_t bytes;    /* payload bytes of done URLs */
+	int64_t datasets; /* URLs of kind dataset found */
+} sv_queue_seed_stats;
+
+typedef struct {
+	char *robots;            /* robots.txt body as fetched, or NULL if never fetched */
+	int64_t robots_at_ms;    /* when it was fetched */
+	int robots_status;       /* its HTTP status (4xx: allow all; 5xx: disallow all) */
+	int crawl_delay_ms;      /* from robots.txt, -1 if none */
+	int64_t cooldown_until_ms;
+	int inflight;
+	int timeouts;            /* consecutive timeouts */
+} sv_queue_host;
+
+typedef struct sv_queue_ops {
+	const char *name;
+	int (*add_sheet)(sv_queue *q, const char *name, const void *raw, size_t raw_len,
+			 const sv_queue_seed *rows, size_t n, sv_queue_sheet_result *res);
+	int (*enqueue)(sv_queue *q, const sv_queue_url *urls, size_t n, size_t *added);
+	int (*claim)(sv_queue *q, const char *node, size_t max, int lease_ms, sv_queue_item **items,
+		     size_t *n);
+	int (*renew)(sv_queue *q, const char *node, const int64_t *ids, size_t n, int lease_ms);
+	int (*complete)(sv_queue *q, const char *node, const sv_queue_outcome *outcomes, size_t n,
+			size_t *accepted);
+	int (*expire)(sv_queue *q, size_t *returned);
+	int (*seed_params)(sv_queue *q, int64_t seed, char **params);
+	int (*stats)(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_seed_stats *total);
+	int (*sheet_raw)(sv_queue *q, const char *name, void **raw, size_t *len);
+	int (*host_get)(sv_queue *q, const char *host, sv_queue_host *out);
+	int (*host_set_robots)(sv_queue *q, const char *host, const char *robots, int status,
+			       int crawl_delay_ms);
+	int (*host_cooldown)(sv_queue *q, const char *host, int64_t until_ms, int timed_out);
+	void (*close)(sv_queue *q);
+} sv_queue_ops;
+
+struct sv_queue {
+	sv_queue_ops ops;
+	sv_queue_options opts;
+	void *impl;
+};
+
+/* Opens the queue at location: a file path or sqlite:PATH (created if missing). */
+int sv_queue_open(sv_queue **out, const char *location, const sv_queue_options *opts);
+void sv_queue_close(sv_queue *q); /* NULL is a no-op */
+
+/* The backend's clock. */
+int64_t sv_queue_now_ms(const sv_queue *q);
+
+void sv_queue_items_free(sv_queue_item *items, size_t n);
+void sv_queue_stats_free(sv_queue_seed_stats *rows, size_t n);
+void sv_queue_host_clear(sv_queue_host *h);
+
+/* The SQLite backend (queue/sqlite.c). */
+int sv_queue_sqlite_open(sv_queue **out, const char *path, const sv_queue_options *opts);
+
+#endif

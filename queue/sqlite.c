@@ -1,0 +1,1207 @@
+/*
+ * queue/sqlite.c -- the embedded queue backend: one SQLite file in WAL mode,
+ * shared by every fetcher process on the machine.
+ *
+ * Every write runs in a BEGIN IMMEDIATE transaction, so two processes never
+ * interleave a read-then-update (that is what makes a lease exclusive), and
+ * each call is one transaction whatever its batch size. Expired leases are
+ * returned at the start of every claim, so no separate process is needed for
+ * a crawl to resume after a SIGKILL.
+ *
+ * A URL's identity is its normalised text; the unique index holds a 64-bit
+ * FNV-1a hash of it (see insert_url), which keeps that index small.
+ *
+ * hosts.queued and hosts.inflight are counters kept in step with urls.state
+ * inside the same transactions; claim picks ready hosts from hosts first and
+ * then their URLs, so a host that must wait costs nothing per claim.
+ */
+#include "queue.h"
+
+#include "../common/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#define SCHEMA_VERSION "1"
+
+static const char SCHEMA[] =
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
+	"CREATE TABLE IF NOT EXISTS sheets(name TEXT PRIMARY KEY, raw BLOB NOT NULL, loaded_ms INTEGER);"
+	"CREATE TABLE IF NOT EXISTS seeds("
+	" id INTEGER PRIMARY KEY, sheet TEXT NOT NULL, url TEXT NOT NULL, line INTEGER,"
+	" priority INTEGER NOT NULL DEFAULT 0, max_urls INTEGER NOT NULL DEFAULT -1,"
+	" delay_ms INTEGER NOT NULL DEFAULT -1, params TEXT, meta TEXT,"
+	" active INTEGER NOT NULL DEFAULT 1, queued_total INTEGER NOT NULL DEFAULT 0,"
+	" UNIQUE(sheet, url));"
+	"CREATE TABLE IF NOT EXISTS hosts("
+	" id INTEGER PRIMARY KEY, host TEXT NOT NULL UNIQUE, queued INTEGER NOT NULL DEFAULT 0, inflight INTEGER NOT NULL DEFAULT 0,"
+	" priority INTEGER NOT NULL DEFAULT 0, delay_ms INTEGER NOT NULL DEFAULT -1,"
+	" next_ms INTEGER NOT NULL DEFAULT 0, cooldown_ms INTEGER NOT NULL DEFAULT 0,"
+	" robots TEXT, robots_ms INTEGER, robots_status INTEGER,"
+	" crawl_delay_ms INTEGER NOT NULL DEFAULT -1, timeouts INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX IF NOT EXISTS hosts_waiting ON hosts(priority DESC, next_ms) WHERE queued > 0;"
+	"CREATE TABLE IF NOT EXISTS urls("
+	" id INTEGER PRIMARY KEY, key INTEGER NOT NULL, url TEXT NOT NULL, host INTEGER NOT NULL,"
+	" seed INTEGER NOT NULL,"
+	" depth INTEGER NOT NULL DEFAULT 0, kind TEXT NOT NULL, via TEXT,"
+	" priority INTEGER NOT NULL DEFAULT 0, state INTEGER NOT NULL DEFAULT 0,"
+	" attempts INTEGER NOT NULL DEFAULT 0, expiries INTEGER NOT NULL DEFAULT 0,"
+	" not_before_ms INTEGER NOT NULL DEFAULT 0, node TEXT, lease_ms INTEGER,"
+	" status INTEGER, bytes INTEGER, reason TEXT, done_ms INTEGER);"
+	"CREATE UNIQUE INDEX IF NOT EXISTS urls_key ON urls(key);"
+	"CREATE INDEX IF NOT EXISTS urls_queued ON urls(host, priority DESC, id) WHERE state = 0;"
+	"CREATE INDEX IF NOT EXISTS urls_leased ON urls(lease_ms) WHERE state = 1;";
+
+/* Prepared once, reset after each use. */
+enum {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_SEED_GET,
+	ST_SEED_INSERT,
+	ST_SEED_UPDATE,
+	ST_SEED_CAP,
+	ST_SEED_COUNT,
+	ST_URL_EXISTS,
+	ST_URL_INSERT,
+	ST_HOST_ID,
+	ST_HOST_NEW,
+	ST_HOST_ADD,
+	ST_HOSTS_READY,
+	ST_HOST_URLS,
+	ST_HOST_NEXT_QUEUED,
+	ST_URL_LEASE,
+	ST_HOST_CLAIMED,
+	ST_HOST_WAIT,
+	ST_URL_OWNER,
+	ST_URL_DONE,
+	ST_URL_RETRY,
+	ST_URL_FAILED,
+	ST_HOST_RELEASE,
+	ST_URL_RENEW,
+	ST_EXPIRED,
+	ST_URL_EXPIRE,
+	ST_COUNT
+};
+
+static const char *const SQL[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SEED_GET] = "SELECT id, line, priority, max_urls, delay_ms, params, meta, active"
+			" FROM seeds WHERE sheet = ?1 AND url = ?2",
+	[ST_SEED_INSERT] = "INSERT INTO seeds(sheet, url, line, priority, max_urls, delay_ms, params, meta)"
+			   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_SEED_UPDATE] = "UPDATE seeds SET line = ?2, priority = ?3, max_urls = ?4, delay_ms = ?5,"
+			   " params = ?6, meta = ?7, active = 1 WHERE id = ?1",
+	[ST_SEED_CAP] = "SELECT max_urls, queued_total, priority, delay_ms FROM seeds WHERE id = ?1",
+	[ST_SEED_COUNT] = "UPDATE seeds SET queued_total = queued_total + ?2 WHERE id = ?1",
+	[ST_URL_EXISTS] = "SELECT url = ?2 FROM urls WHERE key = ?1",
+	[ST_URL_INSERT] = "INSERT INTO urls(key, url, host, seed, depth, kind, via, priority)"
+			  " VALUES(?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(key) DO NOTHING",
+	[ST_HOST_ID] = "SELECT id FROM hosts WHERE host = ?1",
+	[ST_HOST_NEW] = "INSERT INTO hosts(host) VALUES(?1)",
+	[ST_HOST_ADD] = "UPDATE hosts SET queued = queued + ?2, priority = max(priority, ?3),"
+			" delay_ms = max(delay_ms, ?4) WHERE id = ?1",
+	[ST_HOSTS_READY] = "SELECT id, host, inflight, max(delay_ms, crawl_delay_ms, ?3) FROM hosts"
+			   " WHERE queued > 0 AND next_ms <= ?1 AND cooldown_ms <= ?1 AND inflight < ?2"
+			   " ORDER BY priority DESC, next_ms LIMIT ?4",
+	[ST_HOST_URLS] = "SELECT id, url, seed, depth, kind, via, attempts FROM urls"
+			 " WHERE host = ?1 AND state = 0 AND not_before_ms <= ?2"
+			 " ORDER BY priority DESC, id LIMIT ?3",
+	[ST_HOST_NEXT_QUEUED] = "SELECT min(not_before_ms), count(*) FROM urls WHERE host = ?1 AND state = 0",
+	[ST_URL_LEASE] = "UPDATE urls SET state = 1, node = ?2, lease_ms = ?3 WHERE id = ?1",
+	[ST_HOST_CLAIMED] = "UPDATE hosts SET inflight = inflight + ?2, queued = queued - ?2, next_ms = ?3"
+			    " WHERE id = ?1",
+	[ST_HOST_WAIT] = "UPDATE hosts SET next_ms = ?2, queued = ?3 WHERE id = ?1",
+	[ST_URL_OWNER] = "SELECT host FROM urls WHERE id = ?1 AND state = 1 AND node = ?2",
+	[ST_URL_DONE] = "UPDATE urls SET state = 2, status = ?2, bytes = ?3, done_ms = ?4, node = NULL,"
+			" lease_ms = NULL WHERE id = ?1",
+	[ST_URL_RETRY] = "UPDATE urls SET state = 0, attempts = attempts + 1, not_before_ms = ?2,"
+			 " reason = ?3, status = ?4, node = NULL, lease_ms = NULL WHERE id = ?1",
+	[ST_URL_FAILED] = "UPDATE urls SET state = 3, attempts = attempts + 1, reason = ?2, status = ?3,"
+			  " done_ms = ?4, node = NULL, lease_ms = NULL WHERE id = ?1",
+	[ST_HOST_RELEASE] = "UPDATE hosts SET inflight = max(inflight - ?2, 0), queued = queued + ?3,"
+			    " next_ms = min(next_ms, ?4) WHERE id = ?1",
+	[ST_URL_RENEW] = "UPDATE urls SET lease_ms = ?3 WHERE id = ?1 AND state = 1 AND node = ?2",
+	[ST_EXPIRED] = "SELECT id, host, expiries FROM urls WHERE state = 1 AND lease_ms < ?1",
+	[ST_URL_EXPIRE] = "UPDATE urls SET state = ?2, expiries = expiries + 1, node = NULL, lease_ms = NULL,"
+			  " reason = ?3, done_ms = ?4 WHERE id = ?1",
+};
+
+typedef struct {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_COUNT];
+	char *path;
+} sqlite_queue;
+
+/* ---- errors ---- */
+
+static int db_fail(sqlite_queue *s, const char *what)
+{
+	int code = sqlite3_extended_errcode(s->db);
+	int sv = (code & 0xff) == SQLITE_FULL ? SV_ENOSPC : SV_EIO;
+	return sv_error_set(sv, "queue '%s': %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+static sqlite3_stmt *stmt(sqlite_queue *s, int which)
+{
+	sqlite3_stmt *st = s->st[which];
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+/* Runs a statement that returns no rows. */
+static int run_done(sqlite_queue *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(s, what);
+}
+
+static int begin(sqlite_queue *s)
+{
+	return run_done(s, stmt(s, ST_BEGIN), "begin");
+}
+
+static int commit(sqlite_queue *s)
+{
+	return run_done(s, stmt(s, ST_COMMIT), "commit");
+}
+
+/* Ends a transaction: commit on success, roll back (keeping rc's message) on failure. */
+static int finish(sqlite_queue *s, int rc)
+{
+	if (rc == 0)
+		return commit(s);
+	if (!sqlite3_get_autocommit(s->db)) {
+		sqlite3_stmt *st = stmt(s, ST_ROLLBACK);
+		sqlite3_step(st);
+		sqlite3_reset(st);
+	}
+	return rc;
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? strdup((const char *)t) : NULL;
+}
+
+static sqlite_queue *impl(sv_queue *q)
+{
+	return q->impl;
+}
+
+/* ---- a small string-keyed tally for one batch (hosts, seeds) ---- */
+
+typedef struct {
+	char *key;
+	int64_t id;
+	int64_t count, extra;
+	int64_t ref; /* hosts: the row id */
+	int priority, delay_ms;
+} tally_entry;
+
+typedef struct {
+	tally_entry *e;
+	size_t cap, n;
+} tally;
+
+static uint64_t hash_str(const char *s, int64_t id)
+{
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)id;
+	for (; s && *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+/* The entry for key (a string, or NULL with an id), created if missing. */
+static tally_entry *tally_get(tally *t, const char *key, int64_t id)
+{
+	if (t->n * 2 >= t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		tally_entry *e = calloc(cap, sizeof(*e));
+		if (!e)
+			return NULL;
+		for (size_t i = 0; i < t->cap; i++) {
+			if (!t->e[i].key && !t->e[i].id)
+				continue;
+			size_t j = hash_str(t->e[i].key, t->e[i].id) & (cap - 1);
+			while (e[j].key || e[j].id)
+				j = (j + 1) & (cap - 1);
+			e[j] = t->e[i];
+		}
+		free(t->e);
+		t->e = e;
+		t->cap = cap;
+	}
+	size_t j = hash_str(key, id) & (t->cap - 1);
+	while (t->e[j].key || t->e[j].id) {
+		if (key ? (t->e[j].key && !strcmp(t->e[j].key, key)) : t->e[j].id == id)
+			return &t->e[j];
+		j = (j + 1) & (t->cap - 1);
+	}
+	if (key && !(t->e[j].key = strdup(key)))
+		return NULL;
+	t->e[j].id = key ? -1 : id;
+	t->n++;
+	return &t->e[j];
+}
+
+static void tally_free(tally *t)
+{
+	for (size_t i = 0; i < t->cap; i++)
+		free(t->e[i].key);
+	free(t->e);
+	memset(t, 0, sizeof(*t));
+}
+
+#define TALLY_FOREACH(t, p) \
+	for (tally_entry *p = (t)->e; p < (t)->e + (t)->cap; p++) \
+		if (p->key || p->id)
+
+/* ---- enqueue ---- */
+
+/* Applies per-host counts. */
+static int flush_hosts(sqlite_queue *s, tally *hosts)
+{
+	TALLY_FOREACH(hosts, h)
+	{
+		if (h->count == 0)
+			continue;
+		sqlite3_stmt *st = stmt(s, ST_HOST_ADD);
+		sqlite3_bind_int64(st, 1, h->ref);
+		sqlite3_bind_int64(st, 2, h->count);
+		sqlite3_bind_int(st, 3, h->priority);
+		sqlite3_bind_int(st, 4, h->delay_ms);
+		int rc = run_done(s, st, "count host");
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * The politeness key of a normalised URL: its authority, "host[:port]". Queued
+ * URLs are normalised already, so this is a scan, not a parse (sv_url_host_key
+ * gives the same for any URL, at the cost of a full parse).
+ */
+static int authority_of(const char *url, char **out)
+{
+	const char *p = strstr(url, "://");
+	size_t n;
+	if (!p || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)))
+		return sv_error_set(SV_EINVAL, "'%.200s' is not a normalised http(s) URL", url);
+	p += 3;
+	n = strcspn(p, "/?#");
+	if (n == 0 || p[n] != '/')
+		return sv_error_set(SV_EINVAL, "'%.200s' is not a normalised http(s) URL", url);
+	*out = strndup(p, n);
+	return *out ? 0 : sv_error_set(SV_EIO, "out of memory");
+}
+
+/* The row id of a host, created if new. */
+static int host_id(sqlite_queue *s, const char *host, int64_t *id)
+{
+	sqlite3_stmt *st = stmt(s, ST_HOST_ID);
+	sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (step == SQLITE_ROW)
+		return 0;
+	if (step != SQLITE_DONE)
+		return db_fail(s, "look up a host");
+	st = stmt(s, ST_HOST_NEW);
+	sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
+	int rc = run_done(s, st, "add a host");
+	*id = sqlite3_last_insert_rowid(s->db);
+	return rc;
+}
+
+/*
+ * Inserts one URL unless it is queued already. The key is a 64-bit hash of
+ * the text; a different URL under the same key (about one in 10^7 crawls of
+ * ten million URLs) takes the next free key, and lookups probe the same way.
+ */
+static int insert_url(sqlite_queue *s, const sv_queue_url *u, int64_t host, int priority, int *inserted)
+{
+	uint64_t key = hash_str(u->url, 0);
+	*inserted = 0;
+	for (int probe = 0; probe < 64; probe++, key++) {
+		sqlite3_stmt *st = stmt(s, ST_URL_INSERT);
+		sqlite3_bind_text(st, 1, u->url, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, host);
+		sqlite3_bind_int64(st, 3, u->seed);
+		sqlite3_bind_int(st, 4, u->depth);
+		sqlite3_bind_text(st, 5, u->kind ? u->kind : "page", -1, SQLITE_STATIC);
+		if (u->via)
+			sqlite3_bind_text(st, 6, u->via, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 7, priority);
+		sqlite3_bind_int64(st, 8, (int64_t)key);
+		int rc = run_done(s, st, "queue a URL");
+		if (rc)
+			return rc;
+		if (sqlite3_changes(s->db) == 1) {
+			*inserted = 1;
+			return 0;
+		}
+		st = stmt(s, ST_URL_EXISTS);
+		sqlite3_bind_int64(st, 1, (int64_t)key);
+		sqlite3_bind_text(st, 2, u->url, -1, SQLITE_STATIC);
+		int same = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
+		sqlite3_reset(st);
+		if (same)
+			return 0;
+	}
+	return sv_error_set(SV_EIO, "queue '%s': no free key for '%s'", s->path, u->url);
+}
+
+/* Queues urls inside an open transaction. */
+static int enqueue_locked(sqlite_queue *s, const sv_queue_url *urls, size_t n, size_t *added)
+{
+	tally hosts = {0}, seeds = {0};
+	size_t count = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const sv_queue_url *u = &urls[i];
+		tally_entry *seed = tally_get(&seeds, NULL, u->seed);
+		char *host = NULL;
+		if (!seed) {
+			rc = sv_error_set(SV_EIO, "out of memory");
+			break;
+		}
+		if (seed->id > 0 && seed->count == 0 && seed->extra == 0) {
+			/* First sight of this seed in the batch: its cap, count and settings. */
+			sqlite3_stmt *st = stmt(s, ST_SEED_CAP);
+			sqlite3_bind_int64(st, 1, u->seed);
+			if (sqlite3_step(st) != SQLITE_ROW) {
+				sqlite3_reset(st);
+				rc = sv_error_set(SV_EINVAL, "no seed row %lld", (long long)u->seed);
+				break;
+			}
+			int64_t max = sqlite3_column_int64(st, 0), have = sqlite3_column_int64(st, 1);
+			seed->extra = max < 0 ? INT64_MAX : (max > have ? max - have : 0) + 1;
+			seed->priority = sqlite3_column_int(st, 2);
+			seed->delay_ms = sqlite3_column_int(st, 3);
+			sqlite3_reset(st);
+		}
+		if (seed->extra - 1 <= seed->count && seed->extra != INT64_MAX)
+			continue; /* the row's max_urls is reached */
+		if ((rc = authority_of(u->url, &host)))
+			break;
+		tally_entry *h = tally_get(&hosts, host, 0);
+		int inserted = 0;
+		if (!h)
+			rc = sv_error_set(SV_EIO, "out of memory");
+		else if (!h->ref)
+			rc = host_id(s, host, &h->ref);
+		if (rc == 0)
+			rc = insert_url(s, u, h->ref, seed->priority, &inserted);
+		if (rc == 0 && inserted) {
+			{
+				if (h->count == 0) {
+					h->priority = seed->priority;
+					h->delay_ms = seed->delay_ms;
+				}
+				if (seed->priority > h->priority)
+					h->priority = seed->priority;
+				if (seed->delay_ms > h->delay_ms)
+					h->delay_ms = seed->delay_ms;
+				h->count++;
+				seed->count++;
+				count++;
+			}
+		}
+		free(host);
+	}
+	if (rc == 0)
+		rc = flush_hosts(s, &hosts);
+	if (rc == 0) {
+		TALLY_FOREACH(&seeds, e)
+		{
+			if (e->count == 0)
+				continue;
+			sqlite3_stmt *st = stmt(s, ST_SEED_COUNT);
+			sqlite3_bind_int64(st, 1, e->id);
+			sqlite3_bind_int64(st, 2, e->count);
+			if ((rc = run_done(s, st, "count seed")))
+				break;
+		}
+	}
+	tally_free(&hosts);
+	tally_free(&seeds);
+	if (added)
+		*added = count;
+	return rc;
+}
+
+static int q_enqueue(sv_queue *q, const sv_queue_url *urls, size_t n, size_t *added)
+{
+	sqlite_queue *s = impl(q);
+	int rc = begin(s);
+	if (rc)
+		return rc;
+	return finish(s, enqueue_locked(s, urls, n, added));
+}
+
+/* ---- sheets ---- */
+
+static int same_text(sqlite3_stmt *st, int col, const char *v)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	if (!t || !v)
+		return !t && !v;
+	return !strcmp((const char *)t, v);
+}
+
+/* Moves a row's URLs between queued and paused, keeping host counts right. */
+static int set_paused(sqlite_queue *s, int64_t seed, int pause)
+{
+	char sql[512];
+	int rc;
+	/* Host counts first, from the rows about to move. */
+	snprintf(sql, sizeof(sql),
+		 "UPDATE hosts SET queued = max(queued %s (SELECT count(*) FROM urls"
+		 " WHERE seed = %lld AND state = %d AND host = hosts.id), 0)"
+		 " WHERE id IN (SELECT host FROM urls WHERE seed = %lld AND state = %d)",
+		 pause ? "-" : "+", (long long)seed, pause ? SV_URL_QUEUED : SV_URL_PAUSED, (long long)seed,
+		 pause ? SV_URL_QUEUED : SV_URL_PAUSED);
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(s, "pause a row");
+	snprintf(sql, sizeof(sql), "UPDATE urls SET state = %d WHERE seed = %lld AND state = %d",
+		 pause ? SV_URL_PAUSED : SV_URL_QUEUED, (long long)seed, pause ? SV_URL_QUEUED : SV_URL_PAUSED);
+	rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(s, "pause a row");
+	snprintf(sql, sizeof(sql), "UPDATE seeds SET active = %d WHERE id = %lld", !pause, (long long)seed);
+	return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : db_fail(s, "pause a row");
+}
+
+static int add_sheet_locked(sqlite_queue *s, const char *name, const void *raw, size_t raw_len,
+			    const sv_queue_seed *rows, size_t n, int64_t now, sv_queue_sheet_result *res)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	{
+		sqlite3_stmt *ins;
+		if (sqlite3_prepare_v2(s->db,
+				       "INSERT INTO sheets(name, raw, loaded_ms) VALUES(?1, ?2, ?3)"
+				       " ON CONFLICT(name) DO UPDATE SET raw = excluded.raw, loaded_ms = excluded.loaded_ms",
+				       -1, &ins, NULL) != SQLITE_OK)
+			return db_fail(s, "keep the sheet");
+		sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_blob64(ins, 2, raw_len ? raw : "", raw_len, SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 3, now);
+		rc = sqlite3_step(ins) == SQLITE_DONE ? 0 : db_fail(s, "keep the sheet");
+		sqlite3_finalize(ins);
+		if (rc)
+			return rc;
+	}
+	/* Rows are matched by URL; every row not in this version of the sheet is paused. */
+	if (sqlite3_exec(s->db, "CREATE TEMP TABLE IF NOT EXISTS loaded(id INTEGER PRIMARY KEY);"
+				"DELETE FROM loaded;",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(s, "load the sheet");
+	for (size_t i = 0; i < n; i++) {
+		const sv_queue_seed *r = &rows[i];
+		int64_t id;
+		st = stmt(s, ST_SEED_GET);
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, r->url, -1, SQLITE_STATIC);
+		int step = sqlite3_step(st);
+		if (step == SQLITE_ROW) {
+			id = sqlite3_column_int64(st, 0);
+			int same = (unsigned)sqlite3_column_int(st, 1) == r->line &&
+				   sqlite3_column_int(st, 2) == r->priority &&
+				   sqlite3_column_int64(st, 3) == r->max_urls &&
+				   sqlite3_column_int(st, 4) == r->delay_ms && same_text(st, 5, r->params) &&
+				   same_text(st, 6, r->meta);
+			int active = sqlite3_column_int(st, 7);
+			sqlite3_reset(st);
+			if (same && active) {
+				res->unchanged++;
+			} else {
+				st = stmt(s, ST_SEED_UPDATE);
+				sqlite3_bind_int64(st, 1, id);
+				sqlite3_bind_int(st, 2, (int)r->line);
+				sqlite3_bind_int(st, 3, r->priority);
+				sqlite3_bind_int64(st, 4, r->max_urls);
+				sqlite3_bind_int(st, 5, r->delay_ms);
+				sqlite3_bind_text(st, 6, r->params, -1, SQLITE_STATIC);
+				sqlite3_bind_text(st, 7, r->meta, -1, SQLITE_STATIC);
+				if ((rc = run_done(s, st, "update a seed row")))
+					return rc;
+				if (!active && (rc = set_paused(s, id, 0)))
+					return rc;
+				res->updated++;
+			}
+		} else if (step == SQLITE_DONE) {
+			sqlite3_reset(st);
+			st = stmt(s, ST_SEED_INSERT);
+			sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, r->url, -1, SQLITE_STATIC);
+			sqlite3_bind_int(st, 3, (int)r->line);
+			sqlite3_bind_int(st, 4, r->priority);
+			sqlite3_bind_int64(st, 5, r->max_urls);
+			sqlite3_bind_int(st, 6, r->delay_ms);
+			sqlite3_bind_text(st, 7, r->params, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 8, r->meta, -1, SQLITE_STATIC);
+			if ((rc = run_done(s, st, "add a seed row")))
+				return rc;
+			id = sqlite3_last_insert_rowid(s->db);
+			sv_queue_url u = {r->url, id, 0, "page", NULL};
+			if ((rc = enqueue_locked(s, &u, 1, NULL)))
+				return rc;
+			res->added++;
+		} else {
+			sqlite3_reset(st);
+			return db_fail(s, "read a seed row");
+		}
+		char sql[96];
+		snprintf(sql, sizeof(sql), "INSERT OR IGNORE INTO loaded(id) VALUES(%lld)", (long long)id);
+		if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+			return db_fail(s, "load the sheet");
+	}
+	/* Rows gone from the sheet. */
+	sqlite3_stmt *gone;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT id FROM seeds WHERE sheet = ?1 AND active = 1"
+			       " AND id NOT IN (SELECT id FROM temp.loaded)",
+			       -1, &gone, NULL) != SQLITE_OK)
+		return db_fail(s, "load the sheet");
+	sqlite3_bind_text(gone, 1, name, -1, SQLITE_STATIC);
+	int64_t ids[256];
+	size_t k;
+	rc = 0;
+	do {
+		k = 0;
+		sqlite3_reset(gone);
+		while (k < 256 && sqlite3_step(gone) == SQLITE_ROW)
+			ids[k++] = sqlite3_column_int64(gone, 0);
+		sqlite3_reset(gone);
+		for (size_t i = 0; i < k && rc == 0; i++)
+			if ((rc = set_paused(s, ids[i], 1)) == 0)
+				res->paused++;
+	} while (rc == 0 && k == 256);
+	sqlite3_finalize(gone);
+	return rc;
+}
+
+static int q_add_sheet(sv_queue *q, const char *name, const void *raw, size_t raw_len,
+		       const sv_queue_seed *rows, size_t n, sv_queue_sheet_result *res)
+{
+	sqlite_queue *s = impl(q);
+	int rc = begin(s);
+	if (rc)
+		return rc;
+	return finish(s, add_sheet_locked(s, name, raw, raw_len, rows, n, sv_queue_now_ms(q), res));
+}
+
+static int q_sheet_raw(sv_queue *q, const char *name, void **raw, size_t *len)
+{
+	sqlite_queue *s = impl(q);
+	sqlite3_stmt *st;
+	int rc;
+	*raw = NULL;
+	*len = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT raw FROM sheets WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "read a sheet");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+		*raw = malloc(n ? n : 1);
+		if (*raw) {
+			memcpy(*raw, sqlite3_column_blob(st, 0), n);
+			*len = n;
+			rc = 0;
+		} else {
+			rc = sv_error_set(SV_EIO, "out of memory");
+		}
+	} else {
+		rc = step == SQLITE_DONE ? sv_error_set(SV_ENOTFOUND, "no sheet '%s'", name) : db_fail(s, "read a sheet");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- leases ---- */
+
+/* Returns expired leases to the queue (inside a transaction). */
+static int expire_locked(sqlite_queue *s, int64_t now, int max_expiries, size_t *returned)
+{
+	tally hosts = {0};
+	size_t count = 0;
+	int rc = 0;
+	struct {
+		int64_t id;
+		int expiries;
+	} batch[256];
+
+	for (;;) {
+		size_t k = 0;
+		sqlite3_stmt *st = stmt(s, ST_EXPIRED);
+		sqlite3_bind_int64(st, 1, now);
+		while (k < 256 && sqlite3_step(st) == SQLITE_ROW) {
+			batch[k].id = sqlite3_column_int64(st, 0);
+			batch[k].expiries = sqlite3_column_int(st, 2);
+			tally_entry *h = tally_get(&hosts, NULL, sqlite3_column_int64(st, 1));
+			if (!h) {
+				rc = sv_error_set(SV_EIO, "out of memory");
+				break;
+			}
+			h->count++; /* leases released */
+			if (batch[k].expiries + 1 < max_expiries)
+				h->extra++; /* URLs queued again */
+			k++;
+		}
+		sqlite3_reset(st);
+		for (size_t i = 0; i < k && rc == 0; i++) {
+			int fail = batch[i].expiries + 1 >= max_expiries;
+			char reason[96];
+			snprintf(reason, sizeof(reason), "lease expired %d times (fetcher killed or stuck)",
+				 batch[i].expiries + 1);
+			st = stmt(s, ST_URL_EXPIRE);
+			sqlite3_bind_int64(st, 1, batch[i].id);
+			sqlite3_bind_int(st, 2, fail ? SV_URL_FAILED : SV_URL_QUEUED);
+			sqlite3_bind_text(st, 3, reason, -1, SQLITE_TRANSIENT);
+			if (fail)
+				sqlite3_bind_int64(st, 4, now);
+			rc = run_done(s, st, "return a lease");
+			count++;
+		}
+		if (rc || k < 256)
+			break;
+	}
+	TALLY_FOREACH(&hosts, h)
+	{
+		if (rc)
+			break;
+		sqlite3_stmt *st = stmt(s, ST_HOST_RELEASE);
+		sqlite3_bind_int64(st, 1, h->id);
+		sqlite3_bind_int64(st, 2, h->count);
+		sqlite3_bind_int64(st, 3, h->extra);
+		sqlite3_bind_int64(st, 4, now);
+		rc = run_done(s, st, "release a host");
+	}
+	tally_free(&hosts);
+	if (returned)
+		*returned = count;
+	return rc;
+}
+
+static int q_expire(sv_queue *q, size_t *returned)
+{
+	sqlite_queue *s = impl(q);
+	int rc = begin(s);
+	if (rc)
+		return rc;
+	return finish(s, expire_locked(s, sv_queue_now_ms(q), q->opts.max_expiries, returned));
+}
+
+typedef struct {
+	int64_t id;
+	char *host;
+	int inflight, delay_ms;
+} ready_host;
+
+static int claim_locked(sv_queue *q, const char *node, size_t max, int lease_ms, sv_queue_item *items,
+			size_t *n)
+{
+	sqlite_queue *s = impl(q);
+	int64_t now = sv_queue_now_ms(q);
+	ready_host *hosts = NULL;
+	size_t nh = 0;
+	int rc;
+
+	*n = 0;
+	if ((rc = expire_locked(s, now, q->opts.max_expiries, NULL)))
+		return rc;
+	hosts = calloc(max, sizeof(*hosts));
+	if (!hosts)
+		return sv_error_set(SV_EIO, "out of memory");
+	sqlite3_stmt *st = stmt(s, ST_HOSTS_READY);
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int(st, 2, q->opts.host_max_inflight);
+	sqlite3_bind_int(st, 3, q->opts.host_delay_ms);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)max);
+	while (nh < max && sqlite3_step(st) == SQLITE_ROW) {
+		hosts[nh].id = sqlite3_column_int64(st, 0);
+		hosts[nh].host = col_dup(st, 1);
+		hosts[nh].inflight = sqlite3_column_int(st, 2);
+		hosts[nh].delay_ms = sqlite3_column_int(st, 3);
+		if (!hosts[nh].host) {
+			rc = sv_error_set(SV_EIO, "out of memory");
+			break;
+		}
+		nh++;
+	}
+	sqlite3_reset(st);
+
+	for (size_t h = 0; h < nh && rc == 0 && *n < max; h++) {
+		/* With a delay, one request per host per delay; without, up to the cap. */
+		int64_t room = hosts[h].delay_ms > 0 ? 1 : q->opts.host_max_inflight - hosts[h].inflight;
+		if (room > (int64_t)(max - *n))
+			room = (int64_t)(max - *n);
+		size_t got = 0;
+		st = stmt(s, ST_HOST_URLS);
+		sqlite3_bind_int64(st, 1, hosts[h].id);
+		sqlite3_bind_int64(st, 2, now);
+		sqlite3_bind_int64(st, 3, room);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			sv_queue_item *it = &items[*n + got];
+			it->id = sqlite3_column_int64(st, 0);
+			it->url = col_dup(st, 1);
+			it->host = strdup(hosts[h].host);
+			it->seed = sqlite3_column_int64(st, 2);
+			it->depth = sqlite3_column_int(st, 3);
+			it->kind = col_dup(st, 4);
+			it->via = col_dup(st, 5);
+			it->attempts = sqlite3_column_int(st, 6);
+			got++;
+			if (!it->url || !it->host || !it->kind) {
+				rc = sv_error_set(SV_EIO, "out of memory");
+				break;
+			}
+		}
+		sqlite3_reset(st);
+		for (size_t i = 0; i < got && rc == 0; i++) {
+			st = stmt(s, ST_URL_LEASE);
+			sqlite3_bind_int64(st, 1, items[*n + i].id);
+			sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 3, now + lease_ms);
+			rc = run_done(s, st, "lease a URL");
+		}
+		*n += got;
+		if (rc)
+			break;
+		if (got > 0) {
+			st = stmt(s, ST_HOST_CLAIMED);
+			sqlite3_bind_int64(st, 1, hosts[h].id);
+			sqlite3_bind_int64(st, 2, (sqlite3_int64)got);
+			sqlite3_bind_int64(st, 3, now + (hosts[h].delay_ms > 0 ? hosts[h].delay_ms : 0));
+			rc = run_done(s, st, "update a host");
+		} else {
+			/* Everything queued here waits for a retry time: sleep the host until then. */
+			st = stmt(s, ST_HOST_NEXT_QUEUED);
+			sqlite3_bind_int64(st, 1, hosts[h].id);
+			int64_t next = now + 1000, count = 0;
+			if (sqlite3_step(st) == SQLITE_ROW) {
+				count = sqlite3_column_int64(st, 1);
+				if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+					next = sqlite3_column_int64(st, 0);
+			}
+			sqlite3_reset(st);
+			st = stmt(s, ST_HOST_WAIT);
+			sqlite3_bind_int64(st, 1, hosts[h].id);
+			sqlite3_bind_int64(st, 2, next);
+			sqlite3_bind_int64(st, 3, count);
+			rc = run_done(s, st, "update a host");
+		}
+	}
+	for (size_t h = 0; h < nh; h++)
+		free(hosts[h].host);
+	free(hosts);
+	return rc;
+}
+
+static int q_claim(sv_queue *q, const char *node, size_t max, int lease_ms, sv_queue_item **items,
+		   size_t *n)
+{
+	sqlite_queue *s = impl(q);
+	int rc;
+	*items = NULL;
+	*n = 0;
+	if (max == 0)
+		return 0;
+	sv_queue_item *it = calloc(max, sizeof(*it));
+	if (!it)
+		return sv_error_set(SV_EIO, "out of memory");
+	if ((rc = begin(s)) == 0)
+		rc = finish(s, claim_locked(q, node, max, lease_ms, it, n));
+	if (rc) {
+		sv_queue_items_free(it, max);
+		*n = 0;
+		return rc;
+	}
+	*items = it;
+	return 0;
+}
+
+static int q_renew(sv_queue *q, const char *node, const int64_t *ids, size_t n, int lease_ms)
+{
+	sqlite_queue *s = impl(q);
+	int64_t until = sv_queue_now_ms(q) + lease_ms;
+	int rc = begin(s);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		sqlite3_stmt *st = stmt(s, ST_URL_RENEW);
+		sqlite3_bind_int64(st, 1, ids[i]);
+		sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, until);
+		rc = run_done(s, st, "renew a lease");
+	}
+	return finish(s, rc);
+}
+
+static int complete_locked(sv_queue *q, const char *node, const sv_queue_outcome *o, size_t n,
+			   size_t *accepted)
+{
+	sqlite_queue *s = impl(q);
+	int64_t now = sv_queue_now_ms(q);
+	tally hosts = {0};
+	int rc = 0;
+
+	*accepted = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		sqlite3_stmt *st = stmt(s, ST_URL_OWNER);
+		sqlite3_bind_int64(st, 1, o[i].id);
+		sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			sqlite3_reset(st);
+			continue; /* the lease expired and may be someone else's now */
+		}
+		tally_entry *h = tally_get(&hosts, NULL, sqlite3_column_int64(st, 0));
+		sqlite3_reset(st);
+		if (!h) {
+			rc = sv_error_set(SV_EIO, "out of memory");
+			break;
+		}
+		h->count++;
+		switch (o[i].kind) {
+		case SV_OUTCOME_DONE:
+			st = stmt(s, ST_URL_DONE);
+			sqlite3_bind_int64(st, 1, o[i].id);
+			sqlite3_bind_int(st, 2, o[i].status);
+			sqlite3_bind_int64(st, 3, o[i].bytes);
+			sqlite3_bind_int64(st, 4, now);
+			break;
+		case SV_OUTCOME_RETRY:
+			h->extra++;
+			st = stmt(s, ST_URL_RETRY);
+			sqlite3_bind_int64(st, 1, o[i].id);
+			sqlite3_bind_int64(st, 2, o[i].retry_at_ms);
+			if (o[i].reason)
+				sqlite3_bind_text(st, 3, o[i].reason, -1, SQLITE_STATIC);
+			sqlite3_bind_int(st, 4, o[i].status);
+			break;
+		default:
+			st = stmt(s, ST_URL_FAILED);
+			sqlite3_bind_int64(st, 1, o[i].id);
+			sqlite3_bind_text(st, 2, o[i].reason ? o[i].reason : "failed", -1, SQLITE_STATIC);
+			sqlite3_bind_int(st, 3, o[i].status);
+			sqlite3_bind_int64(st, 4, now);
+			break;
+		}
+		if ((rc = run_done(s, st, "record an outcome")) == 0)
+			(*accepted)++;
+	}
+	TALLY_FOREACH(&hosts, h)
+	{
+		if (rc)
+			break;
+		sqlite3_stmt *st = stmt(s, ST_HOST_RELEASE);
+		sqlite3_bind_int64(st, 1, h->id);
+		sqlite3_bind_int64(st, 2, h->count);
+		sqlite3_bind_int64(st, 3, h->extra);
+		sqlite3_bind_int64(st, 4, INT64_MAX); /* leave next_ms as it is */
+		rc = run_done(s, st, "release a host");
+	}
+	tally_free(&hosts);
+	return rc;
+}
+
+static int q_complete(sv_queue *q, const char *node, const sv_queue_outcome *o, size_t n, size_t *accepted)
+{
+	sqlite_queue *s = impl(q);
+	size_t dummy;
+	int rc = begin(s);
+	if (rc)
+		return rc;
+	return finish(s, complete_locked(q, node, o, n, accepted ? accepted : &dummy));
+}
+
+/* ---- reading ---- */
+
+static int q_seed_params(sv_queue *q, int64_t seed, char **params)
+{
+	sqlite_queue *s = impl(q);
+	sqlite3_stmt *st;
+	int rc;
+	*params = NULL;
+	if (sqlite3_prepare_v2(s->db, "SELECT params FROM seeds WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "read a seed row");
+	sqlite3_bind_int64(st, 1, seed);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*params = col_dup(st, 0);
+		rc = 0;
+	} else {
+		rc = sv_error_set(SV_ENOTFOUND, "no seed row %lld", (long long)seed);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int q_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_seed_stats *total)
+{
+	static const char sql[] =
+		"SELECT s.id, s.sheet, s.url, s.line, s.meta, s.active,"
+		" coalesce(u.queued, 0), coalesce(u.leased, 0), coalesce(u.done, 0), coalesce(u.failed, 0),"
+		" coalesce(u.paused, 0), coalesce(u.bytes, 0), coalesce(u.datasets, 0)"
+		" FROM seeds s LEFT JOIN (SELECT seed, sum(state = 0) AS queued, sum(state = 1) AS leased,"
+		"  sum(state = 2) AS done, sum(state = 3) AS failed, sum(state = 4) AS paused,"
+		"  sum(CASE WHEN state = 2 THEN bytes END) AS bytes, sum(kind = 'dataset') AS datasets"
+		"  FROM urls GROUP BY seed) u ON u.seed = s.id"
+		" ORDER BY s.sheet, s.line, s.id";
+	sqlite_queue *s = impl(q);
+	sqlite3_stmt *st;
+	sv_queue_seed_stats *out = NULL;
+	size_t cap = 0, count = 0;
+	int rc = 0, step;
+
+	memset(total, 0, sizeof(*total));
+	*rows = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "read statistics");
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (count == cap) {
+			cap = cap ? cap * 2 : 16;
+			sv_queue_seed_stats *p = realloc(out, cap * sizeof(*p));
+			if (!p) {
+				rc = sv_error_set(SV_EIO, "out of memory");
+				break;
+			}
+			out = p;
+		}
+		sv_queue_seed_stats *r = &out[count++];
+		memset(r, 0, sizeof(*r));
+		r->seed = sqlite3_column_int64(st, 0);
+		r->sheet = col_dup(st, 1);
+		r->url = col_dup(st, 2);
+		r->line = (unsigned)sqlite3_column_int(st, 3);
+		r->meta = col_dup(st, 4);
+		r->active = sqlite3_column_int(st, 5);
+		r->queued = sqlite3_column_int64(st, 6);
+		r->leased = sqlite3_column_int64(st, 7);
+		r->done = sqlite3_column_int64(st, 8);
+		r->failed = sqlite3_column_int64(st, 9);
+		r->paused = sqlite3_column_int64(st, 10);
+		r->bytes = sqlite3_column_int64(st, 11);
+		r->datasets = sqlite3_column_int64(st, 12);
+		total->queued += r->queued;
+		total->leased += r->leased;
+		total->done += r->done;
+		total->failed += r->failed;
+		total->paused += r->paused;
+		total->bytes += r->bytes;
+		total->datasets += r->datasets;
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(s, "read statistics");
+	sqlite3_finalize(st);
+	if (rc) {
+		sv_queue_stats_free(out, count);
+		return rc;
+	}
+	*rows = out;
+	*n = count;
+	return 0;
+}
+
+/* ---- hosts ---- */
+
+static int q_host_get(sv_queue *q, const char *host, sv_queue_host *out)
+{
+	sqlite_queue *s = impl(q);
+	sqlite3_stmt *st;
+	int rc = 0;
+	memset(out, 0, sizeof(*out));
+	out->crawl_delay_ms = -1;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT robots, robots_ms, robots_status, crawl_delay_ms, cooldown_ms, inflight,"
+			       " timeouts FROM hosts WHERE host = ?1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "read a host");
+	sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		out->robots = col_dup(st, 0);
+		out->robots_at_ms = sqlite3_column_int64(st, 1);
+		out->robots_status = sqlite3_column_int(st, 2);
+		out->crawl_delay_ms = sqlite3_column_int(st, 3);
+		out->cooldown_until_ms = sqlite3_column_int64(st, 4);
+		out->inflight = sqlite3_column_int(st, 5);
+		out->timeouts = sqlite3_column_int(st, 6);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Runs sql with ?1 host, ?2 text, ?3 a, ?4 b, ?5 c (those it names) in its own transaction. */
+static int exec_host(sqlite_queue *s, const char *sql, const char *host, const char *text, int64_t a,
+		     int64_t b, int64_t c)
+{
+	sqlite3_stmt *st;
+	int rc = begin(s);
+	if (rc)
+		return rc;
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return finish(s, db_fail(s, "update a host"));
+	sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
+	if (text)
+		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, a);
+	sqlite3_bind_int64(st, 4, b);
+	sqlite3_bind_int64(st, 5, c);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s, "update a host");
+	sqlite3_finalize(st);
+	return finish(s, rc);
+}
+
+static int q_host_set_robots(sv_queue *q, const char *host, const char *robots, int status,
+			     int crawl_delay_ms)
+{
+	return exec_host(impl(q),
+			 "INSERT INTO hosts(host, robots, robots_status, crawl_delay_ms, robots_ms)"
+			 " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(host) DO UPDATE SET robots = excluded.robots,"
+			 " robots_status = excluded.robots_status, crawl_delay_ms = excluded.crawl_delay_ms,"
+			 " robots_ms = excluded.robots_ms",
+			 host, robots ? robots : "", status, crawl_delay_ms, sv_queue_now_ms(q));
+}
+
+static int q_host_cooldown(sv_queue *q, const char *host, int64_t until_ms, int timed_out)
+{
+	return exec_host(impl(q),
+			 "INSERT INTO hosts(host, cooldown_ms, timeouts) VALUES(?1, ?3, ?4)"
+			 " ON CONFLICT(host) DO UPDATE SET cooldown_ms = max(cooldown_ms, excluded.cooldown_ms),"
+			 " timeouts = CASE WHEN excluded.timeouts > 0 THEN timeouts + 1 ELSE 0 END",
+			 host, NULL, until_ms, timed_out ? 1 : 0, 0);
+}
+
+/* ---- open and close ---- */
+
+static void q_close(sv_queue *q)
+{
+	sqlite_queue *s = impl(q);
+	if (s) {
+		for (int i = 0; i < ST_COUNT; i++)
+			sqlite3_finalize(s->st[i]);
+		sqlite3_close(s->db);
+		free(s->path);
+		free(s);
+	}
+	free(q);
+}
+
+static const sv_queue_ops SQLITE_OPS = {
+	.name = "sqlite",
+	.add_sheet = q_add_sheet,
+	.enqueue = q_enqueue,
+	.claim = q_claim,
+	.renew = q_renew,
+	.complete = q_complete,
+	.expire = q_expire,
+	.seed_params = q_seed_params,
+	.stats = q_stats,
+	.sheet_raw = q_sheet_raw,
+	.host_get = q_host_get,
+	.host_set_robots = q_host_set_robots,
+	.host_cooldown = q_host_cooldown,
+	.close = q_close,
+};
+
+int sv_queue_sqlite_open(sv_queue **out, const char *path, const sv_queue_options *opts)
+{
+	sv_queue *q = calloc(1, sizeof(*q));
+	sqlite_queue *s = calloc(1, sizeof(*s));
+	char *version = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	if (!q || !s) {
+		free(q);
+		free(s);
+		return sv_error_set(SV_EIO, "out of memory");
+	}
+	q->ops = SQLITE_OPS;
+	q->opts = *opts;
+	q->impl = s;
+	s->path = strdup(path);
+	if (!s->path) {
+		q_close(q);
+		return sv_error_set(SV_EIO, "out of memory");
+	}
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		rc = s->db ? db_fail(s, "open") : sv_error_set(SV_EIO, "queue '%s': cannot open", path);
+		q_close(q);
+		return rc;
+	}
+	sqlite3_busy_timeout(s->db, opts->busy_timeout_ms);
+	sqlite3_extended_result_codes(s->db, 1);
+	char *err = NULL;
+	/* synchronous=NORMAL: a commit is durable at the next checkpoint, and a
+	 * crash keeps the file consistent (the crawl syncs what it marks done).
+	 * A 32 MB page cache and 80 MB of WAL between checkpoints keep batched
+	 * enqueues from rewriting the same index pages over and over. */
+	if (sqlite3_exec(s->db,
+			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-32768;"
+			 "PRAGMA wal_autocheckpoint=20000;"
+			 "PRAGMA temp_store=MEMORY;",
+			 NULL, NULL, &err) != SQLITE_OK ||
+	    sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK) {
+		rc = sv_error_set(SV_EIO, "queue '%s': %s", path, err ? err : sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	if (sqlite3_exec(s->db, SCHEMA, NULL, NULL, &err) != SQLITE_OK) {
+		rc = sv_error_set(SV_EIO, "queue '%s': %s", path, err ? err : "cannot create tables");
+		goto fail;
+	}
+	{
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema'", -1, &st, NULL) ==
+		    SQLITE_OK) {
+			if (sqlite3_step(st) == SQLITE_ROW)
+				version = col_dup(st, 0);
+			sqlite3_finalize(st);
+		}
+		if (!version && sqlite3_exec(s->db, "INSERT INTO meta(key, value) VALUES('schema', '" SCHEMA_VERSION "')",
+					     NULL, NULL, &err) != SQLITE_OK) {
+			rc = sv_error_set(SV_EIO, "queue '%s': %s", path, err ? err : "cannot write");
+			goto fail;
+		}
+		if (version && strcmp(version, SCHEMA_VERSION)) {
+			rc = sv_error_set(SV_EINVAL, "queue '%s' has schema %s; this salvage reads %s", path,
+					  version, SCHEMA_VERSION);
+			goto fail;
+		}
+	}
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
+		rc = sv_error_set(SV_EIO, "queue '%s': %s", path, err ? err : "cannot commit");
+		goto fail;
+	}
+	for (int i = 0; i < ST_COUNT; i++)
+		if (sqlite3_prepare_v3(s->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
+			rc = db_fail(s, "prepare");
+			goto fail;
+		}
+	free(version);
+	*out = q;
+	return 0;
+fail:
+	sqlite3_free(err);
+	free(version);
+	q_close(q);
+	return rc;
+}

@@ -1,0 +1,482 @@
+/*
+ * tests/unit/test_queue.c -- the queue's promises: one key per URL, one
+ * holder per lease, expired leases come back, outcomes only from the holder,
+ * per-host politeness, seed-row caps and sheet reloads; and the same under
+ * several processes at once, and after a SIGKILL.
+ */
+#include "helpers.h"
+
+#include "../../common/error.h"
+#include "../../queue/queue.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+static char dir[4096], dbpath[4200];
+static int64_t fake_now;
+static sv_queue *q;
+
+static int64_t clock_fn(void *ctx)
+{
+	(void)ctx;
+	return fake_now;
+}
+
+static sv_queue *open_queue(int fake_clock, int cap, int delay_ms)
+{
+	sv_queue_options o = SV_QUEUE_OPTIONS_INIT;
+	sv_queue *h;
+	o.host_max_inflight = cap;
+	o.host_delay_ms = delay_ms;
+	if (fake_clock)
+		o.now_ms = clock_fn;
+	cr_assert_eq(sv_queue_open(&h, dbpath, &o), 0, "%s", sv_error_last());
+	return h;
+}
+
+static void setup(void)
+{
+	th_tempdir(dir, sizeof(dir));
+	snprintf(dbpath, sizeof(dbpath), "%s/queue.db", dir);
+	fake_now = 1000000;
+	q = open_queue(1, 4, 0);
+}
+
+static void teardown(void)
+{
+	sv_queue_close(q);
+	th_rmrf(dir);
+}
+
+TestSuite(queue, .init = setup, .fini = teardown, .timeout = 120);
+
+/* One sheet row per URL given; returns the seed id of the first. */
+static int64_t add_rows(const char *sheet, const char *const *urls, const int *prio, size_t n,
+			sv_queue_sheet_result *res)
+{
+	sv_queue_seed rows[16];
+	sv_queue_sheet_result r;
+	cr_assert_leq(n, 16);
+	for (size_t i = 0; i < n; i++)
+		rows[i] = (sv_queue_seed){urls[i], (unsigned)i + 2, prio ? prio[i] : 0, -1, -1, "{}", "{}"};
+	cr_assert_eq(q->ops.add_sheet(q, sheet, "url\n", 4, rows, n, res ? res : &r), 0, "%s", sv_error_last());
+	sv_queue_seed_stats *st, total;
+	size_t ns;
+	cr_assert_eq(q->ops.stats(q, &st, &ns, &total), 0);
+	int64_t id = 0;
+	for (size_t i = 0; i < ns; i++)
+		if (!strcmp(st[i].url, urls[0]) && !strcmp(st[i].sheet, sheet))
+			id = st[i].seed;
+	sv_queue_stats_free(st, ns);
+	cr_assert_gt(id, 0);
+	return id;
+}
+
+static size_t enqueue_fmt(int64_t seed, const char *fmt, int from, int to, const char *kind)
+{
+	sv_queue_url u[512];
+	char buf[512][128];
+	size_t added = 0;
+	cr_assert_leq(to - from, 512);
+	for (int i = from; i < to; i++) {
+		snprintf(buf[i - from], sizeof(buf[0]), fmt, i);
+		u[i - from] = (sv_queue_url){buf[i - from], seed, 1, kind, "http://a.example/"};
+	}
+	cr_assert_eq(q->ops.enqueue(q, u, (size_t)(to - from), &added), 0, "%s", sv_error_last());
+	return added;
+}
+
+static size_t claim(const char *node, size_t max, int lease_ms, sv_queue_item **items)
+{
+	size_t n;
+	cr_assert_eq(q->ops.claim(q, node, max, lease_ms, items, &n), 0, "%s", sv_error_last());
+	return n;
+}
+
+static void complete_all(const char *node, sv_queue_item *items, size_t n, sv_outcome_kind kind,
+			 size_t want_accepted)
+{
+	sv_queue_outcome o[512];
+	size_t acc;
+	for (size_t i = 0; i < n; i++)
+		o[i] = (sv_queue_outcome){items[i].id, kind, fake_now + 5000, "test", 200, 100};
+	cr_assert_eq(q->ops.complete(q, node, o, n, &acc), 0, "%s", sv_error_last());
+	cr_assert_eq(acc, want_accepted);
+}
+
+static sv_queue_seed_stats totals(void)
+{
+	sv_queue_seed_stats *st, total;
+	size_t n;
+	cr_assert_eq(q->ops.stats(q, &st, &n, &total), 0);
+	sv_queue_stats_free(st, n);
+	return total;
+}
+
+Test(queue, a_url_is_queued_once)
+{
+	const char *u[] = {"http://a.example/"};
+	int64_t seed = add_rows("s", u, NULL, 1, NULL);
+	cr_assert_eq(enqueue_fmt(seed, "http://a.example/p%d", 0, 10, "page"), 10);
+	cr_assert_eq(enqueue_fmt(seed, "http://a.example/p%d", 5, 15, "page"), 5);
+	cr_assert_eq(enqueue_fmt(seed, "http://a.example/", 0, 1, "page"), 0, "the seed URL is queued already");
+	cr_assert_eq(totals().queued, 16);
+}
+
+Test(queue, per_host_cap_and_release)
+{
+	const char *u[] = {"http://a.example/"};
+	sv_queue_item *it, *more;
+	int64_t seed = add_rows("s", u, NULL, 1, NULL);
+	enqueue_fmt(seed, "http://a.example/p%d", 0, 9, "page");
+	cr_assert_eq(claim("n1", 100, 60000, &it), 4, "cap of 4 per host");
+	cr_assert_eq(claim("n2", 100, 60000, &more), 0);
+	sv_queue_items_free(more, 0);
+	complete_all("n1", it, 2, SV_OUTCOME_DONE, 2);
+	cr_assert_eq(claim("n2", 100, 60000, &more), 2, "two slots freed");
+	sv_queue_items_free(it, 4);
+	sv_queue_items_free(more, 2);
+}
+
+Test(queue, host_delay_spaces_requests)
+{
+	const char *u[] = {"http://a.example/"};
+	sv_queue_item *it;
+	sv_queue_close(q);
+	q = open_queue(1, 4, 1000);
+	int64_t seed = add_rows("s", u, NULL, 1, NULL);
+	enqueue_fmt(seed, "http://a.example/p%d", 0, 5, "page");
+	cr_assert_eq(claim("n", 10, 60000, &it), 1);
+	sv_queue_items_free(it, 1);
+	fake_now += 999;
+	cr_assert_eq(claim("n", 10, 60000, &it), 0);
+	sv_queue_items_free(it, 0);
+	fake_now += 1;
+	cr_assert_eq(claim("n", 10, 60000, &it), 1);
+	sv_queue_items_free(it, 1);
+}
+
+Test(queue, higher_priority_first)
+{
+	const char *u[] = {"http://low.example/", "http://high.example/"};
+	int prio[] = {1, 9};
+	sv_queue_item *it;
+	add_rows("s", u, prio, 2, NULL);
+	cr_assert_eq(claim("n", 1, 60000, &it), 1);
+	cr_assert_str_eq(it[0].url, "http://high.example/");
+	sv_queue_items_free(it, 1);
+}
+
+Test(queue, expired_lease_returns_and_old_holder_is_refused)
+{
+	const char *u[] = {"http://a.example/"};
+	sv_queue_item *a, *b;
+	add_rows("s", u, NULL, 1, NULL);
+	cr_assert_eq(claim("n1", 10, 1000, &a), 1);
+	fake_now += 1000;
+	cr_assert_eq(claim("n2", 10, 1000, &b), 0, "not expired at exactly the lease end");
+	sv_queue_items_free(b, 0);
+	fake_now += 1;
+	cr_assert_eq(claim("n2", 10, 1000, &b), 1);
+	cr_assert_eq(a[0].id, b[0].id);
+	complete_all("n1", a, 1, SV_OUTCOME_DONE, 0);
+	complete_all("n2", b, 1, SV_OUTCOME_DONE, 1);
+	sv_queue_seed_stats t = totals();
+	cr_assert_eq(t.done, 1);
+	cr_assert_eq(t.leased, 0);
+	sv_queue_items_free(a, 1);
+	sv_queue_items_free(b, 1);
+}
+
+Test(queue, renew_keeps_the_lease)
+{
+	const char *u[] = {"http://a.example/"};
+	sv_queue_item *a, *b;
+	add_rows("s", u, NULL, 1, NULL);
+	cr_assert_eq(claim("n1", 10, 1000, &a), 1);
+	fake_now += 800;
+	cr_assert_eq(q->ops.renew(q, "n1", &a[0].id, 1, 1000), 0);
+	fake_now += 800;
+	cr_assert_eq(claim("n2", 10, 1000, &b), 0);
+	sv_queue_items_free(b, 0);
+	cr_assert_eq(q->ops.renew(q, "n2", &a[0].id, 1, 100000), 0);
+	fake_now += 201;
+	cr_assert_eq(claim("n2", 10, 1000, &b), 1, "another node's renew does not count");
+	sv_queue_items_free(a, 1);
+	sv_queue_items_free(b, 1);
+}
+
+Test(queue, retry_waits_then_counts_attempts)
+{
+	const char *u[] = {"http://a.example/"};
+	sv_queue_item *a;
+	add_rows("s", u, NULL, 1, NULL);
+	cr_assert_eq(claim("n", 10, 60000, &a), 1);
+	complete_all("n", a, 1, SV_OUTCOME_RETRY, 1); /* retry at now + 5000 */
+	sv_queue_items_free(a, 1);
+	fake_now += 4999;
+	cr_assert_eq(claim("n", 10, 60000, &a), 0);
+	sv_queue_items_free(a, 0);
+	fake_now += 1;
+	cr_assert_eq(claim("n", 10, 60000, &a), 1);
+	cr_assert_eq(a[0].attempts, 1);
+	complete_all("n", a, 1, SV_OUTCOME_FAILED, 1);
+	sv_queue_items_free(a, 1);
+	sv_queue_seed_stats t = totals();
+	cr_assert_eq(t.failed, 1);
+	cr_assert_eq(t.queued, 0);
+}
+
+Test(queue, repeated_expiry_fails_the_url)
+{
+	const char *u[] = {"http://a.example/"};
+	sv_queue_item *a;
+	add_rows("s", u, NULL, 1, NULL);
+	for (int i = 0; i < 5; i++) {
+		cr_assert_eq(claim("n", 10, 100, &a), 1, "round %d", i);
+		sv_queue_items_free(a, 1);
+		fake_now += 101;
+	}
+	size_t back;
+	cr_assert_eq(q->ops.expire(q, &back), 0);
+	cr_assert_eq(back, 1);
+	sv_queue_seed_stats t = totals();
+	cr_assert_eq(t.failed, 1);
+	cr_assert_eq(t.queued, 0);
+}
+
+Test(queue, max_urls_caps_a_row)
+{
+	sv_queue_seed row = {"http://a.example/", 2, 0, 3, -1, "{}", "{}"};
+	sv_queue_sheet_result r;
+	cr_assert_eq(q->ops.add_sheet(q, "s", "x", 1, &row, 1, &r), 0);
+	sv_queue_seed_stats *st, t;
+	size_t n;
+	cr_assert_eq(q->ops.stats(q, &st, &n, &t), 0);
+	int64_t seed = st[0].seed;
+	sv_queue_stats_free(st, n);
+	cr_assert_eq(enqueue_fmt(seed, "http://a.example/p%d", 0, 10, "page"), 2);
+	cr_assert_eq(enqueue_fmt(seed, "http://a.example/q%d", 0, 10, "page"), 0);
+	cr_assert_eq(totals().queued, 3, "the seed URL and two more");
+}
+
+Test(queue, sheet_reload_is_idempotent_and_tracks_edits)
+{
+	const char *u[] = {"http://a.example/", "http://b.example/", "http://c.example/"};
+	sv_queue_sheet_result r;
+	sv_queue_item *it;
+	add_rows("s", u, NULL, 3, &r);
+	cr_assert_eq(r.added, 3);
+	add_rows("s", u, NULL, 3, &r);
+	cr_assert_eq(r.added, 0);
+	cr_assert_eq(r.unchanged, 3);
+	cr_assert_eq(totals().queued, 3, "a second load adds nothing");
+
+	int prio[] = {0, 5};
+	add_rows("s", u, prio, 2, &r); /* b's priority changed, c removed */
+	cr_assert_eq(r.updated, 1);
+	cr_assert_eq(r.unchanged, 1);
+	cr_assert_eq(r.paused, 1);
+	sv_queue_seed_stats t = totals();
+	cr_assert_eq(t.queued, 2);
+	cr_assert_eq(t.paused, 1);
+	cr_assert_eq(claim("n", 10, 60000, &it), 2);
+	for (size_t i = 0; i < 2; i++)
+		cr_assert_str_neq(it[i].url, "http://c.example/", "a removed row is not fetched");
+	sv_queue_items_free(it, 2);
+
+	add_rows("s", u, NULL, 3, &r);
+	cr_assert_eq(r.paused, 0);
+	cr_assert_eq(totals().queued, 1, "a row put back is fetched again");
+
+	void *raw;
+	size_t len;
+	cr_assert_eq(q->ops.sheet_raw(q, "s", &raw, &len), 0);
+	cr_assert_eq(len, 4);
+	cr_assert_eq(memcmp(raw, "url\n", 4), 0);
+	free(raw);
+}
+
+Test(queue, stats_per_row)
+{
+	const char *u[] = {"http://a.example/", "http://b.example/"};
+	sv_queue_item *it;
+	sv_queue_seed_stats *st, t;
+	size_t n;
+	int64_t a = add_rows("s", u, NULL, 2, NULL);
+	enqueue_fmt(a, "http://a.example/d%d.csv", 0, 3, "dataset");
+	cr_assert_eq(claim("n", 2, 60000, &it), 2);
+	complete_all("n", it, 2, SV_OUTCOME_DONE, 2);
+	sv_queue_items_free(it, 2);
+	cr_assert_eq(q->ops.stats(q, &st, &n, &t), 0);
+	cr_assert_eq(n, 2);
+	int64_t done = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (st[i].seed == a) {
+			cr_assert_eq(st[i].datasets, 3);
+			cr_assert_eq(st[i].queued + st[i].done, 4);
+			cr_assert_eq(st[i].line, 2);
+		}
+		done += st[i].done;
+	}
+	cr_assert_eq(t.done, 2);
+	cr_assert_eq(done, 2);
+	cr_assert_eq(t.bytes, 200);
+	sv_queue_stats_free(st, n);
+}
+
+Test(queue, host_state_is_shared)
+{
+	const char *u[] = {"http://a.example/"};
+	sv_queue_item *it;
+	sv_queue_host h;
+	add_rows("s", u, NULL, 1, NULL);
+	cr_assert_eq(q->ops.host_set_robots(q, "a.example", "User-agent: *\nDisallow: /x\n", 200, 2000), 0);
+	cr_assert_eq(q->ops.host_cooldown(q, "a.example", fake_now + 3000, 1), 0);
+
+	sv_queue *other = open_queue(1, 4, 0); /* another process's view */
+	cr_assert_eq(other->ops.host_get(other, "a.example", &h), 0);
+	cr_assert_str_eq(h.robots, "User-agent: *\nDisallow: /x\n");
+	cr_assert_eq(h.robots_status, 200);
+	cr_assert_eq(h.crawl_delay_ms, 2000);
+	cr_assert_eq(h.cooldown_until_ms, fake_now + 3000);
+	cr_assert_eq(h.timeouts, 1);
+	sv_queue_host_clear(&h);
+	sv_queue_close(other);
+
+	cr_assert_eq(claim("n", 10, 60000, &it), 0, "host cooling down");
+	sv_queue_items_free(it, 0);
+	fake_now += 3000;
+	cr_assert_eq(claim("n", 10, 60000, &it), 1);
+	sv_queue_items_free(it, 1);
+}
+
+/* ---- several processes ---- */
+
+static void child_claimer(int fd, int kill_self)
+{
+	sv_queue *cq = open_queue(0, 1000, 0);
+	sv_queue_item *it;
+	size_t n;
+	char node[32];
+	snprintf(node, sizeof(node), "node-%d", (int)getpid());
+	for (;;) {
+		if (cq->ops.claim(cq, node, 37, 60000, &it, &n) != 0)
+			_exit(3);
+		if (n == 0) {
+			sv_queue_items_free(it, 0);
+			break;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (write(fd, &it[i].id, sizeof(it[i].id)) != (ssize_t)sizeof(it[i].id))
+				_exit(4);
+		if (kill_self)
+			raise(SIGKILL);
+		sv_queue_outcome o[37];
+		for (size_t i = 0; i < n; i++)
+			o[i] = (sv_queue_outcome){it[i].id, SV_OUTCOME_DONE, 0, NULL, 200, 1};
+		size_t acc;
+		if (cq->ops.complete(cq, node, o, n, &acc) != 0 || acc != n)
+			_exit(5);
+		sv_queue_items_free(it, n);
+	}
+	sv_queue_close(cq);
+	_exit(0);
+}
+
+static size_t fill_real_queue(int nurls)
+{
+	const char *u[] = {"http://h0.example/"};
+	sv_queue_close(q);
+	q = open_queue(0, 1000, 0);
+	int64_t seed = add_rows("s", u, NULL, 1, NULL);
+	for (int i = 0; i < nurls; i += 500) {
+		sv_queue_url batch[500];
+		char buf[500][64];
+		for (int j = 0; j < 500; j++) {
+			snprintf(buf[j], sizeof(buf[j]), "http://h%d.example/p%d", (i + j) % 50, i + j);
+			batch[j] = (sv_queue_url){buf[j], seed, 1, "page", NULL};
+		}
+		cr_assert_eq(q->ops.enqueue(q, batch, 500, NULL), 0, "%s", sv_error_last());
+	}
+	return (size_t)nurls + 1;
+}
+
+Test(queue, four_processes_never_share_a_url)
+{
+	size_t total = fill_real_queue(4000);
+	int fds[2];
+	pid_t pids[4];
+	cr_assert_eq(pipe(fds), 0);
+	for (int i = 0; i < 4; i++) {
+		pids[i] = fork();
+		cr_assert_geq(pids[i], 0);
+		if (pids[i] == 0) {
+			close(fds[0]);
+			child_claimer(fds[1], 0);
+		}
+	}
+	close(fds[1]);
+	unsigned char *seen = calloc(total + 2, 1);
+	int64_t id;
+	size_t count = 0;
+	while (read(fds[0], &id, sizeof(id)) == (ssize_t)sizeof(id)) {
+		cr_assert(id > 0 && (size_t)id <= total + 1);
+		cr_assert_eq(seen[id], 0, "URL %lld handed out twice", (long long)id);
+		seen[id] = 1;
+		count++;
+	}
+	for (int i = 0; i < 4; i++) {
+		int status;
+		waitpid(pids[i], &status, 0);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "claimer %d failed", i);
+	}
+	cr_assert_eq(count, total);
+	sv_queue_seed_stats t = totals();
+	cr_assert_eq(t.done, (int64_t)total);
+	cr_assert_eq(t.queued + t.leased, 0);
+	free(seen);
+}
+
+Test(queue, a_killed_claimer_loses_nothing)
+{
+	size_t total = fill_real_queue(500);
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		child_claimer(fds[1], 1); /* claims a batch, then SIGKILLs itself */
+	}
+	close(fds[1]);
+	int status;
+	waitpid(pid, &status, 0);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	int64_t id;
+	size_t lost = 0;
+	while (read(fds[0], &id, sizeof(id)) == (ssize_t)sizeof(id))
+		lost++;
+	cr_assert_gt(lost, 0);
+	sv_queue_seed_stats t = totals();
+	cr_assert_eq(t.leased, (int64_t)lost);
+
+	/* Their leases run out; then they come back. */
+	sv_queue_close(q);
+	fake_now = sv_queue_now_ms(&(sv_queue){.opts = SV_QUEUE_OPTIONS_INIT}) + 60001;
+	q = open_queue(1, 1000, 0);
+	size_t done = 0;
+	for (;;) {
+		sv_queue_item *it;
+		size_t n = claim("survivor", 100, 60000, &it);
+		if (n == 0) {
+			sv_queue_items_free(it, 0);
+			break;
+		}
+		complete_all("survivor", it, n, SV_OUTCOME_DONE, n);
+		sv_queue_items_free(it, n);
+		done += n;
+	}
+	cr_assert_eq(done, total, "every URL, the killed claimer's included, is done once");
+	t = totals();
+	cr_assert_eq(t.done, (int64_t)total);
+}
