@@ -4,8 +4,9 @@
  *   queue_bench enqueue DB N BATCH HOSTS   queue N distinct URLs in batches;
  *                                          prints "enqueue N SECONDS RSS_KB"
  *   queue_bench drain DB PROCS BATCH       PROCS processes claim and complete
- *                                          until the queue is empty; prints
- *                                          "drain N SECONDS MAX_CHILD_RSS_KB"
+ *                                          until the queue is empty (a fresh
+ *                                          queue); prints "drain DONE SECONDS
+ *                                          MAX_CHILD_RSS_KB"
  *   queue_bench urls N HOSTS               the URLs that enqueue uses, one a
  *                                          line (for the sqlite3 peer)
  *
@@ -136,13 +137,11 @@ static void drain_child(const char *db, long batch, int id)
 	_exit(0);
 }
 
+/* Children are forked before this process touches the queue, so their peak RSS is their own. */
 static int cmd_drain(const char *db, int procs, long batch)
 {
-	sv_queue *q = open_q(db);
-	sv_queue_seed_stats *st, before, after;
+	sv_queue_seed_stats *st, after;
 	size_t n;
-	q->ops.stats(q, &st, &n, &before);
-	sv_queue_stats_free(st, n);
 	double t0 = now_s();
 	for (int i = 0; i < procs; i++)
 		if (fork() == 0)
@@ -151,10 +150,12 @@ static int cmd_drain(const char *db, int procs, long batch)
 	while (wait(&status) > 0)
 		bad |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
 	double t = now_s() - t0;
+	long child_rss = rss_kb(RUSAGE_CHILDREN);
+	sv_queue *q = open_q(db);
 	q->ops.stats(q, &st, &n, &after);
 	sv_queue_stats_free(st, n);
 	sv_queue_close(q);
-	printf("drain %lld %.3f %ld\n", (long long)(after.done - before.done), t, rss_kb(RUSAGE_CHILDREN));
+	printf("drain %lld %.3f %ld\n", (long long)after.done, t, child_rss);
 	return bad || after.queued != 0 || after.leased != 0;
 }
 
