@@ -84,7 +84,7 @@ static int cmd_enqueue(const char *db, long n, long batch, long hosts)
 		long k = n - i < batch ? n - i : batch;
 		for (long j = 0; j < k; j++) {
 			make_url(buf[j], sizeof(buf[j]), i + j, hosts);
-			u[j] = (sv_queue_url){buf[j], seed, 1, "dataset", "http://h0.example.gov/"};
+			u[j] = (sv_queue_url){buf[j], seed, 1, "dataset", "http://h0.example.gov/", 0};
 		}
 		size_t added;
 		if (q->ops.enqueue(q, u, (size_t)k, &added) != 0) {
@@ -123,7 +123,7 @@ static void drain_child(const char *db, long batch, int id)
 		}
 		empty = 0;
 		for (size_t i = 0; i < n; i++)
-			o[i] = (sv_queue_outcome){it[i].id, SV_OUTCOME_DONE, 0, NULL, 200, 1000};
+			o[i] = (sv_queue_outcome){it[i].id, SV_OUTCOME_DONE, 0, NULL, 200, 1000, NULL};
 		if (q->ops.complete(q, node, o, n, &acc) != 0) {
 			fprintf(stderr, "queue_bench: %s\n", sv_error_last());
 			_exit(1);

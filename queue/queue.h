@@ -29,7 +29,8 @@ typedef enum {
 	SV_URL_LEASED = 1,
 	SV_URL_DONE = 2,
 	SV_URL_FAILED = 3,
-	SV_URL_PAUSED = 4, /* its seed row was removed from the sheet */
+	SV_URL_PAUSED = 4,  /* its seed row was removed from the sheet */
+	SV_URL_SKIPPED = 5, /* not fetched on purpose (robots.txt); not a failure */
 } sv_url_state;
 
 typedef struct {
@@ -65,6 +66,7 @@ typedef struct {
 	int depth;        /* link hops from the seed */
 	const char *kind; /* page|dataset|requisite|robots|sitemap */
 	const char *via;  /* referring URL, or NULL */
+	int redirects;    /* redirects followed to reach it */
 } sv_queue_url;
 
 /* A URL handed to a node. Strings are owned by the item. */
@@ -77,9 +79,19 @@ typedef struct {
 	char *kind;
 	char *via;
 	int attempts; /* earlier attempts that ended in a retry */
+	int redirects;
 } sv_queue_item;
 
-typedef enum { SV_OUTCOME_DONE, SV_OUTCOME_RETRY, SV_OUTCOME_FAILED } sv_outcome_kind;
+typedef enum { SV_OUTCOME_DONE, SV_OUTCOME_RETRY, SV_OUTCOME_FAILED, SV_OUTCOME_SKIPPED } sv_outcome_kind;
+
+/* What was captured (DESIGN.md "Ledger"): kept with the outcome, in the same transaction. */
+typedef struct {
+	const char *record; /* the capture record, one JSON object */
+	const char *ts;     /* UTC, RFC 3339 with ms */
+	const char *sha256; /* hex digest of the payload, or NULL */
+	int64_t length;     /* payload bytes, -1 if none */
+	const char *kind;   /* page|dataset|requisite|robots|sitemap|manual */
+} sv_queue_capture;
 
 typedef struct {
 	int64_t id;
@@ -88,7 +100,16 @@ typedef struct {
 	const char *reason;  /* RETRY/FAILED: why */
 	int status;          /* HTTP status, 0 if none */
 	int64_t bytes;       /* payload bytes */
+	const sv_queue_capture *capture; /* DONE, FAILED and SKIPPED: the record to keep, or NULL */
 } sv_queue_outcome;
+
+/* A capture record as listed by captures(). Strings live until the callback returns. */
+typedef struct {
+	int64_t id;
+	const char *url, *ts, *sha256, *kind, *record;
+	int status;
+	int64_t length;
+} sv_queue_capture_row;
 
 typedef struct {
 	int64_t seed; /* 0 for the totals */
@@ -97,7 +118,7 @@ typedef struct {
 	unsigned line;
 	char *meta;   /* JSON */
 	int active;   /* 0 when the row was removed from its sheet */
-	int64_t queued, leased, done, failed, paused;
+	int64_t queued, leased, done, failed, paused, skipped;
 	int64_t bytes;    /* payload bytes of done URLs */
 	int64_t datasets; /* URLs of kind dataset found */
 } sv_queue_seed_stats;
@@ -130,6 +151,11 @@ typedef struct sv_queue_ops {
 	int (*host_set_robots)(sv_queue *q, const char *host, const char *robots, int status,
 			       int crawl_delay_ms);
 	int (*host_cooldown)(sv_queue *q, const char *host, int64_t until_ms, int timed_out);
+	/* Captures whose URL starts with prefix ("" for all), oldest first; fn returning non-zero stops. */
+	int (*captures)(sv_queue *q, const char *prefix,
+			int (*fn)(void *ctx, const sv_queue_capture_row *row), void *ctx);
+	/* Records a capture that has no queued URL behind it (robots.txt, manual puts). */
+	int (*add_capture)(sv_queue *q, const char *url, const sv_queue_capture *c, int status);
 	void (*close)(sv_queue *q);
 } sv_queue_ops;
 

@@ -50,10 +50,15 @@ static const char SCHEMA[] =
 	" priority INTEGER NOT NULL DEFAULT 0, state INTEGER NOT NULL DEFAULT 0,"
 	" attempts INTEGER NOT NULL DEFAULT 0, expiries INTEGER NOT NULL DEFAULT 0,"
 	" not_before_ms INTEGER NOT NULL DEFAULT 0, node TEXT, lease_ms INTEGER,"
-	" status INTEGER, bytes INTEGER, reason TEXT, done_ms INTEGER);"
+	" status INTEGER, bytes INTEGER, reason TEXT, done_ms INTEGER,"
+	" redirects INTEGER NOT NULL DEFAULT 0);"
 	"CREATE UNIQUE INDEX IF NOT EXISTS urls_key ON urls(key);"
 	"CREATE INDEX IF NOT EXISTS urls_queued ON urls(host, priority DESC, id) WHERE state = 0;"
-	"CREATE INDEX IF NOT EXISTS urls_leased ON urls(lease_ms) WHERE state = 1;";
+	"CREATE INDEX IF NOT EXISTS urls_leased ON urls(lease_ms) WHERE state = 1;"
+	"CREATE TABLE IF NOT EXISTS captures("
+	" id INTEGER PRIMARY KEY, url TEXT NOT NULL, ts TEXT NOT NULL, status INTEGER, sha256 TEXT,"
+	" length INTEGER, kind TEXT, record TEXT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS captures_url ON captures(url);";
 
 /* Prepared once, reset after each use. */
 enum {
@@ -80,10 +85,12 @@ enum {
 	ST_URL_DONE,
 	ST_URL_RETRY,
 	ST_URL_FAILED,
+	ST_CAPTURE_ADD,
 	ST_HOST_RELEASE,
 	ST_URL_RENEW,
 	ST_EXPIRED,
 	ST_URL_EXPIRE,
+	ST_URL_TEXT,
 	ST_COUNT
 };
 
@@ -100,8 +107,8 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_SEED_CAP] = "SELECT max_urls, queued_total, priority, delay_ms FROM seeds WHERE id = ?1",
 	[ST_SEED_COUNT] = "UPDATE seeds SET queued_total = queued_total + ?2 WHERE id = ?1",
 	[ST_URL_EXISTS] = "SELECT url = ?2 FROM urls WHERE key = ?1",
-	[ST_URL_INSERT] = "INSERT INTO urls(key, url, host, seed, depth, kind, via, priority)"
-			  " VALUES(?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(key) DO NOTHING",
+	[ST_URL_INSERT] = "INSERT INTO urls(key, url, host, seed, depth, kind, via, priority, redirects)"
+			  " VALUES(?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9) ON CONFLICT(key) DO NOTHING",
 	[ST_HOST_ID] = "SELECT id FROM hosts WHERE host = ?1",
 	[ST_HOST_NEW] = "INSERT INTO hosts(host) VALUES(?1)",
 	[ST_HOST_ADD] = "UPDATE hosts SET queued = queued + ?2, priority = max(priority, ?3),"
@@ -109,7 +116,7 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_HOSTS_READY] = "SELECT id, host, inflight, max(delay_ms, crawl_delay_ms, ?3) FROM hosts"
 			   " WHERE queued > 0 AND next_ms <= ?1 AND cooldown_ms <= ?1 AND inflight < ?2"
 			   " ORDER BY priority DESC, next_ms LIMIT ?4",
-	[ST_HOST_URLS] = "SELECT id, url, seed, depth, kind, via, attempts FROM urls"
+	[ST_HOST_URLS] = "SELECT id, url, seed, depth, kind, via, attempts, redirects FROM urls"
 			 " WHERE host = ?1 AND state = 0 AND not_before_ms <= ?2"
 			 " ORDER BY priority DESC, id LIMIT ?3",
 	[ST_HOST_NEXT_QUEUED] = "SELECT min(not_before_ms), count(*) FROM urls WHERE host = ?1 AND state = 0",
@@ -122,12 +129,15 @@ static const char *const SQL[ST_COUNT] = {
 			" lease_ms = NULL WHERE id = ?1",
 	[ST_URL_RETRY] = "UPDATE urls SET state = 0, attempts = attempts + 1, not_before_ms = ?2,"
 			 " reason = ?3, status = ?4, node = NULL, lease_ms = NULL WHERE id = ?1",
-	[ST_URL_FAILED] = "UPDATE urls SET state = 3, attempts = attempts + 1, reason = ?2, status = ?3,"
+	[ST_URL_FAILED] = "UPDATE urls SET state = ?5, attempts = attempts + 1, reason = ?2, status = ?3,"
 			  " done_ms = ?4, node = NULL, lease_ms = NULL WHERE id = ?1",
+	[ST_CAPTURE_ADD] = "INSERT INTO captures(url, ts, status, sha256, length, kind, record)"
+			   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[ST_HOST_RELEASE] = "UPDATE hosts SET inflight = max(inflight - ?2, 0), queued = queued + ?3,"
 			    " next_ms = min(next_ms, ?4) WHERE id = ?1",
 	[ST_URL_RENEW] = "UPDATE urls SET lease_ms = ?3 WHERE id = ?1 AND state = 1 AND node = ?2",
 	[ST_EXPIRED] = "SELECT id, host, expiries FROM urls WHERE state = 1 AND lease_ms < ?1",
+	[ST_URL_TEXT] = "SELECT url FROM urls WHERE id = ?1",
 	[ST_URL_EXPIRE] = "UPDATE urls SET state = ?2, expiries = expiries + 1, node = NULL, lease_ms = NULL,"
 			  " reason = ?3, done_ms = ?4 WHERE id = ?1",
 };
@@ -345,6 +355,7 @@ static int insert_url(sqlite_queue *s, const sv_queue_url *u, int64_t host, int 
 			sqlite3_bind_text(st, 6, u->via, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 7, priority);
 		sqlite3_bind_int64(st, 8, (int64_t)key);
+		sqlite3_bind_int(st, 9, u->redirects);
 		int rc = run_done(s, st, "queue a URL");
 		if (rc)
 			return rc;
@@ -559,7 +570,7 @@ static int add_sheet_locked(sqlite_queue *s, const char *name, const void *raw, 
 			if ((rc = run_done(s, st, "add a seed row")))
 				return rc;
 			id = sqlite3_last_insert_rowid(s->db);
-			sv_queue_url u = {r->url, id, 0, "page", NULL};
+			sv_queue_url u = {r->url, id, 0, "page", NULL, 0};
 			if ((rc = enqueue_locked(s, &u, 1, NULL)))
 				return rc;
 			res->added++;
@@ -631,6 +642,77 @@ static int q_sheet_raw(sv_queue *q, const char *name, void **raw, size_t *len)
 	} else {
 		rc = step == SQLITE_DONE ? sv_error_set(SV_ENOTFOUND, "no sheet '%s'", name) : db_fail(s, "read a sheet");
 	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- captures ---- */
+
+/* The URL text of a queued URL (valid until the next use of the statement). */
+static const char *url_of(sqlite_queue *s, int64_t id)
+{
+	sqlite3_stmt *st = s->st[ST_URL_TEXT];
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, id);
+	return sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+}
+
+static int insert_capture(sqlite_queue *s, const char *url, const sv_queue_capture *c, int status)
+{
+	if (!url)
+		return sv_error_set(SV_EIO, "queue '%s': capture of an unknown URL", s->path);
+	sqlite3_stmt *st = stmt(s, ST_CAPTURE_ADD);
+	sqlite3_bind_text(st, 1, url, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, c->ts, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, status);
+	if (c->sha256)
+		sqlite3_bind_text(st, 4, c->sha256, -1, SQLITE_STATIC);
+	if (c->length >= 0)
+		sqlite3_bind_int64(st, 5, c->length);
+	sqlite3_bind_text(st, 6, c->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, c->record, -1, SQLITE_STATIC);
+	int rc = run_done(s, st, "record a capture");
+	sqlite3_reset(s->st[ST_URL_TEXT]);
+	return rc;
+}
+
+static int q_add_capture(sv_queue *q, const char *url, const sv_queue_capture *c, int status)
+{
+	sqlite_queue *s = impl(q);
+	int rc = begin(s);
+	if (rc)
+		return rc;
+	return finish(s, insert_capture(s, url, c, status));
+}
+
+static int q_captures(sv_queue *q, const char *prefix, int (*fn)(void *ctx, const sv_queue_capture_row *row),
+		      void *ctx)
+{
+	sqlite_queue *s = impl(q);
+	sqlite3_stmt *st;
+	int rc = 0, step;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT id, url, ts, status, sha256, length, kind, record FROM captures"
+			       " WHERE substr(url, 1, length(?1)) = ?1 ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "list captures");
+	sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		sv_queue_capture_row r = {
+			.id = sqlite3_column_int64(st, 0),
+			.url = (const char *)sqlite3_column_text(st, 1),
+			.ts = (const char *)sqlite3_column_text(st, 2),
+			.status = sqlite3_column_int(st, 3),
+			.sha256 = (const char *)sqlite3_column_text(st, 4),
+			.length = sqlite3_column_type(st, 5) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 5),
+			.kind = (const char *)sqlite3_column_text(st, 6),
+			.record = (const char *)sqlite3_column_text(st, 7),
+		};
+		if ((rc = fn(ctx, &r)) != 0)
+			break;
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(s, "list captures");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -768,6 +850,7 @@ static int claim_locked(sv_queue *q, const char *node, size_t max, int lease_ms,
 			it->kind = col_dup(st, 4);
 			it->via = col_dup(st, 5);
 			it->attempts = sqlite3_column_int(st, 6);
+			it->redirects = sqlite3_column_int(st, 7);
 			got++;
 			if (!it->url || !it->host || !it->kind) {
 				rc = sv_error_set(SV_EIO, "out of memory");
@@ -902,10 +985,13 @@ static int complete_locked(sv_queue *q, const char *node, const sv_queue_outcome
 			sqlite3_bind_text(st, 2, o[i].reason ? o[i].reason : "failed", -1, SQLITE_STATIC);
 			sqlite3_bind_int(st, 3, o[i].status);
 			sqlite3_bind_int64(st, 4, now);
+			sqlite3_bind_int(st, 5, o[i].kind == SV_OUTCOME_SKIPPED ? SV_URL_SKIPPED : SV_URL_FAILED);
 			break;
 		}
 		if ((rc = run_done(s, st, "record an outcome")) == 0)
 			(*accepted)++;
+		if (rc == 0 && o[i].capture && o[i].kind != SV_OUTCOME_RETRY)
+			rc = insert_capture(s, url_of(s, o[i].id), o[i].capture, o[i].status);
 	}
 	TALLY_FOREACH(&hosts, h)
 	{
@@ -958,9 +1044,9 @@ static int q_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_
 	static const char sql[] =
 		"SELECT s.id, s.sheet, s.url, s.line, s.meta, s.active,"
 		" coalesce(u.queued, 0), coalesce(u.leased, 0), coalesce(u.done, 0), coalesce(u.failed, 0),"
-		" coalesce(u.paused, 0), coalesce(u.bytes, 0), coalesce(u.datasets, 0)"
+		" coalesce(u.paused, 0), coalesce(u.bytes, 0), coalesce(u.datasets, 0), coalesce(u.skipped, 0)"
 		" FROM seeds s LEFT JOIN (SELECT seed, sum(state = 0) AS queued, sum(state = 1) AS leased,"
-		"  sum(state = 2) AS done, sum(state = 3) AS failed, sum(state = 4) AS paused,"
+		"  sum(state = 2) AS done, sum(state = 3) AS failed, sum(state = 4) AS paused, sum(state = 5) AS skipped,"
 		"  sum(CASE WHEN state = 2 THEN bytes END) AS bytes, sum(kind = 'dataset') AS datasets"
 		"  FROM urls GROUP BY seed) u ON u.seed = s.id"
 		" ORDER BY s.sheet, s.line, s.id";
@@ -1000,6 +1086,7 @@ static int q_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_
 		r->paused = sqlite3_column_int64(st, 10);
 		r->bytes = sqlite3_column_int64(st, 11);
 		r->datasets = sqlite3_column_int64(st, 12);
+		r->skipped = sqlite3_column_int64(st, 13);
 		total->queued += r->queued;
 		total->leased += r->leased;
 		total->done += r->done;
@@ -1007,6 +1094,7 @@ static int q_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_
 		total->paused += r->paused;
 		total->bytes += r->bytes;
 		total->datasets += r->datasets;
+		total->skipped += r->skipped;
 	}
 	if (rc == 0 && step != SQLITE_DONE)
 		rc = db_fail(s, "read statistics");
@@ -1118,6 +1206,8 @@ static const sv_queue_ops SQLITE_OPS = {
 	.host_get = q_host_get,
 	.host_set_robots = q_host_set_robots,
 	.host_cooldown = q_host_cooldown,
+	.captures = q_captures,
+	.add_capture = q_add_capture,
 	.close = q_close,
 };
 

@@ -80,7 +80,7 @@ static size_t enqueue_fmt(int64_t seed, const char *fmt, int from, int to, const
 	cr_assert_leq(to - from, 512);
 	for (int i = from; i < to; i++) {
 		snprintf(buf[i - from], sizeof(buf[0]), fmt, i);
-		u[i - from] = (sv_queue_url){buf[i - from], seed, 1, kind, "http://a.example/"};
+		u[i - from] = (sv_queue_url){buf[i - from], seed, 1, kind, "http://a.example/", 0};
 	}
 	cr_assert_eq(q->ops.enqueue(q, u, (size_t)(to - from), &added), 0, "%s", sv_error_last());
 	return added;
@@ -99,7 +99,7 @@ static void complete_all(const char *node, sv_queue_item *items, size_t n, sv_ou
 	sv_queue_outcome o[512];
 	size_t acc;
 	for (size_t i = 0; i < n; i++)
-		o[i] = (sv_queue_outcome){items[i].id, kind, fake_now + 5000, "test", 200, 100};
+		o[i] = (sv_queue_outcome){items[i].id, kind, fake_now + 5000, "test", 200, 100, NULL};
 	cr_assert_eq(q->ops.complete(q, node, o, n, &acc), 0, "%s", sv_error_last());
 	cr_assert_eq(acc, want_accepted);
 }
@@ -374,7 +374,7 @@ static void child_claimer(int fd, int kill_self)
 			raise(SIGKILL);
 		sv_queue_outcome o[37];
 		for (size_t i = 0; i < n; i++)
-			o[i] = (sv_queue_outcome){it[i].id, SV_OUTCOME_DONE, 0, NULL, 200, 1};
+			o[i] = (sv_queue_outcome){it[i].id, SV_OUTCOME_DONE, 0, NULL, 200, 1, NULL};
 		size_t acc;
 		if (cq->ops.complete(cq, node, o, n, &acc) != 0 || acc != n)
 			_exit(5);
@@ -395,7 +395,7 @@ static size_t fill_real_queue(int nurls)
 		char buf[500][64];
 		for (int j = 0; j < 500; j++) {
 			snprintf(buf[j], sizeof(buf[j]), "http://h%d.example/p%d", (i + j) % 50, i + j);
-			batch[j] = (sv_queue_url){buf[j], seed, 1, "page", NULL};
+			batch[j] = (sv_queue_url){buf[j], seed, 1, "page", NULL, 0};
 		}
 		cr_assert_eq(q->ops.enqueue(q, batch, 500, NULL), 0, "%s", sv_error_last());
 	}
@@ -479,4 +479,50 @@ Test(queue, a_killed_claimer_loses_nothing)
 	cr_assert_eq(done, total, "every URL, the killed claimer's included, is done once");
 	t = totals();
 	cr_assert_eq(t.done, (int64_t)total);
+}
+
+static int collect(void *ctx, const sv_queue_capture_row *r)
+{
+	char(*urls)[128] = ctx;
+	for (int i = 0; i < 8; i++)
+		if (!urls[i][0]) {
+			snprintf(urls[i], sizeof(urls[i]), "%s %d %s", r->url, r->status, r->sha256 ? r->sha256 : "-");
+			break;
+		}
+	return 0;
+}
+
+Test(queue, outcomes_keep_their_capture_records)
+{
+	const char *u[] = {"http://a.example/"};
+	sv_queue_item *it;
+	int64_t seed = add_rows("s", u, NULL, 1, NULL);
+	enqueue_fmt(seed, "http://a.example/p%d", 0, 3, "page");
+	cr_assert_eq(claim("n", 4, 60000, &it), 4);
+	sv_queue_capture cap = {"{\"x\":1}", "2026-11-24T00:00:00.000Z", "ab", 10, "page"};
+	sv_queue_capture nocap = {"{\"error\":\"robots\"}", "2026-11-24T00:00:00.000Z", NULL, -1, "page"};
+	sv_queue_outcome o[4] = {
+		{it[0].id, SV_OUTCOME_DONE, 0, NULL, 404, 10, &cap},
+		{it[1].id, SV_OUTCOME_FAILED, 0, "connection refused", 0, 0, &nocap},
+		{it[2].id, SV_OUTCOME_SKIPPED, 0, "robots.txt", 0, 0, &nocap},
+		{it[3].id, SV_OUTCOME_RETRY, fake_now, "timeout", 0, 0, &nocap},
+	};
+	size_t acc;
+	cr_assert_eq(q->ops.complete(q, "n", o, 4, &acc), 0, "%s", sv_error_last());
+	cr_assert_eq(acc, 4);
+	cr_assert_eq(q->ops.add_capture(q, "http://a.example/robots.txt", &cap, 200), 0);
+
+	char all[8][128] = {{0}}, some[8][128] = {{0}};
+	cr_assert_eq(q->ops.captures(q, "", collect, all), 0);
+	cr_assert_str_neq(all[3], "", "done, failed, skipped and the robots capture; not the retry");
+	cr_assert_str_eq(all[4], "");
+	cr_assert_eq(q->ops.captures(q, "http://a.example/robots", collect, some), 0);
+	cr_assert_str_eq(some[0], "http://a.example/robots.txt 200 ab");
+	cr_assert_str_eq(some[1], "");
+	sv_queue_seed_stats t = totals();
+	cr_assert_eq(t.done, 1);
+	cr_assert_eq(t.failed, 1);
+	cr_assert_eq(t.skipped, 1);
+	cr_assert_eq(t.queued, 1);
+	sv_queue_items_free(it, 4);
 }
