@@ -35,7 +35,10 @@ static void print_meta(const char *meta)
 	fputs("      ", stdout);
 	json_object_foreach(o, key, v)
 	{
-		printf("%s%s: %s", first ? "" : " · ", key, json_string_value(v) ? json_string_value(v) : "");
+		/* A cell typed with Alt+Enter must not break the table. */
+		printf("%s%s: ", first ? "" : " · ", key);
+		for (const char *c = json_string_value(v) ? json_string_value(v) : ""; *c; c++)
+			putchar(*c == '\r' || *c == '\n' || *c == '\t' ? ' ' : *c);
 		first = 0;
 	}
 	putchar('\n');
@@ -123,7 +126,8 @@ static int run(const sv_command *cmd, int argc, char **argv)
 	}
 	print_row("TOTAL", &total, "");
 	if (total.paused)
-		printf("%lld URLs paused: their rows were taken out of the sheet\n", (long long)total.paused);
+		printf("%lld URL%s paused: their rows were taken out of the sheet\n", (long long)total.paused,
+		       total.paused == 1 ? "" : "s");
 done:
 	if (rc)
 		rc = sv_cli_error(rc);

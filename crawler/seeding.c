@@ -12,6 +12,7 @@
 #include "../seeds/sheet.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,9 +30,9 @@ static void report(reporter *r, const char *path, unsigned line, unsigned col, c
 		fprintf(r->err, "%s:%u:%u: %s\n", path, line, col, msg);
 }
 
-static char *row_params(const sv_sheet_row *row)
+static char *row_params(const sv_sheet_row *row, const char *url)
 {
-	json_t *o = json_pack("{s:s, s:i, s:s?, s:s?, s:b, s:i, s:I, s:I, s:b}", "scope",
+	json_t *o = json_pack("{s:s, s:s, s:i, s:s?, s:s?, s:b, s:i, s:I, s:I, s:b}", "url", url, "scope",
 			      sv_scope_name(row->scope), "depth", row->depth, "include", row->include,
 			      "exclude", row->exclude, "robots", row->robots, "delay_ms", row->delay_ms,
 			      "max_urls", (json_int_t)row->max_urls, "max_bytes", (json_int_t)row->max_bytes,
@@ -105,7 +106,7 @@ static int convert(loaded_sheet *l, reporter *rep)
 		s->priority = row->priority;
 		s->max_urls = row->max_urls;
 		s->delay_ms = row->delay_ms;
-		s->params = row_params(row);
+		s->params = row_params(row, url);
 		s->meta = row_meta(row);
 		l->n++;
 		if (!s->params || !s->meta)
@@ -142,6 +143,26 @@ int sv_seed_sheets(sv_queue *q, char **paths, size_t n, int skip_bad_rows, FILE 
 		rep.reported += sh->total_errors - sh->nerrors;
 		if (lrc)
 			continue; /* not a sheet at all: nothing of it can load */
+		for (size_t j = 0; j < i; j++)
+			if (sheets[j].sheet && !strcmp(sheets[j].sheet->name, sh->name)) {
+				char a[PATH_MAX], b[PATH_MAX], msg[300];
+				if (realpath(sheets[j].sheet->path, a) && realpath(sh->path, b) && !strcmp(a, b)) {
+					lrc = 1; /* the same file twice: load it once */
+					break;
+				}
+				snprintf(msg, sizeof(msg), "a sheet named '%s' is given twice (also %s): rename one",
+					 sh->name, sheets[j].sheet->path);
+				report(&rep, sh->path, 1, 1, msg);
+				lrc = SV_EINVAL;
+				break;
+			}
+		if (lrc == 1) {
+			sv_sheet_free(sh);
+			sheets[i].sheet = NULL;
+			continue;
+		}
+		if (lrc)
+			continue;
 		readable++;
 		rc = convert(&sheets[i], &rep);
 	}
