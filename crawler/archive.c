@@ -199,8 +199,27 @@ int sv_archive_open(sv_archive **out, const char *dir)
 	if ((rc = get_int(cfg, "storage.zstdLevel", 3, 1, 19, a->conf_path, &a->zstd_level)) ||
 	    (rc = get_int(cfg, "storage.compressThreads", 0, 0, 64, a->conf_path, &a->compress_threads)) ||
 	    (rc = get_int(cfg, "crawl.hostConnections", 4, 1, 256, a->conf_path, &a->host_max_inflight)) ||
-	    (rc = get_int(cfg, "crawl.delayMs", 0, 0, 3600000, a->conf_path, &a->host_delay_ms)))
+	    (rc = get_int(cfg, "crawl.delayMs", 0, 0, 3600000, a->conf_path, &a->host_delay_ms)) ||
+	    (rc = get_int(cfg, "crawl.transfers", 32, 1, 1024, a->conf_path, &a->transfers)))
 		goto fail;
+	{
+		git_buf buf = GIT_BUF_INIT;
+		int e = git_config_get_string_buf(&buf, cfg, "crawl.robots");
+		a->robots = 1;
+		if (e == 0) {
+			if (!strcmp(buf.ptr, "ignore"))
+				a->robots = 0;
+			else if (strcmp(buf.ptr, "respect"))
+				rc = sv_error_set(SV_EINVAL, "%s: crawl.robots = %s (respect or ignore)", a->conf_path,
+						  buf.ptr);
+			git_buf_dispose(&buf);
+			if (rc)
+				goto fail;
+		} else if (e != GIT_ENOTFOUND) {
+			rc = git_fail("bad value in", a->conf_path);
+			goto fail;
+		}
+	}
 	{
 		git_buf buf = GIT_BUF_INIT;
 		int e = git_config_get_string_buf(&buf, cfg, "queue.url");

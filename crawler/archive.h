@@ -20,7 +20,9 @@ typedef struct {
 	int compress_threads; /* storage.compressThreads, 0 = one per CPU */
 	char *queue_url;      /* queue.url; NULL = queue.db in the archive */
 	int host_max_inflight; /* crawl.hostConnections, default 4 */
-	int host_delay_ms;     /* crawl.delay in ms, default 0 */
+	int host_delay_ms;     /* crawl.delayMs, default 0 */
+	int transfers;         /* crawl.transfers per fetcher, default 32 */
+	int robots;            /* crawl.robots: 1 respect (default), 0 ignore */
 } sv_archive;
 
 /* Creates an archive in dir. *existed is set when dir already was one (nothing is changed then). */

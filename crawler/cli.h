@@ -41,6 +41,7 @@ void sv_cli_progress_clear(void);
 /* Writes all of buf to fd, retrying short writes. */
 int sv_cli_write_all(int fd, const void *buf, size_t len);
 
-extern const sv_command sv_cmd_init, sv_cmd_put, sv_cmd_cat, sv_cmd_verify, sv_cmd_seed, sv_cmd_status;
+extern const sv_command sv_cmd_init, sv_cmd_put, sv_cmd_cat, sv_cmd_verify, sv_cmd_seed, sv_cmd_status, sv_cmd_ls,
+	sv_cmd_crawl;
 
 #endif

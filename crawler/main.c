@@ -21,6 +21,7 @@ static const sv_command *const commands[] = {
 	&sv_cmd_verify,
 	&sv_cmd_seed,
 	&sv_cmd_status,
+	&sv_cmd_ls,
 };
 
 static void usage(FILE *f)

@@ -154,6 +154,12 @@ typedef struct sv_queue_ops {
 	/* Captures whose URL starts with prefix ("" for all), oldest first; fn returning non-zero stops. */
 	int (*captures)(sv_queue *q, const char *prefix,
 			int (*fn)(void *ctx, const sv_queue_capture_row *row), void *ctx);
+	/* Gives leases back without counting an attempt (a clean stop). */
+	int (*release)(sv_queue *q, const char *node, const int64_t *ids, size_t n);
+	/* Failed URLs grouped by reason, most frequent first. */
+	int (*failures)(sv_queue *q, int (*fn)(void *ctx, const char *reason, int64_t count), void *ctx);
+	/* Cheap counts for deciding whether a crawl is over. */
+	int (*pending)(sv_queue *q, int64_t *queued, int64_t *leased);
 	/* Records a capture that has no queued URL behind it (robots.txt, manual puts). */
 	int (*add_capture)(sv_queue *q, const char *url, const sv_queue_capture *c, int status);
 	void (*close)(sv_queue *q);

@@ -91,6 +91,7 @@ enum {
 	ST_EXPIRED,
 	ST_URL_EXPIRE,
 	ST_URL_TEXT,
+	ST_URL_RELEASE,
 	ST_COUNT
 };
 
@@ -138,6 +139,7 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_URL_RENEW] = "UPDATE urls SET lease_ms = ?3 WHERE id = ?1 AND state = 1 AND node = ?2",
 	[ST_EXPIRED] = "SELECT id, host, expiries FROM urls WHERE state = 1 AND lease_ms < ?1",
 	[ST_URL_TEXT] = "SELECT url FROM urls WHERE id = ?1",
+	[ST_URL_RELEASE] = "UPDATE urls SET state = 0, node = NULL, lease_ms = NULL WHERE id = ?1",
 	[ST_URL_EXPIRE] = "UPDATE urls SET state = ?2, expiries = expiries + 1, node = NULL, lease_ms = NULL,"
 			  " reason = ?3, done_ms = ?4 WHERE id = ?1",
 };
@@ -938,6 +940,87 @@ static int q_renew(sv_queue *q, const char *node, const int64_t *ids, size_t n, 
 	return finish(s, rc);
 }
 
+static int q_release(sv_queue *q, const char *node, const int64_t *ids, size_t n)
+{
+	sqlite_queue *s = impl(q);
+	tally hosts = {0};
+	int rc = begin(s);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		sqlite3_stmt *st = stmt(s, ST_URL_OWNER);
+		sqlite3_bind_int64(st, 1, ids[i]);
+		sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			sqlite3_reset(st);
+			continue;
+		}
+		tally_entry *h = tally_get(&hosts, NULL, sqlite3_column_int64(st, 0));
+		sqlite3_reset(st);
+		if (!h) {
+			rc = sv_error_set(SV_EIO, "out of memory");
+			break;
+		}
+		h->count++;
+		h->extra++;
+		st = stmt(s, ST_URL_RELEASE);
+		sqlite3_bind_int64(st, 1, ids[i]);
+		rc = run_done(s, st, "release a lease");
+	}
+	TALLY_FOREACH(&hosts, h)
+	{
+		if (rc)
+			break;
+		sqlite3_stmt *st = stmt(s, ST_HOST_RELEASE);
+		sqlite3_bind_int64(st, 1, h->id);
+		sqlite3_bind_int64(st, 2, h->count);
+		sqlite3_bind_int64(st, 3, h->extra);
+		sqlite3_bind_int64(st, 4, INT64_MAX);
+		rc = run_done(s, st, "release a host");
+	}
+	tally_free(&hosts);
+	return finish(s, rc);
+}
+
+static int q_failures(sv_queue *q, int (*fn)(void *ctx, const char *reason, int64_t count), void *ctx)
+{
+	sqlite_queue *s = impl(q);
+	sqlite3_stmt *st;
+	int rc = 0, step;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT coalesce(reason, 'unknown'), count(*) FROM urls WHERE state = 3"
+			       " GROUP BY 1 ORDER BY 2 DESC, 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "count failures");
+	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+		if ((rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1))))
+			break;
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(s, "count failures");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int q_pending(sv_queue *q, int64_t *queued, int64_t *leased)
+{
+	sqlite_queue *s = impl(q);
+	sqlite3_stmt *st;
+	int rc = 0;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT (SELECT count(*) FROM urls WHERE state = 0),"
+			       " (SELECT count(*) FROM urls WHERE state = 1)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "count URLs");
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*queued = sqlite3_column_int64(st, 0);
+		*leased = sqlite3_column_int64(st, 1);
+	} else {
+		rc = db_fail(s, "count URLs");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int complete_locked(sv_queue *q, const char *node, const sv_queue_outcome *o, size_t n,
 			   size_t *accepted)
 {
@@ -1207,6 +1290,9 @@ static const sv_queue_ops SQLITE_OPS = {
 	.host_set_robots = q_host_set_robots,
 	.host_cooldown = q_host_cooldown,
 	.captures = q_captures,
+	.release = q_release,
+	.pending = q_pending,
+	.failures = q_failures,
 	.add_capture = q_add_capture,
 	.close = q_close,
 };

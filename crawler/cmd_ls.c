@@ -1,0 +1,76 @@
+/*
+ * crawler/cmd_ls.c -- salvage ls [--json] [URL-PREFIX]: one line per capture.
+ */
+#include "cli.h"
+
+#include "../common/error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+	int json;
+	size_t n;
+} ls_ctx;
+
+static int print_capture(void *arg, const sv_queue_capture_row *r)
+{
+	ls_ctx *c = arg;
+	c->n++;
+	if (c->json) {
+		puts(r->record);
+		return 0;
+	}
+	char len[24];
+	if (r->length >= 0)
+		snprintf(len, sizeof(len), "%lld", (long long)r->length);
+	else
+		snprintf(len, sizeof(len), "-");
+	printf("%s  %3d  %-64s  %10s  %-9s  %s\n", r->ts, r->status, r->sha256 ? r->sha256 : "-", len,
+	       r->kind ? r->kind : "-", r->url);
+	return 0;
+}
+
+static int run(const sv_command *cmd, int argc, char **argv)
+{
+	sv_archive *a = NULL;
+	sv_queue *q = NULL;
+	const char *prefix = "", *queue_url = NULL;
+	ls_ctx c = {0, 0};
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			c.json = 1;
+		else if (!strcmp(argv[i], "--queue") && i + 1 < argc)
+			queue_url = argv[++i];
+		else if (argv[i][0] == '-')
+			return sv_cli_usage(cmd, "unknown option '%s'", argv[i]);
+		else if (*prefix)
+			return sv_cli_usage(cmd, "ls takes one URL prefix");
+		else
+			prefix = argv[i];
+	}
+	if ((rc = sv_cli_archive(&a)))
+		return rc;
+	if ((rc = sv_archive_queue(a, queue_url, &q)) == 0)
+		rc = q->ops.captures(q, prefix, print_capture, &c);
+	if (rc == 0 && fflush(stdout) != 0)
+		rc = sv_error_set(SV_EIO, "cannot write to standard output");
+	if (rc)
+		rc = sv_cli_error(rc);
+	sv_queue_close(q);
+	sv_archive_free(a);
+	return rc;
+}
+
+const sv_command sv_cmd_ls = {
+	"ls", run, "list captures: time, status, sha256, length, kind, URL",
+	"usage: salvage ls [--json] [--queue URL] [URL-PREFIX]\n"
+	"\n"
+	"One line per capture (every fetch outcome, failures included), oldest first:\n"
+	"time, HTTP status (0 when no response came), sha256 of the payload, its\n"
+	"length, kind (page, dataset, requisite, robots...) and URL. Only URLs that\n"
+	"start with URL-PREFIX when given. --json prints each capture record as one\n"
+	"JSON object per line, with every field (headers, via, seed, error...).\n",
+};
