@@ -25,7 +25,7 @@
 
 #include <sqlite3.h>
 
-#define SCHEMA_VERSION "1"
+#define SCHEMA_VERSION "2" /* 2: captures, redirects, skipped */
 
 static const char SCHEMA[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"

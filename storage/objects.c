@@ -9,6 +9,7 @@
 #include "objects.h"
 
 #include "../common/error.h"
+#include "../common/hex.h"
 #include "../common/path.h"
 
 #include <errno.h>
@@ -90,23 +91,13 @@ void sv_digest_to_hex(const sv_digest *d, char *hex)
 	hex[SV_DIGEST_HEX_LEN] = '\0';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 int sv_digest_from_hex(sv_digest *out, const char *hex)
 {
 	if (strlen(hex) != SV_DIGEST_HEX_LEN)
 		return sv_error_set(SV_EINVAL, "'%s' is not a SHA-256 digest (64 hex digits)", hex);
 	for (int i = 0; i < SV_DIGEST_LEN; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		int hi = sv_hex_value(hex[2 * i]), lo = sv_hex_value(hex[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return sv_error_set(SV_EINVAL, "'%s' is not a SHA-256 digest (64 hex digits)", hex);
 		out->bytes[i] = (unsigned char)(hi << 4 | lo);
