@@ -10,6 +10,7 @@
 #include "../common/error.h"
 #include "../queue/url.h"
 #include "../seeds/sheet.h"
+#include "scope.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -100,6 +101,21 @@ static int convert(loaded_sheet *l, reporter *rep)
 			free(url);
 			continue;
 		}
+		/* Patterns are checked now, not when the crawl meets them. */
+		sv_scope_rules rules = SV_SCOPE_RULES_INIT;
+		sv_scope_compiled *compiled = NULL;
+		rules.scope = row->scope;
+		rules.depth = row->depth;
+		rules.include = row->include;
+		rules.exclude = row->exclude;
+		rules.datasets = row->datasets;
+		rules.seed_url = url;
+		if (sv_scope_compile(&compiled, &rules) != 0) {
+			report(rep, sh->path, row->line, 1, sv_error_last());
+			free(url);
+			continue;
+		}
+		sv_scope_free(compiled);
 		sv_queue_seed *s = &l->seeds[l->n];
 		s->url = url;
 		s->line = row->line;

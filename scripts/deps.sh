@@ -6,7 +6,8 @@ set -euo pipefail
 pkgs=(
 	build-essential pkg-config
 	libzstd-dev libssl-dev libgit2-dev libcriterion-dev
-	libcurl4-openssl-dev libsqlite3-dev libcsv-dev libjansson-dev
+	libcurl4-openssl-dev libsqlite3-dev libcsv-dev libjansson-dev libxml2-dev
+	libmicrohttpd-dev zlib1g-dev zip
 	zstd coreutils util-linux time sqlite3 python3
 )
 

@@ -1,0 +1,52 @@
+/*
+ * crawler/fetch.h -- one fetcher process: a libcurl multi loop that claims
+ * URLs from the queue, streams each body into the object store (and the HTML
+ * link extractor), and completes outcomes in batches.
+ *
+ * What must stay true: an outcome reaches the queue only after its object is
+ * durable (sv_objects_sync first, then complete); links found on a page are
+ * queued before the page is marked done; a stop releases every lease it
+ * holds; no URL becomes a file path; only http and https are ever fetched.
+ */
+#ifndef SV_FETCH_H
+#define SV_FETCH_H
+
+#include "../queue/queue.h"
+#include "../storage/objects.h"
+
+#include <signal.h>
+#include <stdint.h>
+
+/* Counters of one fetcher, kept in memory the parent can read (progress). */
+typedef struct {
+	uint64_t done, pages, datasets, requisites, other;
+	uint64_t failed, skipped, retried;
+	uint64_t bytes;       /* payload bytes stored (or found stored already) */
+	uint64_t inflight;    /* transfers running now */
+	uint64_t big_inflight; /* of those, bodies over 10 MB so far */
+	int finished;
+} sv_fetch_stats;
+
+typedef struct {
+	const char *node;      /* lease holder name, unique per process */
+	const char *machine;   /* the node recorded in capture records */
+	const char *tmp_dir;   /* the archive's tmp/ */
+	int transfers;         /* concurrent transfers; default 32 */
+	int lease_ms;          /* default 120000 */
+	int max_attempts;      /* default 5 */
+	int connect_timeout_s; /* default 30 */
+	int low_speed_time_s;  /* abort when under 1 kB/s for this long; default 60 */
+	int checkpoint_ms;     /* default 1000 */
+	int max_redirects;     /* per chain; default 10 */
+	int robots;            /* 0: ignore robots.txt everywhere */
+	const char *user_agent;
+	volatile sig_atomic_t *stop; /* 1: stop claiming and finish cleanly; 2: stop at once */
+	sv_fetch_stats *stats; /* may be NULL */
+} sv_fetch_options;
+
+void sv_fetch_options_init(sv_fetch_options *o);
+
+/* Runs until the queue is drained (or a stop is asked). 0, or a negative error. */
+int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o);
+
+#endif
