@@ -64,12 +64,14 @@ static int child(const sv_archive *a, const crawl_opts *co, sv_fetch_stats *stat
 	sv_queue *q = NULL;
 	sv_objects *store = NULL;
 	sv_fetch_options o;
-	char host[128] = "localhost", node[200], *tmp = sv_archive_path(a, "tmp");
+	char host[128] = "localhost", node[200], log[64], *tmp = sv_archive_path(a, "tmp"), *log_path;
 	int rc;
 
 	install_signals(1);
 	gethostname(host, sizeof(host) - 1);
 	snprintf(node, sizeof(node), "%s:%d:%d", host, (int)getpid(), index);
+	snprintf(log, sizeof(log), "logs/captures-%d.jsonl", (int)getpid());
+	log_path = sv_archive_path(a, log);
 	sv_fetch_options_init(&o);
 	o.node = node;
 	o.machine = host;
@@ -78,6 +80,7 @@ static int child(const sv_archive *a, const crawl_opts *co, sv_fetch_stats *stat
 	o.robots = co->robots;
 	o.stop = &stop_requests;
 	o.stats = stats;
+	o.log_path = log_path;
 	if ((rc = sv_archive_queue(a, co->queue_url, &q)) == 0 && (rc = sv_archive_objects(a, &store)) == 0)
 		rc = sv_fetch_run(q, store, &o);
 	if (rc)
@@ -85,6 +88,7 @@ static int child(const sv_archive *a, const crawl_opts *co, sv_fetch_stats *stat
 	sv_objects_free(store);
 	sv_queue_close(q);
 	free(tmp);
+	free(log_path);
 	return rc ? sv_error_exit_status(rc) : 0;
 }
 

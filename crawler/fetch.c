@@ -22,6 +22,7 @@
 #include "scope.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -117,6 +118,7 @@ typedef struct fetcher {
 	host_info *hosts[HOST_BUCKETS];
 	int64_t last_checkpoint, last_renew;
 	int fatal; /* an environment error: stop */
+	FILE *log; /* JSON lines: the capture records, as they are completed */
 } fetcher;
 
 static int64_t now_ms(void)
@@ -291,9 +293,12 @@ static int checkpoint(fetcher *f)
 		}
 		f->nlinks = 0;
 	}
-	for (size_t i = 0; i < f->nrobots && rc == 0; i++)
+	for (size_t i = 0; i < f->nrobots && rc == 0; i++) {
 		rc = f->q->ops.add_capture(f->q, f->robots_caps[i].url, &f->robots_caps[i].c,
 					   f->robots_caps[i].o.status);
+		if (rc == 0 && f->log)
+			fprintf(f->log, "%s\n", f->robots_caps[i].record);
+	}
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < f->nrobots; i++)
@@ -311,8 +316,13 @@ static int checkpoint(fetcher *f)
 		free(o);
 		if (rc)
 			return rc;
-		for (size_t i = 0; i < f->nouts; i++)
+		for (size_t i = 0; i < f->nouts; i++) {
+			if (f->log && f->outs[i].record)
+				fprintf(f->log, "%s\n", f->outs[i].record);
 			free_outcome(&f->outs[i]);
+		}
+		if (f->log)
+			fflush(f->log);
 		f->nouts = 0;
 	}
 	return 0;
@@ -1024,6 +1034,8 @@ static void fetcher_free(fetcher *f)
 	free(f->links);
 	if (f->multi)
 		curl_multi_cleanup(f->multi);
+	if (f->log)
+		fclose(f->log);
 }
 
 int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
@@ -1040,6 +1052,11 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 	srand((unsigned)(now_ms() ^ (int64_t)getpid()));
 	if (!(f.multi = curl_multi_init()))
 		return sv_error_set(SV_EIO, "cannot start libcurl");
+	if (o->log_path && !(f.log = fopen(o->log_path, "ae"))) {
+		rc = sv_error_errno(errno, "cannot open '%s'", o->log_path);
+		fetcher_free(&f);
+		return rc;
+	}
 	curl_multi_setopt(f.multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
 	f.last_checkpoint = f.last_renew = now_ms();
 

@@ -40,6 +40,7 @@ typedef struct {
 	int max_redirects;     /* per chain; default 10 */
 	int robots;            /* 0: ignore robots.txt everywhere */
 	const char *user_agent;
+	const char *log_path;  /* capture records appended as JSON lines, or NULL */
 	volatile sig_atomic_t *stop; /* 1: stop claiming and finish cleanly; 2: stop at once */
 	sv_fetch_stats *stats; /* may be NULL */
 } sv_fetch_options;
