@@ -36,7 +36,7 @@ LIB := $(BUILD)/libsalvage.a
 BIN := $(BUILD)/salvage
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
-TEST_HELPERS := $(BUILD)/tests/genstream
+TEST_HELPERS := $(BUILD)/tests/genstream $(BUILD)/tests/testserver
 DEPS_STAMP := build/.deps-ok
 
 .PHONY: all deps test bench demo install clean
@@ -69,6 +69,11 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB) tests/unit/helpers.h
 	$(CC) $(SV_CPPFLAGS) $(CPPFLAGS) $(SV_CFLAGS) $(SV_PKG_CFLAGS) $(CFLAGS) $(SV_LDFLAGS) $(LDFLAGS) \
 		-Wno-format-truncation -o $@ $< $(LIB) $(SV_LDLIBS) -lcriterion $(LDLIBS)
 
+$(BUILD)/tests/testserver: tests/server/testserver.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(SV_CPPFLAGS) $(CPPFLAGS) $(SV_CFLAGS) $(shell $(PKG_CONFIG) --cflags libmicrohttpd zlib) $(CFLAGS) \
+		$(SV_LDFLAGS) $(LDFLAGS) -o $@ $< $(shell $(PKG_CONFIG) --libs libmicrohttpd zlib) $(LDLIBS)
+
 $(BUILD)/tests/genstream: tests/genstream.c
 	@mkdir -p $(@D)
 	$(CC) $(SV_CPPFLAGS) $(SV_CFLAGS) $(CFLAGS) $(SV_LDFLAGS) $(LDFLAGS) -o $@ $<
@@ -85,8 +90,8 @@ bench: salvage $(BUILD)/bench/queue_bench
 	bash bench/run
 	QUEUE_BENCH=$(abspath $(BUILD)/bench/queue_bench) bash bench/queue
 
-demo: salvage $(BUILD)/tests/genstream
-	bash scripts/demo.sh
+demo: salvage $(BUILD)/tests/testserver
+	BUILD=$(abspath $(BUILD)) bash scripts/demo.sh
 
 install: salvage
 	install -d $(DESTDIR)$(PREFIX)/bin
