@@ -18,6 +18,7 @@
 #include "../common/error.h"
 #include "../queue/url.h"
 #include "links.h"
+#include "partial.h"
 #include "robots.h"
 #include "scope.h"
 
@@ -37,6 +38,7 @@
 #define BIG_BODY (10u * 1024 * 1024)
 #define LINKS_FLUSH 4096           /* queue discovered links at least this often */
 #define OUTCOMES_FLUSH 512
+#define RESUME_MIN (4u * 1024 * 1024) /* bodies from this size are kept in tmp/ to resume by Range */
 
 typedef struct seed_info {
 	int64_t id;
@@ -68,6 +70,11 @@ typedef struct transfer {
 	char ts[32];
 	int64_t content_length;
 	char *content_type, *location, *encoding, *retry_after, *disposition;
+	char *etag, *last_modified, *content_range;
+	sv_partial part;       /* the raw body kept in tmp/, for a Range resume */
+	int64_t resume_from;   /* bytes asked with Range (0: whole) */
+	int resumed;           /* the server answered 206 from resume_from */
+	struct curl_slist *req_headers;
 	char *headers;
 	size_t hlen;
 	int headers_cut;
@@ -352,6 +359,8 @@ static char *capture_record(fetcher *f, transfer *t, long status, const sv_objec
 	json_object_set_new(o, "node", json_string(f->o->machine));
 	if (t->encoding)
 		json_object_set_new(o, "content_encoding", json_string(t->encoding));
+	if (t->resumed)
+		json_object_set_new(o, "resumed_at", json_integer((json_int_t)t->resume_from));
 	if (redirect)
 		json_object_set_new(o, "redirect", json_string(redirect));
 	if (truncated)
@@ -412,6 +421,11 @@ static void transfer_free(transfer *t)
 	free(t->encoding);
 	free(t->retry_after);
 	free(t->disposition);
+	free(t->etag);
+	free(t->last_modified);
+	free(t->content_range);
+	curl_slist_free_all(t->req_headers);
+	sv_partial_close(&t->part);
 	free(t->headers);
 	free(t->mem);
 	free(t->item.url);
@@ -456,6 +470,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 		free(t->encoding), t->encoding = NULL;
 		free(t->retry_after), t->retry_after = NULL;
 		free(t->disposition), t->disposition = NULL;
+		free(t->etag), t->etag = NULL;
+		free(t->last_modified), t->last_modified = NULL;
+		free(t->content_range), t->content_range = NULL;
 	}
 	if (t->hlen + len <= HEADERS_MAX) {
 		if (!t->headers && !(t->headers = malloc(HEADERS_MAX)))
@@ -477,6 +494,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	set_field(&t->encoding, header_value(p, len, "Content-Encoding"));
 	set_field(&t->retry_after, header_value(p, len, "Retry-After"));
 	set_field(&t->disposition, header_value(p, len, "Content-Disposition"));
+	set_field(&t->etag, header_value(p, len, "ETag"));
+	set_field(&t->last_modified, header_value(p, len, "Last-Modified"));
+	set_field(&t->content_range, header_value(p, len, "Content-Range"));
 	return len;
 }
 
@@ -513,22 +533,64 @@ static void decide_links(transfer *t, const void *buf, size_t len)
 		t->links = NULL;
 }
 
+static int replay_into(void *ctx, const void *buf, size_t len)
+{
+	return sv_objects_writer_write(ctx, buf, len);
+}
+
+/*
+ * The first bytes of a body: the writer is created, and a partial download
+ * is resumed (206 from where it stopped: its kept bytes go first) or started
+ * (a large body with a validator is also kept in tmp/).
+ */
+static int begin_body(transfer *t)
+{
+	fetcher *f = t->f;
+	long status = 0;
+	int64_t hint = t->content_length;
+	int rc;
+	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (t->resume_from > 0) {
+		long long first = -1, last = -1, total = -1;
+		if (status == 206 && t->content_range &&
+		    sscanf(t->content_range, "bytes %lld-%lld/%lld", &first, &last, &total) >= 2 &&
+		    first == t->resume_from) {
+			hint = total > 0 ? total : -1;
+			if ((rc = sv_objects_writer_new(&t->w, f->store, hint)) ||
+			    (rc = sv_partial_replay(&t->part, replay_into, t->w)) || (rc = sv_partial_resume(&t->part)))
+				return rc;
+			t->resumed = 1;
+			t->received = (uint64_t)t->resume_from;
+			t->links_decided = 1; /* large bodies resumed are not parsed for links */
+			return 0;
+		}
+		sv_partial_discard(&t->part); /* changed, or no Range support: the whole body again */
+		t->resume_from = 0;
+	}
+	if ((rc = sv_objects_writer_new(&t->w, f->store, hint)))
+		return rc;
+	const char *validator = t->etag ? t->etag : t->last_modified;
+	if (status == 200 && !t->is_robots && hint >= (int64_t)RESUME_MIN && validator && f->o->tmp_dir &&
+	    sv_partial_begin(&t->part, f->o->tmp_dir, t->item.url, validator) != 0)
+		sv_partial_init(&t->part); /* cannot keep it: the download still goes on */
+	return 0;
+}
+
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
 	transfer *t = ud;
 	fetcher *f = t->f;
 	size_t len = size * n;
-	if (!t->w) {
-		int64_t hint = t->content_length;
-		if ((t->store_rc = sv_objects_writer_new(&t->w, f->store, hint)))
-			return 0;
-	}
+	if (!t->w && (t->store_rc = begin_body(t)))
+		return 0;
 	if (t->seed && t->seed->max_bytes >= 0 && t->received + len > (uint64_t)t->seed->max_bytes) {
 		t->too_big = 1;
 		return 0;
 	}
 	if ((t->store_rc = sv_objects_writer_write(t->w, p, len)))
 		return 0;
+	if (t->part.fd >= 0 && sv_partial_append(&t->part, p, len) != 0)
+		sv_partial_discard(&t->part); /* tmp/ full: no resume for this one, but no harm */
 	if (t->received < BIG_BODY && t->received + len >= BIG_BODY)
 		f->stats->big_inflight++;
 	t->received += len;
@@ -590,6 +652,17 @@ static int start(fetcher *f, transfer *t)
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
 	if (t->seed && t->seed->max_bytes >= 0)
 		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->seed->max_bytes);
+	if (!t->is_robots && f->o->tmp_dir && sv_partial_find(&t->part, f->o->tmp_dir, t->item.url)) {
+		char range[32], ifrange[600];
+		snprintf(range, sizeof(range), "%lld-", (long long)t->part.have);
+		snprintf(ifrange, sizeof(ifrange), "If-Range: %s", t->part.validator);
+		t->req_headers = curl_slist_append(NULL, ifrange);
+		if (t->req_headers) {
+			t->resume_from = t->part.have;
+			curl_easy_setopt(e, CURLOPT_RANGE, range);
+			curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
+		}
+	}
 	if (curl_multi_add_handle(f->multi, e) != CURLM_OK)
 		return sv_error_set(SV_EIO, "cannot start a transfer");
 	t->run_next = f->running;
@@ -666,6 +739,9 @@ static int finish_response(fetcher *f, transfer *t, long status)
 		return 1;
 	if (rc)
 		return rc;
+	sv_partial_discard(&t->part);
+	if (t->resumed)
+		status = 200; /* the whole entity, in two responses: the record says which (resumed_at) */
 	if (t->links) {
 		sv_links_finish(t->links);
 		sv_links_free(t->links);
@@ -779,10 +855,12 @@ static int finish_error(fetcher *f, transfer *t, CURLcode res, long status)
 	if (timed_out)
 		f->q->ops.host_cooldown(f->q, t->item.host, now_ms() + 1000 * (1LL << (t->item.attempts < 8 ? t->item.attempts : 8)), 1);
 	if (!permanent && t->item.attempts + 1 < f->o->max_attempts) {
+		sv_partial_close(&t->part); /* kept: the next attempt resumes with Range */
 		f->stats->retried++;
 		return record(f, t, SV_OUTCOME_RETRY, status, NULL, NULL, t->item.kind, NULL, error, NULL,
 			      now_ms() + backoff_ms(t->item.attempts));
 	}
+	sv_partial_discard(&t->part);
 	f->stats->failed++;
 	return record(f, t, SV_OUTCOME_FAILED, status, NULL, NULL, t->item.kind ? t->item.kind : "page", truncated,
 		      error, NULL, 0);
