@@ -59,6 +59,42 @@ typedef struct {
 	const char *queue_url;
 } crawl_opts;
 
+/* "host:" -- the start of every lease name this machine's fetchers use. */
+static int node_prefix(char *buf, size_t cap)
+{
+	char host[128] = "localhost";
+	gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	return snprintf(buf, cap, "%s:", host) < (int)cap ? 0 : -1;
+}
+
+/*
+ * A lease name is "host:pid:index"; the fetcher is alive while a salvage
+ * process that is not a zombie has its pid (a reused pid is not the fetcher).
+ */
+static int node_alive(const char *node)
+{
+	const char *p = strchr(node, ':');
+	long pid = p ? strtol(p + 1, NULL, 10) : 0;
+	char path[64], buf[512];
+	if (pid <= 0)
+		return 1; /* not ours to judge */
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* "pid (comm) state ...": comm may hold spaces and parentheses, state follows the last ')'. */
+	char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+	if (!open || !close || close[1] != ' ')
+		return 1;
+	char state = close[2];
+	*close = '\0';
+	return strcmp(open + 1, "salvage") == 0 && state != 'Z' && state != 'X';
+}
+
 static int child(const sv_archive *a, const crawl_opts *co, sv_fetch_stats *stats, int index)
 {
 	sv_queue *q = NULL;
@@ -190,8 +226,15 @@ static int run(const sv_command *cmd, int argc, char **argv)
 	{
 		sv_queue *q = NULL;
 		sv_objects *store = NULL;
+		char prefix[160];
+		size_t reclaimed = 0;
 		if ((rc = sv_archive_queue(a, co.queue_url, &q)) == 0 && nsheets)
 			rc = sv_seed_sheets(q, sheets, nsheets, skip, stdout, stderr);
+		/* Leases of this machine's fetchers that died (kill -9, power cut) come back now,
+		 * not when they expire. */
+		if (rc == 0 && node_prefix(prefix, sizeof(prefix)) == 0 &&
+		    (rc = q->ops.reclaim(q, prefix, node_alive, &reclaimed)) == 0 && reclaimed)
+			printf("%zu URLs held by stopped fetchers of this machine are queued again\n", reclaimed);
 		if (rc == 0 && (rc = sv_archive_objects(a, &store)) == 0)
 			rc = sv_objects_clean_temps(store, NULL);
 		sv_objects_free(store);

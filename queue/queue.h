@@ -158,6 +158,9 @@ typedef struct sv_queue_ops {
 	int (*release)(sv_queue *q, const char *node, const int64_t *ids, size_t n);
 	/* Failed URLs grouped by reason, most frequent first. */
 	int (*failures)(sv_queue *q, int (*fn)(void *ctx, const char *reason, int64_t count), void *ctx);
+	/* Gives back at once the leases of nodes whose name starts with prefix and
+	 * for which alive() says 0 (fetchers of this machine killed with -9). */
+	int (*reclaim)(sv_queue *q, const char *prefix, int (*alive)(const char *node), size_t *released);
 	/* Cheap counts for deciding whether a crawl is over. */
 	int (*pending)(sv_queue *q, int64_t *queued, int64_t *leased);
 	/* Records a capture that has no queued URL behind it (robots.txt, manual puts). */

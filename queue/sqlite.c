@@ -1001,6 +1001,68 @@ static int q_failures(sv_queue *q, int (*fn)(void *ctx, const char *reason, int6
 	return rc;
 }
 
+static int q_reclaim(sv_queue *q, const char *prefix, int (*alive)(const char *node), size_t *released)
+{
+	sqlite_queue *s = impl(q);
+	sqlite3_stmt *st;
+	char **dead = NULL;
+	size_t ndead = 0, n = 0;
+	int rc = 0;
+	*released = 0;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT DISTINCT node FROM urls WHERE state = 1 AND substr(node, 1, length(?1)) = ?1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "list leases");
+	sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *node = (const char *)sqlite3_column_text(st, 0);
+		if (alive(node))
+			continue;
+		char **p = realloc(dead, (ndead + 1) * sizeof(*p));
+		if (!p || !(p[ndead] = strdup(node))) {
+			dead = p ? p : dead;
+			rc = sv_error_set(SV_EIO, "out of memory");
+			break;
+		}
+		dead = p;
+		ndead++;
+	}
+	sqlite3_finalize(st);
+	for (size_t i = 0; i < ndead && rc == 0; i++) {
+		/* Their ids, then the usual release under each dead node's name. */
+		int64_t *ids = NULL;
+		size_t k = 0, cap = 0;
+		if (sqlite3_prepare_v2(s->db, "SELECT id FROM urls WHERE state = 1 AND node = ?1", -1, &st, NULL) !=
+		    SQLITE_OK) {
+			rc = db_fail(s, "list leases");
+			break;
+		}
+		sqlite3_bind_text(st, 1, dead[i], -1, SQLITE_STATIC);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (k == cap) {
+				cap = cap ? cap * 2 : 64;
+				int64_t *p = realloc(ids, cap * sizeof(*p));
+				if (!p) {
+					rc = sv_error_set(SV_EIO, "out of memory");
+					break;
+				}
+				ids = p;
+			}
+			ids[k++] = sqlite3_column_int64(st, 0);
+		}
+		sqlite3_finalize(st);
+		if (rc == 0 && k)
+			rc = q_release(q, dead[i], ids, k);
+		n += k;
+		free(ids);
+	}
+	for (size_t i = 0; i < ndead; i++)
+		free(dead[i]);
+	free(dead);
+	*released = n;
+	return rc;
+}
+
 static int q_pending(sv_queue *q, int64_t *queued, int64_t *leased)
 {
 	sqlite_queue *s = impl(q);
@@ -1292,6 +1354,7 @@ static const sv_queue_ops SQLITE_OPS = {
 	.captures = q_captures,
 	.release = q_release,
 	.pending = q_pending,
+	.reclaim = q_reclaim,
 	.failures = q_failures,
 	.add_capture = q_add_capture,
 	.close = q_close,
