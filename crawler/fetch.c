@@ -21,6 +21,7 @@
 #include "partial.h"
 #include "robots.h"
 #include "scope.h"
+#include "sitemap.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -82,6 +83,7 @@ typedef struct transfer {
 	int store_rc; /* an error from the object store while receiving */
 	uint64_t received;
 	sv_links *links;
+	sv_sitemap *sitemap;
 	int links_decided;
 	unsigned char *mem; /* robots.txt body */
 	size_t mlen;
@@ -416,6 +418,7 @@ static void transfer_free(transfer *t)
 		curl_easy_cleanup(t->easy);
 	sv_objects_writer_abort(t->w);
 	sv_links_free(t->links);
+	sv_sitemap_free(t->sitemap);
 	free(t->content_type);
 	free(t->location);
 	free(t->encoding);
@@ -507,6 +510,12 @@ static int is_type(const char *ct, const char *type)
 }
 
 static void on_link(void *ctx, const char *url, sv_link_kind kind);
+static void on_sitemap_loc(void *ctx, const char *url, int index);
+
+static int is_kind(const transfer *t, const char *kind)
+{
+	return t->item.kind && !strcmp(t->item.kind, kind);
+}
 
 /* Decides, on the first bytes of a 2xx body, whether to look for links in it. */
 static void decide_links(transfer *t, const void *buf, size_t len)
@@ -516,6 +525,12 @@ static void decide_links(transfer *t, const void *buf, size_t len)
 	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (status < 200 || status >= 300 || t->is_robots)
 		return;
+	if (is_kind(t, "sitemap")) {
+		/* Gzip, whether .xml.gz or Content-Encoding, is inflated by the reader. */
+		if (sv_sitemap_new(&t->sitemap, 0, on_sitemap_loc, t) != 0)
+			t->sitemap = NULL;
+		return;
+	}
 	if (t->encoding && strcasecmp(t->encoding, "identity"))
 		return; /* stored as sent; not parsed */
 	sv_links_type type;
@@ -598,6 +613,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 		decide_links(t, p, len);
 	if (t->links)
 		sv_links_feed(t->links, p, len);
+	if (t->sitemap)
+		sv_sitemap_feed(t->sitemap, p, len);
 	if (t->is_robots && t->mlen < ROBOTS_MAX) {
 		size_t take = len < ROBOTS_MAX - t->mlen ? len : ROBOTS_MAX - t->mlen;
 		if (!t->mem && !(t->mem = malloc(ROBOTS_MAX)))
@@ -606,6 +623,36 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 		t->mlen += take;
 	}
 	return len;
+}
+
+/* A <loc> of a sitemap: more sitemaps from an index, else pages one hop from the seed. */
+static void on_sitemap_loc(void *ctx, const char *raw, int index)
+{
+	transfer *t = ctx;
+	fetcher *f = t->f;
+	sv_scope_decision d;
+	char *url = NULL;
+	if (f->fatal || !t->seed || !t->seed->scope || sv_url_normalize(&url, raw, t->item.url) != 0)
+		return;
+	int rc = 0;
+	if (index)
+		rc = add_link(f, url, t->item.seed, 0, "sitemap", t->item.url, 0);
+	else if (sv_scope_decide(t->seed->scope, url, 0, 1, 0, &d) == 0 && d.follow)
+		rc = add_link(f, url, t->item.seed, 1, sv_scope_kind_name(d.kind), t->item.url, 0);
+	if (rc)
+		f->fatal = rc;
+	free(url);
+}
+
+/* Queues http(s)://authority/sitemap.xml, or the Sitemap: lines of robots.txt, for a seed. */
+static int queue_sitemap(fetcher *f, const char *url, const char *via, int64_t seed)
+{
+	char *n = NULL;
+	if (sv_url_normalize(&n, url, via) != 0)
+		return 0; /* a bad Sitemap: line is the site's problem, not ours */
+	int rc = add_link(f, n, seed, 0, "sitemap", via, 0);
+	free(n);
+	return rc;
 }
 
 /* A link found in a page being received. */
@@ -703,6 +750,8 @@ static const char *capture_kind(transfer *t)
 {
 	if (t->is_robots)
 		return "robots";
+	if (is_kind(t, "sitemap"))
+		return "sitemap";
 	if (sv_scope_is_dataset_type(t->content_type, t->item.url, t->disposition))
 		return "dataset";
 	return t->item.kind ? t->item.kind : "page";
@@ -747,10 +796,24 @@ static int finish_response(fetcher *f, transfer *t, long status)
 		sv_links_free(t->links);
 		t->links = NULL;
 	}
+	if (t->sitemap) {
+		sv_sitemap_finish(t->sitemap);
+		sv_sitemap_free(t->sitemap);
+		t->sitemap = NULL;
+	}
 	if (t->is_robots) {
 		robots_known(f, t->host, (const char *)t->mem, t->mlen, (int)status);
+		const char *const *maps;
+		size_t nmaps = t->host->robots ? sv_robots_sitemaps(t->host->robots, &maps) : 0;
+		for (size_t i = 0; i < nmaps && i < 100; i++)
+			if ((rc = queue_sitemap(f, maps[i], t->item.url, t->item.seed)))
+				return rc;
 		return record(f, t, SV_OUTCOME_DONE, status, &info, &d, "robots", NULL, NULL, NULL, 0);
 	}
+	/* A seed's own page: its host's /sitemap.xml seeds discovery too. */
+	if (t->item.depth == 0 && t->item.redirects == 0 && is_kind(t, "page") &&
+	    (rc = queue_sitemap(f, "/sitemap.xml", t->item.url, t->item.seed)))
+		return rc;
 	const char *kind = capture_kind(t);
 	int retryable = status >= 500 || status == 408 || status == 429;
 	if (status == 429 || status == 503) {
