@@ -609,6 +609,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 	if (t->received < BIG_BODY && t->received + len >= BIG_BODY)
 		f->stats->big_inflight++;
 	t->received += len;
+	f->stats->bytes += len;
 	if (!t->links_decided)
 		decide_links(t, p, len);
 	if (t->links)
@@ -757,10 +758,9 @@ static const char *capture_kind(transfer *t)
 	return t->item.kind ? t->item.kind : "page";
 }
 
-static void count(fetcher *f, const char *kind, uint64_t bytes)
+static void count(fetcher *f, const char *kind)
 {
 	f->stats->done++;
-	f->stats->bytes += bytes;
 	if (!strcmp(kind, "page"))
 		f->stats->pages++;
 	else if (!strcmp(kind, "dataset"))
@@ -854,7 +854,7 @@ static int finish_response(fetcher *f, transfer *t, long status)
 			}
 		}
 	}
-	count(f, kind, info.length);
+	count(f, kind);
 	rc = record(f, t, SV_OUTCOME_DONE, status, &info, &d, kind, NULL, note, target, 0);
 	free(target);
 	return rc;

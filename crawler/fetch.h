@@ -21,7 +21,7 @@
 typedef struct {
 	uint64_t done, pages, datasets, requisites, other;
 	uint64_t failed, skipped, retried;
-	uint64_t bytes;       /* payload bytes stored (or found stored already) */
+	uint64_t bytes;       /* body bytes received so far */
 	uint64_t inflight;    /* transfers running now */
 	uint64_t big_inflight; /* of those, bodies over 10 MB so far */
 	int finished;

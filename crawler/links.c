@@ -947,18 +947,30 @@ static void html_settle(sv_links *l)
 		xmlParserInputShrink(in);
 }
 
-/* Hands the stage to the parser. */
-static void html_push(sv_links *l)
+/*
+ * Hands the stage to the parser: all of it when all is set (the body is
+ * complete), else up to its last '<', the rest staying for the next piece.
+ * libxml2 2.9 reads "</sty" at the end of its input as text inside <style>
+ * and <script>, and the element then runs on to the next end tag: a piece
+ * that ends before a '<' never ends inside a tag.
+ */
+static void html_push(sv_links *l, int all)
 {
 	size_t n = l->stage_len;
+	unsigned char *lt;
 
-	l->stage_len = 0;
-	if (n == 0 || l->err)
+	if (!all && n > 0 && (lt = memrchr(l->stage, '<', n)) && lt > l->stage)
+		n = (size_t)(lt - l->stage);
+	if (l->err) {
+		l->stage_len = 0;
 		return;
-	if (!l->html && html_open(l) < 0)
-		return;
-	htmlParseChunk(l->html, (const char *)l->stage, (int)n, 0);
-	html_settle(l);
+	}
+	if (n > 0 && (l->html || html_open(l) == 0)) {
+		htmlParseChunk(l->html, (const char *)l->stage, (int)n, 0);
+		html_settle(l);
+	}
+	memmove(l->stage, l->stage + n, l->stage_len - n);
+	l->stage_len -= n;
 }
 
 /* ------------------------------------------------------------------ */
@@ -977,7 +989,7 @@ static void put(sv_links *l, const void *buf, size_t n)
 		p += k;
 		n -= k;
 		if (l->stage_len == PIECE)
-			html_push(l);
+			html_push(l, 0);
 	}
 }
 
@@ -1058,28 +1070,39 @@ static void utf8_feed(sv_links *l, const unsigned char *p, size_t n)
 	}
 }
 
-/* Converts *in with iconv into the stage; stops at an incomplete character at the end. */
+/* Appends iconv's output (valid UTF-8) to the stage, NUL as U+FFFD. */
+static void put_converted(sv_links *l, const char *p, size_t n)
+{
+	const char *nul;
+	while (n > 0 && (nul = memchr(p, '\0', n))) {
+		put(l, p, (size_t)(nul - p));
+		put(l, REPLACEMENT, 3);
+		n -= (size_t)(nul - p) + 1;
+		p = nul + 1;
+	}
+	put(l, p, n);
+}
+
+/* Converts *in with iconv; stops at an incomplete character at the end. */
 static void iconv_run(sv_links *l, const unsigned char **in, size_t *left)
 {
+	char out[4096];
+
 	while (*left > 0 && !l->err) {
-		char *ip = (char *)*in, *op = (char *)l->stage + l->stage_len;
-		size_t room = PIECE - l->stage_len;
+		char *ip = (char *)*in, *op = out;
+		size_t room = sizeof(out);
 		size_t r = iconv(l->cd, &ip, left, &op, &room);
 		int e = errno;
 
-		l->stage_len = PIECE - room;
 		*in = (const unsigned char *)ip;
+		put_converted(l, out, (size_t)(op - out));
 		if (r != (size_t)-1)
 			return;
-		if (e == E2BIG) {
-			if (l->stage_len == 0)
-				return; /* cannot happen: PIECE holds any character */
-			html_push(l);
-		} else if (e == EILSEQ) {
+		if (e == EILSEQ) {
 			put(l, REPLACEMENT, 3);
 			(*in)++;
 			(*left)--;
-		} else {
+		} else if (e != E2BIG || op == out) {
 			return; /* EINVAL: the rest is the start of a character */
 		}
 	}
@@ -1124,8 +1147,8 @@ static void decode(sv_links *l, const unsigned char *p, size_t n)
 /* The end of the body: an incomplete last character is replaced. */
 static void decode_end(sv_links *l)
 {
-	char *op;
-	size_t room;
+	char out[64], *op = out;
+	size_t room = sizeof(out);
 
 	if (l->cd == (iconv_t)-1) {
 		flush_latin1(l);
@@ -1134,12 +1157,8 @@ static void decode_end(sv_links *l)
 	if (l->tail_len > 0)
 		put(l, REPLACEMENT, 3);
 	l->tail_len = 0;
-	if (PIECE - l->stage_len < 16)
-		html_push(l);
-	op = (char *)l->stage + l->stage_len;
-	room = PIECE - l->stage_len;
-	iconv(l->cd, NULL, NULL, &op, &room); /* the closing shift sequence of stateful encodings */
-	l->stage_len = PIECE - room;
+	iconv(l->cd, NULL, NULL, &op, &room); /* what a stateful encoding still holds */
+	put_converted(l, out, (size_t)(op - out));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1311,26 +1330,35 @@ static int prescan(const unsigned char *p, size_t len, char *out, size_t cap)
 	return 0;
 }
 
-/* Chooses the decoder from a byte order mark, the header's charset or a <meta>, and sends head through it. */
+/* Sets the decoder for an encoding label; 0 when iconv does not know it. */
+static int use_encoding(sv_links *l, const char *label)
+{
+	const char *name = canonical(label);
+	if (strcmp(name, "UTF-8") == 0)
+		return 1;
+	l->cd = iconv_open("UTF-8", name);
+	return l->cd != (iconv_t)-1;
+}
+
+/*
+ * Chooses the decoder as browsers do: a byte order mark, else the header's
+ * charset, else a <meta> in the first PRESCAN bytes, else UTF-8; a name
+ * iconv does not know counts as none. Then sends head through it.
+ */
 static void decide(sv_links *l)
 {
 	const unsigned char *h = l->head;
 	size_t n = l->head_len, bom = 0;
 	char found[64] = "";
-	const char *name = "UTF-8";
 
 	if (n >= 3 && h[0] == 0xef && h[1] == 0xbb && h[2] == 0xbf)
 		bom = 3;
 	else if (n >= 2 && h[0] == 0xfe && h[1] == 0xff)
-		bom = 2, name = "UTF-16BE";
+		bom = 2, use_encoding(l, "UTF-16BE");
 	else if (n >= 2 && h[0] == 0xff && h[1] == 0xfe)
-		bom = 2, name = "UTF-16LE";
-	else if (l->charset[0])
-		name = canonical(l->charset);
-	else if (prescan(h, n, found, sizeof(found)))
-		name = canonical(found);
-	if (strcmp(name, "UTF-8") != 0)
-		l->cd = iconv_open("UTF-8", name); /* an unknown name gives -1: UTF-8 */
+		bom = 2, use_encoding(l, "UTF-16LE");
+	else if (!(l->charset[0] && use_encoding(l, l->charset)) && prescan(h, n, found, sizeof(found)))
+		use_encoding(l, found);
 	l->decided = 1;
 	decode(l, h + bom, n - bom);
 }
@@ -1409,7 +1437,7 @@ static void cut(sv_links *l)
 	if (!l->decided)
 		decide(l);
 	l->tail_len = 0;
-	html_push(l);
+	html_push(l, 1);
 	if (l->in_style)
 		css_end(l, &l->css, 0);
 	l->in_style = 0;
@@ -1453,7 +1481,7 @@ int sv_links_finish(sv_links *l)
 		if (!l->decided)
 			decide(l);
 		decode_end(l);
-		html_push(l);
+		html_push(l, 1);
 		if (l->html && !l->err)
 			htmlParseChunk(l->html, NULL, 0, 1);
 		if (l->in_style)
