@@ -264,7 +264,7 @@ static int run(const sv_command *cmd, int argc, char **argv)
 	for (; started < co.jobs; started++) {
 		pid_t pid = fork();
 		if (pid == 0)
-			_exit(child(a, &co, &stats[started], started));
+			exit(child(a, &co, &stats[started], started)); /* exit, not _exit: leak checks run */
 		if (pid < 0) {
 			fprintf(stderr, "salvage: cannot start a fetcher: %s\n", strerror(errno));
 			worst = 3;

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
-bin=$repo/salvage
+bin=${SALVAGE:-$repo/salvage}
 server=${BUILD:-$repo/build/rel}/tests/testserver
 demo=$repo/build/demo
 rm -rf "$demo"
