@@ -544,8 +544,13 @@ static void decide_links(transfer *t, const void *buf, size_t len)
 		type = SV_LINKS_HTML;
 	else
 		return;
-	if (sv_links_new(&t->links, type, t->item.url, 0, on_link, t) != 0)
+	if (sv_links_new(&t->links, type, t->item.url, 0, on_link, t) != 0) {
 		t->links = NULL;
+		return;
+	}
+	const char *cs = t->content_type ? strcasestr(t->content_type, "charset=") : NULL;
+	if (cs)
+		sv_links_set_charset(t->links, cs + 8);
 }
 
 static int replay_into(void *ctx, const void *buf, size_t len)

@@ -7,15 +7,20 @@
  * bytes -> the tokenizer below, which also reads <style> text and style
  * attributes for the HTML side.
  *
- * libxml2 2.9's push parser needs three corrections, all in html_settle():
+ * libxml2 2.9's push parser needs four corrections:
  * - a lookup for the end of a start tag that stops inside a quoted
  *   attribute value resumes without its quote character and then never
- *   finds the '>': the parser buffers the rest of the body (70 MB for a
- *   50 MB page). Lookups are made to start over after every piece;
+ *   finds the '>': the parser buffers the rest of the body (+52 MB for a
+ *   50 MB page). Lookups are made to start over after every piece
+ *   (html_settle);
  * - consumed input is only released inside text: a page of tags without
- *   text stays in memory whole. It is released here after every piece;
+ *   text stays in memory whole. It is released after every piece
+ *   (html_settle);
+ * - "</sty" at the very end of its input counts as text inside <style> or
+ *   <script>, and the element runs on to the next end tag: pieces end
+ *   before a '<' (html_push);
  * - the parser stops for good at content after </html>. It is replaced
- *   by a fresh one that gets the unparsed input.
+ *   by a fresh one that gets the unparsed input (html_restart).
  *
  * What must stay true:
  * - memory does not grow with the body: the parser sees at most PIECE
