@@ -1,16 +1,54 @@
 /*
- * crawler/cmd_cat.c -- salvage cat DIGEST: write a stored payload to stdout.
- * The payload is re-hashed as it streams; damage is reported at the end.
+ * crawler/cmd_cat.c -- salvage cat DIGEST|URL: write a stored payload to
+ * stdout. A URL means its latest capture with a payload. The payload is
+ * re-hashed as it streams; damage is reported at the end.
  */
 #include "cli.h"
 
 #include "../common/error.h"
+#include "../queue/url.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define CHUNK (1u << 20)
+
+typedef struct {
+	const char *url;
+	char sha[SV_DIGEST_HEX_LEN + 1];
+} latest;
+
+static int keep_latest(void *ctx, const sv_queue_capture_row *r)
+{
+	latest *l = ctx;
+	if (!strcmp(r->url, l->url) && r->sha256 && strlen(r->sha256) == SV_DIGEST_HEX_LEN)
+		memcpy(l->sha, r->sha256, sizeof(l->sha));
+	return 0;
+}
+
+/* The digest of a URL's latest capture that has a payload. */
+static int digest_of_url(const sv_archive *a, const char *arg, sv_digest *d)
+{
+	sv_queue *q = NULL;
+	char *url = NULL;
+	latest l = {NULL, ""};
+	int rc;
+	if ((rc = sv_url_normalize(&url, arg, NULL)))
+		return sv_error_set(SV_EINVAL, "'%s' is neither a SHA-256 digest (64 hex digits) nor an http(s) URL",
+				    arg);
+	l.url = url;
+	if ((rc = sv_archive_queue(a, NULL, &q)) == 0)
+		rc = q->ops.captures(q, url, keep_latest, &l);
+	if (rc == 0 && !l.sha[0])
+		rc = sv_error_set(SV_ENOTFOUND, "no capture of %s with a payload", url);
+	if (rc == 0)
+		rc = sv_digest_from_hex(d, l.sha);
+	sv_queue_close(q);
+	free(url);
+	return rc;
+}
 
 static int run(const sv_command *cmd, int argc, char **argv)
 {
@@ -23,11 +61,14 @@ static int run(const sv_command *cmd, int argc, char **argv)
 	int rc;
 
 	if (argc != 2)
-		return sv_cli_usage(cmd, argc < 2 ? "cat needs a digest" : "cat takes one digest");
-	if ((rc = sv_digest_from_hex(&d, argv[1])))
+		return sv_cli_usage(cmd, argc < 2 ? "cat needs a digest or a URL" : "cat takes one digest or URL");
+	int is_url = strstr(argv[1], "://") != NULL;
+	if (!is_url && (rc = sv_digest_from_hex(&d, argv[1])))
 		return sv_cli_error(rc);
 	if ((rc = sv_cli_archive(&a)))
 		return rc;
+	if (is_url && (rc = digest_of_url(a, argv[1], &d)))
+		goto done;
 	if (!(buf = malloc(CHUNK))) {
 		rc = sv_error_set(SV_EIO, "out of memory");
 		goto done;
@@ -51,8 +92,9 @@ done:
 
 const sv_command sv_cmd_cat = {
 	"cat", run, "write a stored payload to standard output",
-	"usage: salvage cat DIGEST\n"
+	"usage: salvage cat DIGEST|URL\n"
 	"\n"
-	"Writes the payload whose SHA-256 is DIGEST to standard output, checking it\n"
-	"as it goes. Exit status 1 if there is no such object or it is damaged.\n",
+	"Writes the payload whose SHA-256 is DIGEST (or the latest capture of URL that\n"
+	"has a payload) to standard output, checking it as it goes. Exit status 1 if\n"
+	"there is no such object or capture, or the object is damaged.\n",
 };

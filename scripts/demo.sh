@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 bin=${SALVAGE:-$repo/salvage}
 server=${BUILD:-$repo/build/rel}/tests/testserver
-demo=$repo/build/demo
+demo=${DEMO_DIR:-$repo/build/demo}
 rm -rf "$demo"
 mkdir -p "$demo/www/site" "$demo/www/data"
 pids=()
