@@ -100,8 +100,21 @@ typedef struct {
 	sv_queue_capture c;
 	char *record, *reason, *url;
 	char ts[32], sha[SV_DIGEST_HEX_LEN + 1], kind[16];
-	int has_capture;
+	int64_t length;
+	int has_capture, has_sha;
 } pending_outcome;
+
+/*
+ * The capture of a pending outcome. Its pointers are taken only now: the
+ * array of pending outcomes moves when it grows.
+ */
+static sv_queue_capture *capture_of(pending_outcome *p)
+{
+	if (!p->has_capture)
+		return NULL;
+	p->c = (sv_queue_capture){p->record, p->ts, p->has_sha ? p->sha : NULL, p->length, p->kind};
+	return &p->c;
+}
 
 typedef struct {
 	sv_queue_url u;
@@ -127,6 +140,8 @@ typedef struct fetcher {
 	host_info *hosts[HOST_BUCKETS];
 	int64_t last_checkpoint, last_renew;
 	int fatal; /* an environment error: stop */
+	int64_t *ended; /* leased URLs whose transfer ended: host slots to free */
+	size_t nended, capended;
 	FILE *log; /* JSON lines: the capture records, as they are completed */
 } fetcher;
 
@@ -303,7 +318,7 @@ static int checkpoint(fetcher *f)
 		f->nlinks = 0;
 	}
 	for (size_t i = 0; i < f->nrobots && rc == 0; i++) {
-		rc = f->q->ops.add_capture(f->q, f->robots_caps[i].url, &f->robots_caps[i].c,
+		rc = f->q->ops.add_capture(f->q, f->robots_caps[i].url, capture_of(&f->robots_caps[i]),
 					   f->robots_caps[i].o.status);
 		if (rc == 0 && f->log)
 			fprintf(f->log, "%s\n", f->robots_caps[i].record);
@@ -319,7 +334,7 @@ static int checkpoint(fetcher *f)
 			return sv_error_set(SV_EIO, "out of memory");
 		for (size_t i = 0; i < f->nouts; i++) {
 			o[i] = f->outs[i].o;
-			o[i].capture = f->outs[i].has_capture ? &f->outs[i].c : NULL;
+			o[i].capture = capture_of(&f->outs[i]);
 		}
 		rc = f->q->ops.complete(f->q, f->o->node, o, f->nouts, NULL);
 		free(o);
@@ -399,8 +414,8 @@ static int record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, co
 		if (!p->record)
 			return sv_error_set(SV_EIO, "out of memory");
 		snprintf(p->kind, sizeof(p->kind), "%s", ckind ? ckind : "page");
-		p->c = (sv_queue_capture){p->record, p->ts, d ? p->sha : NULL, info ? (int64_t)info->length : -1,
-					  p->kind};
+		p->length = info ? (int64_t)info->length : -1;
+		p->has_sha = d != NULL;
 		p->has_capture = 1;
 	}
 	if (t->is_robots && !(p->url = strdup(t->item.url)))
@@ -945,6 +960,22 @@ static void unlink_running(fetcher *f, transfer *t)
 	t->run_prev = t->run_next = NULL;
 }
 
+/* Notes that t's host connection is free (told to the queue after this round of messages). */
+static void note_ended(fetcher *f, const transfer *t)
+{
+	if (!t->item.id)
+		return;
+	if (f->nended == f->capended) {
+		size_t c = f->capended ? f->capended * 2 : 64;
+		int64_t *p = realloc(f->ended, c * sizeof(*p));
+		if (!p)
+			return; /* the slot comes back with the outcome instead */
+		f->ended = p;
+		f->capended = c;
+	}
+	f->ended[f->nended++] = t->item.id;
+}
+
 static void done(fetcher *f, transfer *t, CURLcode res)
 {
 	long status = 0;
@@ -956,6 +987,7 @@ static void done(fetcher *f, transfer *t, CURLcode res)
 	f->stats->inflight = f->active;
 	if (t->received >= BIG_BODY && f->stats->big_inflight)
 		f->stats->big_inflight--;
+	note_ended(f, t);
 	if (res == CURLE_OK && t->store_rc == 0) {
 		rc = finish_response(f, t, status);
 		if (rc == 1) /* short body after all */
@@ -1176,6 +1208,7 @@ static void fetcher_free(fetcher *f)
 		free(f->links[i].via);
 	}
 	free(f->outs);
+	free(f->ended);
 	free(f->robots_caps);
 	free(f->links);
 	if (f->multi)
@@ -1243,6 +1276,12 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 		}
 		if (f.fatal)
 			break;
+		if (f.nended) {
+			if ((rc = q->ops.free_slots(q, o->node, f.ended, f.nended)))
+				break;
+			f.nended = 0;
+			idle_until = 0; /* room again: claim at once */
+		}
 		now = now_ms();
 		if (now - f.last_checkpoint >= o->checkpoint_ms || f.nouts >= OUTCOMES_FLUSH || f.nlinks >= LINKS_FLUSH)
 			if ((rc = checkpoint(&f)))

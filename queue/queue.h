@@ -156,6 +156,9 @@ typedef struct sv_queue_ops {
 			int (*fn)(void *ctx, const sv_queue_capture_row *row), void *ctx);
 	/* Gives leases back without counting an attempt (a clean stop). */
 	int (*release)(sv_queue *q, const char *node, const int64_t *ids, size_t n);
+	/* The transfers of these leased URLs have ended: their hosts' connection slots are free
+	 * (the leases stay until complete). Politeness counts connections, not pending outcomes. */
+	int (*free_slots)(sv_queue *q, const char *node, const int64_t *ids, size_t n);
 	/* Failed URLs grouped by reason, most frequent first. */
 	int (*failures)(sv_queue *q, int (*fn)(void *ctx, const char *reason, int64_t count), void *ctx);
 	/* Gives back at once the leases of nodes whose name starts with prefix and

@@ -25,7 +25,7 @@
 
 #include <sqlite3.h>
 
-#define SCHEMA_VERSION "2" /* 2: captures, redirects, skipped */
+#define SCHEMA_VERSION "3" /* 2: captures, redirects, skipped; 3: host slots */
 
 static const char SCHEMA[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -51,7 +51,7 @@ static const char SCHEMA[] =
 	" attempts INTEGER NOT NULL DEFAULT 0, expiries INTEGER NOT NULL DEFAULT 0,"
 	" not_before_ms INTEGER NOT NULL DEFAULT 0, node TEXT, lease_ms INTEGER,"
 	" status INTEGER, bytes INTEGER, reason TEXT, done_ms INTEGER,"
-	" redirects INTEGER NOT NULL DEFAULT 0);"
+	" redirects INTEGER NOT NULL DEFAULT 0, slot INTEGER NOT NULL DEFAULT 0);"
 	"CREATE UNIQUE INDEX IF NOT EXISTS urls_key ON urls(key);"
 	"CREATE INDEX IF NOT EXISTS urls_queued ON urls(host, priority DESC, id) WHERE state = 0;"
 	"CREATE INDEX IF NOT EXISTS urls_leased ON urls(lease_ms) WHERE state = 1;"
@@ -82,6 +82,7 @@ enum {
 	ST_HOST_CLAIMED,
 	ST_HOST_WAIT,
 	ST_URL_OWNER,
+	ST_URL_FREE_SLOT,
 	ST_URL_DONE,
 	ST_URL_RETRY,
 	ST_URL_FAILED,
@@ -121,27 +122,28 @@ static const char *const SQL[ST_COUNT] = {
 			 " WHERE host = ?1 AND state = 0 AND not_before_ms <= ?2"
 			 " ORDER BY priority DESC, id LIMIT ?3",
 	[ST_HOST_NEXT_QUEUED] = "SELECT min(not_before_ms), count(*) FROM urls WHERE host = ?1 AND state = 0",
-	[ST_URL_LEASE] = "UPDATE urls SET state = 1, node = ?2, lease_ms = ?3 WHERE id = ?1",
+	[ST_URL_LEASE] = "UPDATE urls SET state = 1, node = ?2, lease_ms = ?3, slot = 1 WHERE id = ?1",
 	[ST_HOST_CLAIMED] = "UPDATE hosts SET inflight = inflight + ?2, queued = queued - ?2, next_ms = ?3"
 			    " WHERE id = ?1",
 	[ST_HOST_WAIT] = "UPDATE hosts SET next_ms = ?2, queued = ?3 WHERE id = ?1",
-	[ST_URL_OWNER] = "SELECT host FROM urls WHERE id = ?1 AND state = 1 AND node = ?2",
+	[ST_URL_OWNER] = "SELECT host, slot FROM urls WHERE id = ?1 AND state = 1 AND node = ?2",
+	[ST_URL_FREE_SLOT] = "UPDATE urls SET slot = 0 WHERE id = ?1",
 	[ST_URL_DONE] = "UPDATE urls SET state = 2, status = ?2, bytes = ?3, done_ms = ?4, node = NULL,"
-			" lease_ms = NULL WHERE id = ?1",
+			" lease_ms = NULL, slot = 0 WHERE id = ?1",
 	[ST_URL_RETRY] = "UPDATE urls SET state = 0, attempts = attempts + 1, not_before_ms = ?2,"
-			 " reason = ?3, status = ?4, node = NULL, lease_ms = NULL WHERE id = ?1",
+			 " reason = ?3, status = ?4, node = NULL, lease_ms = NULL, slot = 0 WHERE id = ?1",
 	[ST_URL_FAILED] = "UPDATE urls SET state = ?5, attempts = attempts + 1, reason = ?2, status = ?3,"
-			  " done_ms = ?4, node = NULL, lease_ms = NULL WHERE id = ?1",
+			  " done_ms = ?4, node = NULL, lease_ms = NULL, slot = 0 WHERE id = ?1",
 	[ST_CAPTURE_ADD] = "INSERT INTO captures(url, ts, status, sha256, length, kind, record)"
 			   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[ST_HOST_RELEASE] = "UPDATE hosts SET inflight = max(inflight - ?2, 0), queued = queued + ?3,"
 			    " next_ms = min(next_ms, ?4) WHERE id = ?1",
 	[ST_URL_RENEW] = "UPDATE urls SET lease_ms = ?3 WHERE id = ?1 AND state = 1 AND node = ?2",
-	[ST_EXPIRED] = "SELECT id, host, expiries FROM urls WHERE state = 1 AND lease_ms < ?1",
+	[ST_EXPIRED] = "SELECT id, host, expiries, slot FROM urls WHERE state = 1 AND lease_ms < ?1",
 	[ST_URL_TEXT] = "SELECT url FROM urls WHERE id = ?1",
-	[ST_URL_RELEASE] = "UPDATE urls SET state = 0, node = NULL, lease_ms = NULL WHERE id = ?1",
+	[ST_URL_RELEASE] = "UPDATE urls SET state = 0, node = NULL, lease_ms = NULL, slot = 0 WHERE id = ?1",
 	[ST_URL_EXPIRE] = "UPDATE urls SET state = ?2, expiries = expiries + 1, node = NULL, lease_ms = NULL,"
-			  " reason = ?3, done_ms = ?4 WHERE id = ?1",
+			  " reason = ?3, done_ms = ?4, slot = 0 WHERE id = ?1",
 };
 
 typedef struct {
@@ -744,7 +746,7 @@ static int expire_locked(sqlite_queue *s, int64_t now, int max_expiries, size_t 
 				rc = sv_error_set(SV_EIO, "out of memory");
 				break;
 			}
-			h->count++; /* leases released */
+			h->count += sqlite3_column_int(st, 3); /* host slots still held */
 			if (batch[k].expiries + 1 < max_expiries)
 				h->extra++; /* URLs queued again */
 			k++;
@@ -956,12 +958,13 @@ static int q_release(sv_queue *q, const char *node, const int64_t *ids, size_t n
 			continue;
 		}
 		tally_entry *h = tally_get(&hosts, NULL, sqlite3_column_int64(st, 0));
+		int slot = sqlite3_column_int(st, 1);
 		sqlite3_reset(st);
 		if (!h) {
 			rc = sv_error_set(SV_EIO, "out of memory");
 			break;
 		}
-		h->count++;
+		h->count += slot;
 		h->extra++;
 		st = stmt(s, ST_URL_RELEASE);
 		sqlite3_bind_int64(st, 1, ids[i]);
@@ -975,6 +978,51 @@ static int q_release(sv_queue *q, const char *node, const int64_t *ids, size_t n
 		sqlite3_bind_int64(st, 1, h->id);
 		sqlite3_bind_int64(st, 2, h->count);
 		sqlite3_bind_int64(st, 3, h->extra);
+		sqlite3_bind_int64(st, 4, INT64_MAX);
+		rc = run_done(s, st, "release a host");
+	}
+	tally_free(&hosts);
+	return finish(s, rc);
+}
+
+/*
+ * A transfer has ended: its host slot is free for the next request at once,
+ * while the URL stays leased until its outcome is durable and completed.
+ */
+static int q_free_slots(sv_queue *q, const char *node, const int64_t *ids, size_t n)
+{
+	sqlite_queue *s = impl(q);
+	tally hosts = {0};
+	int rc = begin(s);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		sqlite3_stmt *st = stmt(s, ST_URL_OWNER);
+		sqlite3_bind_int64(st, 1, ids[i]);
+		sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_ROW || !sqlite3_column_int(st, 1)) {
+			sqlite3_reset(st);
+			continue;
+		}
+		tally_entry *h = tally_get(&hosts, NULL, sqlite3_column_int64(st, 0));
+		sqlite3_reset(st);
+		if (!h) {
+			rc = sv_error_set(SV_EIO, "out of memory");
+			break;
+		}
+		h->count++;
+		st = stmt(s, ST_URL_FREE_SLOT);
+		sqlite3_bind_int64(st, 1, ids[i]);
+		rc = run_done(s, st, "free a host slot");
+	}
+	TALLY_FOREACH(&hosts, h)
+	{
+		if (rc)
+			break;
+		sqlite3_stmt *st = stmt(s, ST_HOST_RELEASE);
+		sqlite3_bind_int64(st, 1, h->id);
+		sqlite3_bind_int64(st, 2, h->count);
+		sqlite3_bind_int64(st, 3, 0);
 		sqlite3_bind_int64(st, 4, INT64_MAX);
 		rc = run_done(s, st, "release a host");
 	}
@@ -1101,12 +1149,13 @@ static int complete_locked(sv_queue *q, const char *node, const sv_queue_outcome
 			continue; /* the lease expired and may be someone else's now */
 		}
 		tally_entry *h = tally_get(&hosts, NULL, sqlite3_column_int64(st, 0));
+		int slot = sqlite3_column_int(st, 1);
 		sqlite3_reset(st);
 		if (!h) {
 			rc = sv_error_set(SV_EIO, "out of memory");
 			break;
 		}
-		h->count++;
+		h->count += slot;
 		switch (o[i].kind) {
 		case SV_OUTCOME_DONE:
 			st = stmt(s, ST_URL_DONE);
@@ -1356,6 +1405,7 @@ static const sv_queue_ops SQLITE_OPS = {
 	.pending = q_pending,
 	.reclaim = q_reclaim,
 	.failures = q_failures,
+	.free_slots = q_free_slots,
 	.add_capture = q_add_capture,
 	.close = q_close,
 };
