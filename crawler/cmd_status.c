@@ -47,10 +47,11 @@ static void print_meta(const char *meta)
 
 static json_t *row_json(const sv_queue_seed_stats *r)
 {
-	json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "queued", (json_int_t)r->queued, "leased",
+	json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "queued", (json_int_t)r->queued, "leased",
 			      (json_int_t)r->leased, "done", (json_int_t)r->done, "failed",
-			      (json_int_t)r->failed, "paused", (json_int_t)r->paused, "bytes",
-			      (json_int_t)r->bytes, "datasets", (json_int_t)r->datasets);
+			      (json_int_t)r->failed, "skipped", (json_int_t)r->skipped, "paused",
+			      (json_int_t)r->paused, "bytes", (json_int_t)r->bytes, "datasets",
+			      (json_int_t)r->datasets);
 	if (o && r->seed) {
 		json_t *meta = r->meta ? json_loads(r->meta, 0, NULL) : NULL;
 		json_object_set_new(o, "sheet", json_string(r->sheet));

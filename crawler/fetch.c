@@ -32,6 +32,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <zlib.h>
 
 #define HEADERS_MAX (64u * 1024)   /* raw response headers kept per capture */
 #define ROBOTS_MAX (500u * 1024)   /* RFC 9309: at least 500 KiB must be parsed */
@@ -83,6 +84,7 @@ typedef struct transfer {
 	int store_rc; /* an error from the object store while receiving */
 	uint64_t received;
 	sv_links *links;
+	z_stream *inflater; /* a gzip or deflate page: inflated for the link extractor only */
 	sv_sitemap *sitemap;
 	int links_decided;
 	unsigned char *mem; /* robots.txt body */
@@ -268,6 +270,16 @@ static void free_outcome(pending_outcome *p)
 	free(p->url);
 }
 
+/* The kind as a string that outlives the transfer it came from. */
+static const char *kind_literal(const char *kind)
+{
+	static const char *const kinds[] = {"page", "dataset", "requisite", "sitemap", "robots"};
+	for (size_t i = 0; kind && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(kind, kinds[i]))
+			return kinds[i];
+	return "page";
+}
+
 static int add_link(fetcher *f, const char *url, int64_t seed, int depth, const char *kind, const char *via,
 		    int redirects)
 {
@@ -287,7 +299,7 @@ static int add_link(fetcher *f, const char *url, int64_t seed, int depth, const 
 		free(l->via);
 		return sv_error_set(SV_EIO, "out of memory");
 	}
-	l->u = (sv_queue_url){l->url, seed, depth, kind, l->via, redirects};
+	l->u = (sv_queue_url){l->url, seed, depth, kind_literal(kind), l->via, redirects};
 	f->nlinks++;
 	return 0;
 }
@@ -433,6 +445,10 @@ static void transfer_free(transfer *t)
 		curl_easy_cleanup(t->easy);
 	sv_objects_writer_abort(t->w);
 	sv_links_free(t->links);
+	if (t->inflater) {
+		inflateEnd(t->inflater);
+		free(t->inflater);
+	}
 	sv_sitemap_free(t->sitemap);
 	free(t->content_type);
 	free(t->location);
@@ -546,8 +562,14 @@ static void decide_links(transfer *t, const void *buf, size_t len)
 			t->sitemap = NULL;
 		return;
 	}
-	if (t->encoding && strcasecmp(t->encoding, "identity"))
-		return; /* stored as sent; not parsed */
+	int inflate_it = 0;
+	if (t->encoding && strcasecmp(t->encoding, "identity")) {
+		/* Stored as sent; gzip and deflate are inflated for the link extractor only. */
+		if (strcasecmp(t->encoding, "gzip") && strcasecmp(t->encoding, "x-gzip") &&
+		    strcasecmp(t->encoding, "deflate"))
+			return;
+		inflate_it = 1;
+	}
 	sv_links_type type;
 	if (is_type(t->content_type, "text/html") || is_type(t->content_type, "application/xhtml+xml"))
 		type = SV_LINKS_HTML;
@@ -563,9 +585,43 @@ static void decide_links(transfer *t, const void *buf, size_t len)
 		t->links = NULL;
 		return;
 	}
+	if (inflate_it) {
+		t->inflater = calloc(1, sizeof(*t->inflater));
+		/* 15 + 32: zlib or gzip, told apart by the header. */
+		if (!t->inflater || inflateInit2(t->inflater, 15 + 32) != Z_OK) {
+			free(t->inflater);
+			t->inflater = NULL;
+			sv_links_free(t->links);
+			t->links = NULL;
+			return;
+		}
+	}
 	const char *cs = t->content_type ? strcasestr(t->content_type, "charset=") : NULL;
 	if (cs)
 		sv_links_set_charset(t->links, cs + 8);
+}
+
+/* Inflates a piece of an encoded page into the link extractor; damage ends the parsing, not the download. */
+static void feed_inflated(transfer *t, const void *buf, size_t len)
+{
+	unsigned char out[32768];
+	z_stream *z = t->inflater;
+	z->next_in = (unsigned char *)buf;
+	z->avail_in = (uInt)len;
+	while (z->avail_in > 0) {
+		z->next_out = out;
+		z->avail_out = sizeof(out);
+		int r = inflate(z, Z_NO_FLUSH);
+		if (sizeof(out) - z->avail_out)
+			sv_links_feed(t->links, out, sizeof(out) - z->avail_out);
+		if (r == Z_STREAM_END)
+			break;
+		if (r != Z_OK) {
+			sv_links_free(t->links);
+			t->links = NULL;
+			break;
+		}
+	}
 }
 
 static int replay_into(void *ctx, const void *buf, size_t len)
@@ -632,7 +688,9 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 	f->stats->bytes += len;
 	if (!t->links_decided)
 		decide_links(t, p, len);
-	if (t->links)
+	if (t->links && t->inflater)
+		feed_inflated(t, p, len);
+	else if (t->links)
 		sv_links_feed(t->links, p, len);
 	if (t->sitemap)
 		sv_sitemap_feed(t->sitemap, p, len);

@@ -248,6 +248,12 @@ static int same_host(const parts *a, const parts *b)
 	return a->host_len == b->host_len && strncasecmp(a->host, b->host, a->host_len) == 0;
 }
 
+/* Same host and port: another port is another server (normalised URLs have no default port). */
+static int same_authority(const parts *a, const parts *b)
+{
+	return same_host(a, b) && a->port_len == b->port_len && memcmp(a->port, b->port, a->port_len) == 0;
+}
+
 static int in_scope(const sv_scope_compiled *s, const parts *u)
 {
 	const parts *seed = &s->seed_parts;
@@ -256,11 +262,10 @@ static int in_scope(const sv_scope_compiled *s, const parts *u)
 	case SV_SCOPE_PAGE:
 		return strcmp(u->url, s->seed) == 0;
 	case SV_SCOPE_PREFIX:
-		return same_host(u, seed) && u->port_len == seed->port_len &&
-		       memcmp(u->port, seed->port, u->port_len) == 0 && u->path_len >= s->folder_len &&
+		return same_authority(u, seed) && u->path_len >= s->folder_len &&
 		       memcmp(u->path, seed->path, s->folder_len) == 0;
 	case SV_SCOPE_HOST:
-		return same_host(u, seed);
+		return same_authority(u, seed);
 	case SV_SCOPE_DOMAIN:
 		if (u->host_len == s->domain_len)
 			return strncasecmp(u->host, s->domain, s->domain_len) == 0;

@@ -18,7 +18,7 @@
  *   prefix  the seed's folder and below: same host and port, http or https,
  *           and a path starting with the seed's path up to and including its
  *           last '/' ("https://a/b/c" gives "/b/", "https://a/b/" gives "/b/");
- *   host    same host name: any port, http or https;
+ *   host    same host name and port (another port is another server), http or https;
  *   domain  the seed host without a leading "www.", and every host under
  *           it: a seed on www.example.gov takes example.gov, data.example.gov
  *           and www.example.gov, but not other.gov nor badexample.gov; any

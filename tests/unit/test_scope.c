@@ -88,14 +88,15 @@ static decide_case decisions[] = {
 	{PLAIN("http://localhost:8080/a/", P, "http://localhost:8081/a/b"), NO, PAGE, OUT, SV_SCOPE_WHY_OUT},
 	{PLAIN("http://[::1]:8080/a/", P, "http://[::1]:8080/a/b"), FOLLOW, PAGE, IN, ""},
 	{PLAIN("http://[::1]:8080/a/", P, "http://[::1]/a/b"), NO, PAGE, OUT, SV_SCOPE_WHY_OUT},
-	/* host: same host name, any port, http or https */
+	/* host: same host name and port (another port is another server), http or https */
 	{PLAIN(EX, H, "https://www.example.gov/"), FOLLOW, PAGE, IN, ""},
 	{PLAIN(EX, H, "https://www.example.gov/other/x"), FOLLOW, PAGE, IN, ""},
-	{PLAIN(EX, H, "http://www.example.gov:8080/x"), FOLLOW, PAGE, IN, ""},
+	{PLAIN(EX, H, "http://www.example.gov:8080/x"), NO, PAGE, OUT, SV_SCOPE_WHY_OUT},
 	{PLAIN(EX, H, "https://data.example.gov/"), NO, PAGE, OUT, SV_SCOPE_WHY_OUT},
 	{PLAIN(EX, H, "https://example.gov/"), NO, PAGE, OUT, SV_SCOPE_WHY_OUT},
 	{PLAIN(EX, H, "https://www.example.gov.evil.com/"), NO, PAGE, OUT, SV_SCOPE_WHY_OUT},
-	{PLAIN("http://[::1]:8080/a/", H, "http://[::1]/x"), FOLLOW, PAGE, IN, ""},
+	{PLAIN("http://[::1]:8080/a/", H, "http://[::1]/x"), NO, PAGE, OUT, SV_SCOPE_WHY_OUT},
+	{PLAIN("http://[::1]:8080/a/", H, "http://[::1]:8080/x"), FOLLOW, PAGE, IN, ""},
 	{PLAIN("http://[::1]:8080/a/", H, "http://[::2]:8080/a/"), NO, PAGE, OUT, SV_SCOPE_WHY_OUT},
 	/* domain: the seed host without "www.", and everything under it */
 	{PLAIN(EX, D, "https://www.example.gov/x"), FOLLOW, PAGE, IN, ""},
