@@ -89,6 +89,7 @@ $(BUILD)/bench/queue_bench: bench/queue_bench.c $(LIB)
 bench: salvage $(BUILD)/bench/queue_bench
 	bash bench/run
 	QUEUE_BENCH=$(abspath $(BUILD)/bench/queue_bench) bash bench/queue
+	SALVAGE=$(abspath salvage) bash bench/crawl
 
 demo: salvage $(BUILD)/tests/testserver
 	BUILD=$(abspath $(BUILD)) bash scripts/demo.sh
