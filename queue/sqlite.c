@@ -723,6 +723,26 @@ static int q_captures(sv_queue *q, const char *prefix, int (*fn)(void *ctx, cons
 
 /* ---- leases ---- */
 
+/*
+ * Applies a batch's host counts: count = connection slots given back, extra =
+ * URLs queued again; next_ms moves no later than next (INT64_MAX: unchanged).
+ */
+static int release_hosts(sqlite_queue *s, tally *hosts, int64_t next)
+{
+	TALLY_FOREACH(hosts, h)
+	{
+		sqlite3_stmt *st = stmt(s, ST_HOST_RELEASE);
+		sqlite3_bind_int64(st, 1, h->id);
+		sqlite3_bind_int64(st, 2, h->count);
+		sqlite3_bind_int64(st, 3, h->extra);
+		sqlite3_bind_int64(st, 4, next);
+		int rc = run_done(s, st, "release a host");
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 /* Returns expired leases to the queue (inside a transaction). */
 static int expire_locked(sqlite_queue *s, int64_t now, int max_expiries, size_t *returned)
 {
@@ -769,17 +789,8 @@ static int expire_locked(sqlite_queue *s, int64_t now, int max_expiries, size_t 
 		if (rc || k < 256)
 			break;
 	}
-	TALLY_FOREACH(&hosts, h)
-	{
-		if (rc)
-			break;
-		sqlite3_stmt *st = stmt(s, ST_HOST_RELEASE);
-		sqlite3_bind_int64(st, 1, h->id);
-		sqlite3_bind_int64(st, 2, h->count);
-		sqlite3_bind_int64(st, 3, h->extra);
-		sqlite3_bind_int64(st, 4, now);
-		rc = run_done(s, st, "release a host");
-	}
+	if (rc == 0)
+		rc = release_hosts(s, &hosts, now);
 	tally_free(&hosts);
 	if (returned)
 		*returned = count;
@@ -942,7 +953,13 @@ static int q_renew(sv_queue *q, const char *node, const int64_t *ids, size_t n, 
 	return finish(s, rc);
 }
 
-static int q_release(sv_queue *q, const char *node, const int64_t *ids, size_t n)
+/*
+ * Leased URLs of node: with queue_again, the leases are given back without
+ * counting an attempt (a clean stop); without, only their host slots are
+ * freed (a transfer ended; the URL stays leased until its outcome is
+ * complete), so politeness counts connections, not pending outcomes.
+ */
+static int give_back(sv_queue *q, const char *node, const int64_t *ids, size_t n, int queue_again)
 {
 	sqlite_queue *s = impl(q);
 	tally hosts = {0};
@@ -964,70 +981,28 @@ static int q_release(sv_queue *q, const char *node, const int64_t *ids, size_t n
 			rc = sv_error_set(SV_EIO, "out of memory");
 			break;
 		}
+		if (!queue_again && !slot)
+			continue;
 		h->count += slot;
-		h->extra++;
-		st = stmt(s, ST_URL_RELEASE);
+		h->extra += queue_again;
+		st = stmt(s, queue_again ? ST_URL_RELEASE : ST_URL_FREE_SLOT);
 		sqlite3_bind_int64(st, 1, ids[i]);
-		rc = run_done(s, st, "release a lease");
+		rc = run_done(s, st, queue_again ? "release a lease" : "free a host slot");
 	}
-	TALLY_FOREACH(&hosts, h)
-	{
-		if (rc)
-			break;
-		sqlite3_stmt *st = stmt(s, ST_HOST_RELEASE);
-		sqlite3_bind_int64(st, 1, h->id);
-		sqlite3_bind_int64(st, 2, h->count);
-		sqlite3_bind_int64(st, 3, h->extra);
-		sqlite3_bind_int64(st, 4, INT64_MAX);
-		rc = run_done(s, st, "release a host");
-	}
+	if (rc == 0)
+		rc = release_hosts(s, &hosts, INT64_MAX);
 	tally_free(&hosts);
 	return finish(s, rc);
 }
 
-/*
- * A transfer has ended: its host slot is free for the next request at once,
- * while the URL stays leased until its outcome is durable and completed.
- */
+static int q_release(sv_queue *q, const char *node, const int64_t *ids, size_t n)
+{
+	return give_back(q, node, ids, n, 1);
+}
+
 static int q_free_slots(sv_queue *q, const char *node, const int64_t *ids, size_t n)
 {
-	sqlite_queue *s = impl(q);
-	tally hosts = {0};
-	int rc = begin(s);
-	if (rc)
-		return rc;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		sqlite3_stmt *st = stmt(s, ST_URL_OWNER);
-		sqlite3_bind_int64(st, 1, ids[i]);
-		sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_ROW || !sqlite3_column_int(st, 1)) {
-			sqlite3_reset(st);
-			continue;
-		}
-		tally_entry *h = tally_get(&hosts, NULL, sqlite3_column_int64(st, 0));
-		sqlite3_reset(st);
-		if (!h) {
-			rc = sv_error_set(SV_EIO, "out of memory");
-			break;
-		}
-		h->count++;
-		st = stmt(s, ST_URL_FREE_SLOT);
-		sqlite3_bind_int64(st, 1, ids[i]);
-		rc = run_done(s, st, "free a host slot");
-	}
-	TALLY_FOREACH(&hosts, h)
-	{
-		if (rc)
-			break;
-		sqlite3_stmt *st = stmt(s, ST_HOST_RELEASE);
-		sqlite3_bind_int64(st, 1, h->id);
-		sqlite3_bind_int64(st, 2, h->count);
-		sqlite3_bind_int64(st, 3, 0);
-		sqlite3_bind_int64(st, 4, INT64_MAX);
-		rc = run_done(s, st, "release a host");
-	}
-	tally_free(&hosts);
-	return finish(s, rc);
+	return give_back(q, node, ids, n, 0);
 }
 
 static int q_failures(sv_queue *q, int (*fn)(void *ctx, const char *reason, int64_t count), void *ctx)
@@ -1187,17 +1162,8 @@ static int complete_locked(sv_queue *q, const char *node, const sv_queue_outcome
 		if (rc == 0 && o[i].capture && o[i].kind != SV_OUTCOME_RETRY)
 			rc = insert_capture(s, url_of(s, o[i].id), o[i].capture, o[i].status);
 	}
-	TALLY_FOREACH(&hosts, h)
-	{
-		if (rc)
-			break;
-		sqlite3_stmt *st = stmt(s, ST_HOST_RELEASE);
-		sqlite3_bind_int64(st, 1, h->id);
-		sqlite3_bind_int64(st, 2, h->count);
-		sqlite3_bind_int64(st, 3, h->extra);
-		sqlite3_bind_int64(st, 4, INT64_MAX); /* leave next_ms as it is */
-		rc = run_done(s, st, "release a host");
-	}
+	if (rc == 0)
+		rc = release_hosts(s, &hosts, INT64_MAX);
 	tally_free(&hosts);
 	return rc;
 }
