@@ -50,6 +50,7 @@ struct sv_objects {
 	int level;
 	int threads;
 	ZSTD_CCtx *oneshot; /* shared by the small-payload path */
+	int mt_writers;     /* writers compressing with workers now: at most one, memory stays bounded */
 };
 
 struct sv_objects_writer {
@@ -64,6 +65,7 @@ struct sv_objects_writer {
 	size_t out_cap;
 	uint64_t stored;
 	int fd;
+	int mt; /* counted in store->mt_writers */
 	char tmp_path[4096];
 };
 
@@ -353,7 +355,9 @@ static int feed(sv_objects_writer *w, const void *src, size_t len, ZSTD_EndDirec
 static int start_stream(sv_objects_writer *w)
 {
 	sv_objects *s = w->store;
-	int mt = s->threads > 1 && (w->hint < 0 || (uint64_t)w->hint >= MT_MIN);
+	/* One multithreaded writer per store at a time: each holds ~50 MB of job
+	 * buffers on incompressible input; others compress on the calling thread. */
+	int mt = s->threads > 1 && s->mt_writers == 0 && (w->hint < 0 || (uint64_t)w->hint >= MT_MIN);
 	size_t r;
 	int rc;
 
@@ -366,6 +370,10 @@ static int start_stream(sv_objects_writer *w)
 		return sv_error_set(SV_EIO, "out of memory");
 	if ((rc = set_params(w->cctx, s->level, mt ? s->threads : 0)))
 		return rc;
+	if (mt) {
+		w->mt = 1;
+		s->mt_writers++;
+	}
 	if (w->hint >= 0 && ZSTD_isError(r = ZSTD_CCtx_setPledgedSrcSize(w->cctx, (unsigned long long)w->hint)))
 		return zstd_err(r, "pledged size");
 	if ((rc = feed(w, w->head, w->head_len, ZSTD_e_continue)))
@@ -428,6 +436,8 @@ static int existing_is_good(sv_objects *s, const char *path, const sv_digest *d)
 
 static void writer_free(sv_objects_writer *w)
 {
+	if (w->mt)
+		w->store->mt_writers--;
 	if (w->fd >= 0)
 		close(w->fd);
 	EVP_MD_CTX_free(w->md);

@@ -364,3 +364,29 @@ ParameterizedTest(hex_case *c, digest, from_hex)
 		cr_assert_str_eq(back, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	}
 }
+
+Test(objects, concurrent_large_writers_stay_bounded)
+{
+	/* Two large incompressible payloads at once (a fetcher's two big
+	 * downloads): only one may hold multithreaded job buffers. */
+	const size_t chunk = 1 << 20, chunks = 64;
+	unsigned char *buf = malloc(chunk);
+	uint64_t seed = 11;
+	sv_objects_writer *a, *b;
+	sv_digest da, db;
+	struct rusage ru;
+
+	cr_assert_eq(sv_objects_writer_new(&a, store, (int64_t)(chunk * chunks)), 0);
+	cr_assert_eq(sv_objects_writer_new(&b, store, (int64_t)(chunk * chunks)), 0);
+	for (size_t i = 0; i < chunks; i++) {
+		th_fill(buf, chunk, &seed, 0);
+		cr_assert_eq(sv_objects_writer_write(a, buf, chunk), 0, "%s", sv_error_last());
+		cr_assert_eq(sv_objects_writer_write(b, buf, chunk), 0, "%s", sv_error_last());
+	}
+	cr_assert_eq(sv_objects_writer_commit(a, &da, NULL), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_objects_writer_commit(b, &db, NULL), 0, "%s", sv_error_last());
+	cr_assert_eq(memcmp(&da, &db, sizeof(da)), 0, "the same bytes, the same object");
+	getrusage(RUSAGE_SELF, &ru);
+	cr_assert_lt(ru.ru_maxrss, 90 * 1024, "peak RSS %ld KB with two large writers", ru.ru_maxrss);
+	free(buf);
+}
