@@ -23,7 +23,6 @@
 #include "scope.h"
 #include "sitemap.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <curl/curl.h>
 #include <jansson.h>

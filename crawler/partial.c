@@ -4,6 +4,7 @@
 #include "partial.h"
 
 #include "../common/error.h"
+#include "../storage/objects.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,13 +26,12 @@ void sv_partial_init(sv_partial *p)
 
 static int name(sv_partial *p, const char *tmp_dir, const char *url)
 {
-	unsigned char md[32];
+	sv_digest d;
 	unsigned int n;
-	char hex[65];
-	if (EVP_Digest(url, strlen(url), md, &n, EVP_sha256(), NULL) != 1)
+	char hex[SV_DIGEST_HEX_LEN + 1];
+	if (EVP_Digest(url, strlen(url), d.bytes, &n, EVP_sha256(), NULL) != 1)
 		return sv_error_set(SV_EIO, "SHA-256 failed");
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	sv_digest_to_hex(&d, hex);
 	if (snprintf(p->path, sizeof(p->path), "%s/partial-%s", tmp_dir, hex) >= (int)sizeof(p->path) ||
 	    snprintf(p->meta, sizeof(p->meta), "%s/partial-%s.meta", tmp_dir, hex) >= (int)sizeof(p->meta))
 		return sv_error_set(SV_EINVAL, "temp path too long under '%s'", tmp_dir);
