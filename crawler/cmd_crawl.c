@@ -10,6 +10,7 @@
  */
 #include "cli.h"
 #include "fetch.h"
+#include "partial.h"
 #include "seeding.h"
 
 #include "../common/error.h"
@@ -117,8 +118,11 @@ static int child(const sv_archive *a, const crawl_opts *co, sv_fetch_stats *stat
 	o.stop = &stop_requests;
 	o.stats = stats;
 	o.log_path = log_path;
-	if ((rc = sv_archive_queue(a, co->queue_url, &q)) == 0 && (rc = sv_archive_objects(a, &store)) == 0)
+	if ((rc = sv_archive_queue(a, co->queue_url, &q)) == 0 && (rc = sv_archive_objects(a, &store)) == 0) {
+		if (co->jobs > 1)
+			q->opts.host_node_max = (a->host_max_inflight + co->jobs - 1) / co->jobs;
 		rc = sv_fetch_run(q, store, &o);
+	}
 	if (rc)
 		fprintf(stderr, "salvage: fetcher %d: %s\n", index, sv_error_last());
 	sv_objects_free(store);
@@ -237,6 +241,11 @@ static int run(const sv_command *cmd, int argc, char **argv)
 			printf("%zu URLs held by stopped fetchers of this machine are queued again\n", reclaimed);
 		if (rc == 0 && (rc = sv_archive_objects(a, &store)) == 0)
 			rc = sv_objects_clean_temps(store, NULL);
+		if (rc == 0) {
+			char *tmp = sv_archive_path(a, "tmp");
+			rc = tmp ? sv_partial_clean(tmp) : sv_error_set(SV_EIO, "out of memory");
+			free(tmp);
+		}
 		sv_objects_free(store);
 		sv_queue_close(q);
 		if (rc) {

@@ -1318,6 +1318,14 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 				idle_until = now + 200; /* hosts waiting for their delay, or others working */
 			} else if (got == 0) {
 				idle_until = now + 100;
+				/* Nothing to claim while links wait here: queue them now
+				 * rather than at the next timed checkpoint (a crawl's first
+				 * seconds, or a small site, would otherwise go in steps). */
+				if (f.nlinks && now - f.last_checkpoint >= 50) {
+					if ((rc = checkpoint(&f)))
+						break;
+					idle_until = 0;
+				}
 			}
 		}
 		int running = 0, numfds;

@@ -6,7 +6,9 @@
 #include "../common/error.h"
 #include "../storage/objects.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +50,7 @@ int sv_partial_find(sv_partial *p, const char *tmp_dir, const char *url)
 	FILE *m = fopen(p->meta, "re");
 	if (!m)
 		return 0;
+	p->exists = 1;
 	size_t n = fread(buf, 1, sizeof(buf) - 1, m);
 	fclose(m);
 	buf[n] = '\0';
@@ -76,6 +79,7 @@ int sv_partial_begin(sv_partial *p, const char *tmp_dir, const char *url, const 
 		return sv_error_set(SV_EINVAL, "validator not kept");
 	snprintf(p->validator, sizeof(p->validator), "%s", validator);
 	/* The body first, the meta file last: a meta file always describes its body. */
+	p->exists = 1;
 	unlink(p->meta);
 	p->fd = open(p->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (p->fd < 0)
@@ -142,19 +146,48 @@ done:
 	return rc;
 }
 
-void sv_partial_close(sv_partial *p)
+static void drop_fd(sv_partial *p)
 {
 	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = -1;
 }
 
+void sv_partial_close(sv_partial *p)
+{
+	/* Kept for a resume: on disk before anything relies on it, so that a
+	 * power cut cannot leave a body whose tail was never written. */
+	if (p->fd >= 0)
+		fdatasync(p->fd);
+	drop_fd(p);
+}
+
 void sv_partial_discard(sv_partial *p)
 {
-	sv_partial_close(p);
-	if (p->path[0]) {
+	drop_fd(p);
+	if (p->exists) {
 		unlink(p->meta);
 		unlink(p->path);
 	}
+	p->exists = 0;
 	p->have = 0;
+}
+
+int sv_partial_clean(const char *tmp_dir)
+{
+	DIR *d = opendir(tmp_dir);
+	struct dirent *e;
+	if (!d)
+		return errno == ENOENT ? 0 : sv_error_errno(errno, "cannot read '%s'", tmp_dir);
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (strncmp(e->d_name, "partial-", 8) != 0 || (len > 5 && !strcmp(e->d_name + len - 5, ".meta")))
+			continue;
+		char meta[NAME_MAX + 8];
+		snprintf(meta, sizeof(meta), "%s.meta", e->d_name);
+		if (faccessat(dirfd(d), meta, F_OK, 0) != 0 && errno == ENOENT)
+			unlinkat(dirfd(d), e->d_name, 0);
+	}
+	closedir(d);
+	return 0;
 }

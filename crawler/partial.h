@@ -18,6 +18,7 @@ typedef struct {
 	char path[4096], meta[4096];
 	int64_t have;         /* bytes kept */
 	char validator[512];  /* for If-Range */
+	int exists;           /* files may be in tmp/ (found, or begun) */
 } sv_partial;
 
 void sv_partial_init(sv_partial *p);
@@ -30,7 +31,9 @@ int sv_partial_resume(sv_partial *p);
 int sv_partial_append(sv_partial *p, const void *buf, size_t len);
 /* Passes the kept bytes, in order, to fn (a non-zero return stops and is returned). */
 int sv_partial_replay(const sv_partial *p, int (*fn)(void *ctx, const void *buf, size_t len), void *ctx);
-void sv_partial_close(sv_partial *p);   /* keeps the files for a later resume */
+void sv_partial_close(sv_partial *p);   /* keeps the files (synced) for a later resume */
 void sv_partial_discard(sv_partial *p); /* removes them */
+/* Removes partial bodies without a meta file (a crash between the two). */
+int sv_partial_clean(const char *tmp_dir);
 
 #endif

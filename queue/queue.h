@@ -41,8 +41,13 @@ typedef struct {
 	/* The clock, in ms since the epoch; NULL = the system clock. For tests. */
 	int64_t (*now_ms)(void *ctx);
 	void *clock_ctx;
+	/* The most connections to one host a single claimer (node) may hold;
+	 * 0 = up to host_max_inflight. A crawl with N fetchers gives each its
+	 * share, so that one fetcher does not take every slot of a site and do
+	 * all the parsing and compressing alone while the others wait. */
+	int host_node_max;
 } sv_queue_options;
-#define SV_QUEUE_OPTIONS_INIT {4, 0, 5, 60000, NULL, NULL}
+#define SV_QUEUE_OPTIONS_INIT {4, 0, 5, 60000, NULL, NULL, 0}
 
 /* A row of a seed sheet, as the queue keeps it. */
 typedef struct {

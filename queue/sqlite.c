@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -55,6 +56,7 @@ static const char SCHEMA[] =
 	"CREATE UNIQUE INDEX IF NOT EXISTS urls_key ON urls(key);"
 	"CREATE INDEX IF NOT EXISTS urls_queued ON urls(host, priority DESC, id) WHERE state = 0;"
 	"CREATE INDEX IF NOT EXISTS urls_leased ON urls(lease_ms) WHERE state = 1;"
+	"CREATE INDEX IF NOT EXISTS urls_slots ON urls(host, node) WHERE slot = 1;"
 	"CREATE TABLE IF NOT EXISTS captures("
 	" id INTEGER PRIMARY KEY, url TEXT NOT NULL, ts TEXT NOT NULL, status INTEGER, sha256 TEXT,"
 	" length INTEGER, kind TEXT, record TEXT NOT NULL);"
@@ -77,6 +79,7 @@ enum {
 	ST_HOST_ADD,
 	ST_HOSTS_READY,
 	ST_HOST_URLS,
+	ST_HOST_NODE_SLOTS,
 	ST_HOST_NEXT_QUEUED,
 	ST_URL_LEASE,
 	ST_HOST_CLAIMED,
@@ -121,6 +124,7 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_HOST_URLS] = "SELECT id, url, seed, depth, kind, via, attempts, redirects FROM urls"
 			 " WHERE host = ?1 AND state = 0 AND not_before_ms <= ?2"
 			 " ORDER BY priority DESC, id LIMIT ?3",
+	[ST_HOST_NODE_SLOTS] = "SELECT count(*) FROM urls WHERE host = ?1 AND node = ?2 AND slot = 1",
 	[ST_HOST_NEXT_QUEUED] = "SELECT min(not_before_ms), count(*) FROM urls WHERE host = ?1 AND state = 0",
 	[ST_URL_LEASE] = "UPDATE urls SET state = 1, node = ?2, lease_ms = ?3, slot = 1 WHERE id = ?1",
 	[ST_HOST_CLAIMED] = "UPDATE hosts SET inflight = inflight + ?2, queued = queued - ?2, next_ms = ?3"
@@ -150,7 +154,29 @@ typedef struct {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
 	char *path;
+	int busy_timeout_ms;
+	struct timespec busy_since;
 } sqlite_queue;
+
+/* Waits for another process's write lock in short steps. SQLite's own
+ * handler sleeps 1, 2, 5, 10 … 100 ms, so a fetcher whose partner holds the
+ * lock for a few milliseconds often slept ten times longer, and its whole
+ * transfer loop with it. */
+static int busy_wait(void *arg, int tries)
+{
+	sqlite_queue *s = arg;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (tries == 0)
+		s->busy_since = now;
+	int64_t waited = (int64_t)(now.tv_sec - s->busy_since.tv_sec) * 1000 +
+			 (now.tv_nsec - s->busy_since.tv_nsec) / 1000000;
+	if (waited >= s->busy_timeout_ms)
+		return 0;
+	struct timespec step = {0, tries < 50 ? 100000 : tries < 200 ? 500000 : 2000000};
+	nanosleep(&step, NULL);
+	return 1;
+}
 
 /* ---- errors ---- */
 
@@ -344,6 +370,18 @@ static int host_id(sqlite_queue *s, const char *host, int64_t *id)
  * the text; a different URL under the same key (about one in 10^7 crawls of
  * ten million URLs) takes the next free key, and lookups probe the same way.
  */
+/*
+ * Within a host, URLs are claimed by priority, then in the order they were
+ * found. A URL ranks by its seed row's priority, and within a row datasets
+ * come before pages: they are what a rescue is for, and a large one started
+ * early downloads while the pages around it are still being crawled,
+ * instead of alone at the end.
+ */
+static int64_t url_rank(const sv_queue_url *u, int seed_priority)
+{
+	return (int64_t)seed_priority * 2 + (u->kind && !strcmp(u->kind, "dataset"));
+}
+
 static int insert_url(sqlite_queue *s, const sv_queue_url *u, int64_t host, int priority, int *inserted)
 {
 	uint64_t key = hash_str(u->url, 0);
@@ -357,7 +395,7 @@ static int insert_url(sqlite_queue *s, const sv_queue_url *u, int64_t host, int 
 		sqlite3_bind_text(st, 5, u->kind ? u->kind : "page", -1, SQLITE_STATIC);
 		if (u->via)
 			sqlite3_bind_text(st, 6, u->via, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 7, priority);
+		sqlite3_bind_int64(st, 7, url_rank(u, priority));
 		sqlite3_bind_int64(st, 8, (int64_t)key);
 		sqlite3_bind_int(st, 9, u->redirects);
 		int rc = run_done(s, st, "queue a URL");
@@ -850,6 +888,17 @@ static int claim_locked(sv_queue *q, const char *node, size_t max, int lease_ms,
 		int64_t room = hosts[h].delay_ms > 0 ? 1 : q->opts.host_max_inflight - hosts[h].inflight;
 		if (room > (int64_t)(max - *n))
 			room = (int64_t)(max - *n);
+		if (q->opts.host_node_max > 0 && hosts[h].delay_ms <= 0 && room > 0) {
+			st = stmt(s, ST_HOST_NODE_SLOTS);
+			sqlite3_bind_int64(st, 1, hosts[h].id);
+			sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
+			int64_t mine = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+			sqlite3_reset(st);
+			if (room > q->opts.host_node_max - mine)
+				room = q->opts.host_node_max - mine;
+			if (room <= 0)
+				continue; /* this claimer has its share; the host is not asleep */
+		}
 		size_t got = 0;
 		st = stmt(s, ST_HOST_URLS);
 		sqlite3_bind_int64(st, 1, hosts[h].id);
@@ -1403,7 +1452,8 @@ int sv_queue_sqlite_open(sv_queue **out, const char *path, const sv_queue_option
 		q_close(q);
 		return rc;
 	}
-	sqlite3_busy_timeout(s->db, opts->busy_timeout_ms);
+	s->busy_timeout_ms = opts->busy_timeout_ms;
+	sqlite3_busy_handler(s->db, busy_wait, s);
 	sqlite3_extended_result_codes(s->db, 1);
 	char *err = NULL;
 	/* synchronous=NORMAL: a commit is durable at the next checkpoint, and a

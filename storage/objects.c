@@ -51,6 +51,7 @@ struct sv_objects {
 	int threads;
 	ZSTD_CCtx *oneshot; /* shared by the small-payload path */
 	int mt_writers;     /* writers compressing with workers now: at most one, memory stays bounded */
+	unsigned char have_dir[256 / 8]; /* objects/sha256/XX/ known to exist */
 };
 
 struct sv_objects_writer {
@@ -515,18 +516,31 @@ int sv_objects_writer_commit(sv_objects_writer *w, sv_digest *out, sv_objects_co
 	if (w->cctx && existing_is_good(s, path, out))
 		goto existed;
 
-	/* objects/sha256/ab/ */
-	path[strlen(s->sha_dir) + 3] = '\0';
-	rc = mkdir_p1(path);
-	path[strlen(s->sha_dir) + 3] = '/';
-	if (rc)
-		goto fail;
+	/* objects/sha256/ab/, once per store (a rename that finds it gone makes it again) */
+	unsigned fan = out->bytes[0];
+	if (!(s->have_dir[fan / 8] & (1u << (fan % 8)))) {
+		path[strlen(s->sha_dir) + 3] = '\0';
+		rc = mkdir_p1(path);
+		path[strlen(s->sha_dir) + 3] = '/';
+		if (rc)
+			goto fail;
+		s->have_dir[fan / 8] |= (unsigned char)(1u << (fan % 8));
+	}
 	if (fchmod(w->fd, 0444) != 0) {
 		rc = sv_error_errno(errno, "cannot chmod '%s'", w->tmp_path);
 		goto fail;
 	}
 	/* Rename while the lock is held, so clean_temps never races us. */
-	if (rename(w->tmp_path, path) != 0) {
+	int renamed = rename(w->tmp_path, path);
+	if (renamed != 0 && errno == ENOENT) {
+		path[strlen(s->sha_dir) + 3] = '\0';
+		rc = mkdir_p1(path);
+		path[strlen(s->sha_dir) + 3] = '/';
+		if (rc)
+			goto fail;
+		renamed = rename(w->tmp_path, path);
+	}
+	if (renamed != 0) {
 		rc = sv_error_errno(errno, "cannot rename '%s' to '%s'", w->tmp_path, path);
 		goto fail;
 	}

@@ -205,6 +205,32 @@ Test(objects, dedup_keeps_the_first_copy)
 	cr_assert_eq(th_count_entries(tmp), 0, "no temp file left behind");
 }
 
+Test(objects, a_removed_fan_out_folder_is_made_again)
+{
+	unsigned char buf[5000];
+	uint64_t seed = 11;
+	sv_digest a, b;
+	sv_objects_commit_info info;
+	char path[4096], fan[4096];
+
+	th_fill(buf, sizeof(buf), &seed, 1);
+	put_buf(buf, sizeof(buf), -1, &a, &info);
+	sv_objects_path(store, &a, path, sizeof(path));
+	snprintf(fan, sizeof(fan), "%s", path);
+	*strrchr(fan, '/') = '\0';
+	/* Someone empties objects/sha256/XX/ behind the store's back. */
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(rmdir(fan), 0);
+	put_buf(buf, sizeof(buf), -1, &b, &info);
+	cr_assert_eq(info.existed, 0);
+	cr_assert_eq(memcmp(&a, &b, sizeof(a)), 0);
+	unsigned char back[5000];
+	size_t len;
+	read_all(&a, back, sizeof(back), &len);
+	cr_assert_eq(len, sizeof(buf));
+	cr_assert_eq(memcmp(back, buf, len), 0);
+}
+
 Test(objects, damaged_unsynced_object_is_replaced)
 {
 	unsigned char buf[300000];

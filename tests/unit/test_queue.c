@@ -167,6 +167,50 @@ Test(queue, higher_priority_first)
 	sv_queue_items_free(it, 1);
 }
 
+Test(queue, each_claimer_takes_its_share_of_a_host)
+{
+	const char *u[] = {"http://a.example/", "http://b.example/"};
+	sv_queue_item *it, *more, *b;
+	int64_t seed = add_rows("s", u, NULL, 2, NULL);
+	enqueue_fmt(seed, "http://a.example/p%d", 0, 9, "page");
+	q->opts.host_node_max = 2;
+	cr_assert_eq(claim("n1", 100, 60000, &it), 3, "two of a.example's URLs and b.example's one");
+	size_t on_a = 0;
+	for (size_t i = 0; i < 3; i++)
+		on_a += !strcmp(it[i].host, "a.example");
+	cr_assert_eq(on_a, 2, "n1 holds two of a.example's four slots");
+	cr_assert_eq(claim("n1", 100, 60000, &more), 0, "n1 has its share: nothing more");
+	sv_queue_items_free(more, 0);
+	cr_assert_eq(claim("n2", 100, 60000, &b), 2, "n2 gets the other two slots");
+	cr_assert_str_eq(b[0].host, "a.example");
+	cr_assert_eq(claim("n3", 100, 60000, &more), 0, "the host cap still holds");
+	sv_queue_items_free(more, 0);
+	/* A slot n1 frees is n1's again at once; the host was never put to sleep. */
+	for (size_t i = 0; i < 3; i++)
+		if (!strcmp(it[i].host, "a.example")) {
+			complete_all("n1", &it[i], 1, SV_OUTCOME_DONE, 1);
+			break;
+		}
+	cr_assert_eq(claim("n1", 100, 60000, &more), 1);
+	sv_queue_items_free(more, 1);
+	sv_queue_items_free(it, 3);
+	sv_queue_items_free(b, 2);
+}
+
+Test(queue, datasets_come_before_pages_of_their_row)
+{
+	const char *u[] = {"http://a.example/"};
+	sv_queue_item *it;
+	int64_t seed = add_rows("s", u, NULL, 1, NULL);
+	enqueue_fmt(seed, "http://a.example/page%d", 0, 3, "page");
+	enqueue_fmt(seed, "http://a.example/data%d.csv", 0, 2, "dataset");
+	cr_assert_eq(claim("n", 3, 60000, &it), 3);
+	cr_assert_str_eq(it[0].url, "http://a.example/data0.csv");
+	cr_assert_str_eq(it[1].url, "http://a.example/data1.csv");
+	cr_assert_str_eq(it[2].url, "http://a.example/", "then pages, oldest first");
+	sv_queue_items_free(it, 3);
+}
+
 Test(queue, expired_lease_returns_and_old_holder_is_refused)
 {
 	const char *u[] = {"http://a.example/"};
