@@ -3,6 +3,8 @@
  */
 #include "archive.h"
 
+#include "../storage/ledger.h"
+
 #include "../common/error.h"
 #include "../common/path.h"
 
@@ -92,7 +94,9 @@ static int make_subdirs(const char *dir)
 		if ((rc = sv_path_join(path, sizeof(path), dir, subdirs[i])) || (rc = mkdirs(path)))
 			return rc;
 	}
-	return 0;
+	if ((rc = sv_path_join(path, sizeof(path), dir, "ledger.git")))
+		return rc;
+	return sv_ledger_init(path);
 }
 
 int sv_archive_init(const char *dir, int *existed)
@@ -304,5 +308,34 @@ int sv_archive_queue(const sv_archive *a, const char *override, sv_queue **out)
 	}
 	rc = sv_queue_open(out, where, &o);
 	free(local);
+	return rc;
+}
+
+void sv_archive_machine(char *buf, size_t cap)
+{
+	char host[256] = "";
+	if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
+		snprintf(host, sizeof(host), "localhost");
+	/* It names a folder in the ledger: letters, digits, '-', '_' and inner dots only. */
+	for (char *c = host; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+		      *c == '_' || (*c == '.' && c != host && c[1])))
+			*c = '_';
+	snprintf(buf, cap, "%s", host);
+}
+
+int sv_archive_ledger(const sv_archive *a, sv_ledger **out)
+{
+	char machine[256];
+	char *path = sv_archive_path(a, "ledger.git");
+	int rc;
+	*out = NULL;
+	if (!path)
+		return sv_error_set(SV_EIO, "out of memory");
+	sv_archive_machine(machine, sizeof(machine));
+	/* Archives made before the ledger existed get one now. */
+	if ((rc = sv_ledger_init(path)) == 0)
+		rc = sv_ledger_open(out, path, machine);
+	free(path);
 	return rc;
 }

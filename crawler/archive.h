@@ -2,13 +2,14 @@
  * crawler/archive.h -- finding, creating and opening an archive.
  *
  * An archive is a folder holding salvage.conf (git-config syntax, read and
- * written with libgit2's config API), objects/, tmp/ and logs/. salvage.conf
+ * written with libgit2's config API), objects/, ledger.git/, tmp/ and logs/. salvage.conf
  * is written last, so a folder that has it is a complete archive.
  */
 #ifndef SV_ARCHIVE_H
 #define SV_ARCHIVE_H
 
 #include "../queue/queue.h"
+#include "../storage/ledger.h"
 #include "../storage/objects.h"
 
 #define SV_ARCHIVE_VERSION 1
@@ -36,6 +37,11 @@ void sv_archive_free(sv_archive *a); /* NULL is a no-op */
 int sv_archive_objects(const sv_archive *a, sv_objects **out);
 /* Opens the queue: override (--queue) if given, else queue.url, else queue.db here. */
 int sv_archive_queue(const sv_archive *a, const char *override, sv_queue **out);
+/* Opens ledger.git (made first if the archive predates it). */
+int sv_archive_ledger(const sv_archive *a, sv_ledger **out);
+/* This machine's name as the ledger and capture records use it (the host
+ * name, with anything but letters, digits, '-', '_' and inner dots as '_'). */
+void sv_archive_machine(char *buf, size_t cap);
 /* A path under the archive, into a fresh string (NULL when out of memory). */
 char *sv_archive_path(const sv_archive *a, const char *rel);
 

@@ -17,12 +17,14 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /*
@@ -96,35 +98,91 @@ static int node_alive(const char *node)
 	return strcmp(open + 1, "salvage") == 0 && state != 'Z' && state != 'X';
 }
 
+/* A fetcher's way into the ledger: one file of capture records per checkpoint. */
+typedef struct {
+	sv_ledger *ledger;
+	const char *machine;
+	unsigned seq;
+} ledger_sink;
+
+/*
+ * captures/<machine>/<YYYY-MM-DD>/<HHMMSS.mmm>-<pid>-<n>.jsonl (UTC): unique
+ * per process and checkpoint, and in time order within a day as git sorts.
+ */
+static int commit_records(void *ctx, const char *const *records, size_t n)
+{
+	ledger_sink *ls = ctx;
+	struct timespec now;
+	struct tm tm;
+	char path[512], msg[8192];
+	size_t len = 0, cap = 0;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	snprintf(path, sizeof(path), "captures/%s/%04d-%02d-%02d/%02d%02d%02d.%03ld-%d-%u.jsonl", ls->machine,
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 now.tv_nsec / 1000000, (int)getpid(), ++ls->seq);
+	for (size_t i = 0; i < n; i++)
+		cap += strlen(records[i]) + 1;
+	char *body = malloc(cap ? cap : 1);
+	if (!body)
+		return sv_error_set(SV_EIO, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(records[i]);
+		memcpy(body + len, records[i], l);
+		len += l;
+		body[len++] = '\n';
+	}
+	/* The first line sums up; the body names the first and last URL. */
+	json_t *first = json_loads(records[0], 0, NULL), *last = json_loads(records[n - 1], 0, NULL);
+	snprintf(msg, sizeof(msg), "captures: %zu record%s from %s (fetcher %d)\n\nfirst: %.2000s\nlast:  %.2000s\n", n,
+		 n == 1 ? "" : "s", ls->machine, (int)getpid(),
+		 first ? json_string_value(json_object_get(first, "url")) : "?",
+		 last ? json_string_value(json_object_get(last, "url")) : "?");
+	json_decref(first);
+	json_decref(last);
+	sv_ledger_file f = {path, body, len};
+	rc = sv_ledger_commit(ls->ledger, "main", msg, &f, 1, NULL, NULL);
+	free(body);
+	return rc;
+}
+
 static int child(const sv_archive *a, const crawl_opts *co, sv_fetch_stats *stats, int index)
 {
 	sv_queue *q = NULL;
 	sv_objects *store = NULL;
 	sv_fetch_options o;
-	char host[128] = "localhost", node[200], log[64], *tmp = sv_archive_path(a, "tmp"), *log_path;
+	char host[128] = "localhost", machine[256], node[200], log[64], *tmp = sv_archive_path(a, "tmp"), *log_path;
+	ledger_sink sink = {NULL, machine, 0};
 	int rc;
 
 	install_signals(1);
 	gethostname(host, sizeof(host) - 1);
+	sv_archive_machine(machine, sizeof(machine));
 	snprintf(node, sizeof(node), "%s:%d:%d", host, (int)getpid(), index);
 	snprintf(log, sizeof(log), "logs/captures-%d.jsonl", (int)getpid());
 	log_path = sv_archive_path(a, log);
 	sv_fetch_options_init(&o);
 	o.node = node;
-	o.machine = host;
+	o.machine = machine;
+	o.commit_records = commit_records;
+	o.commit_ctx = &sink;
 	o.tmp_dir = tmp;
 	o.transfers = co->transfers;
 	o.robots = co->robots;
 	o.stop = &stop_requests;
 	o.stats = stats;
 	o.log_path = log_path;
-	if ((rc = sv_archive_queue(a, co->queue_url, &q)) == 0 && (rc = sv_archive_objects(a, &store)) == 0) {
+	if ((rc = sv_archive_queue(a, co->queue_url, &q)) == 0 && (rc = sv_archive_objects(a, &store)) == 0 &&
+	    (rc = sv_archive_ledger(a, &sink.ledger)) == 0) {
 		if (co->jobs > 1)
 			q->opts.host_node_max = (a->host_max_inflight + co->jobs - 1) / co->jobs;
 		rc = sv_fetch_run(q, store, &o);
 	}
 	if (rc)
 		fprintf(stderr, "salvage: fetcher %d: %s\n", index, sv_error_last());
+	sv_ledger_free(sink.ledger);
 	sv_objects_free(store);
 	sv_queue_close(q);
 	free(tmp);
@@ -232,8 +290,11 @@ static int run(const sv_command *cmd, int argc, char **argv)
 		sv_objects *store = NULL;
 		char prefix[160];
 		size_t reclaimed = 0;
-		if ((rc = sv_archive_queue(a, co.queue_url, &q)) == 0 && nsheets)
-			rc = sv_seed_sheets(q, sheets, nsheets, skip, stdout, stderr);
+		sv_ledger *ledger = NULL;
+		if ((rc = sv_archive_queue(a, co.queue_url, &q)) == 0 && (rc = sv_archive_ledger(a, &ledger)) == 0 &&
+		    nsheets)
+			rc = sv_seed_sheets(q, ledger, sheets, nsheets, skip, stdout, stderr);
+		sv_ledger_free(ledger);
 		/* Leases of this machine's fetchers that died (kill -9, power cut) come back now,
 		 * not when they expire. */
 		if (rc == 0 && node_prefix(prefix, sizeof(prefix)) == 0 &&

@@ -36,10 +36,12 @@ static int run(const sv_command *cmd, int argc, char **argv)
 		return sv_cli_usage(cmd, "seed needs at least one sheet");
 	if ((rc = sv_cli_archive(&a)))
 		return rc;
-	if ((rc = sv_archive_queue(a, queue_url, &q)) == 0)
-		rc = sv_seed_sheets(q, paths, n, skip, stdout, stderr);
+	sv_ledger *ledger = NULL;
+	if ((rc = sv_archive_queue(a, queue_url, &q)) == 0 && (rc = sv_archive_ledger(a, &ledger)) == 0)
+		rc = sv_seed_sheets(q, ledger, paths, n, skip, stdout, stderr);
 	if (rc)
 		rc = sv_cli_error(rc);
+	sv_ledger_free(ledger);
 	sv_queue_close(q);
 	sv_archive_free(a);
 	return rc;

@@ -38,7 +38,9 @@
 #define HOST_BUCKETS 4096
 #define BIG_BODY (10u * 1024 * 1024)
 #define LINKS_FLUSH 4096           /* queue discovered links at least this often */
-#define OUTCOMES_FLUSH 512
+#define LINKS_MS 1000              /* and at least every second */
+#define OUTCOMES_FLUSH 4096        /* outcomes waiting for a checkpoint, at most */
+#define RECORDS_FLUSH (8u << 20)   /* bytes of capture records waiting, at most */
 #define RESUME_MIN (4u * 1024 * 1024) /* bodies from this size are kept in tmp/ to resume by Range */
 
 typedef struct seed_info {
@@ -139,7 +141,8 @@ typedef struct fetcher {
 	size_t nlinks, caplinks;
 	seed_info *seeds;
 	host_info *hosts[HOST_BUCKETS];
-	int64_t last_checkpoint, last_renew;
+	int64_t last_checkpoint, last_links, last_renew;
+	size_t pending_bytes; /* of capture records waiting for the checkpoint */
 	int fatal; /* an environment error: stop */
 	int64_t *ended; /* leased URLs whose transfer ended: host slots to free */
 	size_t nended, capended;
@@ -173,7 +176,7 @@ void sv_fetch_options_init(sv_fetch_options *o)
 	o->max_attempts = 5;
 	o->connect_timeout_s = 30;
 	o->low_speed_time_s = 60;
-	o->checkpoint_ms = 1000;
+	o->checkpoint_ms = 5000;
 	o->max_redirects = 10;
 	o->robots = 1;
 	o->user_agent = "salvage/" SV_VERSION;
@@ -303,31 +306,70 @@ static int add_link(fetcher *f, const char *url, int64_t seed, int depth, const 
 	return 0;
 }
 
-/* Syncs the store, queues the links found, then records the outcomes. */
+/* Queues the links found so far. They need no sync: a link whose page is
+ * lost to a crash is found again when the page is fetched again. */
+static int flush_links(fetcher *f)
+{
+	int rc;
+	f->last_links = now_ms();
+	if (f->nlinks == 0)
+		return 0;
+	sv_queue_url *u = malloc(f->nlinks * sizeof(*u));
+	if (!u)
+		return sv_error_set(SV_EIO, "out of memory");
+	for (size_t i = 0; i < f->nlinks; i++)
+		u[i] = f->links[i].u;
+	rc = f->q->ops.enqueue(f->q, u, f->nlinks, NULL);
+	free(u);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < f->nlinks; i++) {
+		free(f->links[i].url);
+		free(f->links[i].via);
+	}
+	f->nlinks = 0;
+	return 0;
+}
+
+/* Hands the capture records of the pending outcomes to the ledger. */
+static int commit_records(fetcher *f)
+{
+	const sv_fetch_options *o = f->o;
+	size_t n = 0;
+	int rc;
+	if (!o->commit_records)
+		return 0;
+	const char **recs = malloc((f->nouts + f->nrobots + 1) * sizeof(*recs));
+	if (!recs)
+		return sv_error_set(SV_EIO, "out of memory");
+	for (size_t i = 0; i < f->nrobots; i++)
+		if (f->robots_caps[i].record)
+			recs[n++] = f->robots_caps[i].record;
+	for (size_t i = 0; i < f->nouts; i++)
+		if (f->outs[i].record)
+			recs[n++] = f->outs[i].record;
+	rc = n ? o->commit_records(o->commit_ctx, recs, n) : 0;
+	free(recs);
+	return rc;
+}
+
+/*
+ * A checkpoint, in the order that keeps every promise after a crash: the
+ * links found are queued; the object store is synced; the capture records
+ * are committed to the ledger; only then are the outcomes marked in the
+ * queue. A URL marked done is in the ledger, and every ledger record points
+ * to an object on disk.
+ */
 static int checkpoint(fetcher *f)
 {
-	int rc = 0;
+	int rc;
 	f->last_checkpoint = now_ms();
-	if (f->nouts == 0 && f->nlinks == 0 && f->nrobots == 0)
-		return 0;
-	if ((rc = sv_objects_sync(f->store)))
+	if ((rc = flush_links(f)))
 		return rc;
-	if (f->nlinks) {
-		sv_queue_url *u = malloc(f->nlinks * sizeof(*u));
-		if (!u)
-			return sv_error_set(SV_EIO, "out of memory");
-		for (size_t i = 0; i < f->nlinks; i++)
-			u[i] = f->links[i].u;
-		rc = f->q->ops.enqueue(f->q, u, f->nlinks, NULL);
-		free(u);
-		if (rc)
-			return rc;
-		for (size_t i = 0; i < f->nlinks; i++) {
-			free(f->links[i].url);
-			free(f->links[i].via);
-		}
-		f->nlinks = 0;
-	}
+	if (f->nouts == 0 && f->nrobots == 0)
+		return 0;
+	if ((rc = sv_objects_sync(f->store)) || (rc = commit_records(f)))
+		return rc;
 	for (size_t i = 0; i < f->nrobots && rc == 0; i++) {
 		rc = f->q->ops.add_capture(f->q, f->robots_caps[i].url, capture_of(&f->robots_caps[i]),
 					   f->robots_caps[i].o.status);
@@ -356,10 +398,11 @@ static int checkpoint(fetcher *f)
 				fprintf(f->log, "%s\n", f->outs[i].record);
 			free_outcome(&f->outs[i]);
 		}
-		if (f->log)
-			fflush(f->log);
 		f->nouts = 0;
 	}
+	if (f->log)
+		fflush(f->log);
+	f->pending_bytes = 0;
 	return 0;
 }
 
@@ -424,6 +467,7 @@ static int record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, co
 		p->record = capture_record(f, t, status, info, d ? p->sha : NULL, ckind, truncated, error, redirect);
 		if (!p->record)
 			return sv_error_set(SV_EIO, "out of memory");
+		f->pending_bytes += strlen(p->record);
 		snprintf(p->kind, sizeof(p->kind), "%s", ckind ? ckind : "page");
 		p->length = info ? (int64_t)info->length : -1;
 		p->has_sha = d != NULL;
@@ -1294,7 +1338,7 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 		return rc;
 	}
 	curl_multi_setopt(f.multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
-	f.last_checkpoint = f.last_renew = now_ms();
+	f.last_checkpoint = f.last_links = f.last_renew = now_ms();
 
 	while (!f.fatal) {
 		int64_t now = now_ms();
@@ -1321,8 +1365,8 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 				/* Nothing to claim while links wait here: queue them now
 				 * rather than at the next timed checkpoint (a crawl's first
 				 * seconds, or a small site, would otherwise go in steps). */
-				if (f.nlinks && now - f.last_checkpoint >= 50) {
-					if ((rc = checkpoint(&f)))
+				if (f.nlinks && now - f.last_links >= 50) {
+					if ((rc = flush_links(&f)))
 						break;
 					idle_until = 0;
 				}
@@ -1348,9 +1392,14 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 			idle_until = 0; /* room again: claim at once */
 		}
 		now = now_ms();
-		if (now - f.last_checkpoint >= o->checkpoint_ms || f.nouts >= OUTCOMES_FLUSH || f.nlinks >= LINKS_FLUSH)
+		if (now - f.last_checkpoint >= o->checkpoint_ms || f.nouts >= OUTCOMES_FLUSH ||
+		    f.pending_bytes >= RECORDS_FLUSH) {
 			if ((rc = checkpoint(&f)))
 				break;
+		} else if (now - f.last_links >= LINKS_MS || f.nlinks >= LINKS_FLUSH) {
+			if ((rc = flush_links(&f)))
+				break;
+		}
 		if (now - f.last_renew >= o->lease_ms / 3 && (rc = renew(&f)))
 			break;
 		curl_multi_poll(f.multi, NULL, 0, f.active ? 50 : 20, &numfds);

@@ -4,7 +4,8 @@
  * link extractor), and completes outcomes in batches.
  *
  * What must stay true: an outcome reaches the queue only after its object is
- * durable (sv_objects_sync first, then complete); links found on a page are
+ * durable and its capture record committed (sv_objects_sync, then the ledger,
+ * then complete); links found on a page are
  * queued before the page is marked done; a stop releases every lease it
  * holds; no URL becomes a file path; only http and https are ever fetched.
  */
@@ -36,13 +37,18 @@ typedef struct {
 	int max_attempts;      /* default 5 */
 	int connect_timeout_s; /* default 30 */
 	int low_speed_time_s;  /* abort when under 1 kB/s for this long; default 60 */
-	int checkpoint_ms;     /* default 1000 */
+	int checkpoint_ms;     /* outcomes are made durable at least this often; default 5000 */
 	int max_redirects;     /* per chain; default 10 */
 	int robots;            /* 0: ignore robots.txt everywhere */
 	const char *user_agent;
 	const char *log_path;  /* capture records appended as JSON lines, or NULL */
 	volatile sig_atomic_t *stop; /* 1: stop claiming and finish cleanly; 2: stop at once */
 	sv_fetch_stats *stats; /* may be NULL */
+	/* At each checkpoint, after the objects are synced and before the queue
+	 * marks anything done: the capture records to commit (the ledger). A
+	 * non-zero return stops the fetcher with nothing marked. NULL: none. */
+	int (*commit_records)(void *ctx, const char *const *records, size_t n);
+	void *commit_ctx;
 } sv_fetch_options;
 
 void sv_fetch_options_init(sv_fetch_options *o);

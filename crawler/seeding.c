@@ -131,7 +131,46 @@ static int convert(loaded_sheet *l, reporter *rep)
 	return 0;
 }
 
-int sv_seed_sheets(sv_queue *q, char **paths, size_t n, int skip_bad_rows, FILE *out, FILE *err)
+/*
+ * Each sheet, byte for byte as loaded, into the ledger as sheets/<name>.csv,
+ * before the queue sees it: the ledger says what was asked for. A sheet
+ * loaded again unchanged makes no commit.
+ */
+static int commit_sheets(sv_ledger *ledger, loaded_sheet *sheets, size_t n)
+{
+	sv_ledger_file *files = calloc(n ? n : 1, sizeof(*files));
+	char (*paths)[300] = calloc(n ? n : 1, sizeof(*paths));
+	char msg[1024];
+	size_t nf = 0, used = 0;
+	int rc = 0;
+	if (!files || !paths) {
+		free(files);
+		free(paths);
+		return sv_error_set(SV_EIO, "out of memory");
+	}
+	used = (size_t)snprintf(msg, sizeof(msg), "sheets: load");
+	for (size_t i = 0; i < n; i++) {
+		sv_sheet *sh = sheets[i].sheet;
+		if (!sh || !sheets[i].seeds)
+			continue;
+		if ((size_t)snprintf(paths[nf], sizeof(paths[nf]), "sheets/%s.csv", sh->name) >= sizeof(paths[nf])) {
+			rc = sv_error_set(SV_EINVAL, "%s: sheet name too long for the ledger", sh->path);
+			break;
+		}
+		files[nf] = (sv_ledger_file){paths[nf], sh->raw, sh->raw_len};
+		if (used < sizeof(msg))
+			used += (size_t)snprintf(msg + used, sizeof(msg) - used, " %s.csv (%zu row%s)", sh->name,
+						 sheets[i].n, sheets[i].n == 1 ? "" : "s");
+		nf++;
+	}
+	if (rc == 0 && nf)
+		rc = sv_ledger_commit(ledger, "main", msg, files, nf, NULL, NULL);
+	free(files);
+	free(paths);
+	return rc;
+}
+
+int sv_seed_sheets(sv_queue *q, sv_ledger *ledger, char **paths, size_t n, int skip_bad_rows, FILE *out, FILE *err)
 {
 	loaded_sheet *sheets = calloc(n ? n : 1, sizeof(*sheets));
 	reporter rep = {err, 0, 0};
@@ -195,6 +234,8 @@ int sv_seed_sheets(sv_queue *q, char **paths, size_t n, int skip_bad_rows, FILE 
 			fprintf(err, "salvage: %zu problem%s: loading the good rows only (--skip-bad-rows)\n",
 				rep.total, rep.total == 1 ? "" : "s");
 	}
+	if (rc == 0 && ledger)
+		rc = commit_sheets(ledger, sheets, n);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		sv_queue_sheet_result res;
 		sv_sheet *sh = sheets[i].sheet;

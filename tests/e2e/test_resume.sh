@@ -59,6 +59,26 @@ test_kill_9_repeatedly_then_resume() {
 		fail "expected $want captures with status 200, got $(awk '$2 == 200' fetched.txt | wc -l) (of $(wc -l <fetched.txt))"
 	[ "$(awk '{print $NF}' fetched.txt | sort | uniq -d | wc -l)" -eq 0 ] || fail "a URL has two captures"
 	"$SALVAGE" verify >verify.txt || { cat verify.txt; fail "verify found damage"; }
+	# The ledger, read with git itself: sound, and every capture marked done in
+	# the queue is in it (a kill between the ledger commit and the queue may
+	# leave extra records, never missing ones), each naming a stored object.
+	git -C ledger.git fsck --strict >fsck.txt 2>&1 || { cat fsck.txt; fail "git fsck of the ledger failed"; }
+	git -C ledger.git archive main captures | tar -xO >ledger.jsonl
+	"$SALVAGE" ls --json >ls.json
+	python3 - <<-'EOF' || fail "the ledger misses captures or names missing objects"
+		import json, os
+		led = [json.loads(l) for l in open("ledger.jsonl") if l.strip()]
+		keys = {(r["url"], r["ts"]) for r in led}
+		db = [json.loads(l) for l in open("ls.json") if l.strip()]
+		missing = [c["url"] for c in db if (c["url"], c["ts"]) not in keys]
+		assert not missing, "not in the ledger: %s" % missing[:5]
+		for r in led:
+		    if r.get("sha256"):
+		        p = "objects/sha256/%s/%s.zst" % (r["sha256"][:2], r["sha256"])
+		        assert os.path.exists(p), "ledger names a missing object: " + p
+		print(len(led), "ledger records,", len(db), "captures")
+	EOF
+	git -C ledger.git show main:sheets/sheet.csv | cmp - ../sheet.csv || fail "the sheet in the ledger differs from the file"
 	[ -z "$(ls tmp)" ] || fail "partial files left in tmp/: $(ls tmp)"
 	# The big file: resumed by Range at least once, and its bytes are right.
 	grep 'big.bin' ../server.log | grep -q ' 206 range=bytes=' || fail "the big file was never resumed with Range"

@@ -76,4 +76,50 @@ static inline void th_run_line(const char *cmd, char *buf, size_t cap)
 	pclose(p);
 }
 
+/* The repository: three levels above this binary (build/rel/tests/), else the working folder. */
+static inline void th_repo_root(char *buf, size_t cap)
+{
+	char exe[4096], probe[4200];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		for (int up = 0; up < 4; up++) {
+			char *slash = strrchr(exe, '/');
+			if (slash)
+				*slash = '\0';
+		}
+		snprintf(probe, sizeof(probe), "%s/tests/servers/sshd.sh", exe);
+		if (access(probe, R_OK) == 0) {
+			snprintf(buf, cap, "%s", exe);
+			return;
+		}
+	}
+	if (!getcwd(buf, cap))
+		snprintf(buf, cap, ".");
+}
+
+/* Exports the `export K=V` lines of a server's env file into this process. */
+static inline void th_load_env(const char *path)
+{
+	char line[8192];
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "cannot read %s", path);
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line, *eq, *v;
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(p, "export ", 7) == 0)
+			p += 7;
+		if (!(eq = strchr(p, '=')))
+			continue;
+		*eq = '\0';
+		v = eq + 1;
+		if (*v == '\'' && v[strlen(v) - 1] == '\'') {
+			v[strlen(v) - 1] = '\0';
+			v++;
+		}
+		setenv(p, v, 1);
+	}
+	fclose(f);
+}
+
 #endif
