@@ -457,8 +457,8 @@ void sv_objects_writer_abort(sv_objects_writer *w)
 	writer_free(w);
 }
 
-/* Writes the buffered small payload as one frame into a fresh temp file. */
-static int write_oneshot(sv_objects_writer *w)
+/* Compresses the buffered small payload as one frame into w->out. */
+static int compress_oneshot(sv_objects_writer *w)
 {
 	sv_objects *s = w->store;
 	size_t bound = ZSTD_compressBound(w->head_len), n;
@@ -470,8 +470,6 @@ static int write_oneshot(sv_objects_writer *w)
 		if ((rc = set_params(s->oneshot, s->level, 0)))
 			return rc;
 	}
-	if ((rc = open_temp(w)))
-		return rc;
 	free(w->out);
 	w->out_cap = bound;
 	if (!(w->out = malloc(bound)))
@@ -480,7 +478,43 @@ static int write_oneshot(sv_objects_writer *w)
 	if (ZSTD_isError(n))
 		return zstd_err(n, "compression");
 	w->stored = n;
-	return write_all(w->fd, w->out, n, w->tmp_path);
+	return 0;
+}
+
+/*
+ * A small object whose name is known before a byte is written: an unnamed
+ * file in its own folder (O_TMPFILE), linked under its name once complete.
+ * No temp name, no lock, no rename, nothing left behind by a crash. 1 when
+ * done; 0 when this way is not available (filesystem without O_TMPFILE, a
+ * damaged object to replace): the caller then uses a named temp file.
+ */
+static int link_oneshot(sv_objects_writer *w, char *path, size_t fan_end, int *rc)
+{
+	char proc[64];
+	*rc = 0;
+	path[fan_end] = '\0';
+	int fd = open(path, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0444);
+	path[fan_end] = '/';
+	if (fd < 0)
+		return 0;
+	if ((*rc = write_all(fd, w->out, w->stored, path))) {
+		close(fd);
+		return 1;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc works for everyone else. */
+	int linked = linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) == 0 ||
+		     ((errno == EPERM || errno == ENOENT) &&
+		      linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0);
+	int e = errno;
+	if (close(fd) != 0 && linked) {
+		*rc = sv_error_errno(errno, "cannot close '%s'", path);
+		unlink(path); /* not known to be complete: never leave it under its name */
+		return 1;
+	}
+	if (!linked && e != EEXIST && e != EPERM && e != ENOENT)
+		*rc = sv_error_errno(e, "cannot link '%s'", path);
+	return linked || *rc;
 }
 
 int sv_objects_writer_commit(sv_objects_writer *w, sv_digest *out, sv_objects_commit_info *info)
@@ -510,21 +544,34 @@ int sv_objects_writer_commit(sv_objects_writer *w, sv_digest *out, sv_objects_co
 			goto fail;
 	} else if (existing_is_good(s, path, out)) {
 		goto existed;
-	} else if ((rc = write_oneshot(w))) {
+	} else if ((rc = compress_oneshot(w))) {
 		goto fail;
 	}
 	if (w->cctx && existing_is_good(s, path, out))
 		goto existed;
 
 	/* objects/sha256/ab/, once per store (a rename that finds it gone makes it again) */
+	size_t fan_end = strlen(s->sha_dir) + 3;
 	unsigned fan = out->bytes[0];
 	if (!(s->have_dir[fan / 8] & (1u << (fan % 8)))) {
-		path[strlen(s->sha_dir) + 3] = '\0';
+		path[fan_end] = '\0';
 		rc = mkdir_p1(path);
-		path[strlen(s->sha_dir) + 3] = '/';
+		path[fan_end] = '/';
 		if (rc)
 			goto fail;
 		s->have_dir[fan / 8] |= (unsigned char)(1u << (fan % 8));
+	}
+	if (!w->cctx) {
+		if (link_oneshot(w, path, fan_end, &rc)) {
+			if (rc)
+				goto fail;
+			if (info)
+				info->stored = w->stored;
+			writer_free(w);
+			return 0;
+		}
+		if ((rc = open_temp(w)) || (rc = write_all(w->fd, w->out, w->stored, w->tmp_path)))
+			goto fail;
 	}
 	if (fchmod(w->fd, 0444) != 0) {
 		rc = sv_error_errno(errno, "cannot chmod '%s'", w->tmp_path);

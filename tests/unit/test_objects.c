@@ -205,6 +205,26 @@ Test(objects, dedup_keeps_the_first_copy)
 	cr_assert_eq(th_count_entries(tmp), 0, "no temp file left behind");
 }
 
+Test(objects, small_objects_are_read_only_and_leave_no_temp)
+{
+	unsigned char buf[1000];
+	uint64_t seed = 12;
+	sv_digest d;
+	sv_objects_commit_info info;
+	char path[4096], tmp[4200];
+	struct stat st;
+	th_fill(buf, sizeof(buf), &seed, 1);
+	put_buf(buf, sizeof(buf), -1, &d, &info);
+	sv_objects_path(store, &d, path, sizeof(path));
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0444);
+	cr_assert_eq(st.st_nlink, 1);
+	cr_assert_eq((uint64_t)st.st_size, info.stored);
+	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+	cr_assert_eq(th_count_entries(tmp), 0);
+	cr_assert_eq(sv_objects_check_path(path, &d), 0, "%s", sv_error_last());
+}
+
 Test(objects, a_removed_fan_out_folder_is_made_again)
 {
 	unsigned char buf[5000];
@@ -231,22 +251,29 @@ Test(objects, a_removed_fan_out_folder_is_made_again)
 	cr_assert_eq(memcmp(back, buf, len), 0);
 }
 
-Test(objects, damaged_unsynced_object_is_replaced)
+ParameterizedTestParameters(objects, damaged_unsynced_object_is_replaced)
 {
-	unsigned char buf[300000];
+	/* streamed (over 256 KiB) and one-shot (linked from an unnamed file) */
+	static size_t sizes[] = {300000, 4000};
+	return cr_make_param_array(size_t, sizes, 2);
+}
+
+ParameterizedTest(size_t *size, objects, damaged_unsynced_object_is_replaced)
+{
+	static unsigned char buf[300000];
 	uint64_t seed = 8;
 	sv_digest d;
 	sv_objects_commit_info info;
 	char path[4096];
 
-	th_fill(buf, sizeof(buf), &seed, 1);
-	put_buf(buf, sizeof(buf), -1, &d, &info);
+	th_fill(buf, *size, &seed, 1);
+	put_buf(buf, *size, -1, &d, &info);
 	sv_objects_path(store, &d, path, sizeof(path));
 	/* As a power cut before the sync could leave it. */
 	cr_assert_eq(chmod(path, 0644), 0);
 	cr_assert_eq(truncate(path, 10), 0);
 	cr_assert_neq(sv_objects_check_path(path, &d), 0);
-	put_buf(buf, sizeof(buf), -1, &d, &info);
+	put_buf(buf, *size, -1, &d, &info);
 	cr_assert_eq(info.existed, 0, "a damaged object must be rewritten");
 	cr_assert_eq(sv_objects_check_path(path, &d), 0, "%s", sv_error_last());
 }
