@@ -9,6 +9,7 @@
 #include "../common/path.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <time.h>
 
 #include <git2.h>
 
@@ -337,5 +339,50 @@ int sv_archive_ledger(const sv_archive *a, sv_ledger **out)
 	if ((rc = sv_ledger_init(path)) == 0)
 		rc = sv_ledger_open(out, path, machine);
 	free(path);
+	return rc;
+}
+
+/*
+ * captures/<machine>/<YYYY-MM-DD>/<HHMMSS.mmm>-<pid>-<n>.jsonl (UTC): unique
+ * per process and checkpoint, and in time order within a day as git sorts.
+ */
+int sv_archive_commit_records(sv_ledger *ledger, const char *machine, unsigned *seq, const char *const *records,
+			       size_t n, const char *by)
+{
+	struct timespec now;
+	struct tm tm;
+	char path[512], msg[8192];
+	size_t len = 0, cap = 0;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	snprintf(path, sizeof(path), "captures/%s/%04d-%02d-%02d/%02d%02d%02d.%03ld-%d-%u.jsonl", machine,
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 now.tv_nsec / 1000000, (int)getpid(), ++*seq);
+	for (size_t i = 0; i < n; i++)
+		cap += strlen(records[i]) + 1;
+	char *body = malloc(cap ? cap : 1);
+	if (!body)
+		return sv_error_set(SV_EIO, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(records[i]);
+		memcpy(body + len, records[i], l);
+		len += l;
+		body[len++] = '\n';
+	}
+	/* The first line sums up; the body names the first and last URL. */
+	json_t *first = json_loads(records[0], 0, NULL), *last = json_loads(records[n - 1], 0, NULL);
+	snprintf(msg, sizeof(msg), "captures: %zu record%s from %s (%s)\n\nfirst: %.2000s\nlast:  %.2000s\n", n,
+		 n == 1 ? "" : "s", machine, by,
+		 first ? json_string_value(json_object_get(first, "url")) : "?",
+		 last ? json_string_value(json_object_get(last, "url")) : "?");
+	json_decref(first);
+	json_decref(last);
+	sv_ledger_file f = {path, body, len};
+	rc = sv_ledger_commit(ledger, "main", msg, &f, 1, NULL, NULL);
+	free(body);
 	return rc;
 }

@@ -42,6 +42,14 @@ int sv_archive_ledger(const sv_archive *a, sv_ledger **out);
 /* This machine's name as the ledger and capture records use it (the host
  * name, with anything but letters, digits, '-', '_' and inner dots as '_'). */
 void sv_archive_machine(char *buf, size_t cap);
+/*
+ * Commits capture records (one JSON object each) to the ledger's main branch
+ * as captures/<machine>/<YYYY-MM-DD>/<HHMMSS.mmm>-<pid>-<seq>.jsonl (UTC;
+ * unique per process and call, in time order as git sorts), with a message
+ * naming who (by) and the first and last URL. *seq counts the calls.
+ */
+int sv_archive_commit_records(sv_ledger *ledger, const char *machine, unsigned *seq, const char *const *records,
+			      size_t n, const char *by);
 /* A path under the archive, into a fresh string (NULL when out of memory). */
 char *sv_archive_path(const sv_archive *a, const char *rel);
 

@@ -17,14 +17,12 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 /*
@@ -105,47 +103,12 @@ typedef struct {
 	unsigned seq;
 } ledger_sink;
 
-/*
- * captures/<machine>/<YYYY-MM-DD>/<HHMMSS.mmm>-<pid>-<n>.jsonl (UTC): unique
- * per process and checkpoint, and in time order within a day as git sorts.
- */
 static int commit_records(void *ctx, const char *const *records, size_t n)
 {
 	ledger_sink *ls = ctx;
-	struct timespec now;
-	struct tm tm;
-	char path[512], msg[8192];
-	size_t len = 0, cap = 0;
-	int rc;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	snprintf(path, sizeof(path), "captures/%s/%04d-%02d-%02d/%02d%02d%02d.%03ld-%d-%u.jsonl", ls->machine,
-		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 now.tv_nsec / 1000000, (int)getpid(), ++ls->seq);
-	for (size_t i = 0; i < n; i++)
-		cap += strlen(records[i]) + 1;
-	char *body = malloc(cap ? cap : 1);
-	if (!body)
-		return sv_error_set(SV_EIO, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		size_t l = strlen(records[i]);
-		memcpy(body + len, records[i], l);
-		len += l;
-		body[len++] = '\n';
-	}
-	/* The first line sums up; the body names the first and last URL. */
-	json_t *first = json_loads(records[0], 0, NULL), *last = json_loads(records[n - 1], 0, NULL);
-	snprintf(msg, sizeof(msg), "captures: %zu record%s from %s (fetcher %d)\n\nfirst: %.2000s\nlast:  %.2000s\n", n,
-		 n == 1 ? "" : "s", ls->machine, (int)getpid(),
-		 first ? json_string_value(json_object_get(first, "url")) : "?",
-		 last ? json_string_value(json_object_get(last, "url")) : "?");
-	json_decref(first);
-	json_decref(last);
-	sv_ledger_file f = {path, body, len};
-	rc = sv_ledger_commit(ls->ledger, "main", msg, &f, 1, NULL, NULL);
-	free(body);
-	return rc;
+	char by[64];
+	snprintf(by, sizeof(by), "fetcher %d", (int)getpid());
+	return sv_archive_commit_records(ls->ledger, ls->machine, &ls->seq, records, n, by);
 }
 
 static int child(const sv_archive *a, const crawl_opts *co, sv_fetch_stats *stats, int index)

@@ -26,7 +26,10 @@ static int print_capture(void *arg, const sv_queue_capture_row *r)
 		snprintf(len, sizeof(len), "%lld", (long long)r->length);
 	else
 		snprintf(len, sizeof(len), "-");
-	printf("%s  %3d  %-64s  %10s  %-9s  %s\n", r->ts, r->status, r->sha256 ? r->sha256 : "-", len,
+	char status[16] = "  -"; /* a manual capture has no HTTP status */
+	if (r->status > 0)
+		snprintf(status, sizeof(status), "%3d", r->status);
+	printf("%s  %s  %-64s  %10s  %-9s  %s\n", r->ts, status, r->sha256 ? r->sha256 : "-", len,
 	       r->kind ? r->kind : "-", r->url);
 	return 0;
 }

@@ -1,18 +1,25 @@
 /*
- * crawler/cmd_put.c -- salvage put FILE...: store files by hand.
+ * crawler/cmd_put.c -- salvage put FILE... [--url URL [--note TEXT]]: store
+ * files by hand.
  *
  * Every file is checked before anything is stored, so a typo in the last name
- * writes nothing. Output is sha256sum's: "<sha256>  <name>".
+ * writes nothing. Output is sha256sum's: "<sha256>  <name>". With --url, the
+ * file is a manual capture of that URL (data harvested by hand, kind
+ * "manual"): its record goes to the ledger once the object is synced, then to
+ * the queue database so `salvage ls` lists it.
  */
 #include "cli.h"
 
 #include "../common/error.h"
+#include "../queue/url.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int check_file(const char *name)
@@ -48,13 +55,19 @@ static void on_progress(void *arg, uint64_t done)
 		fprintf(stderr, "\r\033[Kput %s: %.0f MB, %.0f MB/s", p->name, mb, mb / t);
 }
 
-static int put_one(sv_objects *store, const char *name)
+/* What one stored file came to, for its capture record. */
+typedef struct {
+	char hex[SV_DIGEST_HEX_LEN + 1];
+	sv_objects_commit_info info;
+} put_result;
+
+static int put_one(sv_objects *store, const char *name, put_result *res)
 {
 	int fd = STDIN_FILENO, rc;
 	int64_t hint = -1;
 	struct stat st;
 	sv_digest d;
-	char hex[SV_DIGEST_HEX_LEN + 1];
+	char *hex = res->hex;
 
 	if (strcmp(name, "-") && (fd = open(name, O_RDONLY | O_CLOEXEC)) < 0)
 		return sv_error_set(SV_EINVAL, "cannot read '%s': %s", name, strerror(errno));
@@ -63,7 +76,7 @@ static int put_one(sv_objects *store, const char *name)
 	put_progress p = {name, hint, {{0, 0}, {0, 0}}};
 	int show = sv_cli_progress_enabled();
 	sv_cli_meter_start(&p.meter);
-	rc = sv_objects_put_fd(store, fd, hint, &d, NULL, show ? on_progress : NULL, &p);
+	rc = sv_objects_put_fd(store, fd, hint, &d, &res->info, show ? on_progress : NULL, &p);
 	if (show)
 		sv_cli_progress_clear();
 	if (fd != STDIN_FILENO)
@@ -78,41 +91,134 @@ static int put_one(sv_objects *store, const char *name)
 	return 0;
 }
 
+/* The capture record of a manual put (DESIGN.md "Ledger"). */
+static char *manual_record(const char *url, const char *note, const char *file, const put_result *r,
+			   const char *machine, char ts[64])
+{
+	struct timespec now;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	snprintf(ts, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(now.tv_nsec / 1000000));
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "url", json_string(url));
+	json_object_set_new(o, "ts", json_string(ts));
+	json_object_set_new(o, "status", json_null());
+	json_object_set_new(o, "mime", json_null());
+	json_object_set_new(o, "length", json_integer((json_int_t)r->info.length));
+	json_object_set_new(o, "sha256", json_string(r->hex));
+	json_object_set_new(o, "stored", json_integer((json_int_t)r->info.stored));
+	json_object_set_new(o, "headers", json_null());
+	json_object_set_new(o, "seed", json_null());
+	json_object_set_new(o, "via", json_null());
+	json_object_set_new(o, "kind", json_string("manual"));
+	json_object_set_new(o, "node", json_string(machine));
+	/* The file's own name, not where it was on this machine. */
+	const char *base = strrchr(file, '/');
+	json_object_set_new(o, "file", json_string(strcmp(file, "-") ? (base ? base + 1 : file) : "(standard input)"));
+	if (note)
+		json_object_set_new(o, "note", json_string(note));
+	char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(o);
+	return s;
+}
+
+/* Ledger first, then the queue database: the order a crawl's checkpoint keeps. */
+static int record_manual(const sv_archive *a, const char *url, const char *note, const char *file,
+			 const put_result *r)
+{
+	char machine[256], ts[64];
+	sv_ledger *ledger = NULL;
+	sv_queue *q = NULL;
+	unsigned seq = 0;
+	int rc;
+	sv_archive_machine(machine, sizeof(machine));
+	char *rec = manual_record(url, note, file, r, machine, ts);
+	if (!rec)
+		return sv_error_set(SV_EIO, "out of memory");
+	const char *recs[] = {rec};
+	sv_queue_capture c = {rec, ts, r->hex, (int64_t)r->info.length, "manual"};
+	if ((rc = sv_archive_ledger(a, &ledger)) == 0 &&
+	    (rc = sv_archive_commit_records(ledger, machine, &seq, recs, 1, "salvage put")) == 0 &&
+	    (rc = sv_archive_queue(a, NULL, &q)) == 0)
+		rc = q->ops.add_capture(q, url, &c, 0);
+	sv_queue_close(q);
+	sv_ledger_free(ledger);
+	free(rec);
+	return rc;
+}
+
 static int run(const sv_command *cmd, int argc, char **argv)
 {
 	sv_archive *a = NULL;
 	sv_objects *store = NULL;
-	int first = 1, rc, stdin_seen = 0;
+	const char *url_arg = NULL, *note = NULL;
+	char *url = NULL, *files[256];
+	int nfiles = 0, rc, stdin_seen = 0, options = 1;
+	put_result res;
 
-	if (first < argc && !strcmp(argv[first], "--"))
-		first++;
-	if (first >= argc)
-		return sv_cli_usage(cmd, "put needs at least one file");
-	for (int i = first; i < argc; i++) {
-		if (argv[i][0] == '-' && argv[i][1] && first == 1)
+	for (int i = 1; i < argc; i++) {
+		if (options && !strcmp(argv[i], "--")) {
+			options = 0;
+		} else if (options && (!strcmp(argv[i], "--url") || !strcmp(argv[i], "--note"))) {
+			if (i + 1 >= argc)
+				return sv_cli_usage(cmd, "%s needs a value", argv[i]);
+			*(argv[i][2] == 'u' ? &url_arg : &note) = argv[i + 1];
+			i++;
+		} else if (options && argv[i][0] == '-' && argv[i][1]) {
 			return sv_cli_usage(cmd, "unknown option '%s'", argv[i]);
-		if (!strcmp(argv[i], "-") && stdin_seen++)
-			return sv_cli_usage(cmd, "standard input ('-') can be read once");
-		if ((rc = check_file(argv[i])))
-			return sv_cli_error(rc);
+		} else if (nfiles == (int)(sizeof(files) / sizeof(files[0]))) {
+			return sv_cli_usage(cmd, "too many files (at most 256 at once)");
+		} else {
+			files[nfiles++] = argv[i];
+		}
 	}
-	if ((rc = sv_cli_archive(&a)))
+	if (nfiles == 0)
+		return sv_cli_usage(cmd, "put needs at least one file");
+	if (note && !url_arg)
+		return sv_cli_usage(cmd, "--note goes with --url");
+	if (url_arg && nfiles != 1)
+		return sv_cli_usage(cmd, "--url names the source of one file; give one FILE");
+	if (url_arg) {
+		if (sv_url_normalize(&url, url_arg, NULL) != 0)
+			return sv_cli_error(sv_error_prefix("--url '%s'", url_arg));
+	}
+	for (int i = 0; i < nfiles; i++) {
+		if (!strcmp(files[i], "-") && stdin_seen++) {
+			free(url);
+			return sv_cli_usage(cmd, "standard input ('-') can be read once");
+		}
+		if ((rc = check_file(files[i]))) {
+			free(url);
+			return sv_cli_error(rc);
+		}
+	}
+	if ((rc = sv_cli_archive(&a))) {
+		free(url);
 		return rc;
+	}
 	if ((rc = sv_archive_objects(a, &store)) || (rc = sv_objects_clean_temps(store, NULL))) {
 		rc = sv_cli_error(rc);
 		goto done;
 	}
-	for (int i = first; i < argc && rc == 0; i++)
-		rc = put_one(store, argv[i]);
+	rc = 0;
+	for (int i = 0; i < nfiles && rc == 0; i++)
+		rc = put_one(store, files[i], &res);
 	/* What was stored is made durable even when a later file failed. */
 	int sync_rc = sv_objects_sync(store);
 	if (rc == 0)
 		rc = sync_rc;
+	if (rc == 0 && url)
+		rc = record_manual(a, url, note, files[0], &res);
 	if (fflush(stdout) != 0 && rc == 0)
 		rc = sv_error_errno(errno, "cannot write to standard output");
 	if (rc)
 		rc = sv_cli_error(rc);
 done:
+	free(url);
 	sv_objects_free(store);
 	sv_archive_free(a);
 	return rc;
@@ -121,8 +227,13 @@ done:
 const sv_command sv_cmd_put = {
 	"put", run, "store files by hand, print their SHA-256",
 	"usage: salvage put FILE...\n"
+	"       salvage put FILE --url URL [--note TEXT]\n"
 	"\n"
 	"Stores each FILE ('-' for standard input) in the archive's object store,\n"
 	"compressed with zstd and named by its SHA-256, and prints '<sha256>  <name>'\n"
-	"lines as sha256sum does. A file already stored is not written again.\n",
+	"lines as sha256sum does. A file already stored is not written again.\n"
+	"\n"
+	"With --url, FILE is a manual capture of URL (data harvested by hand, for\n"
+	"pages a crawler cannot reach): a capture record of kind 'manual', with the\n"
+	"note if given, goes to the ledger and shows in 'salvage ls'.\n",
 };

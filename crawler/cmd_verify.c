@@ -1,16 +1,21 @@
 /*
- * crawler/cmd_verify.c -- salvage verify [--fast]: check every stored object.
- * Each problem is one line on stdout, "<path>: <problem>", paths relative to
- * the archive; a summary follows. Exit 1 when anything is damaged.
+ * crawler/cmd_verify.c -- salvage verify [--fast]: check every stored object,
+ * then the ledger: every commit, tree and blob readable and hashing to its
+ * id, and every capture record naming an object that is there. Each problem
+ * is one line on stdout, "<path>: <problem>", paths relative to the archive;
+ * a summary follows. Exit 1 when anything is damaged.
  */
 #include "cli.h"
 
 #include "../common/error.h"
+#include "../storage/ledger.h"
 #include "../storage/verify.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct {
 	const char *root;
@@ -37,6 +42,89 @@ static void on_progress(void *arg, const sv_verify_stats *s)
 	fprintf(stderr, "\r\033[Kverify: %llu objects, %.0f MB, %.0f MB/s, %llu damaged",
 		(unsigned long long)s->objects, (double)s->bytes / 1e6,
 		t > 0 ? (double)s->bytes / 1e6 / t : 0.0, (unsigned long long)s->damaged);
+}
+
+typedef struct {
+	verify_ctx *vc;
+	const sv_archive *a;
+	char last_path[512];
+	unsigned long line;
+	unsigned long long records, named, problems;
+} ledger_walk;
+
+static void ledger_problem(void *arg, const char *what)
+{
+	ledger_walk *w = arg;
+	if (w->vc->progress)
+		sv_cli_progress_clear();
+	printf("ledger.git: %s\n", what);
+	w->problems++;
+}
+
+static int is_hex64(const char *s)
+{
+	size_t i = 0;
+	for (; s[i]; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return i == SV_DIGEST_HEX_LEN;
+}
+
+/* One capture record: well formed, and its object present. */
+static int ledger_record(void *arg, const char *path, const char *line, size_t len)
+{
+	ledger_walk *w = arg;
+	char what[1024], rel[128];
+	struct stat st;
+	if (strcmp(path, w->last_path)) {
+		snprintf(w->last_path, sizeof(w->last_path), "%s", path);
+		w->line = 0;
+	}
+	w->line++;
+	w->records++;
+	json_t *r = json_loadb(line, len, 0, NULL);
+	const char *url = r ? json_string_value(json_object_get(r, "url")) : NULL;
+	json_t *sha = r ? json_object_get(r, "sha256") : NULL;
+	if (!url || (sha && !json_is_null(sha) && (!json_is_string(sha) || !is_hex64(json_string_value(sha))))) {
+		snprintf(what, sizeof(what), "%s:%lu: not a capture record", path, w->line);
+		ledger_problem(w, what);
+	} else if (json_is_string(sha)) {
+		const char *hex = json_string_value(sha);
+		w->named++;
+		snprintf(rel, sizeof(rel), "objects/sha256/%.2s/%s.zst", hex, hex);
+		char *full = sv_archive_path(w->a, rel);
+		if (full && stat(full, &st) != 0) {
+			snprintf(what, sizeof(what), "%s:%lu: the capture of %.600s names %s, which is missing", path,
+				 w->line, url, rel);
+			ledger_problem(w, what);
+		}
+		free(full);
+	}
+	json_decref(r);
+	return 0;
+}
+
+/* The ledger's half of verify: 0 when it ran (problems counted in *w). */
+static int verify_ledger(const sv_archive *a, verify_ctx *c, ledger_walk *w)
+{
+	sv_ledger *l = NULL;
+	long problems = 0;
+	int rc;
+	memset(w, 0, sizeof(*w));
+	w->vc = c;
+	w->a = a;
+	if ((rc = sv_archive_ledger(a, &l)))
+		return rc;
+	if ((rc = sv_ledger_check(l, ledger_problem, w, &problems)) == 0 &&
+	    (rc = sv_ledger_records(l, ledger_record, w)) != 0 && (problems > 0 || rc == SV_ECORRUPT)) {
+		/* A damaged ledger the check named already: the records cannot all be read. */
+		char what[1024];
+		snprintf(what, sizeof(what), "cannot read every capture record: %s", sv_error_last());
+		ledger_problem(w, what);
+		rc = 0;
+	}
+	sv_ledger_free(l);
+	return rc;
 }
 
 static int run(const sv_command *cmd, int argc, char **argv)
@@ -76,9 +164,17 @@ static int run(const sv_command *cmd, int argc, char **argv)
 	printf("%s %llu objects (%.1f MB) in %.1f s: %s\n", o.fast ? "checked (fast)" : "verified",
 	       (unsigned long long)s.objects, (double)s.bytes / 1e6, sv_cli_meter_seconds(&c.meter),
 	       s.damaged ? "DAMAGE FOUND" : "all sound");
-	if (s.damaged)
-		printf("%llu problem%s\n", (unsigned long long)s.damaged, s.damaged == 1 ? "" : "s");
-	rc = s.damaged ? 1 : 0;
+	ledger_walk w;
+	if ((rc = verify_ledger(a, &c, &w))) {
+		rc = sv_cli_error(sv_error_prefix("ledger"));
+		goto done;
+	}
+	printf("ledger: %llu capture records, %llu naming objects: %s\n", w.records, w.named,
+	       w.problems ? "DAMAGE FOUND" : "all sound");
+	unsigned long long total = s.damaged + w.problems;
+	if (total)
+		printf("%llu problem%s\n", total, total == 1 ? "" : "s");
+	rc = total ? 1 : 0;
 done:
 	free(objects);
 	sv_archive_free(a);
@@ -86,12 +182,15 @@ done:
 }
 
 const sv_command sv_cmd_verify = {
-	"verify", run, "check every stored object",
+	"verify", run, "check every stored object and the ledger",
 	"usage: salvage verify [--fast]\n"
 	"\n"
 	"Decompresses and re-hashes every object on all CPUs and lists each damaged\n"
 	"one (wrong hash, truncated or invalid zstd, misplaced file, leftover temp\n"
-	"file) as '<path>: <problem>'. Exit status 1 if anything is damaged.\n"
+	"file) as '<path>: <problem>'. Then walks the ledger: every commit, tree and\n"
+	"blob must read back and hash to its id, history must not have been\n"
+	"rewritten, and every capture record must name an object that is there.\n"
+	"Exit status 1 if anything is damaged.\n"
 	"\n"
 	"  --fast   check presence, names and zstd frame structure (including the\n"
 	"           recorded content size) without decompressing\n",

@@ -563,3 +563,84 @@ test_progress_only_on_a_terminal() {
 	CI=true script -qec "$SALVAGE -C a put $PWD/big" /dev/null >ci.txt
 	if grep -q 'MB/s' ci.txt; then fail "progress shown under CI"; fi
 }
+
+test_put_url_is_a_manual_capture_in_ledger_and_ls() {
+	st_init a
+	printf 'year,value\n2020,1\n' >table.csv
+	sv -C a put "$PWD/table.csv" --url 'HTTP://Data.Example.GOV/x/../table.csv' --note 'behind a login form'
+	expect_status 0
+	hex=$(st_hex table.csv)
+	expect_eq "${out%%  *}" "$hex"
+	# ls: the normalised URL, kind manual, no HTTP status.
+	sv -C a ls
+	expect_status 0
+	expect_in "$hex" "$out"
+	expect_in " manual " "$out"
+	expect_in "http://data.example.gov/table.csv" "$out"
+	sv -C a ls --json
+	python3 - "$out" "$hex" <<-'PY' || fail "bad record: $out"
+		import json, sys
+		r = json.loads(sys.argv[1])
+		assert r["kind"] == "manual" and r["sha256"] == sys.argv[2] and r["length"] == 18, r
+		assert r["note"] == "behind a login form" and r["file"] == "table.csv" and r["status"] is None, r
+		assert r["url"] == "http://data.example.gov/table.csv", r
+	PY
+	# The ledger, read with git: one commit, the record in captures/<node>/<date>/.
+	git -C a/ledger.git fsck --strict || fail "git fsck failed"
+	expect_in "captures: 1 record" "$(git -C a/ledger.git log --format=%s main)"
+	rec=$(git -C a/ledger.git archive main captures | tar -xO)
+	expect_in "\"sha256\":\"$hex\"" "$rec"
+	expect_in '"kind":"manual"' "$rec"
+	sv -C a verify
+	expect_status 0
+	expect_in "ledger: 1 capture records, 1 naming objects: all sound" "$out"
+}
+
+test_put_url_refuses_bad_input() {
+	st_init a
+	printf 'x\n' >f
+	sv -C a put "$PWD/f" --url 'ftp://example.gov/f'
+	expect_status 2
+	expect_in "not an http or https URL" "$err"
+	sv -C a put "$PWD/f" "$PWD/f" --url 'http://example.gov/f'
+	expect_status 2
+	sv -C a put "$PWD/f" --note 'no url'
+	expect_status 2
+	sv -C a put "$PWD/f" --url
+	expect_status 2
+	expect_eq "$(objects_in a)" 0
+	expect_eq "$(git -C a/ledger.git rev-list --all | wc -l)" 0
+}
+
+test_verify_finds_a_record_whose_object_is_missing() {
+	st_init a
+	printf 'kept\n' >kept.csv
+	printf 'lost\n' >lost.csv
+	sv -C a put "$PWD/kept.csv" --url http://example.gov/kept.csv
+	expect_status 0
+	sv -C a put "$PWD/lost.csv" --url http://example.gov/lost.csv
+	expect_status 0
+	hex=$(st_hex lost.csv)
+	chmod u+w "a/objects/sha256/${hex:0:2}"
+	rm -f "a/objects/sha256/${hex:0:2}/$hex.zst"
+	sv -C a verify
+	expect_status 1
+	expect_in "the capture of http://example.gov/lost.csv names objects/sha256/${hex:0:2}/$hex.zst, which is missing" "$out"
+	[ "$(st_count_lines 'which is missing' "$out")" -eq 1 ] || fail "only the lost object is missing: $out"
+}
+
+test_verify_finds_a_damaged_ledger() {
+	st_init a
+	printf 'x\n' >f
+	sv -C a put "$PWD/f" --url http://example.gov/f
+	expect_status 0
+	# Damage every loose object of the ledger: one byte appended to each.
+	find a/ledger.git/objects -type f -path '*/objects/??/*' | while read -r o; do
+		chmod u+w "$o"
+		printf 'x' >>"$o"
+	done
+	sv -C a verify
+	expect_status 1
+	expect_in "ledger.git: " "$out"
+	expect_in "DAMAGE FOUND" "$out"
+}
