@@ -89,7 +89,8 @@ $(BUILD)/bench/queue_bench: bench/queue_bench.c $(LIB)
 bench: salvage $(BUILD)/bench/queue_bench
 	bash bench/run
 	QUEUE_BENCH=$(abspath $(BUILD)/bench/queue_bench) bash bench/queue
-	SALVAGE=$(abspath salvage) bash bench/crawl
+	SALVAGE=$(abspath salvage) BENCH_KEEP=1 bash bench/crawl
+	SALVAGE=$(abspath salvage) bash bench/mirror
 
 demo: salvage $(BUILD)/tests/testserver
 	BUILD=$(abspath $(BUILD)) bash scripts/demo.sh
