@@ -139,6 +139,8 @@ typedef struct fetcher {
 	size_t nrobots, caprobots;
 	pending_link *links;
 	size_t nlinks, caplinks;
+	uint64_t *seen;    /* 128-bit keys of URLs this fetcher has queued (see seen_before) */
+	size_t nseen;
 	seed_info *seeds;
 	host_info *hosts[HOST_BUCKETS];
 	int64_t last_checkpoint, last_links, last_renew;
@@ -282,9 +284,51 @@ static const char *kind_literal(const char *kind)
 	return "page";
 }
 
+#define SEEN_SLOTS (1u << 19) /* 8 MB of 128-bit keys; cleared when half full */
+
+/*
+ * Whether this fetcher has queued url already; marks it if not. Most links on
+ * a site point to pages found long ago, and each would cost the queue a
+ * lookup in its unique index (and a copy here): they stop at this table. The
+ * queue keeps a URL's first sighting and ignores the others, so skipping a
+ * URL queued before changes nothing. The key is 128 bits (two independent
+ * 64-bit hashes), so two URLs taken for one another is not a practical risk
+ * (about 1e-27 for a full table). When the table fills up it starts again:
+ * it only saves work.
+ */
+static int seen_before(fetcher *f, const char *url)
+{
+	uint64_t a = 1469598103934665603ull, b = 0x9e3779b97f4a7c15ull;
+	for (const unsigned char *c = (const unsigned char *)url; *c; c++) {
+		a = (a ^ *c) * 1099511628211ull;
+		b = (b + *c) * 0xff51afd7ed558ccdull;
+		b ^= b >> 29;
+	}
+	a |= 1; /* never 0, which marks a free slot */
+	if (!f->seen && !(f->seen = calloc(SEEN_SLOTS, 2 * sizeof(*f->seen))))
+		return 0;
+	if (f->nseen >= SEEN_SLOTS / 2) {
+		memset(f->seen, 0, SEEN_SLOTS * 2 * sizeof(*f->seen));
+		f->nseen = 0;
+	}
+	for (size_t i = a & (SEEN_SLOTS - 1);; i = (i + 1) & (SEEN_SLOTS - 1)) {
+		uint64_t *slot = &f->seen[2 * i];
+		if (slot[0] == a && slot[1] == b)
+			return 1;
+		if (slot[0] == 0) {
+			slot[0] = a;
+			slot[1] = b;
+			f->nseen++;
+			return 0;
+		}
+	}
+}
+
 static int add_link(fetcher *f, const char *url, int64_t seed, int depth, const char *kind, const char *via,
 		    int redirects)
 {
+	if (seen_before(f, url))
+		return 0;
 	if (f->nlinks == f->caplinks) {
 		size_t c = f->caplinks ? f->caplinks * 2 : 256;
 		pending_link *p = realloc(f->links, c * sizeof(*p));
@@ -1286,6 +1330,7 @@ static int release_all(fetcher *f)
 
 static void fetcher_free(fetcher *f)
 {
+	free(f->seen);
 	for (seed_info *s = f->seeds; s;) {
 		seed_info *next = s->next;
 		sv_scope_free(s->scope);
