@@ -81,6 +81,8 @@ static const char *const DATASET_EXTS[] = {
 	"rda", "rds",
 	/* databases */
 	"sqlite", "sqlite3", "db", "mdb", "accdb",
+	/* raw binary data dumps (instrument readings, model output) */
+	"bin", "raw",
 };
 
 /* Query parameters whose value names a format (?format=csv). */

@@ -558,6 +558,8 @@ static type_case types[] = {
 	{"application/octet-stream", "https://a/data.csv", "-", 1},
 	{"application/octet-stream", "https://a/download.php?file=x.shp", "-", 1},
 	{"application/octet-stream", "https://a/download?id=3", "-", 0},
+	{"application/octet-stream", "https://a/data/bulk/sensor-readings.bin", "-", 1},
+	{"application/octet-stream", "https://a/model/run-7.raw", "-", 1},
 	{"application/octet-stream", "https://a/download?id=3", "attachment; filename=\"roads.zip\"", 1},
 	{"application/octet-stream", "https://a/download?id=3", "attachment; filename=roads.ZIP", 1},
 	{"application/octet-stream", "https://a/download?id=3", "attachment;filename=roads.zip;size=3", 1},
