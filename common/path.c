@@ -1,13 +1,16 @@
 /*
- * common/path.c -- joining path names without silent truncation.
+ * common/path.c -- joining path names without silent truncation; syncing folders.
  */
 #include "path.h"
 
 #include "error.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int sv_path_join(char *buf, size_t cap, const char *a, const char *b)
 {
@@ -24,4 +27,14 @@ char *sv_path_dup(const char *a, const char *b)
 	if (s)
 		snprintf(s, n, "%s/%s", a, b);
 	return s;
+}
+
+int sv_path_fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+	if (fd < 0 || fsync(fd) != 0)
+		rc = sv_error_errno(errno, "cannot sync '%s'", path);
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }

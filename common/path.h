@@ -10,5 +10,7 @@
 int sv_path_join(char *buf, size_t cap, const char *a, const char *b);
 /* "a/b" in a fresh string, NULL when out of memory. */
 char *sv_path_dup(const char *a, const char *b);
+/* fsync()s the folder at path, so that entries made or renamed in it are durable. */
+int sv_path_fsync_dir(const char *path);
 
 #endif

@@ -11,10 +11,13 @@
 #include <errno.h>
 #include <jansson.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <time.h>
@@ -385,4 +388,218 @@ int sv_archive_commit_records(sv_ledger *ledger, const char *machine, unsigned *
 	rc = sv_ledger_commit(ledger, "main", msg, &f, 1, NULL, NULL);
 	free(body);
 	return rc;
+}
+/* ---------------------------------------------------------------- remotes */
+
+static const struct {
+	const char *key;
+	size_t off;
+} remote_keys[] = {
+	{"objects", offsetof(sv_archive_remote, objects)},
+	{"ledger", offsetof(sv_archive_remote, ledger)},
+	{"s3Endpoint", offsetof(sv_archive_remote, s3_endpoint)},
+	{"s3Region", offsetof(sv_archive_remote, s3_region)},
+	{"sshKey", offsetof(sv_archive_remote, ssh_key)},
+	{"knownHosts", offsetof(sv_archive_remote, known_hosts)},
+};
+
+#define REMOTE_FIELD(r, i) ((char **)((char *)(r) + remote_keys[i].off))
+
+void sv_archive_remote_free(sv_archive_remote *r)
+{
+	if (!r)
+		return;
+	free(r->name);
+	for (size_t i = 0; i < sizeof(remote_keys) / sizeof(remote_keys[0]); i++)
+		free(*REMOTE_FIELD(r, i));
+	free(r);
+}
+
+static int open_conf(const sv_archive *a, git_config **cfg)
+{
+	libgit2_once();
+	if (git_config_open_ondisk(cfg, a->conf_path) < 0)
+		return git_fail("cannot read", a->conf_path);
+	return 0;
+}
+
+/* 1 if remote.NAME has any of our keys, 0 if none, negative on error. */
+static int remote_exists(git_config *cfg, const char *name, const char *path)
+{
+	for (size_t i = 0; i < sizeof(remote_keys) / sizeof(remote_keys[0]); i++) {
+		char key[512];
+		git_config_entry *e = NULL;
+		snprintf(key, sizeof(key), "remote.%s.%s", name, remote_keys[i].key);
+		int rc = git_config_get_entry(&e, cfg, key);
+		git_config_entry_free(e);
+		if (rc == 0)
+			return 1;
+		if (rc != GIT_ENOTFOUND)
+			return git_fail("bad value in", path);
+	}
+	return 0;
+}
+
+int sv_archive_remote_get(const sv_archive *a, const char *name, sv_archive_remote **out)
+{
+	sv_archive_remote *r = calloc(1, sizeof(*r));
+	git_config *cfg = NULL;
+	int rc, found;
+
+	*out = NULL;
+	if (!r || !(r->name = strdup(name))) {
+		free(r);
+		return sv_error_set(SV_EIO, "out of memory");
+	}
+	if (strlen(name) > 200) {
+		rc = sv_error_set(SV_EINVAL, "mirror name too long");
+		goto fail;
+	}
+	if ((rc = open_conf(a, &cfg)))
+		goto fail;
+	if ((found = remote_exists(cfg, name, a->conf_path)) <= 0) {
+		rc = found < 0 ? found : sv_error_set(SV_ENOTFOUND, "no mirror '%s' in %s", name, a->conf_path);
+		goto fail;
+	}
+	for (size_t i = 0; i < sizeof(remote_keys) / sizeof(remote_keys[0]); i++) {
+		char key[512];
+		git_buf buf = GIT_BUF_INIT;
+		snprintf(key, sizeof(key), "remote.%s.%s", name, remote_keys[i].key);
+		int e = git_config_get_string_buf(&buf, cfg, key);
+		if (e == GIT_ENOTFOUND)
+			continue;
+		if (e < 0) {
+			rc = git_fail("bad value in", a->conf_path);
+			goto fail;
+		}
+		char *v = *buf.ptr ? strdup(buf.ptr) : NULL;
+		int empty = !*buf.ptr;
+		git_buf_dispose(&buf);
+		if (!v && !empty) {
+			rc = sv_error_set(SV_EIO, "out of memory");
+			goto fail;
+		}
+		*REMOTE_FIELD(r, i) = v;
+	}
+	git_config_free(cfg);
+	*out = r;
+	return 0;
+fail:
+	git_config_free(cfg);
+	sv_archive_remote_free(r);
+	return rc;
+}
+
+static int fsync_path(const char *path, int dir)
+{
+	int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC), rc = 0;
+	if (fd < 0 || fsync(fd) != 0)
+		rc = sv_error_errno(errno, "cannot sync '%s'", path);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int sv_archive_remote_add(const sv_archive *a, const sv_archive_remote *r)
+{
+	git_config *cfg = NULL;
+	git_transaction *tx = NULL;
+	int rc, found;
+
+	char **names = NULL;
+	size_t n = 0;
+	if ((rc = sv_archive_remote_names(a, &names, &n)))
+		return rc;
+	/* "EU" beside "eu" would share mirrors/eu.have on a case-insensitive disk. */
+	for (size_t i = 0; i < n; i++) {
+		if (!rc && !strcasecmp(names[i], r->name))
+			rc = sv_error_set(SV_EINVAL, "a mirror named '%s' already exists", names[i]);
+		free(names[i]);
+	}
+	free(names);
+	if (rc || (rc = open_conf(a, &cfg)))
+		return rc;
+	if ((found = remote_exists(cfg, r->name, a->conf_path)) != 0) {
+		rc = found < 0 ? found : sv_error_set(SV_EINVAL, "a mirror named '%s' already exists", r->name);
+		goto done;
+	}
+	/* Every key or none: libgit2 writes the locked file once, on commit. */
+	if (git_config_lock(&tx, cfg) < 0) {
+		rc = git_fail("cannot lock", a->conf_path);
+		goto done;
+	}
+	for (size_t i = 0; i < sizeof(remote_keys) / sizeof(remote_keys[0]); i++) {
+		const char *v = *REMOTE_FIELD(r, i);
+		char key[512];
+		if (!v)
+			continue;
+		snprintf(key, sizeof(key), "remote.%s.%s", r->name, remote_keys[i].key);
+		if (git_config_set_string(cfg, key, v) < 0) {
+			rc = git_fail("cannot write", a->conf_path);
+			goto done;
+		}
+	}
+	if (git_transaction_commit(tx) < 0) {
+		rc = git_fail("cannot write", a->conf_path);
+		goto done;
+	}
+	if ((rc = fsync_path(a->conf_path, 0)) == 0)
+		rc = fsync_path(a->root, 1);
+done:
+	git_transaction_free(tx);
+	git_config_free(cfg);
+	return rc;
+}
+
+int sv_archive_remote_names(const sv_archive *a, char ***names, size_t *n)
+{
+	git_config *cfg = NULL;
+	git_config_iterator *it = NULL;
+	git_config_entry *e;
+	char **v = NULL;
+	size_t cap = 0;
+	int rc, next;
+
+	*names = NULL;
+	*n = 0;
+	if ((rc = open_conf(a, &cfg)))
+		return rc;
+	/* Not git_config_iterator_glob_new: its regex leaks in libgit2 1.5. */
+	if (git_config_iterator_new(&it, cfg) < 0) {
+		rc = git_fail("cannot read", a->conf_path);
+		goto done;
+	}
+	while ((next = git_config_next(&e, it)) == 0) {
+		const char *first = strchr(e->name, '.'), *last = strrchr(e->name, '.');
+		if (strncmp(e->name, "remote.", 7) != 0 || !first || last <= first || strcmp(last, ".objects") != 0)
+			continue;
+		if (*n == cap) {
+			char **bigger = realloc(v, (cap ? cap * 2 : 8) * sizeof(*v));
+			if (!bigger) {
+				rc = sv_error_set(SV_EIO, "out of memory");
+				goto done;
+			}
+			v = bigger;
+			cap = cap ? cap * 2 : 8;
+		}
+		if (!(v[*n] = strndup(first + 1, (size_t)(last - first - 1)))) {
+			rc = sv_error_set(SV_EIO, "out of memory");
+			goto done;
+		}
+		(*n)++;
+	}
+	if (next != GIT_ITEROVER)
+		rc = git_fail("cannot read", a->conf_path);
+done:
+	git_config_iterator_free(it);
+	git_config_free(cfg);
+	if (rc) {
+		for (size_t i = 0; i < *n; i++)
+			free(v[i]);
+		free(v);
+		*n = 0;
+		return rc;
+	}
+	*names = v;
+	return 0;
 }

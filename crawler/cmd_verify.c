@@ -6,6 +6,7 @@
  * a summary follows. Exit 1 when anything is damaged.
  */
 #include "cli.h"
+#include "mirror.h"
 
 #include "../common/error.h"
 #include "../storage/ledger.h"
@@ -136,14 +137,23 @@ static int run(const sv_command *cmd, int argc, char **argv)
 	char *objects = NULL;
 	int rc;
 
+	const char *remote = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--fast"))
 			o.fast = 1;
+		else if (!strcmp(argv[i], "--remote") && i + 1 < argc)
+			remote = argv[++i];
 		else
 			return sv_cli_usage(cmd, "unknown argument '%s'", argv[i]);
 	}
 	if ((rc = sv_cli_archive(&a)))
 		return rc;
+	if (remote) {
+		/* The mirror's copy, as `mirror verify NAME` checks it (deep unless --fast). */
+		rc = sv_mirror_verify(a, remote, !o.fast, 0, stdout);
+		sv_archive_free(a);
+		return rc;
+	}
 	if (!(objects = sv_archive_path(a, "objects"))) {
 		rc = sv_cli_error(sv_error_set(SV_EIO, "out of memory"));
 		goto done;
@@ -183,7 +193,7 @@ done:
 
 const sv_command sv_cmd_verify = {
 	"verify", run, "check every stored object and the ledger",
-	"usage: salvage verify [--fast]\n"
+	"usage: salvage verify [--fast] [--remote NAME]\n"
 	"\n"
 	"Decompresses and re-hashes every object on all CPUs and lists each damaged\n"
 	"one (wrong hash, truncated or invalid zstd, misplaced file, leftover temp\n"
@@ -192,6 +202,9 @@ const sv_command sv_cmd_verify = {
 	"rewritten, and every capture record must name an object that is there.\n"
 	"Exit status 1 if anything is damaged.\n"
 	"\n"
-	"  --fast   check presence, names and zstd frame structure (including the\n"
-	"           recorded content size) without decompressing\n",
+	"  --fast          check presence, names and zstd frame structure (including\n"
+	"                  the recorded content size) without decompressing\n"
+	"  --remote NAME   check mirror NAME instead: every object the ledger names\n"
+	"                  is there, downloaded and re-hashed (with --fast: present\n"
+	"                  with the right size), and the mirror's ledger has ours\n",
 };

@@ -1227,6 +1227,9 @@ static int start_item(fetcher *f, transfer *t)
 		f->stats->skipped++;
 		int rc = record(f, t, SV_OUTCOME_SKIPPED, 0, NULL, NULL, t->item.kind, NULL,
 				"disallowed by robots.txt", NULL, 0);
+		/* Its host slot is free now, not at the next checkpoint: with one
+		 * connection per host, the whole host would wait for it. */
+		note_ended(f, t);
 		transfer_free(t);
 		return rc;
 	}
@@ -1397,14 +1400,26 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 				break;
 			}
 			if (got == 0 && f.active == 0 && f.parked == 0) {
-				if ((rc = checkpoint(&f)))
+				/* Idle. Links found go out at once, for this fetcher or another. */
+				int had_links = f.nlinks > 0;
+				if ((rc = flush_links(&f)))
 					break;
 				int64_t queued = 0, leased = 0;
 				if ((rc = q->ops.pending(q, &queued, &leased)))
 					break;
-				if (queued == 0 && leased == 0)
-					break; /* drained */
-				idle_until = now + 200; /* hosts waiting for their delay, or others working */
+				if (queued == 0) {
+					/* The end may be near: outcomes held here must not keep
+					 * everyone waiting. While URLs are queued but not ready
+					 * (a host's delay, its connection cap), they wait for the
+					 * timed checkpoint: a polite crawl of one host is idle
+					 * between most requests, and a ledger commit per URL
+					 * would be slower than the crawl. */
+					if ((rc = checkpoint(&f)) || (rc = q->ops.pending(q, &queued, &leased)))
+						break;
+					if (queued == 0 && leased == 0)
+						break; /* drained */
+				}
+				idle_until = had_links ? 0 : now + 200; /* hosts waiting for their delay, or others working */
 			} else if (got == 0) {
 				idle_until = now + 100;
 				/* Nothing to claim while links wait here: queue them now

@@ -3,6 +3,7 @@
  * subcommands. Each subcommand lives in crawler/cmd_<name>.c.
  */
 #include "cli.h"
+#include "mirror.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -23,6 +24,8 @@ static const sv_command *const commands[] = {
 	&sv_cmd_seed,
 	&sv_cmd_status,
 	&sv_cmd_ls,
+	&sv_cmd_mirror,
+	&sv_cmd_clone,
 };
 
 static void usage(FILE *f)

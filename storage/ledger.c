@@ -21,6 +21,7 @@
 #include "ledger.h"
 
 #include "../common/error.h"
+#include "../common/path.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -29,6 +30,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -317,15 +319,6 @@ static int ref_lock_wait(sv_ledger *l, const char *refname, double started)
 	return 0;
 }
 
-static int fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-	if (fd < 0 || fsync(fd) != 0)
-		rc = sv_error_errno(errno, "cannot sync '%s'", path);
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
 
 /*
  * libgit2 fsyncs each object with its fan-out folder, and the ref with its
@@ -341,13 +334,13 @@ static int sync_parents(sv_ledger *l, const char *refname, int objects)
 	if (objects) {
 		if ((size_t)snprintf(path, sizeof(path), "%sobjects", gitdir) >= sizeof(path))
 			return sv_error_set(SV_EINVAL, "ledger path too long");
-		return fsync_dir(path);
+		return sv_path_fsync_dir(path);
 	}
 	if ((size_t)snprintf(path, sizeof(path), "%s%s", gitdir, refname) >= sizeof(path))
 		return sv_error_set(SV_EINVAL, "ledger path too long");
 	for (char *slash; (slash = strrchr(path, '/')) && slash - path > (ptrdiff_t)strlen(gitdir) + 3;) {
 		*slash = '\0'; /* refs/heads/nodes, refs/heads, refs */
-		if ((rc = fsync_dir(path)) < 0)
+		if ((rc = sv_path_fsync_dir(path)) < 0)
 			return rc;
 	}
 	return 0;
@@ -653,6 +646,29 @@ static int collect_captures(sv_ledger *l, rec_list *list)
 	return rc;
 }
 
+/* Calls fn for each line of a blob (see sv_ledger_records); *line is a buffer kept between calls. */
+static int blob_lines(git_blob *blob, const char *path, sv_ledger_record_fn fn, void *ctx, char **line, size_t *cap)
+{
+	const char *p = git_blob_rawcontent(blob), *end = p + git_blob_rawsize(blob);
+	int rc = 0;
+	while (rc == 0 && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = (size_t)((nl ? nl : end) - p);
+		if (len + 1 > *cap) {
+			char *bigger = realloc(*line, len + 1);
+			if (!bigger)
+				return sv_error_set(SV_EIO, "out of memory");
+			*line = bigger;
+			*cap = len + 1;
+		}
+		memcpy(*line, p, len);
+		(*line)[len] = '\0';
+		rc = fn(ctx, path, *line, len);
+		p += len + 1;
+	}
+	return rc;
+}
+
 int sv_ledger_records(sv_ledger *l, int (*fn)(void *ctx, const char *path, const char *line, size_t len),
 		      void *ctx)
 {
@@ -669,24 +685,7 @@ int sv_ledger_records(sv_ledger *l, int (*fn)(void *ctx, const char *path, const
 			rc = git_fail(rc, "cannot read '%s' in the ledger", list.v[i].path);
 			break;
 		}
-		const char *p = git_blob_rawcontent(blob), *end = p + git_blob_rawsize(blob);
-		while (rc == 0 && p < end) {
-			const char *nl = memchr(p, '\n', (size_t)(end - p));
-			size_t len = (size_t)((nl ? nl : end) - p);
-			if (len + 1 > line_cap) {
-				char *bigger = realloc(line, len + 1);
-				if (!bigger) {
-					rc = sv_error_set(SV_EIO, "out of memory");
-					break;
-				}
-				line = bigger;
-				line_cap = len + 1;
-			}
-			memcpy(line, p, len);
-			line[len] = '\0';
-			rc = fn(ctx, list.v[i].path, line, len);
-			p += len + 1;
-		}
+		rc = blob_lines(blob, list.v[i].path, fn, ctx, &line, &line_cap);
 		git_blob_free(blob);
 	}
 	for (size_t i = 0; i < list.n; i++)
@@ -1441,6 +1440,19 @@ static int connect_remote(remote_ctx *c, git_remote **out, git_direction dir, co
 	return 0;
 }
 
+/* Connects with this context's callbacks and lists the remote's refs. */
+static int connect_and_list(remote_ctx *c, git_remote **out, git_direction dir, git_remote_callbacks *cb,
+			    const git_remote_head ***heads, size_t *nheads)
+{
+	int rc;
+	set_callbacks(cb, c);
+	if ((rc = connect_remote(c, out, dir, cb)) < 0)
+		return rc;
+	if ((rc = git_remote_ls(heads, nheads, *out)) < 0)
+		return remote_fail(c, rc, "cannot list the branches of");
+	return 0;
+}
+
 /* The id the remote advertises for refname, or NULL. */
 static const git_oid *advertised(const git_remote_head **heads, size_t n, const char *refname)
 {
@@ -1450,58 +1462,213 @@ static const git_oid *advertised(const git_remote_head **heads, size_t n, const 
 	return NULL;
 }
 
-int sv_ledger_push(sv_ledger *l, const char *url, const sv_ledger_remote_options *o)
+int sv_ledger_tips(sv_ledger *l, sv_ledger_tip **out, size_t *n)
+{
+	git_branch_iterator *it = NULL;
+	git_reference *ref;
+	git_branch_t type;
+	sv_ledger_tip *v = NULL;
+	size_t cap = 0;
+	int rc = 0, next;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = git_branch_iterator_new(&it, l->repo, GIT_BRANCH_LOCAL)) < 0)
+		return git_fail(rc, "cannot list the ledger's branches");
+	while ((next = git_branch_next(&ref, &type, it)) == 0) {
+		git_reference *direct = NULL;
+		const char *name = git_reference_name(ref) + strlen("refs/heads/");
+		rc = git_reference_resolve(&direct, ref);
+		if (rc < 0)
+			rc = git_fail(rc, "cannot read '%s'", git_reference_name(ref));
+		else if (strlen(name) >= sizeof(v->branch))
+			rc = sv_error_set(SV_EINVAL, "branch name too long: '%.100s...'", name);
+		else if (*n == cap) {
+			sv_ledger_tip *bigger = realloc(v, (cap ? cap * 2 : 8) * sizeof(*v));
+			if (!bigger)
+				rc = sv_error_set(SV_EIO, "out of memory");
+			else {
+				v = bigger;
+				cap = cap ? cap * 2 : 8;
+			}
+		}
+		if (rc == 0) {
+			snprintf(v[*n].branch, sizeof(v->branch), "%s", name);
+			git_oid_tostr(v[*n].commit, sizeof(v->commit), git_reference_target(direct));
+			(*n)++;
+		}
+		git_reference_free(direct);
+		git_reference_free(ref);
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0 && next != GIT_ITEROVER)
+		rc = git_fail(next, "cannot list the ledger's branches");
+	git_branch_iterator_free(it);
+	if (rc < 0) {
+		free(v);
+		*n = 0;
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Where a pushed tip waits while it is sent: a ref of this process's own. */
+#define PUSH_REFS "refs/salvage/push/"
+
+typedef struct {
+	char dst[300]; /* refs/heads/<branch> */
+	git_oid id;
+	const git_oid *theirs; /* what the remote holds, or NULL */
+	int made;              /* the temp ref was created */
+} push_item;
+
+typedef struct {
+	sv_ledger *l;
+	sv_ledger_record_fn fn;
+	void *ctx;
+	char *line;
+	size_t cap;
+	int rc;
+} new_files;
+
+static int on_new_file(const git_diff_delta *d, float progress, void *payload)
+{
+	new_files *nf = payload;
+	git_blob *blob = NULL;
+	(void)progress;
+	if (d->status != GIT_DELTA_ADDED && d->status != GIT_DELTA_MODIFIED)
+		return 0;
+	if (git_blob_lookup(&blob, nf->l->repo, &d->new_file.id) < 0) {
+		nf->rc = git_fail(-1, "cannot read '%s' in the ledger", d->new_file.path);
+		return -1;
+	}
+	nf->rc = blob_lines(blob, d->new_file.path, nf->fn, nf->ctx, &nf->line, &nf->cap);
+	git_blob_free(blob);
+	return nf->rc ? -1 : 0;
+}
+
+/* Calls fn for each line of the capture files in ours that theirs (NULL or unknown here: none) lacks. */
+static int new_records(sv_ledger *l, git_odb *odb, const git_oid *theirs, const git_oid *ours, sv_ledger_record_fn fn,
+		       void *ctx)
+{
+	static char *captures[] = {"captures"};
+	git_commit *a = NULL, *b = NULL;
+	git_tree *ta = NULL, *tb = NULL;
+	git_diff *diff = NULL;
+	git_diff_options o;
+	new_files nf = {l, fn, ctx, NULL, 0, 0};
+	int rc;
+
+	if (theirs && git_odb_exists(odb, theirs) && git_commit_lookup(&a, l->repo, theirs) == 0 &&
+	    git_commit_tree(&ta, a) < 0)
+		ta = NULL;
+	if ((rc = git_commit_lookup(&b, l->repo, ours)) < 0 || (rc = git_commit_tree(&tb, b)) < 0) {
+		rc = git_fail(rc, "cannot read commit %s", git_oid_tostr_s(ours));
+		goto done;
+	}
+	git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
+	o.pathspec.strings = captures;
+	o.pathspec.count = 1;
+	if ((rc = git_diff_tree_to_tree(&diff, l->repo, ta, tb, &o)) < 0) {
+		rc = git_fail(rc, "cannot compare commit %s with the remote's", git_oid_tostr_s(ours));
+		goto done;
+	}
+	rc = git_diff_foreach(diff, on_new_file, NULL, NULL, NULL, &nf);
+	if (rc != 0)
+		rc = nf.rc ? nf.rc : git_fail(rc, "cannot read the changes of commit %s", git_oid_tostr_s(ours));
+done:
+	free(nf.line);
+	git_diff_free(diff);
+	git_tree_free(ta);
+	git_tree_free(tb);
+	git_commit_free(a);
+	git_commit_free(b);
+	return rc;
+}
+
+/* PUSH_REFS<pid>/heads/<branch> into buf. */
+static void push_ref_name(char *buf, size_t cap, long pid, const char *dst)
+{
+	snprintf(buf, cap, PUSH_REFS "%ld/%s", pid, dst + strlen("refs/"));
+}
+
+/* Removes the temp refs of pushes whose process is gone (killed mid-push). */
+static void drop_stale_push_refs(sv_ledger *l)
+{
+	git_reference_iterator *it = NULL;
+	git_reference *ref;
+	if (git_reference_iterator_glob_new(&it, l->repo, PUSH_REFS "*") < 0)
+		return;
+	while (git_reference_next(&ref, it) == 0) {
+		long pid = strtol(git_reference_name(ref) + strlen(PUSH_REFS), NULL, 10);
+		if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+			git_reference_delete(ref);
+		git_reference_free(ref);
+	}
+	git_reference_iterator_free(it);
+}
+
+/*
+ * Sends items[i].id to items[i].dst for every item the remote does not hold
+ * as it is. temp: each is sent from a temp ref of this process (libgit2 pushes
+ * refs, not ids), else from dst itself (the branch as it is when sent).
+ */
+static int push_items(sv_ledger *l, const char *url, const sv_ledger_remote_options *o, push_item *items, size_t n,
+		      int temp, sv_ledger_record_fn check, void *ctx, size_t *pushed)
 {
 	remote_ctx c;
 	git_remote *remote = NULL;
 	git_remote_callbacks cb;
 	git_push_options po;
-	git_branch_iterator *it = NULL;
-	git_reference *ref;
-	git_branch_t type;
 	const git_remote_head **heads;
 	size_t nheads;
 	git_strarray specs = {NULL, 0};
-	int rc, next;
+	char src[600];
+	int rc;
 
+	if (pushed)
+		*pushed = 0;
 	if ((rc = ctx_init(&c, l, url, o)) < 0)
 		goto done;
 	if (c.u.local && (rc = sv_ledger_init(c.u.path)) < 0) {
 		sv_error_prefix("cannot create the mirror ledger");
 		goto done;
 	}
-	set_callbacks(&cb, &c);
-	if ((rc = connect_remote(&c, &remote, GIT_DIRECTION_PUSH, &cb)) < 0)
+	if ((rc = connect_and_list(&c, &remote, GIT_DIRECTION_PUSH, &cb, &heads, &nheads)) < 0)
 		goto done;
-	if ((rc = git_remote_ls(&heads, &nheads, remote)) < 0) {
-		rc = remote_fail(&c, rc, "cannot list the branches of");
+	if (!(specs.strings = calloc(n ? n : 1, sizeof(char *)))) {
+		rc = sv_error_set(SV_EIO, "out of memory");
 		goto done;
 	}
+	if (temp)
+		drop_stale_push_refs(l);
 	/* Only branches the remote does not already hold as they are. */
-	if ((rc = git_branch_iterator_new(&it, l->repo, GIT_BRANCH_LOCAL)) < 0) {
-		rc = git_fail(rc, "cannot list the ledger's branches");
-		goto done;
-	}
-	while ((next = git_branch_next(&ref, &type, it)) == 0) {
-		const char *name = git_reference_name(ref);
-		const git_oid *theirs = advertised(heads, nheads, name), *ours = git_reference_target(ref);
-		if (ours && (!theirs || !git_oid_equal(theirs, ours))) {
-			char **grown = realloc(specs.strings, (specs.count + 1) * sizeof(char *));
-			size_t len = 2 * strlen(name) + 2;
-			if (grown)
-				specs.strings = grown;
-			if (!grown || !(specs.strings[specs.count] = malloc(len))) {
-				git_reference_free(ref);
-				rc = sv_error_set(SV_EIO, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		items[i].theirs = advertised(heads, nheads, items[i].dst);
+		if (items[i].theirs && git_oid_equal(items[i].theirs, &items[i].id))
+			continue;
+		if (check && (rc = new_records(l, c.odb, items[i].theirs, &items[i].id, check, ctx)) != 0)
+			goto done;
+		if (temp) {
+			git_reference *ref = NULL;
+			push_ref_name(src, sizeof(src), (long)getpid(), items[i].dst);
+			if ((rc = git_reference_create(&ref, l->repo, src, &items[i].id, 1, NULL)) < 0) {
+				rc = git_fail(rc, "cannot make the ref '%s'", src);
 				goto done;
 			}
-			snprintf(specs.strings[specs.count++], len, "%s:%s", name, name);
+			git_reference_free(ref);
+			items[i].made = 1;
+		} else {
+			snprintf(src, sizeof(src), "%s", items[i].dst);
 		}
-		git_reference_free(ref);
-	}
-	if (next != GIT_ITEROVER) {
-		rc = git_fail(next, "cannot list the ledger's branches");
-		goto done;
+		if (asprintf(&specs.strings[specs.count], "%s:%s", src, items[i].dst) < 0) {
+			specs.strings[specs.count] = NULL;
+			rc = sv_error_set(SV_EIO, "out of memory");
+			goto done;
+		}
+		specs.count++;
 	}
 	if (specs.count == 0)
 		goto done;
@@ -1513,11 +1680,118 @@ int sv_ledger_push(sv_ledger *l, const char *url, const sv_ledger_remote_options
 	}
 	if (c.rejected[0])
 		rc = sv_error_set(SV_EIO, "'%s' refused %s", c.shown, c.rejected);
+	else if (pushed)
+		*pushed = specs.count;
 done:
+	for (size_t i = 0; i < n; i++)
+		if (items[i].made) {
+			push_ref_name(src, sizeof(src), (long)getpid(), items[i].dst);
+			git_reference_remove(l->repo, src);
+			items[i].made = 0;
+		}
 	for (size_t i = 0; i < specs.count; i++)
 		free(specs.strings[i]);
 	free(specs.strings);
-	git_branch_iterator_free(it);
+	git_remote_free(remote);
+	git_odb_free(c.odb);
+	return rc;
+}
+
+/* push_item for each tip; SV_EINVAL for a bad one. */
+static int tip_items(const sv_ledger_tip *tips, size_t n, push_item **out)
+{
+	push_item *items = calloc(n ? n : 1, sizeof(*items));
+	*out = NULL;
+	if (!items)
+		return sv_error_set(SV_EIO, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		if (branch_ref(items[i].dst, sizeof(items[i].dst), tips[i].branch) < 0 ||
+		    strnlen(tips[i].commit, sizeof(tips[i].commit)) != GIT_OID_HEXSZ ||
+		    git_oid_fromstrn(&items[i].id, tips[i].commit, GIT_OID_HEXSZ) < 0) {
+			free(items);
+			return sv_error_set(SV_EINVAL, "bad tip '%.100s' at '%.41s'", tips[i].branch, tips[i].commit);
+		}
+	}
+	*out = items;
+	return 0;
+}
+
+int sv_ledger_push(sv_ledger *l, const char *url, const sv_ledger_remote_options *o)
+{
+	sv_ledger_tip *tips = NULL;
+	push_item *items = NULL;
+	size_t n;
+	int rc;
+	if ((rc = sv_ledger_tips(l, &tips, &n)) == 0 && (rc = tip_items(tips, n, &items)) == 0)
+		rc = push_items(l, url, o, items, n, 0, NULL, NULL, NULL);
+	free(items);
+	free(tips);
+	return rc;
+}
+
+int sv_ledger_push_tips(sv_ledger *l, const char *url, const sv_ledger_remote_options *o, const sv_ledger_tip *tips,
+			size_t n, sv_ledger_record_fn check, void *ctx, size_t *pushed)
+{
+	push_item *items = NULL;
+	int rc;
+	if (pushed)
+		*pushed = 0;
+	if ((rc = tip_items(tips, n, &items)) == 0)
+		rc = push_items(l, url, o, items, n, 1, check, ctx, pushed);
+	free(items);
+	return rc;
+}
+
+int sv_ledger_remote_contains(sv_ledger *l, const char *url, const sv_ledger_remote_options *o,
+			      const sv_ledger_tip *tips, size_t n, int *has)
+{
+	remote_ctx c;
+	git_remote *remote = NULL;
+	git_remote_callbacks cb;
+	git_fetch_options fo;
+	const git_remote_head **heads;
+	size_t nheads;
+	push_item *items = NULL;
+	git_strarray specs = {NULL, 0};
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		has[i] = 0;
+	if ((rc = tip_items(tips, n, &items)) < 0)
+		return rc;
+	if ((rc = ctx_init(&c, l, url, o)) < 0)
+		goto done;
+	if ((rc = connect_and_list(&c, &remote, GIT_DIRECTION_FETCH, &cb, &heads, &nheads)) < 0)
+		goto done;
+	if (!(specs.strings = calloc(n ? n : 1, sizeof(char *)))) {
+		rc = sv_error_set(SV_EIO, "out of memory");
+		goto done;
+	}
+	/* Remote commits unknown here are needed to tell whether they descend from ours. */
+	for (size_t i = 0; i < n; i++) {
+		items[i].theirs = advertised(heads, nheads, items[i].dst);
+		if (items[i].theirs && !git_odb_exists(c.odb, items[i].theirs))
+			specs.strings[specs.count++] = items[i].dst;
+	}
+	if (specs.count) {
+		git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+		fo.callbacks = cb;
+		fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+		fo.update_fetchhead = 0;
+		if ((rc = git_remote_download(remote, &specs, &fo)) < 0) {
+			rc = remote_fail(&c, rc, "cannot fetch the ledger from");
+			goto done;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const git_oid *theirs = items[i].theirs;
+		has[i] = theirs && (git_oid_equal(theirs, &items[i].id) ||
+				    (git_odb_exists(c.odb, theirs) &&
+				     git_graph_descendant_of(l->repo, theirs, &items[i].id) == 1));
+	}
+done:
+	free(specs.strings);
+	free(items);
 	git_remote_free(remote);
 	git_odb_free(c.odb);
 	return rc;
@@ -1545,13 +1819,8 @@ int sv_ledger_fetch(sv_ledger *l, const char *url, const sv_ledger_remote_option
 
 	if ((rc = ctx_init(&c, l, url, o)) < 0)
 		goto done;
-	set_callbacks(&cb, &c);
-	if ((rc = connect_remote(&c, &remote, GIT_DIRECTION_FETCH, &cb)) < 0)
+	if ((rc = connect_and_list(&c, &remote, GIT_DIRECTION_FETCH, &cb, &heads, &nheads)) < 0)
 		goto done;
-	if ((rc = git_remote_ls(&heads, &nheads, remote)) < 0) {
-		rc = remote_fail(&c, rc, "cannot list the branches of");
-		goto done;
-	}
 	if (nheads && !(b = calloc(nheads, sizeof(*b)))) {
 		rc = sv_error_set(SV_EIO, "out of memory");
 		goto done;

@@ -104,6 +104,40 @@ typedef struct {
  */
 int sv_ledger_push(sv_ledger *l, const char *url, const sv_ledger_remote_options *o);
 
+/* A branch tip, as sv_ledger_tips snapshots it. */
+typedef struct {
+	char branch[256];  /* "main", "nodes/<node>" (without refs/heads/) */
+	char commit[41];   /* hex id of the commit */
+} sv_ledger_tip;
+
+/* The tip of every branch now, into a malloc'd array (free() it; *n may be 0). */
+int sv_ledger_tips(sv_ledger *l, sv_ledger_tip **out, size_t *n);
+
+/* Called for one line of a capture file; a non-zero return stops and is returned. */
+typedef int (*sv_ledger_record_fn)(void *ctx, const char *path, const char *line, size_t len);
+
+/*
+ * Like sv_ledger_push, but pushes exactly these tips (taken earlier with
+ * sv_ledger_tips), wherever the branches have moved since: what a mirror
+ * push needs, whose objects were copied for those tips and no later ones.
+ * Before anything is sent, check (if not NULL) sees every line of every
+ * capture file that the pushed tips hold and the remote's tips do not (all
+ * of a tip's files when the remote's commit is unknown here); its first
+ * non-zero return stops the push and is returned. *pushed (may be NULL) is
+ * the number of branches sent (0: the remote had them all).
+ */
+int sv_ledger_push_tips(sv_ledger *l, const char *url, const sv_ledger_remote_options *o, const sv_ledger_tip *tips,
+			size_t n, sv_ledger_record_fn check, void *ctx, size_t *pushed);
+
+/*
+ * For each tip, whether url holds it: has[i] = 1 if the remote's branch of
+ * that name is that commit or a descendant of it, else 0. Commits of the
+ * remote unknown here are downloaded into the ledger's object store first
+ * (no branch moves).
+ */
+int sv_ledger_remote_contains(sv_ledger *l, const char *url, const sv_ledger_remote_options *o,
+			      const sv_ledger_tip *tips, size_t n, int *has);
+
 /*
  * Fetches every branch (refs/heads/...) of url into this ledger: new branches
  * are created, branches behind are fast-forwarded, branches ahead are kept.

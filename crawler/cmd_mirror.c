@@ -1,0 +1,340 @@
+/*
+ * crawler/cmd_mirror.c -- salvage mirror add|list|push|verify|pull: offsite
+ * copies of the archive (the work is in mirror.c).
+ */
+#include "mirror.h"
+
+#include "../common/error.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Options that take a value, and where add keeps them. */
+static const struct {
+	const char *flag;
+	size_t off;
+} remote_flags[] = {
+	{"--objects", offsetof(sv_archive_remote, objects)},
+	{"--ledger", offsetof(sv_archive_remote, ledger)},
+	{"--s3-endpoint", offsetof(sv_archive_remote, s3_endpoint)},
+	{"--s3-region", offsetof(sv_archive_remote, s3_region)},
+	{"--ssh-key", offsetof(sv_archive_remote, ssh_key)},
+	{"--known-hosts", offsetof(sv_archive_remote, known_hosts)},
+};
+
+int sv_mirror_parse_remote_flag(sv_archive_remote *r, int argc, char **argv, int *i, const sv_command *cmd, int *rc)
+{
+	const char *arg = argv[*i];
+	*rc = 0;
+	for (size_t f = 0; f < sizeof(remote_flags) / sizeof(remote_flags[0]); f++) {
+		size_t n = strlen(remote_flags[f].flag);
+		const char *value;
+		if (strncmp(arg, remote_flags[f].flag, n) != 0 || (arg[n] != '\0' && arg[n] != '='))
+			continue;
+		if (arg[n] == '=') {
+			value = arg + n + 1;
+		} else {
+			if (*i + 1 >= argc) {
+				*rc = sv_cli_usage(cmd, "%s needs a value", remote_flags[f].flag);
+				return 1;
+			}
+			value = argv[++*i];
+		}
+		char **slot = (char **)((char *)r + remote_flags[f].off);
+		if (*slot) {
+			*rc = sv_cli_usage(cmd, "%s given twice", remote_flags[f].flag);
+			return 1;
+		}
+		if (!(*slot = strdup(value))) {
+			*rc = sv_cli_error(sv_error_set(SV_EIO, "out of memory"));
+			return 1;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+static int add(const sv_command *cmd, int argc, char **argv)
+{
+	sv_archive_remote *r = calloc(1, sizeof(*r));
+	sv_archive *a = NULL;
+	int rc = 0;
+
+	if (!r)
+		return sv_cli_error(sv_error_set(SV_EIO, "out of memory"));
+	for (int i = 2; i < argc && rc == 0; i++) {
+		if (sv_mirror_parse_remote_flag(r, argc, argv, &i, cmd, &rc))
+			continue;
+		if (argv[i][0] == '-')
+			rc = sv_cli_usage(cmd, "unknown option '%s'", argv[i]);
+		else if (r->name)
+			rc = sv_cli_usage(cmd, "mirror add takes one name");
+		else if (!(r->name = strdup(argv[i])))
+			rc = sv_cli_error(sv_error_set(SV_EIO, "out of memory"));
+	}
+	if (rc == 0 && !r->name)
+		rc = sv_cli_usage(cmd, "mirror add needs a name");
+	if (rc == 0 && (!r->objects || !r->ledger))
+		rc = sv_cli_usage(cmd, "mirror add needs --objects URL and --ledger URL");
+	if (rc == 0 && (rc = sv_mirror_check_remote(r)))
+		rc = sv_cli_error(rc);
+	if (rc == 0 && (rc = sv_cli_archive(&a)) == 0 && (rc = sv_archive_remote_add(a, r)))
+		rc = sv_cli_error(rc);
+	if (rc == 0) {
+		char shown[1024];
+		sv_ledger_url_redact(r->ledger, shown, sizeof(shown));
+		printf("added mirror '%s': objects %s, ledger %s\n", r->name, r->objects, shown);
+	}
+	sv_archive_free(a);
+	sv_archive_remote_free(r);
+	return rc;
+}
+
+static int list(const sv_command *cmd, int argc)
+{
+	sv_archive *a = NULL;
+	char **names = NULL;
+	size_t n = 0;
+	int rc;
+	if (argc > 2)
+		return sv_cli_usage(cmd, "mirror list takes no arguments");
+	if ((rc = sv_cli_archive(&a)))
+		return rc;
+	if ((rc = sv_archive_remote_names(a, &names, &n)))
+		rc = sv_cli_error(rc);
+	for (size_t i = 0; i < n; i++) {
+		sv_archive_remote *r = NULL;
+		if (rc == 0 && sv_archive_remote_get(a, names[i], &r) == 0) {
+			char objects[1024], ledger[1024];
+			/* A password typed into the file by hand is not shown either. */
+			sv_ledger_url_redact(r->objects ? r->objects : "-", objects, sizeof(objects));
+			sv_ledger_url_redact(r->ledger ? r->ledger : "-", ledger, sizeof(ledger));
+			printf("%s\t%s\t%s\n", r->name, objects, ledger);
+		}
+		sv_archive_remote_free(r);
+		free(names[i]);
+	}
+	free(names);
+	sv_archive_free(a);
+	return rc;
+}
+
+/* The one NAME of push, verify (and their options through opt). */
+static int one_name(const sv_command *cmd, int argc, char **argv, const char **name,
+		    int (*opt)(void *ctx, int argc, char **argv, int *i), void *ctx)
+{
+	*name = NULL;
+	for (int i = 2; i < argc; i++) {
+		int rc;
+		if (argv[i][0] == '-') {
+			if ((rc = opt ? opt(ctx, argc, argv, &i) : -1) < 0)
+				return sv_cli_usage(cmd, "unknown option '%s'", argv[i]);
+			if (rc > 0)
+				return rc;
+		} else if (*name) {
+			return sv_cli_usage(cmd, "mirror %s takes one name", argv[1]);
+		} else {
+			*name = argv[i];
+		}
+	}
+	if (!*name)
+		return sv_cli_usage(cmd, "mirror %s needs the mirror's name", argv[1]);
+	return 0;
+}
+
+static int push_opt(void *ctx, int argc, char **argv, int *i)
+{
+	sv_mirror_push_options *o = ctx;
+	(void)argc;
+	if (strcmp(argv[*i], "--recheck") == 0) {
+		o->recheck = 1;
+		return 0;
+	}
+	return -1;
+}
+
+static int push(const sv_command *cmd, int argc, char **argv)
+{
+	sv_mirror_push_options o = {0};
+	sv_archive *a = NULL;
+	const char *name;
+	int rc;
+	if ((rc = one_name(cmd, argc, argv, &name, push_opt, &o)) || (rc = sv_cli_archive(&a)))
+		return rc;
+	rc = sv_mirror_push(a, name, &o, stdout);
+	sv_archive_free(a);
+	return rc;
+}
+
+typedef struct {
+	const sv_command *cmd;
+	int deep;
+	double sample;
+} verify_opts;
+
+static int verify_opt(void *ctx, int argc, char **argv, int *i)
+{
+	verify_opts *o = ctx;
+	const char *v = NULL;
+	if (strcmp(argv[*i], "--deep") == 0) {
+		o->deep = 1;
+		return 0;
+	}
+	if (strncmp(argv[*i], "--sample=", 9) == 0)
+		v = argv[*i] + 9;
+	else if (strcmp(argv[*i], "--sample") == 0 && *i + 1 < argc)
+		v = argv[++*i];
+	else
+		return -1;
+	char *end;
+	errno = 0;
+	o->sample = strtod(v, &end);
+	if (*end == '%')
+		end++;
+	if (errno || end == v || *end || !(o->sample > 0 && o->sample <= 100))
+		return sv_cli_usage(o->cmd, "--sample takes a percentage above 0 and up to 100, such as 5%%");
+	return 0;
+}
+
+static int verify(const sv_command *cmd, int argc, char **argv)
+{
+	verify_opts o = {cmd, 0, 0};
+	sv_archive *a = NULL;
+	const char *name;
+	int rc;
+	if ((rc = one_name(cmd, argc, argv, &name, verify_opt, &o)))
+		return rc;
+	if (o.deep && o.sample > 0)
+		return sv_cli_usage(cmd, "--deep and --sample do not go together (--deep re-hashes everything)");
+	if ((rc = sv_cli_archive(&a)))
+		return rc;
+	rc = sv_mirror_verify(a, name, o.deep, o.sample, stdout);
+	sv_archive_free(a);
+	return rc;
+}
+
+/* 1 if dir holds salvage.conf. */
+static int is_archive(const char *dir)
+{
+	char path[4096];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/salvage.conf", dir);
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/*
+ * pull NAME [DIR]: NAME is read from this archive's salvage.conf (or DIR's);
+ * DIR, when given, is the archive brought up to date, made first if it is
+ * missing or empty (and then given the mirror under the same name).
+ */
+static int pull(const sv_command *cmd, int argc, char **argv)
+{
+	sv_archive *here = NULL, *target = NULL;
+	sv_archive_remote *r = NULL;
+	const char *name = NULL, *dir = NULL;
+	int rc = 0, existed = 0, fresh = 0;
+
+	for (int i = 2; i < argc; i++) {
+		if (argv[i][0] == '-')
+			return sv_cli_usage(cmd, "unknown option '%s'", argv[i]);
+		if (!name)
+			name = argv[i];
+		else if (!dir)
+			dir = argv[i];
+		else
+			return sv_cli_usage(cmd, "mirror pull takes a name and at most one folder");
+	}
+	if (!name)
+		return sv_cli_usage(cmd, "mirror pull needs the mirror's name");
+
+	if (sv_archive_find(&here) == 0 && sv_archive_remote_get(here, name, &r) == 0) {
+		/* the mirror as this archive knows it */
+	} else if (dir && is_archive(dir)) {
+		if ((rc = sv_archive_open(&target, dir)) || (rc = sv_archive_remote_get(target, name, &r)))
+			goto fail;
+	} else {
+		rc = here ? sv_error_set(SV_EINVAL, "no mirror named '%s' (see 'salvage mirror list')", name)
+			  : sv_archive_find(&here);
+		goto fail;
+	}
+	if (!dir) {
+		target = here;
+		here = NULL;
+	} else if (!target) {
+		if ((rc = sv_archive_init(dir, &existed)) || (rc = sv_archive_open(&target, dir)))
+			goto fail;
+		fresh = !existed;
+		if (!fresh) {
+			sv_archive_remote *mine = NULL;
+			if (sv_archive_remote_get(target, name, &mine) == SV_ENOTFOUND)
+				fresh = 1; /* an archive without this mirror learns it */
+			sv_archive_remote_free(mine);
+		}
+		if (fresh && (rc = sv_archive_remote_add(target, r)))
+			goto fail;
+	}
+	rc = sv_mirror_pull(target, r, stdout);
+	goto done;
+fail:
+	rc = sv_cli_error(rc);
+done:
+	sv_archive_remote_free(r);
+	sv_archive_free(here);
+	sv_archive_free(target);
+	return rc;
+}
+
+static int run(const sv_command *cmd, int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "list"))
+		return list(cmd, argc < 2 ? 2 : argc);
+	if (!strcmp(argv[1], "add"))
+		return add(cmd, argc, argv);
+	if (!strcmp(argv[1], "push"))
+		return push(cmd, argc, argv);
+	if (!strcmp(argv[1], "verify"))
+		return verify(cmd, argc, argv);
+	if (!strcmp(argv[1], "pull"))
+		return pull(cmd, argc, argv);
+	return sv_cli_usage(cmd, "unknown mirror command '%s'", argv[1]);
+}
+
+const sv_command sv_cmd_mirror = {
+	"mirror", run, "copy the archive offsite (add, push, verify, pull, list)",
+	"usage: salvage mirror add NAME --objects URL --ledger URL [--s3-endpoint URL]\n"
+	"                          [--s3-region REGION] [--ssh-key FILE] [--known-hosts FILE]\n"
+	"       salvage mirror push [--recheck] NAME\n"
+	"       salvage mirror verify [--deep | --sample N%] NAME\n"
+	"       salvage mirror pull NAME [DIR]\n"
+	"       salvage mirror list\n"
+	"\n"
+	"A mirror keeps the objects at <objects URL>/sha256/ab/<sha256>.zst (the files\n"
+	"of objects/, as they are) and the ledger in a git repository.\n"
+	"\n"
+	"  add     saves a mirror in salvage.conf as [remote \"NAME\"]. Objects URLs:\n"
+	"          file:///absolute/path, sftp://user@host[:port]/path, s3://bucket/prefix\n"
+	"          (with --s3-endpoint, e.g. https://s3.eu-west-1.amazonaws.com). Ledger:\n"
+	"          a path, file:///path, ssh://user@host[:port]/path (an existing bare\n"
+	"          repository) or https://. No password is ever saved: S3 keys come from\n"
+	"          AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN); ssh\n"
+	"          uses --ssh-key or the agent, and checks host keys against\n"
+	"          --known-hosts (default ~/.ssh/known_hosts).\n"
+	"  push    uploads the objects the mirror lacks, then pushes the ledger as it\n"
+	"          was when the push began: never a ledger naming objects not yet\n"
+	"          there. What the mirror holds is remembered in mirrors/NAME.have, so\n"
+	"          a push with nothing new sends nothing; an interrupted push just\n"
+	"          continues. --recheck lists the mirror instead of trusting that.\n"
+	"          Exit 1 if uploads failed (the ledger is then not pushed).\n"
+	"  verify  checks that every object named by the ledger is on the mirror with\n"
+	"          the right size, and that the mirror's ledger has every branch.\n"
+	"          --deep downloads and re-hashes every object; --sample N% a random\n"
+	"          N% of them. Each problem is one line; exit 1 if there are any.\n"
+	"  pull    fetches the ledger, downloads (and re-hashes) the objects this\n"
+	"          archive lacks, and adds the new captures (salvage ls). With DIR,\n"
+	"          brings the archive DIR up to date instead, making it if needed.\n"
+	"  list    one line per mirror: name, objects URL, ledger URL.\n",
+};
