@@ -405,27 +405,6 @@ static int copy_fd(int in, int out, int64_t max, int *which, int *too_big)
 	return rc;
 }
 
-static int fsync_parent(const char *path)
-{
-	char *dir = strdup(path);
-	char *slash;
-	int fd, rc;
-	if (!dir)
-		return -1;
-	slash = strrchr(dir, '/');
-	if (slash == dir)
-		slash[1] = '\0';
-	else if (slash)
-		*slash = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(dir);
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 static int file_put_one(sv_transport *t, const put_item *it)
 {
 	char *tmp_rel = NULL, *tmp = NULL, *final = NULL;
@@ -459,9 +438,9 @@ static int file_put_one(sv_transport *t, const put_item *it)
 				  strerror(e));
 		goto done;
 	}
-	if (fsync(out) != 0 || close(out) != 0) {
+	if (close(out) != 0) {
 		out = -1;
-		rc = fail(t, SV_EIO, "cannot put '%s': cannot sync: %s", it->name, strerror(errno));
+		rc = fail(t, SV_EIO, "cannot put '%s': cannot write: %s", it->name, strerror(errno));
 		goto done;
 	}
 	out = -1;
@@ -471,8 +450,7 @@ static int file_put_one(sv_transport *t, const put_item *it)
 	}
 	free(tmp);
 	tmp = NULL;
-	if (fsync_parent(final) != 0)
-		rc = fail(t, SV_EIO, "cannot put '%s': cannot sync its folder: %s", it->name, strerror(errno));
+	/* Durable at the end of the batch: one syncfs, not two fsyncs a file. */
 done:
 	if (in >= 0)
 		close(in);
@@ -486,22 +464,62 @@ done:
 	return rc;
 }
 
+/*
+ * Every file goes to a temp name and is renamed into place; then one syncfs
+ * makes the whole batch durable, and only then is each reported done (the
+ * caller remembers what the mirror holds from those reports). rsync-like
+ * speed for thousands of small objects, with the same promise as one fsync
+ * per file.
+ */
 static int file_put(sv_transport *t, const put_item *items, size_t n, int replace, sv_transport_done_fn done, void *ctx)
 {
-	int first = 0;
+	int first = 0, synced = 0;
 	char *first_msg = NULL;
+	int *rcs = calloc(n ? n : 1, sizeof(*rcs));
+	char **msgs = calloc(n ? n : 1, sizeof(*msgs));
 	(void)replace; /* rename replaces atomically */
-	for (size_t i = 0; i < n; i++) {
-		int rc = file_put_one(t, &items[i]);
-		if (rc && !first) {
-			first = rc;
-			first_msg = strdup(sv_error_last());
-		}
-		if (done)
-			done(ctx, i, rc, rc ? sv_error_last() : NULL);
+	if (!rcs || !msgs) {
+		free(rcs);
+		free(msgs);
+		return oom(t);
 	}
+	for (size_t i = 0; i < n; i++) {
+		rcs[i] = file_put_one(t, &items[i]);
+		if (rcs[i]) {
+			msgs[i] = strdup(sv_error_last());
+			if (!first) {
+				first = rcs[i];
+				first_msg = strdup(sv_error_last());
+			}
+		}
+	}
+	int fd = open(t->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	synced = fd >= 0 && syncfs(fd) == 0;
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (!synced) {
+		char why[600];
+		snprintf(why, sizeof(why), "cannot sync the mirror folder: %s", strerror(e));
+		for (size_t i = 0; i < n; i++)
+			if (!rcs[i]) {
+				rcs[i] = SV_EIO;
+				msgs[i] = strdup(why);
+			}
+		if (!first) {
+			first = SV_EIO;
+			first_msg = strdup(why);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (done)
+			done(ctx, i, rcs[i], rcs[i] ? (msgs[i] ? msgs[i] : "upload failed") : NULL);
 	if (first)
 		sv_error_set(first, "%s", first_msg ? first_msg : "upload failed");
+	for (size_t i = 0; i < n; i++)
+		free(msgs[i]);
+	free(msgs);
+	free(rcs);
 	free(first_msg);
 	return first;
 }
