@@ -524,6 +524,19 @@ static int record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, co
 
 /* ---- transfers ---- */
 
+/*
+ * A zeroed transfer whose partial file is "none" (fd -1): a zeroed one would
+ * have fd 0, and freeing it would close standard input or, where there is
+ * none, whatever socket or object file had taken descriptor 0.
+ */
+static transfer *transfer_new(void)
+{
+	transfer *t = calloc(1, sizeof(*t));
+	if (t)
+		sv_partial_init(&t->part);
+	return t;
+}
+
 static void transfer_free(transfer *t)
 {
 	if (!t)
@@ -1198,7 +1211,7 @@ static int start_item(fetcher *f, transfer *t)
 				return 0;
 			}
 			sv_queue_host_clear(&qh);
-			transfer *r = calloc(1, sizeof(*r));
+			transfer *r = transfer_new();
 			const char *scheme_end = strstr(t->item.url, "://");
 			size_t slen = scheme_end ? (size_t)(scheme_end - t->item.url) : 4;
 			if (!r || !(r->item.url = malloc(slen + strlen(h->key) + 16)) ||
@@ -1252,7 +1265,7 @@ static int claim_more(fetcher *f)
 	if ((rc = f->q->ops.claim(f->q, f->o->node, room, f->o->lease_ms, &items, &n)))
 		return rc;
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		transfer *t = calloc(1, sizeof(*t));
+		transfer *t = transfer_new();
 		if (!t) {
 			rc = sv_error_set(SV_EIO, "out of memory");
 			break;

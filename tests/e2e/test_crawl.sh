@@ -58,10 +58,12 @@ cr_init() {
 
 # cr_crawl ARGS...: runs `salvage crawl ARGS...` in the archive ./a (give the
 # sheet as ../sheet.csv) under `timeout 120`; stdout in $out, stderr in $err,
-# exit status in $status. A hang or a crash fails the test.
+# exit status in $status, with standard input closed. A hang or a crash fails the test.
 cr_crawl() {
 	set +e
-	(cd a && exec timeout -k 10 120 "$SALVAGE" crawl "$@") >crawl.out 2>crawl.err
+	# No standard input at all, as under cron or CI: descriptor 0 is then free
+	# for sockets and files, and closing it by mistake breaks them.
+	(cd a && exec timeout -k 10 120 "$SALVAGE" crawl "$@") >crawl.out 2>crawl.err <&-
 	status=$?
 	set -e
 	out=$(cat crawl.out)
