@@ -3,8 +3,8 @@
  *
  * The loop: claim URLs while there is room, run them as transfers on one
  * curl multi handle, and at each checkpoint (every checkpoint_ms, or when
- * many outcomes wait) sync the object store, queue the links found, then
- * complete the outcomes with their capture records. Leases are renewed well
+ * many outcomes wait) queue the links found, sync the object store, commit
+ * the capture records to the ledger, then complete the outcomes. Leases are renewed well
  * before they run out. robots.txt is fetched once per host by whichever
  * fetcher meets the host first and kept in the queue for the others; URLs of
  * a host wait in memory until its rules are known.
