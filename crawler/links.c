@@ -2,8 +2,9 @@
  * crawler/links.c -- link extraction while a body arrives (see links.h).
  *
  * HTML: raw bytes -> decoder (charset chosen from the header, a byte order
- * mark or a <meta> in the first PRESCAN bytes) -> valid UTF-8 in a stage of
- * PIECE bytes -> libxml2's HTML push parser, SAX callbacks only. CSS: raw
+ * mark or a <meta> in the first PRESCAN bytes) -> valid UTF-8 -> markup
+ * filter (drops the text between tags, see put) -> a stage of PIECE bytes
+ * -> libxml2's HTML push parser, SAX callbacks only. CSS: raw
  * bytes -> the tokenizer below, which also reads <style> text and style
  * attributes for the HTML side.
  *
@@ -111,6 +112,46 @@ typedef struct {
 	char url[CSS_URL_CAP + 1];
 } css_tok;
 
+/* Where the markup filter (put) is in the HTML. */
+typedef enum {
+	MK_TEXT,    /* between tags: dropped */
+	MK_LT,      /* a '<' in text, its next byte not seen yet */
+	MK_TAG,     /* a start or end tag, after the '<' */
+	MK_DECL,    /* <!...> or <?...>, after the '<' */
+	MK_QUOTE,   /* a quoted attribute value or doctype literal */
+	MK_COMMENT, /* after "<!--" */
+	MK_RAW      /* <script> or <style> content */
+} markup_state;
+
+/* Where in a tag (MK_TAG). */
+typedef enum {
+	TP_NAME,         /* the element's name */
+	TP_END,          /* an end tag after its name */
+	TP_BEFORE_ATTR,  /* a blank came */
+	TP_ATTR,         /* an attribute's name */
+	TP_AFTER_NAME,   /* after an attribute's name */
+	TP_BEFORE_VALUE, /* after '=' */
+	TP_UNQUOTED,     /* an unquoted value */
+	TP_AFTER_VALUE,  /* after a quoted value */
+	TP_SLASH         /* '/' outside a value: only "/>" may follow */
+} tag_part;
+
+typedef struct {
+	markup_state state;
+	tag_part part;
+	unsigned char quote; /* MK_QUOTE: the closing quote */
+	int end_tag;         /* the tag is "</..." */
+	int self_closing;    /* it ended with "/>" */
+	int doctype;         /* MK_DECL: <!DOCTYPE */
+	size_t pos;          /* bytes after the '<' (MK_COMMENT: after "<!--") */
+	char open[8];        /* MK_DECL: its first bytes */
+	size_t name_len;     /* may exceed sizeof(name) - 1: such names match nothing */
+	char name[8];        /* lower case */
+	size_t attr_len;
+	const char *raw;     /* MK_RAW: "</script" or "</style" */
+	size_t match;        /* MK_RAW: bytes of raw matched; MK_COMMENT: dashes in a row */
+} markup_filter;
+
 struct sv_links {
 	sv_links_type type;
 	sv_link_fn fn;
@@ -135,6 +176,10 @@ struct sv_links {
 	unsigned char *stage;         /* UTF-8 for the parser, PIECE bytes */
 	size_t stage_len;
 	htmlParserCtxtPtr html;       /* NULL until the first piece and after the last */
+
+	markup_filter mk; /* what of the UTF-8 reaches the stage */
+	int keep_text;    /* no filtering (sv_links_keep_text, or the filter gave up) */
+	size_t text_dropped;
 
 	/* HTML state the parser does not keep for us */
 	int in_style;  /* inside <style>: text goes to css */
@@ -982,7 +1027,7 @@ static void html_push(sv_links *l, int all)
 /* Decoding to UTF-8                                                   */
 
 /* Appends UTF-8 to the stage, pushing it whenever it is full. */
-static void put(sv_links *l, const void *buf, size_t n)
+static void stage_put(sv_links *l, const void *buf, size_t n)
 {
 	const unsigned char *p = buf;
 	while (n > 0) {
@@ -996,6 +1041,299 @@ static void put(sv_links *l, const void *buf, size_t n)
 		if (l->stage_len == PIECE)
 			html_push(l, 0);
 	}
+}
+
+/*
+ * The markup filter, between the decoder and the stage: text between tags
+ * never holds a link, and libxml2 reads it a character at a time (most of
+ * its time on a page of prose), so it is dropped before the parser sees it.
+ * Everything else goes through as it is: tags, comments, <!...> and <?...>,
+ * and the content of <script> and <style> (libxml2's raw-text elements;
+ * <style> text is CSS).
+ *
+ * Dropping is only safe while the filter and the parser agree on where
+ * each tag, comment and raw text ends, and libxml2 2.9 reads malformed
+ * markup its own way (a bogus attribute ends at the first blank or '>',
+ * whatever the quotes). So the filter reads a strict grammar that both read
+ * the same way, and at the first thing outside it (a quote in the wrong
+ * place, '\f' in a tag, "--!>", "<script/>", an over-long name...) it stops
+ * filtering for the rest of the body: such a page is parsed as it is, only
+ * more slowly. A '<' is text, as it is to the parser, unless a letter, '_',
+ * ':', '.', '/', '!' or '?' follows ("a < b", "<3").
+ */
+
+/* A blank to libxml2 (IS_BLANK_CH): not '\f'. */
+static int blank(unsigned c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static int name_start(unsigned c)
+{
+	return is_alpha(c) || c == '_' || c == ':' || c == '.';
+}
+
+static int name_char(unsigned c)
+{
+	return name_start(c) || is_digit(c) || c == '-';
+}
+
+/* Gives up: the rest of the body goes to the parser unfiltered. */
+static void mk_give_up(sv_links *l)
+{
+	l->keep_text = 1;
+}
+
+/* The tag ends at this '>': raw text after <script> and <style>. */
+static void mk_tag_end(sv_links *l)
+{
+	markup_filter *m = &l->mk;
+
+	m->state = MK_TEXT;
+	if (m->end_tag || m->name_len > 6)
+		return;
+	m->name[m->name_len] = '\0';
+	if (strcmp(m->name, "script") == 0 || strcmp(m->name, "style") == 0) {
+		if (m->self_closing) {
+			mk_give_up(l); /* libxml2 closes <script/> at once; HTML does not */
+			return;
+		}
+		m->state = MK_RAW;
+		m->raw = m->name[1] == 'c' ? "</script" : "</style";
+		m->match = 0;
+	}
+}
+
+/* One byte of a start or end tag (MK_TAG), after its '<'. */
+static void mk_tag(sv_links *l, unsigned c)
+{
+	markup_filter *m = &l->mk;
+
+	if (++m->pos > 4096) { /* longer than libxml2's lookups reach unhurried */
+		mk_give_up(l);
+		return;
+	}
+	switch (m->part) {
+	case TP_NAME:
+		if (m->pos == 1 && c == '/') {
+			m->end_tag = 1;
+			return;
+		}
+		if (name_char(c) && (m->name_len > 0 || name_start(c))) {
+			if (m->name_len < sizeof(m->name) - 1)
+				m->name[m->name_len] = (char)lower(c);
+			if (++m->name_len > 90)
+				mk_give_up(l); /* libxml2 cuts names at 100 bytes */
+			return;
+		}
+		if (m->name_len == 0)
+			break;
+		if (m->end_tag) {
+			m->part = TP_END;
+			mk_tag(l, c);
+			return;
+		}
+		m->part = TP_BEFORE_ATTR;
+		mk_tag(l, c);
+		return;
+	case TP_END: /* blanks up to '>' */
+		if (blank(c))
+			return;
+		if (c == '>') {
+			mk_tag_end(l);
+			return;
+		}
+		break;
+	case TP_BEFORE_ATTR:
+	case TP_AFTER_NAME:
+	case TP_AFTER_VALUE:
+		if (blank(c)) {
+			if (m->part == TP_AFTER_VALUE)
+				m->part = TP_BEFORE_ATTR;
+			return;
+		}
+		if (c == '>') {
+			mk_tag_end(l);
+			return;
+		}
+		if (c == '/') {
+			m->part = TP_SLASH;
+			return;
+		}
+		if (m->part == TP_AFTER_NAME && c == '=') {
+			m->part = TP_BEFORE_VALUE;
+			return;
+		}
+		if (m->part != TP_AFTER_VALUE && name_start(c)) {
+			m->part = TP_ATTR;
+			m->attr_len = 1;
+			return;
+		}
+		break;
+	case TP_ATTR:
+		if (name_char(c)) {
+			if (++m->attr_len > 90)
+				break;
+			return;
+		}
+		m->part = TP_AFTER_NAME;
+		mk_tag(l, c);
+		return;
+	case TP_BEFORE_VALUE:
+		if (blank(c))
+			return;
+		if (c == '"' || c == '\'') {
+			m->state = MK_QUOTE;
+			m->quote = (unsigned char)c;
+			m->part = TP_AFTER_VALUE;
+			return;
+		}
+		if (c == '>' || c == '<' || c == '=' || c == '`')
+			break;
+		m->part = TP_UNQUOTED;
+		return;
+	case TP_UNQUOTED:
+		if (blank(c)) {
+			m->part = TP_BEFORE_ATTR;
+			return;
+		}
+		if (c == '>') {
+			mk_tag_end(l);
+			return;
+		}
+		if (c == '"' || c == '\'' || c == '<' || c == '=' || c == '`')
+			break;
+		return;
+	case TP_SLASH:
+		if (c == '>') {
+			m->self_closing = 1;
+			mk_tag_end(l);
+			return;
+		}
+		break;
+	}
+	mk_give_up(l);
+}
+
+/* One byte of <!...> or <?...> (MK_DECL), after the '<'. */
+static void mk_decl(sv_links *l, unsigned c)
+{
+	markup_filter *m = &l->mk;
+
+	if (m->pos < sizeof(m->open))
+		m->open[m->pos] = (char)c;
+	m->pos++;
+	if (m->pos == 3 && memcmp(m->open, "!--", 3) == 0) {
+		m->state = MK_COMMENT;
+		m->match = 0;
+		m->pos = 0;
+		return;
+	}
+	if (m->pos == 8 && strncasecmp(m->open, "!DOCTYPE", 8) == 0) {
+		m->doctype = 1;
+		return;
+	}
+	if (m->pos > 4096 || c == '<') {
+		mk_give_up(l);
+	} else if (m->doctype && (c == '"' || c == '\'')) { /* elsewhere libxml2 skips to the first '>' */
+		m->state = MK_QUOTE;
+		m->quote = (unsigned char)c;
+	} else if (c == '>') {
+		m->state = MK_TEXT;
+	}
+}
+
+/* A '<' that opens markup, followed by c. */
+static void mk_open(sv_links *l, unsigned c)
+{
+	markup_filter *m = &l->mk;
+
+	m->pos = 0;
+	m->end_tag = 0;
+	m->self_closing = 0;
+	m->name_len = 0;
+	m->doctype = 0;
+	m->part = TP_NAME;
+	m->state = c == '!' || c == '?' ? MK_DECL : MK_TAG;
+}
+
+/* Passes UTF-8 on to the stage, less the text between tags. */
+static void put(sv_links *l, const void *buf, size_t n)
+{
+	const unsigned char *p = buf, *end = p + n, *keep = p, *lt;
+	markup_filter *m = &l->mk;
+	unsigned c;
+
+	while (p < end && !l->keep_text) {
+		switch (m->state) {
+		case MK_TEXT: /* dropped up to a '<', which waits for the next byte */
+			if (p > keep)
+				stage_put(l, keep, (size_t)(p - keep));
+			lt = memchr(p, '<', (size_t)(end - p));
+			l->text_dropped += (size_t)((lt ? lt : end) - p);
+			p = lt ? lt + 1 : end;
+			keep = p;
+			if (lt)
+				m->state = MK_LT;
+			break;
+		case MK_LT:
+			if (name_start(*p) || *p == '/' || *p == '!' || *p == '?') {
+				stage_put(l, "<", 1);
+				mk_open(l, *p);
+			} else {
+				m->state = MK_TEXT; /* "a < b" */
+			}
+			break;
+		case MK_TAG:
+			mk_tag(l, *p++);
+			break;
+		case MK_DECL:
+			mk_decl(l, *p++);
+			break;
+		case MK_QUOTE:
+			lt = memchr(p, m->quote, (size_t)(end - p));
+			if (m->doctype) {
+				const unsigned char *stop = lt ? lt : end;
+				if (memchr(p, '>', (size_t)(stop - p)) || memchr(p, '<', (size_t)(stop - p)))
+					mk_give_up(l); /* libxml2 may skip to the first '>' */
+			}
+			p = lt ? lt + 1 : end;
+			if (lt)
+				m->state = m->doctype ? MK_DECL : MK_TAG;
+			break;
+		case MK_COMMENT: /* up to "-->"; "<!-->", "<!--->" and "--!>" are read differently */
+			c = *p++;
+			if (++m->pos <= 2 && (c == '>' || (m->pos == 1 && c == '-' && p < end && *p == '>')))
+				mk_give_up(l);
+			else if (c == '>' && m->match >= 2)
+				m->state = MK_TEXT;
+			else if (c == '!' && m->match >= 2)
+				mk_give_up(l);
+			m->match = c == '-' ? m->match + 1 : 0;
+			break;
+		case MK_RAW: /* up to "</" and the element's name, then blanks and '>' */
+			if (m->match == 0) {
+				lt = memchr(p, '<', (size_t)(end - p));
+				p = lt ? lt + 1 : end;
+				m->match = lt != NULL;
+				break;
+			}
+			c = lower(*p++);
+			if (c != (unsigned char)m->raw[m->match]) {
+				m->match = c == '<';
+			} else if (m->raw[++m->match] == '\0') {
+				mk_open(l, '/');
+				m->end_tag = 1;
+				m->part = TP_END;
+				m->name_len = 7; /* matches nothing */
+			}
+			break;
+		}
+	}
+	if (l->keep_text)
+		p = end;
+	if (p > keep)
+		stage_put(l, keep, (size_t)(p - keep));
 }
 
 /* A byte that is not part of valid UTF-8, read as Latin-1. */
@@ -1449,6 +1787,14 @@ static void cut(sv_links *l)
 	html_close(l);
 }
 
+int sv_links_keep_text(sv_links *l)
+{
+	if (l->fed > 0 || l->finished)
+		return sv_error_set(SV_EINVAL, "links: keep_text after the body began");
+	l->keep_text = 1;
+	return 0;
+}
+
 int sv_links_feed(sv_links *l, const void *buf, size_t len)
 {
 	size_t room, take;
@@ -1505,6 +1851,11 @@ size_t sv_links_found(const sv_links *l)
 size_t sv_links_dropped(const sv_links *l)
 {
 	return l->dropped;
+}
+
+size_t sv_links_text_dropped(const sv_links *l)
+{
+	return l->text_dropped;
 }
 
 int sv_links_truncated(const sv_links *l)

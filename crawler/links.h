@@ -91,6 +91,14 @@ int sv_links_new(sv_links **out, sv_links_type type, const char *doc_url, size_t
 int sv_links_set_charset(sv_links *l, const char *charset);
 
 /*
+ * HTML: hands the text between tags to the parser too, before the first
+ * sv_links_feed (SV_EINVAL after). By default it is dropped before parsing
+ * (it holds no links); with it kept, the parser sees the page exactly as it
+ * is, which the tests compare against.
+ */
+int sv_links_keep_text(sv_links *l);
+
+/*
  * Parses the next bytes of the body. Bad markup is never an error; only
  * running out of memory is (SV_EIO). Bytes past max_bytes are ignored.
  */
@@ -102,6 +110,7 @@ int sv_links_finish(sv_links *l);
 size_t sv_links_found(const sv_links *l);   /* links passed to the callback */
 size_t sv_links_dropped(const sv_links *l); /* references refused (see above) */
 int sv_links_truncated(const sv_links *l);  /* 1 when the body was longer than max_bytes */
+size_t sv_links_text_dropped(const sv_links *l); /* bytes of text between tags not parsed */
 
 void sv_links_free(sv_links *l); /* NULL is a no-op */
 

@@ -289,6 +289,34 @@ static void check_html(link_case *c)
 	check_case(SV_LINKS_HTML, DOC, c->name, c->body, strlen(c->body), NULL, c->want, c->dropped);
 }
 
+static char *extract_kept(const char *body, size_t len, int keep_text, uint64_t *x, size_t *text_dropped);
+
+/* The markup filter: text between tags is dropped before parsing, nothing else. */
+static link_case text_cases[] = {
+	{"text with '<', quotes, '>'",
+	 "it's 3 < 4 and \"so\" <a href=a.html>x</a> 5 <= 6, 7 <> 8 > 2 <img src=i.png> <3 <\t<a href=b.html>",
+	 "page " D "a.html\nreq " D "i.png\npage " D "b.html\n", 0},
+	{"'>' inside quotes", "<a title=\"x > y\" href=q.html>t</a><img alt='<a href=no.html>' src=i.png>",
+	 "page " D "q.html\nreq " D "i.png\n", 0},
+	{"a stray quote in a tag", "<p>Intro.</p><a href=z.html title=it's>x</a> don't <a href=\"w.html\">y</a> it's",
+	 "page " D "z.html\npage " D "w.html\n", 0},
+	{"comments", "<p>Intro.</p><!-- <a href=no1.html> -- > --!> --><a href=yes1.html><!----><a href=yes2.html>"
+	 "<!-- x ---><img src=yes3.png><!--a-- <img src=no2.png> -->",
+	 "page " D "yes1.html\npage " D "yes2.html\nreq " D "yes3.png\n", 0},
+	{"script text", "<p>Intro.</p><SCRIPT type=x>if (a<b && c>d) s = \"</a><a href='no.html'>\";</ScRiPt ><a href=yes.html>"
+	 "<script src=s.js /><a href=yes2.html></script>",
+	 "page " D "yes.html\nreq " D "s.js\npage " D "yes2.html\n", 0},
+	{"style text among prose", "prose <style type=text/css>p { background: url(bg.png) } /* <a href=no> */"
+	 "</STYLE> more prose <a href=y.html>y</a>",
+	 "req " D "bg.png\npage " D "y.html\n", 0},
+	{"'<' before other characters, <?...>, <!...>",
+	 "<$ <a href=$.html> x <?php echo '>' ?><a href=yes.html><!DOCTYPE x \"a>b\"><img src=i.png><\"<a href=q.html>",
+	 "page " D "$.html\npage " D "yes.html\nreq " D "i.png\npage " D "q.html\n", 0},
+	{"a lone '<' at the end", "<a href=a.html>x</a> text <", "page " D "a.html\n", 0},
+	{"non-ASCII text", "caf\xC3\xA9 <a href=a.html>\xE2\x82\xAC</a> \xF0\x9F\x98\x80 <img src=\"\xC3\xA9.png\">",
+	 "page " D "a.html\nreq " D "%C3%A9.png\n", 0},
+};
+
 #define HTML_TABLE(test, table)                                                                      \
 	ParameterizedTestParameters(links, test)                                                     \
 	{                                                                                            \
@@ -305,6 +333,26 @@ HTML_TABLE(base, base_cases)
 HTML_TABLE(srcset, srcset_cases)
 HTML_TABLE(refresh, refresh_cases)
 HTML_TABLE(style, style_cases)
+
+/* Each text case also gives the same links with the text kept, and the filter did drop text. */
+ParameterizedTestParameters(links, text)
+{
+	return cr_make_param_array(link_case, text_cases, sizeof(text_cases) / sizeof(text_cases[0]));
+}
+
+ParameterizedTest(link_case *c, links, text)
+{
+	uint64_t x = 3;
+	size_t nk, nd;
+	char *kept;
+
+	check_html(c);
+	kept = extract_kept(c->body, strlen(c->body), 1, &x, &nk);
+	cr_assert_str_eq(kept, c->want, "%s, text kept: got\n%s", c->name, kept);
+	free(extract_kept(c->body, strlen(c->body), 0, &x, &nd));
+	cr_assert_gt(nd, 0, "%s: no text dropped", c->name);
+	free(kept);
+}
 
 /* ---- the CSS tokenizer ---- */
 
@@ -675,25 +723,33 @@ Test(links, many_html_ends)
 	free(html);
 }
 
+/* Feeds body in random chunks of up to 700 bytes, then finishes. */
+static void feed_random(sv_links *l, const void *body, size_t len, uint64_t *x)
+{
+	const unsigned char *p = body;
+	size_t off = 0;
+
+	while (off < len) {
+		size_t n = 1 + next_rand(x) % 700;
+		if (n > len - off)
+			n = len - off;
+		cr_assert_eq(sv_links_feed(l, p + off, n), 0);
+		off += n;
+	}
+	cr_assert_eq(sv_links_finish(l), 0);
+}
+
 /* ---- random input: no crash, no hang, counts that add up ---- */
 
 static void fuzz_one(sv_links_type type, const unsigned char *body, size_t len, uint64_t *x)
 {
 	sink s = {0};
 	sv_links *l = NULL;
-	size_t off = 0;
 
 	cr_assert_eq(sv_links_new(&l, type, DOC, (size_t)(next_rand(x) % 4 == 0 ? len / 2 + 1 : 0), collect, &s), 0);
 	if (next_rand(x) % 3 == 0)
 		sv_links_set_charset(l, next_rand(x) % 2 ? "shift_jis" : "utf-16le");
-	while (off < len) {
-		size_t n = 1 + next_rand(x) % 700;
-		if (n > len - off)
-			n = len - off;
-		cr_assert_eq(sv_links_feed(l, body + off, n), 0);
-		off += n;
-	}
-	cr_assert_eq(sv_links_finish(l), 0);
+	feed_random(l, body, len, x);
 	cr_assert_eq(sv_links_found(l), s.count);
 	sv_links_free(l);
 }
@@ -739,6 +795,149 @@ Test(links, fuzz_tag_soup)
 		fuzz_one(SV_LINKS_HTML, (unsigned char *)buf, len, &x);
 		fuzz_one(SV_LINKS_CSS, (unsigned char *)buf, len, &x);
 	}
+	free(buf);
+}
+
+/* The links of body, in random chunks, with the text between tags kept or not. */
+static char *extract_kept(const char *body, size_t len, int keep_text, uint64_t *x, size_t *text_dropped)
+{
+	sink s = {.keep = 1};
+	sv_links *l = NULL;
+
+	cr_assert_eq(sv_links_new(&l, SV_LINKS_HTML, DOC, SIZE_MAX, collect, &s), 0, "%s", sv_error_last());
+	if (keep_text)
+		cr_assert_eq(sv_links_keep_text(l), 0);
+	feed_random(l, body, len, x);
+	cr_assert_eq(sv_links_keep_text(l), SV_EINVAL);
+	*text_dropped = sv_links_text_dropped(l);
+	if (keep_text)
+		cr_assert_eq(*text_dropped, 0);
+	sv_links_free(l);
+	return s.buf ? s.buf : strdup("");
+}
+
+/* Whether every line of sub appears in all, in the same order. */
+static int subsequence(const char *sub, const char *all)
+{
+	while (*sub) {
+		const char *eol = strchr(sub, '\n');
+		size_t n = (size_t)(eol - sub) + 1;
+		for (;;) {
+			if (!*all)
+				return 0;
+			const char *next = strchr(all, '\n') + 1;
+			if ((size_t)(next - all) == n && memcmp(all, sub, n) == 0) {
+				all = next;
+				break;
+			}
+			all = next;
+		}
+		sub += n;
+	}
+	return 1;
+}
+
+/*
+ * Parses document iter with the text kept and dropped: fails unless every
+ * link of the first is in the second, in order. 1 when they are the same;
+ * *text_dropped: what the filter dropped.
+ */
+static int same_links(const char *buf, size_t len, int iter, uint64_t *x, size_t *text_dropped)
+{
+	size_t nk, nd;
+	char *kept = extract_kept(buf, len, 1, x, &nk), *dropped = extract_kept(buf, len, 0, x, &nd);
+	int same = strcmp(kept, dropped) == 0;
+
+	cr_assert(subsequence(kept, dropped), "document %d:\n%.*s\nwith text:\n%s\nwithout:\n%s", iter, (int)len, buf,
+		  kept, dropped);
+	if (text_dropped)
+		*text_dropped = nd;
+	free(kept);
+	free(dropped);
+	return same;
+}
+
+/*
+ * Tag soup with prose between the tags, parsed with the text dropped and
+ * kept: dropping loses no link the parser finds in the page as it is. Where
+ * they differ, the filtered parse found more: text makes libxml2 imply
+ * elements, and a later explicit <body> is then discarded with its attributes.
+ */
+Test(links, dropped_text_loses_no_link)
+{
+	static const char *const parts[] = {
+		"<a href=a", ".html>", "<img src=\"i", ".png\">", " src='q.png' ", "<base href=/b/>", "<p>", "</p>",
+		"<style>", "p{background:url(s", ".png)}", "</style>", "</STYLE >", "<script>", "</script>", "</scr",
+		"<!--", "-->", "--", "<!--->", ">", "<", "< ", "<3", "</", "'", "\"", "=", " it's ", " \"quoted\" ",
+		"prose and more prose, ", "a<b", "<$", "<?x ?>", "<!DOCTYPE html>", "<body background=bg.gif>",
+		"<td background=t.gif>", "</html>", "<html>", "&amp;", "&lt;a href=no&gt;", "\n", "\xC3\xA9",
+		"<div style=\"background:url(d.png)\">", "<link rel=stylesheet href=l.css>", "<textarea>", "</textarea>",
+	};
+	uint64_t x = 11, cx = 5;
+	char *buf = malloc(20000);
+	int same = 0;
+
+	for (int iter = 0; iter < 1500; iter++) {
+		size_t len = 0, target = next_rand(&x) % 3000;
+		while (len < target) {
+			const char *p = parts[next_rand(&x) % (sizeof(parts) / sizeof(parts[0]))];
+			memcpy(buf + len, p, strlen(p));
+			len += strlen(p);
+		}
+		same += same_links(buf, len, iter, &cx, NULL);
+	}
+	cr_assert_gt(same, 1200, "only %d of 1500 documents gave the same links", same);
+	free(buf);
+}
+
+/*
+ * Well-formed pages with tricky text, comments, scripts and styles, and now
+ * and then one malformed construct: the filter drops text and finds the
+ * links the parser finds in the page as it is. (No <body>: see above.)
+ */
+Test(links, dropped_text_same_links)
+{
+	static const char *const text[] = {
+		"Prose, with \"quotes\" and it's apostrophes. ", "3 < 4 and 5 > 2 ", "a <= b, <3 ", "&amp; &lt;a href=no&gt; ",
+		"caf\xC3\xA9 \xE2\x82\xAC ", "\n", "x<\ty ", " = ' \" ` ",
+	};
+	static const char *const markup[] = {
+		"<a href=a.html>", "<a href=\"q.html?a=1&amp;b=2\" title='it\"s > x'>", "</a>", "<p class=lead>", "</p >",
+		"<img src=i.png alt=\"<a href=no.html>\">", "<br/>", "<img src='j.png' />", "<!-- <a href=no2.html> -- -->",
+		"<!---->", "<!DOCTYPE html>", "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" \"x.dtd\">",
+		"<script>if (a<b && c>d) s = '</a><a href=no3.html>';</script>", "<SCRIPT src=s.js></ScRiPt >",
+		"<style>p{background:url(bg.png)} /* <a href=no4> */</style>", "<div style=\"background:url(d.png)\">",
+		"</div>", "<link rel=stylesheet href=l.css>", "<td background=t.gif>",
+		"<base href=/b/>", "<textarea><a href=ta.html></textarea>", "<title>T <b>i</b></title>", "<ul>", "<li>",
+		"<meta http-equiv=refresh content=\"5; url=r.html\">", "<?xml version=\"1.0\"?>", "<![if IE]>",
+		"<input type=image src=go.png>", "<iframe src=f.html></iframe>", "<x-y data-v=\"1\" aria-label=x>",
+	};
+	static const char *const malformed[] = {
+		"<a href=z.html title=it's>", "<!-->", "<!-- x --!>", "<script/>", "<a @click=x href=v.html>",
+		"<a href=\"u.html\"title=t>", "<p\f>", "<a href=a\"b.html>", "<!DOCTYPE x \"a>b\">", "<style/>",
+	};
+	uint64_t x = 17, cx = 9;
+	char *buf = malloc(40000);
+	int same = 0, filtered = 0;
+
+	for (int iter = 0; iter < 1000; iter++) {
+		size_t len = 0, target = next_rand(&x) % 6000;
+		int bad = iter % 4 == 0;
+		while (len < target) {
+			uint64_t r = next_rand(&x);
+			const char *p = r % 2 ? text[r / 2 % (sizeof(text) / sizeof(text[0]))]
+					      : markup[r / 2 % (sizeof(markup) / sizeof(markup[0]))];
+			if (bad && r % 97 == 0)
+				p = malformed[r / 97 % (sizeof(malformed) / sizeof(malformed[0]))];
+			memcpy(buf + len, p, strlen(p));
+			len += strlen(p);
+		}
+		size_t nd;
+		same += same_links(buf, len, iter, &cx, &nd);
+		filtered += nd > len / 4;
+	}
+	cr_assert_eq(same, 1000, "only %d of 1000 documents gave the same links", same);
+	cr_assert_geq(filtered, 700, "text was dropped from only %d of 1000 documents", filtered);
 	free(buf);
 }
 
