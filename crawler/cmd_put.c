@@ -10,6 +10,7 @@
  */
 #include "cli.h"
 
+#include "../common/clock.h"
 #include "../common/error.h"
 #include "../queue/url.h"
 
@@ -93,14 +94,9 @@ static int put_one(sv_objects *store, const char *name, put_result *res)
 
 /* The capture record of a manual put (DESIGN.md "Ledger"). */
 static char *manual_record(const char *url, const char *note, const char *file, const put_result *r,
-			   const char *machine, char ts[64])
+			   const char *machine, char ts[SV_RFC3339_LEN])
 {
-	struct timespec now;
-	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	snprintf(ts, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(now.tv_nsec / 1000000));
+	sv_rfc3339_now(ts);
 	json_t *o = json_object();
 	if (!o)
 		return NULL;
@@ -130,7 +126,7 @@ static char *manual_record(const char *url, const char *note, const char *file, 
 static int record_manual(const sv_archive *a, const char *url, const char *note, const char *file,
 			 const put_result *r)
 {
-	char machine[256], ts[64];
+	char machine[256], ts[SV_RFC3339_LEN];
 	sv_ledger *ledger = NULL;
 	sv_queue *q = NULL;
 	unsigned seq = 0;

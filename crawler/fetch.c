@@ -15,6 +15,7 @@
  */
 #include "fetch.h"
 
+#include "../common/clock.h"
 #include "../common/error.h"
 #include "../queue/url.h"
 #include "links.h"
@@ -70,7 +71,7 @@ typedef struct transfer {
 	host_info *host;
 	seed_info *seed;
 	CURL *easy;
-	char ts[32];
+	char ts[SV_RFC3339_LEN];
 	int64_t content_length;
 	char *content_type, *location, *encoding, *retry_after, *disposition;
 	char *etag, *last_modified, *content_range;
@@ -102,7 +103,7 @@ typedef struct {
 	sv_queue_outcome o;
 	sv_queue_capture c;
 	char *record, *reason, *url;
-	char ts[32], sha[SV_DIGEST_HEX_LEN + 1], kind[16];
+	char ts[SV_RFC3339_LEN], sha[SV_DIGEST_HEX_LEN + 1], kind[16];
 	int64_t length;
 	int has_capture, has_sha;
 } pending_outcome;
@@ -156,16 +157,6 @@ static int64_t now_ms(void)
 	struct timespec t;
 	clock_gettime(CLOCK_REALTIME, &t);
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static void rfc3339_now(char *buf, size_t cap)
-{
-	struct timespec t;
-	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &t);
-	gmtime_r(&t.tv_sec, &tm);
-	size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, cap - n, ".%03ldZ", t.tv_nsec / 1000000);
 }
 
 void sv_fetch_options_init(sv_fetch_options *o)
@@ -857,7 +848,7 @@ static int start(fetcher *f, transfer *t)
 	t->easy = e;
 	t->f = f;
 	t->content_length = -1;
-	rfc3339_now(t->ts, sizeof(t->ts));
+	sv_rfc3339_now(t->ts);
 	curl_easy_setopt(e, CURLOPT_URL, t->item.url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -1236,7 +1227,7 @@ static int start_item(fetcher *f, transfer *t)
 		return 0;
 	}
 	if (respect && h->robots && !sv_robots_allowed(h->robots, t->item.url)) {
-		rfc3339_now(t->ts, sizeof(t->ts));
+		sv_rfc3339_now(t->ts);
 		f->stats->skipped++;
 		int rc = record(f, t, SV_OUTCOME_SKIPPED, 0, NULL, NULL, t->item.kind, NULL,
 				"disallowed by robots.txt", NULL, 0);

@@ -584,6 +584,10 @@ test_put_url_is_a_manual_capture_in_ledger_and_ls() {
 		assert r["kind"] == "manual" and r["sha256"] == sys.argv[2] and r["length"] == 18, r
 		assert r["note"] == "behind a login form" and r["file"] == "table.csv" and r["status"] is None, r
 		assert r["url"] == "http://data.example.gov/table.csv", r
+		import re, datetime
+		assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r["ts"]), r["ts"]
+		t = datetime.datetime.strptime(r["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+		assert abs((datetime.datetime.now(datetime.timezone.utc) - t).total_seconds()) < 60, r["ts"]
 	PY
 	# The ledger, read with git: one commit, the record in captures/<node>/<date>/.
 	git -C a/ledger.git fsck --strict || fail "git fsck failed"
