@@ -867,6 +867,23 @@ static int remote_down(sv_transport *t)
 	return sv_transport_stat(t, "salvage-probe", &size) != 0;
 }
 
+/*
+ * The upload order: objects live in folders by their first byte, and files
+ * made at once in one folder wait for each other (the folder is locked while
+ * the file system finds each new file an inode). So a run of consecutive
+ * objects cycles through 16 folders -- first byte's high half, then the
+ * second byte, then the low half -- and the transfers at once land in
+ * different folders, while one batch still touches only 16 of them.
+ */
+static int upload_order(const void *pa, const void *pb)
+{
+	const unsigned char *a = ((const sv_digest *)pa)->bytes, *b = ((const sv_digest *)pb)->bytes;
+	int ka = (a[0] >> 4) << 16 | a[1] << 8 | (a[0] & 15), kb = (b[0] >> 4) << 16 | b[1] << 8 | (b[0] & 15);
+	if (ka != kb)
+		return ka < kb ? -1 : 1;
+	return memcmp(a + 2, b + 2, SV_DIGEST_LEN - 2);
+}
+
 /* Uploads the objects in todo, in batches; each batch's successes are appended to the .have file. */
 static int upload(push_state *s, sv_transport *t, const sv_digest *todo, size_t n, int *stopped)
 {
@@ -1012,6 +1029,7 @@ int sv_mirror_push(const sv_archive *a, const char *name, const sv_mirror_push_o
 		if (!dset_has(&s.have.set, &local[i]))
 			todo[ntodo++] = local[i];
 	s.total = ntodo;
+	qsort(todo, ntodo, sizeof(*todo), upload_order);
 	/* 3. Upload what is missing. */
 	if (ntodo) {
 		size_t removed = 0;

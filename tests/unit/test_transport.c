@@ -510,6 +510,14 @@ Test(transport, s3_has_no_temps)
 	cr_assert_eq(removed, 0);
 }
 
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f, "cannot create '%s'", path);
+	fputs(text, f);
+	cr_assert_eq(fclose(f), 0);
+}
+
 ParameterizedTestParameters(transport, many_files)
 {
 	static enum kind kinds[] = {K_FILE, K_SFTP, K_S3};
@@ -528,13 +536,11 @@ ParameterizedTest(enum kind *k, transport, many_files)
 	R.o.transfers = 32;
 	remote_open(&R);
 	for (int i = 0; i < N; i++) {
-		FILE *f;
+		char text[16];
 		snprintf(names[i], sizeof(names[i]), "objects/sha256/%02x/f%04d", i % 7, i);
 		snprintf(path, sizeof(path), "%s/f%04d", R.local, i);
-		f = fopen(path, "w");
-		cr_assert_not_null(f);
-		fprintf(f, "%d", i);
-		fclose(f);
+		snprintf(text, sizeof(text), "%d", i);
+		write_text(path, text);
 		locals[i] = strdup(path);
 		pnames[i] = names[i];
 	}
@@ -554,6 +560,79 @@ ParameterizedTest(enum kind *k, transport, many_files)
 	for (int i = 0; i < N; i++)
 		free((char *)locals[i]);
 	free(l);
+}
+
+ParameterizedTestParameters(transport, file_batch_failures)
+{
+	static int transfers[] = {1, 16};
+	return cr_make_param_array(int, transfers, 2);
+}
+
+typedef struct {
+	int calls[64];
+	int codes[64];
+	char msgs[64][1024];
+} batch_log;
+
+static void on_batch_done(void *ctx, size_t i, int code, const char *message)
+{
+	batch_log *d = ctx;
+	cr_assert_lt(i, 64);
+	d->calls[i]++;
+	d->codes[i] = code;
+	snprintf(d->msgs[i], sizeof(d->msgs[i]), "%s", message ? message : "");
+}
+
+/*
+ * A file mirror copies a batch with several threads: every file in a folder
+ * that can be made arrives whole, the files of a folder that cannot be made
+ * (a file holds its name) and one whose local copy is gone fail on their own,
+ * each reported once, and no temp file is left.
+ */
+ParameterizedTest(int *transfers, transport, file_batch_failures)
+{
+	enum { N = 60 };
+	char names[N][64], path[4300];
+	const char *locals[N], *pnames[N];
+	batch_log d;
+	remote_make(&R, K_FILE);
+	R.o.transfers = *transfers;
+	remote_open(&R);
+	snprintf(path, sizeof(path), "%s/sha256", R.disk);
+	cr_assert_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/sha256/0c", R.disk); /* the folder of every 13th file */
+	write_text(path, "in the way");
+	for (int i = 0; i < N; i++) {
+		char text[32];
+		snprintf(names[i], sizeof(names[i]), "sha256/%02x/f%02d.zst", i % 13, i);
+		snprintf(path, sizeof(path), "%s/f%02d", R.local, i);
+		snprintf(text, sizeof(text), "content %d", i);
+		if (i != 41)
+			write_text(path, text);
+		locals[i] = strdup(path);
+		pnames[i] = names[i];
+	}
+	memset(&d, 0, sizeof(d));
+	cr_assert_eq(sv_transport_put_many(R.t, locals, pnames, N, on_batch_done, &d), SV_EIO);
+	for (int i = 0; i < N; i++) {
+		int64_t size;
+		int bad = i % 13 == 12 || i == 41;
+		cr_assert_eq(d.calls[i], 1, "done called %d times for %s", d.calls[i], names[i]);
+		cr_assert_eq(d.codes[i] != 0, bad, "%s: code %d (%s)", names[i], d.codes[i], d.msgs[i]);
+		cr_assert_eq(sv_transport_stat(R.t, names[i], &size), 0, "%s: %s", names[i], sv_error_last());
+		if (bad) {
+			cr_assert_eq(size, -1, "%s is there", names[i]);
+			cr_assert(strstr(d.msgs[i], names[i]), "the message names the file: %s", d.msgs[i]);
+			continue;
+		}
+		char want[32];
+		snprintf(want, sizeof(want), "content %d", i);
+		cr_assert_eq(size, (int64_t)strlen(want), "%s", names[i]);
+		expect_content(&R, names[i], (const unsigned char *)want, strlen(want));
+	}
+	cr_assert_eq(temps_on_disk(&R), 0, "temp files left in the mirror");
+	for (int i = 0; i < N; i++)
+		free((char *)locals[i]);
 }
 
 static int stop_after_three(void *ctx, const char *name, int64_t size)
