@@ -36,7 +36,7 @@ LIB := $(BUILD)/libsalvage.a
 BIN := $(BUILD)/salvage
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
-TEST_HELPERS := $(BUILD)/tests/genstream $(BUILD)/tests/testserver
+TEST_HELPERS := $(BUILD)/tests/genstream $(BUILD)/tests/testserver $(BUILD)/tests/stdfd_guard.so
 DEPS_STAMP := build/.deps-ok
 
 .PHONY: all deps test bench demo install clean
@@ -73,6 +73,11 @@ $(BUILD)/tests/testserver: tests/server/testserver.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(SV_CPPFLAGS) $(CPPFLAGS) $(SV_CFLAGS) $(shell $(PKG_CONFIG) --cflags libmicrohttpd zlib) $(CFLAGS) \
 		$(SV_LDFLAGS) $(LDFLAGS) -o $@ $< $(shell $(PKG_CONFIG) --libs libmicrohttpd zlib) $(LDLIBS)
+
+# Preloaded into salvage by a test: built without sanitizers, whatever SANITIZE says.
+$(BUILD)/tests/stdfd_guard.so: tests/stdfd_guard.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
 
 $(BUILD)/tests/genstream: tests/genstream.c
 	@mkdir -p $(@D)

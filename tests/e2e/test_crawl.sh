@@ -166,6 +166,28 @@ cr_demo_site() {
 
 # --- 1. a normal small site ---
 
+# salvage never closes descriptors 0-2, whatever it fetches or skips: a
+# transfer that "closed its partial file" as descriptor 0 (zeroed struct) once
+# closed standard input, and a socket or object file took its number.
+test_crawl_never_closes_standard_descriptors() {
+	local guard=$BUILD/tests/stdfd_guard.so
+	[ -f "$guard" ] || fail "no $guard (make test builds it)"
+	# The guard itself: a close of descriptor 0 is logged.
+	LD_PRELOAD=$guard SV_STDFD_GUARD=$PWD/probe.log bash -c 'exec 0<&-' </dev/null
+	expect_in "closed 0" "$(cat probe.log)"
+	cr_demo_site
+	cr_init
+	set +e
+	(cd a && LD_PRELOAD=$guard SV_STDFD_GUARD=$PWD/../closes.log \
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+		exec timeout -k 10 120 "$SALVAGE" crawl ../www/demo.csv) >crawl.out 2>crawl.err </dev/null
+	status=$?
+	set -e
+	expect_eq "$status" 0
+	expect_in "1 skipped" "$(cat crawl.out)" # a URL skipped for robots.txt, as in the bug
+	[ ! -s closes.log ] || fail "salvage closed a standard descriptor: $(cat closes.log)"
+}
+
 test_crawl_demo_site() {
 	cr_demo_site
 	cr_init
