@@ -111,7 +111,7 @@ static void drain_child(const char *db, long batch, int id)
 	for (int empty = 0; empty < 3;) {
 		sv_queue_item *it;
 		size_t n, acc;
-		if (q->ops.claim(q, node, (size_t)batch, 60000, &it, &n) != 0) {
+		if (q->ops.claim(q, node, NULL, 0, (size_t)batch, 60000, &it, &n) != 0) {
 			fprintf(stderr, "queue_bench: %s\n", sv_error_last());
 			_exit(1);
 		}

@@ -1248,13 +1248,15 @@ static int start_item(fetcher *f, transfer *t)
 static int claim_more(fetcher *f)
 {
 	size_t room = (size_t)f->o->transfers > f->active + f->parked ? (size_t)f->o->transfers - f->active - f->parked : 0;
-	sv_queue_item *items;
-	size_t n;
+	sv_queue_item *items = NULL;
+	size_t n = 0;
 	int rc;
-	if (room == 0)
+	if (room == 0 && f->nended == 0)
 		return 0;
-	if ((rc = f->q->ops.claim(f->q, f->o->node, room, f->o->lease_ms, &items, &n)))
+	/* The host slots of ended transfers are freed in the claim's own transaction. */
+	if ((rc = f->q->ops.claim(f->q, f->o->node, f->ended, f->nended, room, f->o->lease_ms, &items, &n)))
 		return rc;
+	f->nended = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		transfer *t = transfer_new();
 		if (!t) {
@@ -1449,12 +1451,8 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 		}
 		if (f.fatal)
 			break;
-		if (f.nended) {
-			if ((rc = q->ops.free_slots(q, o->node, f.ended, f.nended)))
-				break;
-			f.nended = 0;
-			idle_until = 0; /* room again: claim at once */
-		}
+		if (f.nended)
+			idle_until = 0; /* room again: claim at once, which frees their host slots */
 		now = now_ms();
 		if (now - f.last_checkpoint >= o->checkpoint_ms || f.nouts >= OUTCOMES_FLUSH ||
 		    f.pending_bytes >= RECORDS_FLUSH) {

@@ -143,8 +143,10 @@ typedef struct sv_queue_ops {
 	int (*add_sheet)(sv_queue *q, const char *name, const void *raw, size_t raw_len,
 			 const sv_queue_seed *rows, size_t n, sv_queue_sheet_result *res);
 	int (*enqueue)(sv_queue *q, const sv_queue_url *urls, size_t n, size_t *added);
-	int (*claim)(sv_queue *q, const char *node, size_t max, int lease_ms, sv_queue_item **items,
-		     size_t *n);
+	/* Leases up to max URLs to node. freed (nfreed ids, may be NULL): leased URLs whose
+	 * transfers ended, their host slots freed first in the same transaction (free_slots). */
+	int (*claim)(sv_queue *q, const char *node, const int64_t *freed, size_t nfreed, size_t max, int lease_ms,
+		     sv_queue_item **items, size_t *n);
 	int (*renew)(sv_queue *q, const char *node, const int64_t *ids, size_t n, int lease_ms);
 	int (*complete)(sv_queue *q, const char *node, const sv_queue_outcome *outcomes, size_t n,
 			size_t *accepted);

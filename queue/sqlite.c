@@ -962,29 +962,6 @@ static int claim_locked(sv_queue *q, const char *node, size_t max, int lease_ms,
 	return rc;
 }
 
-static int q_claim(sv_queue *q, const char *node, size_t max, int lease_ms, sv_queue_item **items,
-		   size_t *n)
-{
-	sqlite_queue *s = impl(q);
-	int rc;
-	*items = NULL;
-	*n = 0;
-	if (max == 0)
-		return 0;
-	sv_queue_item *it = calloc(max, sizeof(*it));
-	if (!it)
-		return sv_error_set(SV_EIO, "out of memory");
-	if ((rc = begin(s)) == 0)
-		rc = finish(s, claim_locked(q, node, max, lease_ms, it, n));
-	if (rc) {
-		sv_queue_items_free(it, max);
-		*n = 0;
-		return rc;
-	}
-	*items = it;
-	return 0;
-}
-
 static int q_renew(sv_queue *q, const char *node, const int64_t *ids, size_t n, int lease_ms)
 {
 	sqlite_queue *s = impl(q);
@@ -1008,13 +985,10 @@ static int q_renew(sv_queue *q, const char *node, const int64_t *ids, size_t n, 
  * freed (a transfer ended; the URL stays leased until its outcome is
  * complete), so politeness counts connections, not pending outcomes.
  */
-static int give_back(sv_queue *q, const char *node, const int64_t *ids, size_t n, int queue_again)
+static int give_back_locked(sqlite_queue *s, const char *node, const int64_t *ids, size_t n, int queue_again)
 {
-	sqlite_queue *s = impl(q);
 	tally hosts = {0};
-	int rc = begin(s);
-	if (rc)
-		return rc;
+	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		sqlite3_stmt *st = stmt(s, ST_URL_OWNER);
 		sqlite3_bind_int64(st, 1, ids[i]);
@@ -1041,7 +1015,14 @@ static int give_back(sv_queue *q, const char *node, const int64_t *ids, size_t n
 	if (rc == 0)
 		rc = release_hosts(s, &hosts, INT64_MAX);
 	tally_free(&hosts);
-	return finish(s, rc);
+	return rc;
+}
+
+static int give_back(sv_queue *q, const char *node, const int64_t *ids, size_t n, int queue_again)
+{
+	sqlite_queue *s = impl(q);
+	int rc = begin(s);
+	return rc ? rc : finish(s, give_back_locked(s, node, ids, n, queue_again));
 }
 
 static int q_release(sv_queue *q, const char *node, const int64_t *ids, size_t n)
@@ -1052,6 +1033,31 @@ static int q_release(sv_queue *q, const char *node, const int64_t *ids, size_t n
 static int q_free_slots(sv_queue *q, const char *node, const int64_t *ids, size_t n)
 {
 	return give_back(q, node, ids, n, 0);
+}
+
+static int q_claim(sv_queue *q, const char *node, const int64_t *freed, size_t nfreed, size_t max, int lease_ms,
+		   sv_queue_item **items, size_t *n)
+{
+	sqlite_queue *s = impl(q);
+	int rc;
+	*items = NULL;
+	*n = 0;
+	if (max == 0)
+		return nfreed ? q_free_slots(q, node, freed, nfreed) : 0;
+	sv_queue_item *it = calloc(max, sizeof(*it));
+	if (!it)
+		return sv_error_set(SV_EIO, "out of memory");
+	if ((rc = begin(s)) == 0) {
+		rc = give_back_locked(s, node, freed, nfreed, 0);
+		rc = finish(s, rc ? rc : claim_locked(q, node, max, lease_ms, it, n));
+	}
+	if (rc) {
+		sv_queue_items_free(it, max);
+		*n = 0;
+		return rc;
+	}
+	*items = it;
+	return 0;
 }
 
 static int q_failures(sv_queue *q, int (*fn)(void *ctx, const char *reason, int64_t count), void *ctx)

@@ -89,7 +89,7 @@ static size_t enqueue_fmt(int64_t seed, const char *fmt, int from, int to, const
 static size_t claim(const char *node, size_t max, int lease_ms, sv_queue_item **items)
 {
 	size_t n;
-	cr_assert_eq(q->ops.claim(q, node, max, lease_ms, items, &n), 0, "%s", sv_error_last());
+	cr_assert_eq(q->ops.claim(q, node, NULL, 0, max, lease_ms, items, &n), 0, "%s", sv_error_last());
 	return n;
 }
 
@@ -195,6 +195,38 @@ Test(queue, each_claimer_takes_its_share_of_a_host)
 	sv_queue_items_free(more, 1);
 	sv_queue_items_free(it, 3);
 	sv_queue_items_free(b, 2);
+}
+
+/* A claim frees the host slots of the transfers that ended, in its own transaction. */
+Test(queue, claim_frees_ended_slots_first)
+{
+	const char *u[] = {"http://a.example/"};
+	sv_queue_item *it, *more, *third, *none;
+	size_t n;
+	int64_t seed = add_rows("s", u, NULL, 1, NULL);
+	enqueue_fmt(seed, "http://a.example/p%d", 0, 9, "page");
+	q->opts.host_node_max = 2;
+	cr_assert_eq(claim("n1", 100, 60000, &it), 2, "n1's share of a.example");
+	cr_assert_eq(claim("n1", 100, 60000, &none), 0, "both slots held");
+	sv_queue_items_free(none, 0);
+	/* Both transfers ended (their outcomes not complete yet): the claim gets both slots back. */
+	int64_t ended[2] = {it[0].id, it[1].id};
+	cr_assert_eq(q->ops.claim(q, "n1", ended, 2, 100, 60000, &more, &n), 0, "%s", sv_error_last());
+	cr_assert_eq(n, 2, "the freed slots are taken again");
+	cr_assert(more[0].id != it[0].id && more[0].id != it[1].id && more[1].id != it[0].id && more[1].id != it[1].id);
+	/* With no room to claim (max 0) the slots are still freed. */
+	int64_t ended2[2] = {more[0].id, more[1].id};
+	cr_assert_eq(q->ops.claim(q, "n1", ended2, 2, 0, 60000, &none, &n), 0, "%s", sv_error_last());
+	cr_assert_eq(n, 0);
+	sv_queue_items_free(none, 0);
+	cr_assert_eq(claim("n1", 100, 60000, &third), 2, "the slots freed without a claim");
+	/* The earlier URLs are still leased to n1, and complete normally. */
+	complete_all("n1", it, 2, SV_OUTCOME_DONE, 2);
+	complete_all("n1", more, 2, SV_OUTCOME_DONE, 2);
+	complete_all("n1", third, 2, SV_OUTCOME_DONE, 2);
+	sv_queue_items_free(it, 2);
+	sv_queue_items_free(more, 2);
+	sv_queue_items_free(third, 2);
 }
 
 Test(queue, datasets_come_before_pages_of_their_row)
@@ -405,7 +437,7 @@ static void child_claimer(int fd, int kill_self)
 	char node[32];
 	snprintf(node, sizeof(node), "node-%d", (int)getpid());
 	for (;;) {
-		if (cq->ops.claim(cq, node, 37, 60000, &it, &n) != 0)
+		if (cq->ops.claim(cq, node, NULL, 0, 37, 60000, &it, &n) != 0)
 			_exit(3);
 		if (n == 0) {
 			sv_queue_items_free(it, 0);
