@@ -352,6 +352,31 @@ test_file_push_then_clone_and_pull() {
 	expect_status 0
 }
 
+# The ledger goes out without a delta search (see storage/ledger.c,
+# pack_without_deltas): capture records of 20 puts, alike enough for git to
+# delta them, arrive in the remote pack as whole objects.
+test_ledger_pushed_without_deltas() {
+	sv init a
+	expect_status 0
+	for i in $(seq 20); do
+		printf 'station,reading\nA,%d\n' "$i" >"f$i.csv"
+		sv -C a put "$PWD/f$i.csv" --url "http://data.example.gov/readings/f$i.csv" --note "monthly readings, file $i"
+		expect_status 0
+	done
+	sv -C a mirror add eu --objects "file://$PWD/remote/objects" --ledger "$PWD/remote/ledger.git"
+	expect_status 0
+	mkdir -p remote/objects
+	sv -C a mirror push eu
+	expect_status 0
+	git --git-dir=remote/ledger.git fsck --strict >fsck.out 2>&1 || fail "git fsck: $(cat fsck.out)"
+	set -- remote/ledger.git/objects/pack/*.idx
+	[ -f "$1" ] || fail "no pack in the remote ledger"
+	git verify-pack -v "$1" >pack.txt
+	expect_in "non delta:" "$(cat pack.txt)"
+	if grep -q "chain length" pack.txt; then fail "deltas in the pushed pack: $(grep 'chain length' pack.txt)"; fi
+	expect_eq "$(git --git-dir=a/ledger.git config pack.deltaCacheSize)" 1
+}
+
 test_file_push_killed_then_resumed() {
 	mr_home
 	mr_archive a
