@@ -1464,7 +1464,13 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 		}
 		if (now - f.last_renew >= o->lease_ms / 3 && (rc = renew(&f)))
 			break;
-		curl_multi_poll(f.multi, NULL, 0, f.active ? 50 : 20, &numfds);
+		/* A claim is due (transfers ended, or links came) and there is room:
+		 * look for new work at once rather than after the poll's timeout,
+		 * which with every transfer ended is all that would wake us. */
+		int wait_ms = f.active ? 50 : 20;
+		if (now_ms() >= idle_until && f.active + f.parked < (size_t)o->transfers)
+			wait_ms = 0;
+		curl_multi_poll(f.multi, NULL, 0, wait_ms, &numfds);
 	}
 	if (f.fatal && !rc)
 		rc = f.fatal;
