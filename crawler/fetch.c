@@ -1468,7 +1468,7 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 		 * look for new work at once rather than after the poll's timeout,
 		 * which with every transfer ended is all that would wake us. */
 		int wait_ms = f.active ? 50 : 20;
-		if (now_ms() >= idle_until && f.active + f.parked < (size_t)o->transfers)
+		if (now >= idle_until && f.active + f.parked < (size_t)o->transfers)
 			wait_ms = 0;
 		curl_multi_poll(f.multi, NULL, 0, wait_ms, &numfds);
 	}

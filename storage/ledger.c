@@ -609,8 +609,8 @@ static int rec_cmp(const void *a, const void *b)
 	return c ? c : git_oid_cmp(&x->id, &y->id);
 }
 
-/* Every capture file of every branch tip, sorted by path. */
-static int collect_captures(sv_ledger *l, rec_list *list)
+/* Calls fn for each local branch, in the iterator's order; stops at the first result < 0. */
+static int each_branch(sv_ledger *l, int (*fn)(sv_ledger *l, git_reference *ref, void *ctx), void *ctx)
 {
 	git_branch_iterator *it = NULL;
 	git_reference *ref = NULL;
@@ -620,20 +620,7 @@ static int collect_captures(sv_ledger *l, rec_list *list)
 	if ((rc = git_branch_iterator_new(&it, l->repo, GIT_BRANCH_LOCAL)) < 0)
 		return git_fail(rc, "cannot list the ledger's branches");
 	while ((next = git_branch_next(&ref, &type, it)) == 0) {
-		git_tree *tree = NULL, *sub = NULL;
-		git_tree_entry *e = NULL;
-		rc = tip_tree(l->repo, git_reference_name(ref), &tree);
-		if (rc == 0) {
-			rc = git_tree_entry_bypath(&e, tree, "captures");
-			if (rc == GIT_ENOTFOUND || (rc == 0 && git_tree_entry_type(e) != GIT_OBJECT_TREE))
-				rc = 0;
-			else if (rc < 0 || (rc = git_tree_lookup(&sub, l->repo, git_tree_entry_id(e))) < 0 ||
-				 (rc = git_tree_walk(sub, GIT_TREEWALK_PRE, collect_blob, list)) < 0)
-				rc = list->rc ? list->rc : git_fail(rc, "cannot read captures/ of '%s'", git_reference_name(ref));
-		}
-		git_tree_free(sub);
-		git_tree_entry_free(e);
-		git_tree_free(tree);
+		rc = fn(l, ref, ctx);
 		git_reference_free(ref);
 		if (rc < 0)
 			break;
@@ -641,6 +628,35 @@ static int collect_captures(sv_ledger *l, rec_list *list)
 	if (rc == 0 && next != GIT_ITEROVER)
 		rc = git_fail(next, "cannot list the ledger's branches");
 	git_branch_iterator_free(it);
+	return rc;
+}
+
+/* The capture files of one branch tip into the rec_list ctx. */
+static int collect_branch(sv_ledger *l, git_reference *ref, void *ctx)
+{
+	rec_list *list = ctx;
+	git_tree *tree = NULL, *sub = NULL;
+	git_tree_entry *e = NULL;
+	int rc = tip_tree(l->repo, git_reference_name(ref), &tree);
+
+	if (rc == 0) {
+		rc = git_tree_entry_bypath(&e, tree, "captures");
+		if (rc == GIT_ENOTFOUND || (rc == 0 && git_tree_entry_type(e) != GIT_OBJECT_TREE))
+			rc = 0;
+		else if (rc < 0 || (rc = git_tree_lookup(&sub, l->repo, git_tree_entry_id(e))) < 0 ||
+			 (rc = git_tree_walk(sub, GIT_TREEWALK_PRE, collect_blob, list)) < 0)
+			rc = list->rc ? list->rc : git_fail(rc, "cannot read captures/ of '%s'", git_reference_name(ref));
+	}
+	git_tree_free(sub);
+	git_tree_entry_free(e);
+	git_tree_free(tree);
+	return rc;
+}
+
+/* Every capture file of every branch tip, sorted by path. */
+static int collect_captures(sv_ledger *l, rec_list *list)
+{
+	int rc = each_branch(l, collect_branch, list);
 	if (rc == 0 && list->n)
 		qsort(list->v, list->n, sizeof(*list->v), rec_cmp);
 	return rc;
@@ -1462,55 +1478,55 @@ static const git_oid *advertised(const git_remote_head **heads, size_t n, const 
 	return NULL;
 }
 
+typedef struct {
+	sv_ledger_tip *v;
+	size_t n, cap;
+} tip_list;
+
+/* One branch's name and commit onto the tip_list ctx. */
+static int add_tip(sv_ledger *l, git_reference *ref, void *ctx)
+{
+	tip_list *t = ctx;
+	git_reference *direct = NULL;
+	const char *name = git_reference_name(ref) + strlen("refs/heads/");
+	int rc = git_reference_resolve(&direct, ref);
+
+	(void)l;
+	if (rc < 0)
+		rc = git_fail(rc, "cannot read '%s'", git_reference_name(ref));
+	else if (strlen(name) >= sizeof(t->v->branch))
+		rc = sv_error_set(SV_EINVAL, "branch name too long: '%.100s...'", name);
+	else if (t->n == t->cap) {
+		sv_ledger_tip *bigger = realloc(t->v, (t->cap ? t->cap * 2 : 8) * sizeof(*t->v));
+		if (!bigger)
+			rc = sv_error_set(SV_EIO, "out of memory");
+		else {
+			t->v = bigger;
+			t->cap = t->cap ? t->cap * 2 : 8;
+		}
+	}
+	if (rc == 0) {
+		snprintf(t->v[t->n].branch, sizeof(t->v->branch), "%s", name);
+		git_oid_tostr(t->v[t->n].commit, sizeof(t->v->commit), git_reference_target(direct));
+		t->n++;
+	}
+	git_reference_free(direct);
+	return rc;
+}
+
 int sv_ledger_tips(sv_ledger *l, sv_ledger_tip **out, size_t *n)
 {
-	git_branch_iterator *it = NULL;
-	git_reference *ref;
-	git_branch_t type;
-	sv_ledger_tip *v = NULL;
-	size_t cap = 0;
-	int rc = 0, next;
+	tip_list t = {0};
+	int rc = each_branch(l, add_tip, &t);
 
-	*out = NULL;
-	*n = 0;
-	if ((rc = git_branch_iterator_new(&it, l->repo, GIT_BRANCH_LOCAL)) < 0)
-		return git_fail(rc, "cannot list the ledger's branches");
-	while ((next = git_branch_next(&ref, &type, it)) == 0) {
-		git_reference *direct = NULL;
-		const char *name = git_reference_name(ref) + strlen("refs/heads/");
-		rc = git_reference_resolve(&direct, ref);
-		if (rc < 0)
-			rc = git_fail(rc, "cannot read '%s'", git_reference_name(ref));
-		else if (strlen(name) >= sizeof(v->branch))
-			rc = sv_error_set(SV_EINVAL, "branch name too long: '%.100s...'", name);
-		else if (*n == cap) {
-			sv_ledger_tip *bigger = realloc(v, (cap ? cap * 2 : 8) * sizeof(*v));
-			if (!bigger)
-				rc = sv_error_set(SV_EIO, "out of memory");
-			else {
-				v = bigger;
-				cap = cap ? cap * 2 : 8;
-			}
-		}
-		if (rc == 0) {
-			snprintf(v[*n].branch, sizeof(v->branch), "%s", name);
-			git_oid_tostr(v[*n].commit, sizeof(v->commit), git_reference_target(direct));
-			(*n)++;
-		}
-		git_reference_free(direct);
-		git_reference_free(ref);
-		if (rc < 0)
-			break;
-	}
-	if (rc == 0 && next != GIT_ITEROVER)
-		rc = git_fail(next, "cannot list the ledger's branches");
-	git_branch_iterator_free(it);
 	if (rc < 0) {
-		free(v);
+		free(t.v);
+		*out = NULL;
 		*n = 0;
 		return rc;
 	}
-	*out = v;
+	*out = t.v;
+	*n = t.n;
 	return 0;
 }
 

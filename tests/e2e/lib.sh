@@ -49,6 +49,25 @@ objects_in() {
 	find "$1/objects/sha256" -type f | wc -l
 }
 
+# slow_site DIR PAGES PAD DATASETS ROWS: DIR/index.html links PAGES pages
+# (pN.html, "page N " and PAD x's) and DATASETS CSVs of ROWS rows each
+# (data/dK.csv), linked through the test server's /slow/12000/ prefix so
+# that each drips at 12 kB/s.
+slow_site() {
+	python3 - "$@" <<-'PY'
+		import os, sys
+		d, pages, pad, datasets, rows = sys.argv[1], *map(int, sys.argv[2:])
+		os.makedirs(f"{d}/data", exist_ok=True)
+		links = "".join(f'<a href="p{i}.html">p{i}</a>' for i in range(pages))
+		links += "".join(f'<a href="/slow/12000/data/d{k}.csv">d{k}</a>' for k in range(datasets))
+		open(f"{d}/index.html", "w").write(links)
+		for i in range(pages):
+		    open(f"{d}/p{i}.html", "w").write(f"page {i} " + "x" * pad)
+		for k in range(datasets):
+		    open(f"{d}/data/d{k}.csv", "w").write("n\n" + "\n".join(str(j * (k + 1)) for j in range(rows)))
+	PY
+}
+
 # Removes a test folder, unmounting anything a test mounted inside it.
 cleanup_dir() {
 	local m

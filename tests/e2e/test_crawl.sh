@@ -782,16 +782,7 @@ test_crawl_other_host_dataset_only() {
 # the host's only slot for a slow download, the other is idle, and it must
 # not commit to the ledger (a sync and an fsync'd commit) every time it is.
 test_crawl_one_connection_batches_ledger_commits() {
-	mkdir -p www/data
-	python3 - <<-'PY'
-		links = "".join(f'<a href="p{i}.html">p{i}</a>' for i in range(12))
-		links += "".join(f'<a href="/slow/12000/data/d{k}.csv">d{k}</a>' for k in range(16))
-		open("www/index.html", "w").write(links)
-		for i in range(12):
-		    open(f"www/p{i}.html", "w").write(f"page {i} " + "x" * 300)
-		for k in range(16):
-		    open(f"www/data/d{k}.csv", "w").write("n\n" + "\n".join(str(j * (k + 1)) for j in range(1300)))
-	PY
+	slow_site www 12 300 16 1300
 	cr_server site www
 	printf 'url,scope\nhttp://%s/,host\n' "$(cr_addr site)" >sheet.csv
 	cr_init

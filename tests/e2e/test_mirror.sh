@@ -500,17 +500,7 @@ test_push_while_crawling_never_publishes_missing_objects() {
 	[ -x "$MR_TESTSERVER" ] || fail "testserver not built ($MR_TESTSERVER)"
 	# Ten pages and four datasets dripped at 12 kB/s, one connection at a
 	# time: a crawl of about ten seconds that commits to the ledger every five.
-	python3 - <<-'PY'
-		import os
-		os.makedirs("big/data", exist_ok=True)
-		links = "".join(f'<a href="p{i}.html">p{i}</a>' for i in range(10))
-		links += "".join(f'<a href="/slow/12000/data/d{k}.csv">d{k}</a>' for k in range(4))
-		open("big/index.html", "w").write(links)
-		for i in range(10):
-		    open(f"big/p{i}.html", "w").write(f"page {i} " + "x" * 500)
-		for k in range(4):
-		    open(f"big/data/d{k}.csv", "w").write("n\n" + "\n".join(str(j * (k + 1)) for j in range(6000)))
-	PY
+	slow_site big 10 500 4 6000
 	"$MR_TESTSERVER" --port 0 --root big --port-file big.port --log big.log 2>big.stderr &
 	mr_pids+=($!)
 	for _ in $(seq 200); do
