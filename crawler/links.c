@@ -1303,8 +1303,8 @@ static void put(sv_links *l, const void *buf, size_t n)
 			break;
 		case MK_COMMENT: /* up to "-->"; "<!-->", "<!--->" and "--!>" are read differently */
 			c = *p++;
-			if (++m->pos <= 2 && (c == '>' || (m->pos == 1 && c == '-' && p < end && *p == '>')))
-				mk_give_up(l);
+			if (++m->pos <= 2 && c == '>')
+				mk_give_up(l); /* "<!-->", "<!--->" (and "<!--x>", read alike to be safe) */
 			else if (c == '>' && m->match >= 2)
 				m->state = MK_TEXT;
 			else if (c == '!' && m->match >= 2)

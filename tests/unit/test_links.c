@@ -312,6 +312,8 @@ static link_case text_cases[] = {
 	{"'<' before other characters, <?...>, <!...>",
 	 "<$ <a href=$.html> x <?php echo '>' ?><a href=yes.html><!DOCTYPE x \"a>b\"><img src=i.png><\"<a href=q.html>",
 	 "page " D "$.html\npage " D "yes.html\nreq " D "i.png\npage " D "q.html\n", 0},
+	{"short comment forms", "<p>Intro.</p><!--->x<a href=no.html> --><a href=a.html><!-->y<img src=no.png> -->",
+	 "page " D "a.html\n", 0},
 	{"a lone '<' at the end", "<a href=a.html>x</a> text <", "page " D "a.html\n", 0},
 	{"non-ASCII text", "caf\xC3\xA9 <a href=a.html>\xE2\x82\xAC</a> \xF0\x9F\x98\x80 <img src=\"\xC3\xA9.png\">",
 	 "page " D "a.html\nreq " D "%C3%A9.png\n", 0},
