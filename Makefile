@@ -28,10 +28,11 @@ else
 BUILD := build/rel
 endif
 
-LIB_SRCS := $(wildcard common/*.c storage/*.c queue/*.c seeds/*.c) \
-	    $(filter-out crawler/main.c,$(wildcard crawler/*.c))
+# The library: every module but the program (cli/), which alone prints and
+# picks exit statuses.
+LIB_SRCS := $(wildcard common/*.c storage/*.c queue/*.c seeds/*.c crawler/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
-MAIN_OBJ := $(BUILD)/crawler/main.o
+PROG_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard cli/*.c))
 LIB := $(BUILD)/libsalvage.a
 BIN := $(BUILD)/salvage
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
@@ -53,7 +54,7 @@ ifeq ($(SANITIZE),)
 	cp $(BIN) $@
 endif
 
-$(BIN): $(MAIN_OBJ) $(LIB)
+$(BIN): $(PROG_OBJS) $(LIB)
 	$(CC) $(SV_CFLAGS) $(CFLAGS) $(SV_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SV_LDLIBS) $(LDLIBS)
 
 $(LIB): $(LIB_OBJS)

@@ -63,7 +63,7 @@ static int64_t first_seed(sv_queue *q)
 	size_t n;
 	sv_queue_seed row = {"http://h0.example.gov/", 2, 0, -1, -1, "{}", "{}"};
 	sv_queue_sheet_result r;
-	if (q->ops.add_sheet(q, "bench", "url\n", 4, &row, 1, &r) != 0 || q->ops.stats(q, &st, &n, &t) != 0) {
+	if (sv_queue_add_sheet(q, "bench", "url\n", 4, &row, 1, &r) != 0 || sv_queue_stats(q, &st, &n, &t) != 0) {
 		fprintf(stderr, "queue_bench: %s\n", sv_error_last());
 		exit(1);
 	}
@@ -87,7 +87,7 @@ static int cmd_enqueue(const char *db, long n, long batch, long hosts)
 			u[j] = (sv_queue_url){buf[j], seed, 1, "dataset", "http://h0.example.gov/", 0};
 		}
 		size_t added;
-		if (q->ops.enqueue(q, u, (size_t)k, &added) != 0) {
+		if (sv_queue_enqueue(q, u, (size_t)k, &added) != 0) {
 			fprintf(stderr, "queue_bench: %s\n", sv_error_last());
 			return 1;
 		}
@@ -111,7 +111,7 @@ static void drain_child(const char *db, long batch, int id)
 	for (int empty = 0; empty < 3;) {
 		sv_queue_item *it;
 		size_t n, acc;
-		if (q->ops.claim(q, node, NULL, 0, (size_t)batch, 60000, &it, &n) != 0) {
+		if (sv_queue_claim(q, node, NULL, 0, (size_t)batch, 60000, &it, &n) != 0) {
 			fprintf(stderr, "queue_bench: %s\n", sv_error_last());
 			_exit(1);
 		}
@@ -124,7 +124,7 @@ static void drain_child(const char *db, long batch, int id)
 		empty = 0;
 		for (size_t i = 0; i < n; i++)
 			o[i] = (sv_queue_outcome){it[i].id, SV_OUTCOME_DONE, 0, NULL, 200, 1000, NULL};
-		if (q->ops.complete(q, node, o, n, &acc) != 0) {
+		if (sv_queue_complete(q, node, o, n, &acc) != 0) {
 			fprintf(stderr, "queue_bench: %s\n", sv_error_last());
 			_exit(1);
 		}
@@ -152,7 +152,7 @@ static int cmd_drain(const char *db, int procs, long batch)
 	double t = now_s() - t0;
 	long child_rss = rss_kb(RUSAGE_CHILDREN);
 	sv_queue *q = open_q(db);
-	q->ops.stats(q, &st, &n, &after);
+	sv_queue_stats(q, &st, &n, &after);
 	sv_queue_stats_free(st, n);
 	sv_queue_close(q);
 	printf("drain %lld %.3f %ld\n", (long long)after.done, t, child_rss);

@@ -1,11 +1,21 @@
 /*
- * common/clock.h -- the time now, as capture records write it.
+ * common/clock.h -- the time now, in milliseconds and as capture records
+ * write it.
  */
 #ifndef SV_CLOCK_H
 #define SV_CLOCK_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
+
+/* The wall clock in milliseconds since the epoch. */
+static inline int64_t sv_now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 /* Room for an sv_rfc3339_now timestamp and its NUL. */
 #define SV_RFC3339_LEN 32

@@ -152,13 +152,6 @@ typedef struct fetcher {
 	FILE *log; /* JSON lines: the capture records, as they are completed */
 } fetcher;
 
-static int64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 void sv_fetch_options_init(sv_fetch_options *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -190,7 +183,7 @@ static seed_info *seed_get(fetcher *f, int64_t id)
 	s->id = id;
 	s->robots = 1;
 	s->max_bytes = -1;
-	if (f->q->ops.seed_params(f->q, id, &params) == 0 && params && (j = json_loads(params, 0, NULL))) {
+	if (sv_queue_seed_params(f->q, id, &params) == 0 && params && (j = json_loads(params, 0, NULL))) {
 		sv_scope_rules r = SV_SCOPE_RULES_INIT;
 		const char *scope = json_string_value(json_object_get(j, "scope"));
 		r.seed_url = json_string_value(json_object_get(j, "url"));
@@ -346,7 +339,7 @@ static int add_link(fetcher *f, const char *url, int64_t seed, int depth, const 
 static int flush_links(fetcher *f)
 {
 	int rc;
-	f->last_links = now_ms();
+	f->last_links = sv_now_ms();
 	if (f->nlinks == 0)
 		return 0;
 	sv_queue_url *u = malloc(f->nlinks * sizeof(*u));
@@ -354,7 +347,7 @@ static int flush_links(fetcher *f)
 		return sv_error_set(SV_EIO, "out of memory");
 	for (size_t i = 0; i < f->nlinks; i++)
 		u[i] = f->links[i].u;
-	rc = f->q->ops.enqueue(f->q, u, f->nlinks, NULL);
+	rc = sv_queue_enqueue(f->q, u, f->nlinks, NULL);
 	free(u);
 	if (rc)
 		return rc;
@@ -398,7 +391,7 @@ static int commit_records(fetcher *f)
 static int checkpoint(fetcher *f)
 {
 	int rc;
-	f->last_checkpoint = now_ms();
+	f->last_checkpoint = sv_now_ms();
 	if ((rc = flush_links(f)))
 		return rc;
 	if (f->nouts == 0 && f->nrobots == 0)
@@ -406,7 +399,7 @@ static int checkpoint(fetcher *f)
 	if ((rc = sv_objects_sync(f->store)) || (rc = commit_records(f)))
 		return rc;
 	for (size_t i = 0; i < f->nrobots && rc == 0; i++) {
-		rc = f->q->ops.add_capture(f->q, f->robots_caps[i].url, capture_of(&f->robots_caps[i]),
+		rc = sv_queue_add_capture(f->q, f->robots_caps[i].url, capture_of(&f->robots_caps[i]),
 					   f->robots_caps[i].o.status);
 		if (rc == 0 && f->log)
 			fprintf(f->log, "%s\n", f->robots_caps[i].record);
@@ -424,7 +417,7 @@ static int checkpoint(fetcher *f)
 			o[i] = f->outs[i].o;
 			o[i].capture = capture_of(&f->outs[i]);
 		}
-		rc = f->q->ops.complete(f->q, f->o->node, o, f->nouts, NULL);
+		rc = sv_queue_complete(f->q, f->o->node, o, f->nouts, NULL);
 		free(o);
 		if (rc)
 			return rc;
@@ -987,15 +980,15 @@ static int finish_response(fetcher *f, transfer *t, long status)
 	int retryable = status >= 500 || status == 408 || status == 429;
 	if (status == 429 || status == 503) {
 		int64_t wait = retry_after_ms(t->retry_after);
-		f->q->ops.host_cooldown(f->q, t->item.host, now_ms() + (wait ? wait : backoff_ms(t->item.attempts)), 0);
+		sv_queue_host_cooldown(f->q, t->item.host, sv_now_ms() + (wait ? wait : backoff_ms(t->item.attempts)), 0);
 	}
 	if (retryable && t->item.attempts + 1 < f->o->max_attempts) {
 		f->stats->retried++;
-		int64_t at = now_ms() + backoff_ms(t->item.attempts);
+		int64_t at = sv_now_ms() + backoff_ms(t->item.attempts);
 		if (status == 429 || status == 503) {
 			int64_t ra = retry_after_ms(t->retry_after);
-			if (ra && now_ms() + ra > at)
-				at = now_ms() + ra;
+			if (ra && sv_now_ms() + ra > at)
+				at = sv_now_ms() + ra;
 		}
 		char why[32];
 		snprintf(why, sizeof(why), "HTTP %ld", status);
@@ -1085,12 +1078,12 @@ static int finish_error(fetcher *f, transfer *t, CURLcode res, long status)
 		return record(f, t, SV_OUTCOME_FAILED, status, NULL, NULL, "robots", truncated, error, NULL, 0);
 	}
 	if (timed_out)
-		f->q->ops.host_cooldown(f->q, t->item.host, now_ms() + 1000 * (1LL << (t->item.attempts < 8 ? t->item.attempts : 8)), 1);
+		sv_queue_host_cooldown(f->q, t->item.host, sv_now_ms() + 1000 * (1LL << (t->item.attempts < 8 ? t->item.attempts : 8)), 1);
 	if (!permanent && t->item.attempts + 1 < f->o->max_attempts) {
 		sv_partial_close(&t->part); /* kept: the next attempt resumes with Range */
 		f->stats->retried++;
 		return record(f, t, SV_OUTCOME_RETRY, status, NULL, NULL, t->item.kind, NULL, error, NULL,
-			      now_ms() + backoff_ms(t->item.attempts));
+			      sv_now_ms() + backoff_ms(t->item.attempts));
 	}
 	sv_partial_discard(&t->part);
 	f->stats->failed++;
@@ -1162,7 +1155,7 @@ static void robots_known(fetcher *f, host_info *h, const char *body, size_t len,
 	h->robots = r;
 	h->robots_state = ROBOTS_KNOWN;
 	if (body || status)
-		f->q->ops.host_set_robots(f->q, h->key, body ? body : "", status,
+		sv_queue_host_set_robots(f->q, h->key, body ? body : "", status,
 					  r ? sv_robots_crawl_delay_ms(r) : -1);
 	release_waiting(f, h);
 }
@@ -1192,7 +1185,7 @@ static int start_item(fetcher *f, transfer *t)
 	if (respect && h->robots_state != ROBOTS_KNOWN) {
 		if (h->robots_state == ROBOTS_UNKNOWN) {
 			sv_queue_host qh;
-			if (f->q->ops.host_get(f->q, h->key, &qh) == 0 && qh.robots_at_ms > 0) {
+			if (sv_queue_host_get(f->q, h->key, &qh) == 0 && qh.robots_at_ms > 0) {
 				h->robots_state = ROBOTS_FETCHING; /* known below, without a fetch */
 				t->next = h->waiting;
 				h->waiting = t;
@@ -1254,7 +1247,7 @@ static int claim_more(fetcher *f)
 	if (room == 0 && f->nended == 0)
 		return 0;
 	/* The host slots of ended transfers are freed in the claim's own transaction. */
-	if ((rc = f->q->ops.claim(f->q, f->o->node, f->ended, f->nended, room, f->o->lease_ms, &items, &n)))
+	if ((rc = sv_queue_claim(f->q, f->o->node, f->ended, f->nended, room, f->o->lease_ms, &items, &n)))
 		return rc;
 	f->nended = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
@@ -1299,9 +1292,9 @@ static int renew(fetcher *f)
 	for (transfer *t = f->running; t; t = t->run_next)
 		if (t->item.id)
 			ids[n++] = t->item.id;
-	int rc = n ? f->q->ops.renew(f->q, f->o->node, ids, n, f->o->lease_ms) : 0;
+	int rc = n ? sv_queue_renew(f->q, f->o->node, ids, n, f->o->lease_ms) : 0;
 	free(ids);
-	f->last_renew = now_ms();
+	f->last_renew = sv_now_ms();
 	return rc;
 }
 
@@ -1332,7 +1325,7 @@ static int release_all(fetcher *f)
 			}
 		}
 	f->active = f->parked = 0;
-	int rc = n ? f->q->ops.release(f->q, f->o->node, ids, n) : 0;
+	int rc = n ? sv_queue_release(f->q, f->o->node, ids, n) : 0;
 	free(ids);
 	return rc;
 }
@@ -1383,7 +1376,7 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 	f.store = store;
 	f.o = o;
 	f.stats = o->stats ? o->stats : &f.local;
-	srand((unsigned)(now_ms() ^ (int64_t)getpid()));
+	srand((unsigned)(sv_now_ms() ^ (int64_t)getpid()));
 	if (!(f.multi = curl_multi_init()))
 		return sv_error_set(SV_EIO, "cannot start libcurl");
 	if (o->log_path && !(f.log = fopen(o->log_path, "ae"))) {
@@ -1392,10 +1385,10 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 		return rc;
 	}
 	curl_multi_setopt(f.multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
-	f.last_checkpoint = f.last_links = f.last_renew = now_ms();
+	f.last_checkpoint = f.last_links = f.last_renew = sv_now_ms();
 
 	while (!f.fatal) {
-		int64_t now = now_ms();
+		int64_t now = sv_now_ms();
 		int stopping = o->stop && *o->stop;
 		if (stopping)
 			break;
@@ -1411,7 +1404,7 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 				if ((rc = flush_links(&f)))
 					break;
 				int64_t queued = 0, leased = 0;
-				if ((rc = q->ops.pending(q, &queued, &leased)))
+				if ((rc = sv_queue_pending(q, &queued, &leased)))
 					break;
 				if (queued == 0) {
 					/* The end may be near: outcomes held here must not keep
@@ -1420,7 +1413,7 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 					 * timed checkpoint: a polite crawl of one host is idle
 					 * between most requests, and a ledger commit per URL
 					 * would be slower than the crawl. */
-					if ((rc = checkpoint(&f)) || (rc = q->ops.pending(q, &queued, &leased)))
+					if ((rc = checkpoint(&f)) || (rc = sv_queue_pending(q, &queued, &leased)))
 						break;
 					if (queued == 0 && leased == 0)
 						break; /* drained */
@@ -1453,7 +1446,7 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 			break;
 		if (f.nended)
 			idle_until = 0; /* room again: claim at once, which frees their host slots */
-		now = now_ms();
+		now = sv_now_ms();
 		if (now - f.last_checkpoint >= o->checkpoint_ms || f.nouts >= OUTCOMES_FLUSH ||
 		    f.pending_bytes >= RECORDS_FLUSH) {
 			if ((rc = checkpoint(&f)))

@@ -10,6 +10,7 @@
  */
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_findDecompressedSize: a pulled object's payload size */
 #include "mirror.h"
+#include "../cli/cli.h"
 
 #include "../common/error.h"
 #include "../common/path.h"
@@ -1533,7 +1534,7 @@ static int import_record(void *ctx, const char *path, const char *line, size_t l
 	if (!dset_has(&s->seen, &k)) {
 		sv_queue_capture c = {line, rec.ts, rec.sha256[0] ? rec.sha256 : NULL, rec.length,
 				      rec.kind ? rec.kind : "page"};
-		if ((rc = s->q->ops.add_capture(s->q, rec.url, &c, rec.status)) == 0 &&
+		if ((rc = sv_queue_add_capture(s->q, rec.url, &c, rec.status)) == 0 &&
 		    (rc = dset_put(&s->seen, &k, 0, NULL)) == 0)
 			s->added++;
 	}
@@ -1629,7 +1630,7 @@ int sv_mirror_pull(const sv_archive *a, const sv_archive_remote *r, FILE *out)
 	is.objects = &here;
 	is.p = &p;
 	is.name = r->name;
-	if ((rc = q->ops.captures(q, "", collect_capture, &is.seen)) || (rc = sv_ledger_records(l, import_record, &is)))
+	if ((rc = sv_queue_captures(q, "", collect_capture, &is.seen)) || (rc = sv_ledger_records(l, import_record, &is)))
 		goto fail;
 	fprintf(out, "pulled from %s: ledger fetched, %zu %s downloaded (%.1f MB), %zu already here, %llu %s added",
 		r->name, fetched, plural(fetched, "object", "objects"), mb(bytes), remote.n - want,

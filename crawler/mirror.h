@@ -33,7 +33,6 @@
 #define SV_MIRROR_H
 
 #include "archive.h"
-#include "cli.h"
 
 #include <stdio.h>
 
@@ -72,15 +71,5 @@ int sv_mirror_verify(const sv_archive *a, const char *name, int deep, double sam
  */
 int sv_mirror_pull(const sv_archive *a, const sv_archive_remote *r, FILE *out);
 
-/*
- * For add and clone: if argv[*i] is one of a remote's options (--objects,
- * --ledger, --s3-endpoint, --s3-region, --ssh-key, --known-hosts; "--x=V"
- * or "--x V"), stores its value in r and returns 1, with *rc = 2 after
- * printing cmd's usage when the value is missing or given twice; 0 if it is
- * something else.
- */
-int sv_mirror_parse_remote_flag(sv_archive_remote *r, int argc, char **argv, int *i, const sv_command *cmd, int *rc);
-
-extern const sv_command sv_cmd_mirror, sv_cmd_clone;
 
 #endif

@@ -241,7 +241,7 @@ int sv_seed_sheets(sv_queue *q, sv_ledger *ledger, char **paths, size_t n, int s
 		sv_sheet *sh = sheets[i].sheet;
 		if (!sh || !sheets[i].seeds)
 			continue;
-		rc = q->ops.add_sheet(q, sh->name, sh->raw, sh->raw_len, sheets[i].seeds, sheets[i].n, &res);
+		rc = sv_queue_add_sheet(q, sh->name, sh->raw, sh->raw_len, sheets[i].seeds, sheets[i].n, &res);
 		if (rc == 0)
 			fprintf(out, "%s: %zu row%s: %zu new, %zu updated, %zu unchanged, %zu removed\n", sh->path,
 				sheets[i].n, sheets[i].n == 1 ? "" : "s", res.added, res.updated, res.unchanged,

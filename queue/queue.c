@@ -1,13 +1,13 @@
 /*
  * queue/queue.c -- choosing a backend, and what all backends share.
  */
-#include "queue.h"
+#include "backend.h"
 
+#include "../common/clock.h"
 #include "../common/error.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 int sv_queue_open(sv_queue **out, const char *location, const sv_queue_options *opts)
 {
@@ -31,11 +31,9 @@ void sv_queue_close(sv_queue *q)
 
 int64_t sv_queue_now_ms(const sv_queue *q)
 {
-	struct timespec t;
 	if (q->opts.now_ms)
 		return q->opts.now_ms(q->opts.clock_ctx);
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+	return sv_now_ms();
 }
 
 void sv_queue_items_free(sv_queue_item *items, size_t n)
@@ -67,4 +65,104 @@ void sv_queue_host_clear(sv_queue_host *h)
 {
 	free(h->robots);
 	memset(h, 0, sizeof(*h));
+}
+
+void sv_queue_set_node_share(sv_queue *q, int host_node_max)
+{
+	q->opts.host_node_max = host_node_max;
+}
+
+int sv_queue_add_sheet(sv_queue *q, const char *name, const void *raw, size_t raw_len, const sv_queue_seed *rows, size_t n, sv_queue_sheet_result *res)
+{
+	return q->ops.add_sheet(q, name, raw, raw_len, rows, n, res);
+}
+
+int sv_queue_enqueue(sv_queue *q, const sv_queue_url *urls, size_t n, size_t *added)
+{
+	return q->ops.enqueue(q, urls, n, added);
+}
+
+int sv_queue_claim(sv_queue *q, const char *node, const int64_t *freed, size_t nfreed, size_t max, int lease_ms, sv_queue_item **items, size_t *n)
+{
+	return q->ops.claim(q, node, freed, nfreed, max, lease_ms, items, n);
+}
+
+int sv_queue_renew(sv_queue *q, const char *node, const int64_t *ids, size_t n, int lease_ms)
+{
+	return q->ops.renew(q, node, ids, n, lease_ms);
+}
+
+int sv_queue_complete(sv_queue *q, const char *node, const sv_queue_outcome *outcomes, size_t n, size_t *accepted)
+{
+	return q->ops.complete(q, node, outcomes, n, accepted);
+}
+
+int sv_queue_expire(sv_queue *q, size_t *returned)
+{
+	return q->ops.expire(q, returned);
+}
+
+int sv_queue_seed_params(sv_queue *q, int64_t seed, char **params)
+{
+	return q->ops.seed_params(q, seed, params);
+}
+
+int sv_queue_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_seed_stats *total)
+{
+	return q->ops.stats(q, rows, n, total);
+}
+
+int sv_queue_sheet_raw(sv_queue *q, const char *name, void **raw, size_t *len)
+{
+	return q->ops.sheet_raw(q, name, raw, len);
+}
+
+int sv_queue_host_get(sv_queue *q, const char *host, sv_queue_host *out)
+{
+	return q->ops.host_get(q, host, out);
+}
+
+int sv_queue_host_set_robots(sv_queue *q, const char *host, const char *robots, int status, int crawl_delay_ms)
+{
+	return q->ops.host_set_robots(q, host, robots, status, crawl_delay_ms);
+}
+
+int sv_queue_host_cooldown(sv_queue *q, const char *host, int64_t until_ms, int timed_out)
+{
+	return q->ops.host_cooldown(q, host, until_ms, timed_out);
+}
+
+int sv_queue_captures(sv_queue *q, const char *prefix, int (*fn)(void *ctx, const sv_queue_capture_row *row), void *ctx)
+{
+	return q->ops.captures(q, prefix, fn, ctx);
+}
+
+int sv_queue_release(sv_queue *q, const char *node, const int64_t *ids, size_t n)
+{
+	return q->ops.release(q, node, ids, n);
+}
+
+int sv_queue_free_slots(sv_queue *q, const char *node, const int64_t *ids, size_t n)
+{
+	return q->ops.free_slots(q, node, ids, n);
+}
+
+int sv_queue_failures(sv_queue *q, int (*fn)(void *ctx, const char *reason, int64_t count), void *ctx)
+{
+	return q->ops.failures(q, fn, ctx);
+}
+
+int sv_queue_reclaim(sv_queue *q, const char *prefix, int (*alive)(const char *node), size_t *released)
+{
+	return q->ops.reclaim(q, prefix, alive, released);
+}
+
+int sv_queue_pending(sv_queue *q, int64_t *queued, int64_t *leased)
+{
+	return q->ops.pending(q, queued, leased);
+}
+
+int sv_queue_add_capture(sv_queue *q, const char *url, const sv_queue_capture *c, int status)
+{
+	return q->ops.add_capture(q, url, c, status);
 }

@@ -15,7 +15,7 @@
  * inside the same transactions; claim picks ready hosts from hosts first and
  * then their URLs, so a host that must wait costs nothing per claim.
  */
-#include "queue.h"
+#include "backend.h"
 
 #include "../common/error.h"
 

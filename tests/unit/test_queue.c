@@ -6,6 +6,7 @@
  */
 #include "helpers.h"
 
+#include "../../common/clock.h"
 #include "../../common/error.h"
 #include "../../queue/queue.h"
 
@@ -59,10 +60,10 @@ static int64_t add_rows(const char *sheet, const char *const *urls, const int *p
 	cr_assert_leq(n, 16);
 	for (size_t i = 0; i < n; i++)
 		rows[i] = (sv_queue_seed){urls[i], (unsigned)i + 2, prio ? prio[i] : 0, -1, -1, "{}", "{}"};
-	cr_assert_eq(q->ops.add_sheet(q, sheet, "url\n", 4, rows, n, res ? res : &r), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_queue_add_sheet(q, sheet, "url\n", 4, rows, n, res ? res : &r), 0, "%s", sv_error_last());
 	sv_queue_seed_stats *st, total;
 	size_t ns;
-	cr_assert_eq(q->ops.stats(q, &st, &ns, &total), 0);
+	cr_assert_eq(sv_queue_stats(q, &st, &ns, &total), 0);
 	int64_t id = 0;
 	for (size_t i = 0; i < ns; i++)
 		if (!strcmp(st[i].url, urls[0]) && !strcmp(st[i].sheet, sheet))
@@ -82,14 +83,14 @@ static size_t enqueue_fmt(int64_t seed, const char *fmt, int from, int to, const
 		snprintf(buf[i - from], sizeof(buf[0]), fmt, i);
 		u[i - from] = (sv_queue_url){buf[i - from], seed, 1, kind, "http://a.example/", 0};
 	}
-	cr_assert_eq(q->ops.enqueue(q, u, (size_t)(to - from), &added), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_queue_enqueue(q, u, (size_t)(to - from), &added), 0, "%s", sv_error_last());
 	return added;
 }
 
 static size_t claim(const char *node, size_t max, int lease_ms, sv_queue_item **items)
 {
 	size_t n;
-	cr_assert_eq(q->ops.claim(q, node, NULL, 0, max, lease_ms, items, &n), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_queue_claim(q, node, NULL, 0, max, lease_ms, items, &n), 0, "%s", sv_error_last());
 	return n;
 }
 
@@ -100,7 +101,7 @@ static void complete_all(const char *node, sv_queue_item *items, size_t n, sv_ou
 	size_t acc;
 	for (size_t i = 0; i < n; i++)
 		o[i] = (sv_queue_outcome){items[i].id, kind, fake_now + 5000, "test", 200, 100, NULL};
-	cr_assert_eq(q->ops.complete(q, node, o, n, &acc), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_queue_complete(q, node, o, n, &acc), 0, "%s", sv_error_last());
 	cr_assert_eq(acc, want_accepted);
 }
 
@@ -108,7 +109,7 @@ static sv_queue_seed_stats totals(void)
 {
 	sv_queue_seed_stats *st, total;
 	size_t n;
-	cr_assert_eq(q->ops.stats(q, &st, &n, &total), 0);
+	cr_assert_eq(sv_queue_stats(q, &st, &n, &total), 0);
 	sv_queue_stats_free(st, n);
 	return total;
 }
@@ -173,7 +174,7 @@ Test(queue, each_claimer_takes_its_share_of_a_host)
 	sv_queue_item *it, *more, *b;
 	int64_t seed = add_rows("s", u, NULL, 2, NULL);
 	enqueue_fmt(seed, "http://a.example/p%d", 0, 9, "page");
-	q->opts.host_node_max = 2;
+	sv_queue_set_node_share(q, 2);
 	cr_assert_eq(claim("n1", 100, 60000, &it), 3, "two of a.example's URLs and b.example's one");
 	size_t on_a = 0;
 	for (size_t i = 0; i < 3; i++)
@@ -205,18 +206,18 @@ Test(queue, claim_frees_ended_slots_first)
 	size_t n;
 	int64_t seed = add_rows("s", u, NULL, 1, NULL);
 	enqueue_fmt(seed, "http://a.example/p%d", 0, 9, "page");
-	q->opts.host_node_max = 2;
+	sv_queue_set_node_share(q, 2);
 	cr_assert_eq(claim("n1", 100, 60000, &it), 2, "n1's share of a.example");
 	cr_assert_eq(claim("n1", 100, 60000, &none), 0, "both slots held");
 	sv_queue_items_free(none, 0);
 	/* Both transfers ended (their outcomes not complete yet): the claim gets both slots back. */
 	int64_t ended[2] = {it[0].id, it[1].id};
-	cr_assert_eq(q->ops.claim(q, "n1", ended, 2, 100, 60000, &more, &n), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_queue_claim(q, "n1", ended, 2, 100, 60000, &more, &n), 0, "%s", sv_error_last());
 	cr_assert_eq(n, 2, "the freed slots are taken again");
 	cr_assert(more[0].id != it[0].id && more[0].id != it[1].id && more[1].id != it[0].id && more[1].id != it[1].id);
 	/* With no room to claim (max 0) the slots are still freed. */
 	int64_t ended2[2] = {more[0].id, more[1].id};
-	cr_assert_eq(q->ops.claim(q, "n1", ended2, 2, 0, 60000, &none, &n), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_queue_claim(q, "n1", ended2, 2, 0, 60000, &none, &n), 0, "%s", sv_error_last());
 	cr_assert_eq(n, 0);
 	sv_queue_items_free(none, 0);
 	cr_assert_eq(claim("n1", 100, 60000, &third), 2, "the slots freed without a claim");
@@ -271,11 +272,11 @@ Test(queue, renew_keeps_the_lease)
 	add_rows("s", u, NULL, 1, NULL);
 	cr_assert_eq(claim("n1", 10, 1000, &a), 1);
 	fake_now += 800;
-	cr_assert_eq(q->ops.renew(q, "n1", &a[0].id, 1, 1000), 0);
+	cr_assert_eq(sv_queue_renew(q, "n1", &a[0].id, 1, 1000), 0);
 	fake_now += 800;
 	cr_assert_eq(claim("n2", 10, 1000, &b), 0);
 	sv_queue_items_free(b, 0);
-	cr_assert_eq(q->ops.renew(q, "n2", &a[0].id, 1, 100000), 0);
+	cr_assert_eq(sv_queue_renew(q, "n2", &a[0].id, 1, 100000), 0);
 	fake_now += 201;
 	cr_assert_eq(claim("n2", 10, 1000, &b), 1, "another node's renew does not count");
 	sv_queue_items_free(a, 1);
@@ -314,7 +315,7 @@ Test(queue, repeated_expiry_fails_the_url)
 		fake_now += 101;
 	}
 	size_t back;
-	cr_assert_eq(q->ops.expire(q, &back), 0);
+	cr_assert_eq(sv_queue_expire(q, &back), 0);
 	cr_assert_eq(back, 1);
 	sv_queue_seed_stats t = totals();
 	cr_assert_eq(t.failed, 1);
@@ -325,10 +326,10 @@ Test(queue, max_urls_caps_a_row)
 {
 	sv_queue_seed row = {"http://a.example/", 2, 0, 3, -1, "{}", "{}"};
 	sv_queue_sheet_result r;
-	cr_assert_eq(q->ops.add_sheet(q, "s", "x", 1, &row, 1, &r), 0);
+	cr_assert_eq(sv_queue_add_sheet(q, "s", "x", 1, &row, 1, &r), 0);
 	sv_queue_seed_stats *st, t;
 	size_t n;
-	cr_assert_eq(q->ops.stats(q, &st, &n, &t), 0);
+	cr_assert_eq(sv_queue_stats(q, &st, &n, &t), 0);
 	int64_t seed = st[0].seed;
 	sv_queue_stats_free(st, n);
 	cr_assert_eq(enqueue_fmt(seed, "http://a.example/p%d", 0, 10, "page"), 2);
@@ -367,7 +368,7 @@ Test(queue, sheet_reload_is_idempotent_and_tracks_edits)
 
 	void *raw;
 	size_t len;
-	cr_assert_eq(q->ops.sheet_raw(q, "s", &raw, &len), 0);
+	cr_assert_eq(sv_queue_sheet_raw(q, "s", &raw, &len), 0);
 	cr_assert_eq(len, 4);
 	cr_assert_eq(memcmp(raw, "url\n", 4), 0);
 	free(raw);
@@ -384,7 +385,7 @@ Test(queue, stats_per_row)
 	cr_assert_eq(claim("n", 2, 60000, &it), 2);
 	complete_all("n", it, 2, SV_OUTCOME_DONE, 2);
 	sv_queue_items_free(it, 2);
-	cr_assert_eq(q->ops.stats(q, &st, &n, &t), 0);
+	cr_assert_eq(sv_queue_stats(q, &st, &n, &t), 0);
 	cr_assert_eq(n, 2);
 	int64_t done = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -407,11 +408,11 @@ Test(queue, host_state_is_shared)
 	sv_queue_item *it;
 	sv_queue_host h;
 	add_rows("s", u, NULL, 1, NULL);
-	cr_assert_eq(q->ops.host_set_robots(q, "a.example", "User-agent: *\nDisallow: /x\n", 200, 2000), 0);
-	cr_assert_eq(q->ops.host_cooldown(q, "a.example", fake_now + 3000, 1), 0);
+	cr_assert_eq(sv_queue_host_set_robots(q, "a.example", "User-agent: *\nDisallow: /x\n", 200, 2000), 0);
+	cr_assert_eq(sv_queue_host_cooldown(q, "a.example", fake_now + 3000, 1), 0);
 
 	sv_queue *other = open_queue(1, 4, 0); /* another process's view */
-	cr_assert_eq(other->ops.host_get(other, "a.example", &h), 0);
+	cr_assert_eq(sv_queue_host_get(other, "a.example", &h), 0);
 	cr_assert_str_eq(h.robots, "User-agent: *\nDisallow: /x\n");
 	cr_assert_eq(h.robots_status, 200);
 	cr_assert_eq(h.crawl_delay_ms, 2000);
@@ -437,7 +438,7 @@ static void child_claimer(int fd, int kill_self)
 	char node[32];
 	snprintf(node, sizeof(node), "node-%d", (int)getpid());
 	for (;;) {
-		if (cq->ops.claim(cq, node, NULL, 0, 37, 60000, &it, &n) != 0)
+		if (sv_queue_claim(cq, node, NULL, 0, 37, 60000, &it, &n) != 0)
 			_exit(3);
 		if (n == 0) {
 			sv_queue_items_free(it, 0);
@@ -452,7 +453,7 @@ static void child_claimer(int fd, int kill_self)
 		for (size_t i = 0; i < n; i++)
 			o[i] = (sv_queue_outcome){it[i].id, SV_OUTCOME_DONE, 0, NULL, 200, 1, NULL};
 		size_t acc;
-		if (cq->ops.complete(cq, node, o, n, &acc) != 0 || acc != n)
+		if (sv_queue_complete(cq, node, o, n, &acc) != 0 || acc != n)
 			_exit(5);
 		sv_queue_items_free(it, n);
 	}
@@ -473,7 +474,7 @@ static size_t fill_real_queue(int nurls)
 			snprintf(buf[j], sizeof(buf[j]), "http://h%d.example/p%d", (i + j) % 50, i + j);
 			batch[j] = (sv_queue_url){buf[j], seed, 1, "page", NULL, 0};
 		}
-		cr_assert_eq(q->ops.enqueue(q, batch, 500, NULL), 0, "%s", sv_error_last());
+		cr_assert_eq(sv_queue_enqueue(q, batch, 500, NULL), 0, "%s", sv_error_last());
 	}
 	return (size_t)nurls + 1;
 }
@@ -538,7 +539,7 @@ Test(queue, a_killed_claimer_loses_nothing)
 
 	/* Their leases run out; then they come back. */
 	sv_queue_close(q);
-	fake_now = sv_queue_now_ms(&(sv_queue){.opts = SV_QUEUE_OPTIONS_INIT}) + 60001;
+	fake_now = sv_now_ms() + 60001;
 	q = open_queue(1, 1000, 0);
 	size_t done = 0;
 	for (;;) {
@@ -584,15 +585,15 @@ Test(queue, outcomes_keep_their_capture_records)
 		{it[3].id, SV_OUTCOME_RETRY, fake_now, "timeout", 0, 0, &nocap},
 	};
 	size_t acc;
-	cr_assert_eq(q->ops.complete(q, "n", o, 4, &acc), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_queue_complete(q, "n", o, 4, &acc), 0, "%s", sv_error_last());
 	cr_assert_eq(acc, 4);
-	cr_assert_eq(q->ops.add_capture(q, "http://a.example/robots.txt", &cap, 200), 0);
+	cr_assert_eq(sv_queue_add_capture(q, "http://a.example/robots.txt", &cap, 200), 0);
 
 	char all[8][128] = {{0}}, some[8][128] = {{0}};
-	cr_assert_eq(q->ops.captures(q, "", collect, all), 0);
+	cr_assert_eq(sv_queue_captures(q, "", collect, all), 0);
 	cr_assert_str_neq(all[3], "", "done, failed, skipped and the robots capture; not the retry");
 	cr_assert_str_eq(all[4], "");
-	cr_assert_eq(q->ops.captures(q, "http://a.example/robots", collect, some), 0);
+	cr_assert_eq(sv_queue_captures(q, "http://a.example/robots", collect, some), 0);
 	cr_assert_str_eq(some[0], "http://a.example/robots.txt 200 ab");
 	cr_assert_str_eq(some[1], "");
 	sv_queue_seed_stats t = totals();

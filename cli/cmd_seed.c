@@ -1,10 +1,10 @@
 /*
- * crawler/cmd_seed.c -- salvage seed SHEET.csv...: load seed sheets into the
+ * cli/cmd_seed.c -- salvage seed SHEET.csv...: load seed sheets into the
  * queue without fetching. Loading the same sheet again adds nothing; an
  * edited sheet updates its rows; rows taken out of it are paused.
  */
 #include "cli.h"
-#include "seeding.h"
+#include "../crawler/seeding.h"
 
 #include "../common/error.h"
 

@@ -1,8 +1,9 @@
 /*
- * crawler/cmd_mirror.c -- salvage mirror add|list|push|verify|pull: offsite
+ * cli/cmd_mirror.c -- salvage mirror add|list|push|verify|pull: offsite
  * copies of the archive (the work is in mirror.c).
  */
-#include "mirror.h"
+#include "cli.h"
+#include "../crawler/mirror.h"
 
 #include "../common/error.h"
 

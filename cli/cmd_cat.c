@@ -1,5 +1,5 @@
 /*
- * crawler/cmd_cat.c -- salvage cat DIGEST|URL: write a stored payload to
+ * cli/cmd_cat.c -- salvage cat DIGEST|URL: write a stored payload to
  * stdout. A URL means its latest capture with a payload. The payload is
  * re-hashed as it streams; damage is reported at the end.
  */
@@ -40,7 +40,7 @@ static int digest_of_url(const sv_archive *a, const char *arg, sv_digest *d)
 				    arg);
 	l.url = url;
 	if ((rc = sv_archive_queue(a, NULL, &q)) == 0)
-		rc = q->ops.captures(q, url, keep_latest, &l);
+		rc = sv_queue_captures(q, url, keep_latest, &l);
 	if (rc == 0 && !l.sha[0])
 		rc = sv_error_set(SV_ENOTFOUND, "no capture of %s with a payload", url);
 	if (rc == 0)

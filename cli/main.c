@@ -1,9 +1,8 @@
 /*
- * crawler/main.c -- the salvage program: global options and the table of
- * subcommands. Each subcommand lives in crawler/cmd_<name>.c.
+ * cli/main.c -- the salvage program: global options and the table of
+ * subcommands. Each subcommand lives in cli/cmd_<name>.c.
  */
 #include "cli.h"
-#include "mirror.h"
 
 #include <errno.h>
 #include <signal.h>

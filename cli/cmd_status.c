@@ -1,5 +1,5 @@
 /*
- * crawler/cmd_status.c -- salvage status [--json]: progress per seed row.
+ * cli/cmd_status.c -- salvage status [--json]: progress per seed row.
  */
 #include "cli.h"
 
@@ -106,7 +106,7 @@ static int run(const sv_command *cmd, int argc, char **argv)
 	}
 	if ((rc = sv_cli_archive(&a)))
 		return rc;
-	if ((rc = sv_archive_queue(a, queue_url, &q)) || (rc = q->ops.stats(q, &rows, &n, &total)))
+	if ((rc = sv_archive_queue(a, queue_url, &q)) || (rc = sv_queue_stats(q, &rows, &n, &total)))
 		goto done;
 	if (json) {
 		rc = print_json(rows, n, &total);

@@ -1,5 +1,5 @@
 /*
- * crawler/cmd_init.c -- salvage init DIR: create an archive.
+ * cli/cmd_init.c -- salvage init DIR: create an archive.
  */
 #include "cli.h"
 

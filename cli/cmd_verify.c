@@ -1,12 +1,12 @@
 /*
- * crawler/cmd_verify.c -- salvage verify [--fast]: check every stored object,
+ * cli/cmd_verify.c -- salvage verify [--fast]: check every stored object,
  * then the ledger: every commit, tree and blob readable and hashing to its
  * id, and every capture record naming an object that is there. Each problem
  * is one line on stdout, "<path>: <problem>", paths relative to the archive;
  * a summary follows. Exit 1 when anything is damaged.
  */
 #include "cli.h"
-#include "mirror.h"
+#include "../crawler/mirror.h"
 
 #include "../common/error.h"
 #include "../storage/ledger.h"

@@ -1,5 +1,5 @@
 /*
- * crawler/cli.c -- helpers shared by the subcommands.
+ * cli/cli.c -- helpers shared by the subcommands.
  */
 #include "cli.h"
 

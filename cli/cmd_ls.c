@@ -1,5 +1,5 @@
 /*
- * crawler/cmd_ls.c -- salvage ls [--json] [URL-PREFIX]: one line per capture.
+ * cli/cmd_ls.c -- salvage ls [--json] [URL-PREFIX]: one line per capture.
  */
 #include "cli.h"
 
@@ -57,7 +57,7 @@ static int run(const sv_command *cmd, int argc, char **argv)
 	if ((rc = sv_cli_archive(&a)))
 		return rc;
 	if ((rc = sv_archive_queue(a, queue_url, &q)) == 0)
-		rc = q->ops.captures(q, prefix, print_capture, &c);
+		rc = sv_queue_captures(q, prefix, print_capture, &c);
 	if (rc == 0 && fflush(stdout) != 0)
 		rc = sv_error_set(SV_EIO, "cannot write to standard output");
 	if (rc)

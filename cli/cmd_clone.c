@@ -1,10 +1,11 @@
 /*
- * crawler/cmd_clone.c -- salvage clone --objects URL --ledger URL DIR: a new
+ * cli/cmd_clone.c -- salvage clone --objects URL --ledger URL DIR: a new
  * archive rebuilt from a mirror (disaster recovery). The mirror is saved as
  * "origin" before anything is downloaded, so an interrupted clone resumes
  * with `salvage -C DIR mirror pull origin`.
  */
-#include "mirror.h"
+#include "cli.h"
+#include "../crawler/mirror.h"
 
 #include "../common/error.h"
 

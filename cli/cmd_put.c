@@ -1,5 +1,5 @@
 /*
- * crawler/cmd_put.c -- salvage put FILE... [--url URL [--note TEXT]]: store
+ * cli/cmd_put.c -- salvage put FILE... [--url URL [--note TEXT]]: store
  * files by hand.
  *
  * Every file is checked before anything is stored, so a typo in the last name
@@ -140,7 +140,7 @@ static int record_manual(const sv_archive *a, const char *url, const char *note,
 	if ((rc = sv_archive_ledger(a, &ledger)) == 0 &&
 	    (rc = sv_archive_commit_records(ledger, machine, &seq, recs, 1, "salvage put")) == 0 &&
 	    (rc = sv_archive_queue(a, NULL, &q)) == 0)
-		rc = q->ops.add_capture(q, url, &c, 0);
+		rc = sv_queue_add_capture(q, url, &c, 0);
 	sv_queue_close(q);
 	sv_ledger_free(ledger);
 	free(rec);

@@ -1,5 +1,5 @@
 /*
- * crawler/cmd_crawl.c -- salvage crawl [SHEET.csv...]: load the sheets, fork
+ * cli/cmd_crawl.c -- salvage crawl [SHEET.csv...]: load the sheets, fork
  * fetcher processes, and run until the queue drains.
  *
  * The parent only watches: it shows progress on a terminal, passes Ctrl-C
@@ -9,9 +9,9 @@
  * a stop, a crash or kill -9 resumes: leases of dead fetchers expire.
  */
 #include "cli.h"
-#include "fetch.h"
-#include "partial.h"
-#include "seeding.h"
+#include "../crawler/fetch.h"
+#include "../crawler/partial.h"
+#include "../crawler/seeding.h"
 
 #include "../common/error.h"
 
@@ -140,7 +140,7 @@ static int child(const sv_archive *a, const crawl_opts *co, sv_fetch_stats *stat
 	if ((rc = sv_archive_queue(a, co->queue_url, &q)) == 0 && (rc = sv_archive_objects(a, &store)) == 0 &&
 	    (rc = sv_archive_ledger(a, &sink.ledger)) == 0) {
 		if (co->jobs > 1)
-			q->opts.host_node_max = (a->host_max_inflight + co->jobs - 1) / co->jobs;
+			sv_queue_set_node_share(q, (a->host_max_inflight + co->jobs - 1) / co->jobs);
 		rc = sv_fetch_run(q, store, &o);
 	}
 	if (rc)
@@ -167,7 +167,7 @@ static void progress(const sv_fetch_stats *s, int jobs, sv_queue *q, const sv_cl
 		t.big_inflight += s[i].big_inflight;
 	}
 	if (q)
-		q->ops.pending(q, &queued, &leased);
+		sv_queue_pending(q, &queued, &leased);
 	double secs = sv_cli_meter_seconds(m);
 	fprintf(stderr,
 		"\r\033[K%llu done (%llu pages, %llu datasets), %lld queued, %llu in flight%s, %llu failed, "
@@ -191,7 +191,7 @@ static int summary(const sv_archive *a, const crawl_opts *co, int stopped, doubl
 	sv_queue_seed_stats *rows = NULL, t;
 	size_t n = 0;
 	int rc;
-	if ((rc = sv_archive_queue(a, co->queue_url, &q)) || (rc = q->ops.stats(q, &rows, &n, &t))) {
+	if ((rc = sv_archive_queue(a, co->queue_url, &q)) || (rc = sv_queue_stats(q, &rows, &n, &t))) {
 		sv_queue_close(q);
 		return -sv_cli_error(rc);
 	}
@@ -201,7 +201,7 @@ static int summary(const sv_archive *a, const crawl_opts *co, int stopped, doubl
 	       (long long)t.failed, (long long)t.skipped, (long long)t.datasets);
 	if (t.failed) {
 		printf("failures by reason:\n");
-		q->ops.failures(q, print_reason, NULL);
+		sv_queue_failures(q, print_reason, NULL);
 	}
 	if (stopped || t.queued + t.leased > 0)
 		printf("%lld URLs remain: run the same command again to resume\n", (long long)(t.queued + t.leased));
@@ -261,7 +261,7 @@ static int run(const sv_command *cmd, int argc, char **argv)
 		/* Leases of this machine's fetchers that died (kill -9, power cut) come back now,
 		 * not when they expire. */
 		if (rc == 0 && node_prefix(prefix, sizeof(prefix)) == 0 &&
-		    (rc = q->ops.reclaim(q, prefix, node_alive, &reclaimed)) == 0 && reclaimed)
+		    (rc = sv_queue_reclaim(q, prefix, node_alive, &reclaimed)) == 0 && reclaimed)
 			printf("%zu URLs held by stopped fetchers of this machine are queued again\n", reclaimed);
 		if (rc == 0 && (rc = sv_archive_objects(a, &store)) == 0)
 			rc = sv_objects_clean_temps(store, NULL);

@@ -1,12 +1,12 @@
 /*
- * crawler/cli.h -- what every subcommand shares: its table entry, error
+ * cli/cli.h -- what every subcommand shares: its table entry, error
  * printing with DESIGN.md's exit statuses, and whether to show progress.
  * Only this layer prints; the modules below keep their messages aside.
  */
 #ifndef SV_CLI_H
 #define SV_CLI_H
 
-#include "archive.h"
+#include "../crawler/archive.h"
 
 #include <time.h>
 
@@ -41,6 +41,16 @@ void sv_cli_progress_clear(void);
 /* Writes all of buf to fd, retrying short writes. */
 int sv_cli_write_all(int fd, const void *buf, size_t len);
 
+/*
+ * For add and clone: if argv[*i] is one of a remote's options (--objects,
+ * --ledger, --s3-endpoint, --s3-region, --ssh-key, --known-hosts; "--x=V"
+ * or "--x V"), stores its value in r and returns 1, with *rc = 2 after
+ * printing cmd's usage when the value is missing or given twice; 0 if it is
+ * something else.
+ */
+int sv_mirror_parse_remote_flag(sv_archive_remote *r, int argc, char **argv, int *i, const sv_command *cmd, int *rc);
+
+extern const sv_command sv_cmd_mirror, sv_cmd_clone;
 extern const sv_command sv_cmd_init, sv_cmd_put, sv_cmd_cat, sv_cmd_verify, sv_cmd_seed, sv_cmd_status, sv_cmd_ls,
 	sv_cmd_crawl;
 

@@ -1,0 +1,60 @@
+/*
+ * queue/backend.h -- what a queue backend implements: the table of
+ * functions behind the sv_queue_* wrappers of queue.h. Only queue/ includes
+ * this file; everything else holds an opaque sv_queue.
+ */
+#ifndef SV_QUEUE_BACKEND_H
+#define SV_QUEUE_BACKEND_H
+
+#include "queue.h"
+
+typedef struct sv_queue_ops {
+	const char *name;
+	int (*add_sheet)(sv_queue *q, const char *name, const void *raw, size_t raw_len,
+			 const sv_queue_seed *rows, size_t n, sv_queue_sheet_result *res);
+	int (*enqueue)(sv_queue *q, const sv_queue_url *urls, size_t n, size_t *added);
+	/* Leases up to max URLs to node. freed (nfreed ids, may be NULL): leased URLs whose
+	 * transfers ended, their host slots freed first in the same transaction (free_slots). */
+	int (*claim)(sv_queue *q, const char *node, const int64_t *freed, size_t nfreed, size_t max, int lease_ms,
+		     sv_queue_item **items, size_t *n);
+	int (*renew)(sv_queue *q, const char *node, const int64_t *ids, size_t n, int lease_ms);
+	int (*complete)(sv_queue *q, const char *node, const sv_queue_outcome *outcomes, size_t n,
+			size_t *accepted);
+	int (*expire)(sv_queue *q, size_t *returned);
+	int (*seed_params)(sv_queue *q, int64_t seed, char **params);
+	int (*stats)(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_seed_stats *total);
+	int (*sheet_raw)(sv_queue *q, const char *name, void **raw, size_t *len);
+	int (*host_get)(sv_queue *q, const char *host, sv_queue_host *out);
+	int (*host_set_robots)(sv_queue *q, const char *host, const char *robots, int status,
+			       int crawl_delay_ms);
+	int (*host_cooldown)(sv_queue *q, const char *host, int64_t until_ms, int timed_out);
+	/* Captures whose URL starts with prefix ("" for all), oldest first; fn returning non-zero stops. */
+	int (*captures)(sv_queue *q, const char *prefix,
+			int (*fn)(void *ctx, const sv_queue_capture_row *row), void *ctx);
+	/* Gives leases back without counting an attempt (a clean stop). */
+	int (*release)(sv_queue *q, const char *node, const int64_t *ids, size_t n);
+	/* The transfers of these leased URLs have ended: their hosts' connection slots are free
+	 * (the leases stay until complete). Politeness counts connections, not pending outcomes. */
+	int (*free_slots)(sv_queue *q, const char *node, const int64_t *ids, size_t n);
+	/* Failed URLs grouped by reason, most frequent first. */
+	int (*failures)(sv_queue *q, int (*fn)(void *ctx, const char *reason, int64_t count), void *ctx);
+	/* Gives back at once the leases of nodes whose name starts with prefix and
+	 * for which alive() says 0 (fetchers of this machine killed with -9). */
+	int (*reclaim)(sv_queue *q, const char *prefix, int (*alive)(const char *node), size_t *released);
+	/* Cheap counts for deciding whether a crawl is over. */
+	int (*pending)(sv_queue *q, int64_t *queued, int64_t *leased);
+	/* Records a capture that has no queued URL behind it (robots.txt, manual puts). */
+	int (*add_capture)(sv_queue *q, const char *url, const sv_queue_capture *c, int status);
+	void (*close)(sv_queue *q);
+} sv_queue_ops;
+
+struct sv_queue {
+	sv_queue_ops ops;
+	sv_queue_options opts;
+	void *impl;
+};
+
+/* The SQLite backend (queue/sqlite.c). */
+int sv_queue_sqlite_open(sv_queue **out, const char *path, const sv_queue_options *opts);
+
+#endif
