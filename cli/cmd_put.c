@@ -13,11 +13,12 @@
 #include "../common/clock.h"
 #include "../common/error.h"
 #include "../queue/url.h"
+#include "../storage/capture.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -96,30 +97,21 @@ static int put_one(sv_objects *store, const char *name, put_result *res)
 static char *manual_record(const char *url, const char *note, const char *file, const put_result *r,
 			   const char *machine, char ts[SV_RFC3339_LEN])
 {
+	sv_capture c = SV_CAPTURE_INIT;
+	char *s = NULL;
 	sv_rfc3339_now(ts);
-	json_t *o = json_object();
-	if (!o)
-		return NULL;
-	json_object_set_new(o, "url", json_string(url));
-	json_object_set_new(o, "ts", json_string(ts));
-	json_object_set_new(o, "status", json_null());
-	json_object_set_new(o, "mime", json_null());
-	json_object_set_new(o, "length", json_integer((json_int_t)r->info.length));
-	json_object_set_new(o, "sha256", json_string(r->hex));
-	json_object_set_new(o, "stored", json_integer((json_int_t)r->info.stored));
-	json_object_set_new(o, "headers", json_null());
-	json_object_set_new(o, "seed", json_null());
-	json_object_set_new(o, "via", json_null());
-	json_object_set_new(o, "kind", json_string("manual"));
-	json_object_set_new(o, "node", json_string(machine));
+	c.url = url;
+	c.ts = ts;
+	c.length = (int64_t)r->info.length;
+	c.sha256 = r->hex;
+	c.stored = (int64_t)r->info.stored;
+	c.kind = SV_CAPTURE_MANUAL;
+	c.node = machine;
 	/* The file's own name, not where it was on this machine. */
 	const char *base = strrchr(file, '/');
-	json_object_set_new(o, "file", json_string(strcmp(file, "-") ? (base ? base + 1 : file) : "(standard input)"));
-	if (note)
-		json_object_set_new(o, "note", json_string(note));
-	char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-	json_decref(o);
-	return s;
+	c.file = strcmp(file, "-") ? (base ? base + 1 : file) : "(standard input)";
+	c.note = note;
+	return sv_capture_to_json(&c, &s) == 0 ? s : NULL;
 }
 
 /* Ledger first, then the queue database: the order a crawl's checkpoint keeps. */

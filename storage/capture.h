@@ -1,0 +1,97 @@
+/*
+ * storage/capture.h -- the capture record: what one fetch, or one file put
+ * by hand, produced (DESIGN.md "Ledger").
+ *
+ * A record is one JSON object on one line of captures/<node>/<day>/<f>.jsonl
+ * in the ledger. This file is the only place that writes or reads one: the
+ * crawl, `put --url`, the mirror engine, verify and ls all go through it, so
+ * the fields, their order and their meaning cannot drift apart.
+ *
+ * What stays true: the fields always written come in this order: url, ts,
+ * status, mime, length, sha256, stored, headers, seed, via, kind, node; the
+ * optional ones follow, only when set. An absent value is JSON null (for the
+ * always-written fields) or no key at all (for the optional ones); a text
+ * that is not UTF-8 is left out too. The raw response header block is
+ * kept as received; one that is not UTF-8 cannot be written (jansson
+ * refuses it) and sv_capture_to_json fails.
+ */
+#ifndef SV_CAPTURE_H
+#define SV_CAPTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The kinds of capture (the record's "kind"). */
+typedef enum {
+	SV_CAPTURE_PAGE,
+	SV_CAPTURE_DATASET,
+	SV_CAPTURE_REQUISITE,
+	SV_CAPTURE_ROBOTS,
+	SV_CAPTURE_SITEMAP,
+	SV_CAPTURE_MANUAL,
+} sv_capture_kind;
+
+/* "page", "dataset", "requisite", "robots", "sitemap" or "manual". */
+const char *sv_capture_kind_name(sv_capture_kind kind);
+/* SV_EINVAL for anything else. */
+int sv_capture_kind_parse(sv_capture_kind *out, const char *name);
+
+/*
+ * A capture record. Strings are borrowed (NULL: absent); numbers are -1 when
+ * absent, unless said otherwise. SV_CAPTURE_INIT gives a record with every
+ * field absent.
+ */
+typedef struct {
+	const char *url;        /* as fetched: normalised */
+	const char *ts;         /* UTC, RFC 3339 with ms: when the fetch began */
+	int status;             /* HTTP status; 0 for none reached, -1 absent (manual) */
+	const char *mime;       /* Content-Type as sent */
+	int64_t length;         /* payload bytes */
+	const char *sha256;     /* hex digest of the payload */
+	int64_t stored;         /* bytes of the compressed object */
+	const char *headers;    /* the raw response header block */
+	size_t headers_len;
+	int64_t seed;           /* sheet row id */
+	const char *via;        /* referring URL */
+	sv_capture_kind kind;
+	const char *node;       /* the machine that made it */
+	/* optional */
+	const char *content_encoding;
+	int64_t resumed_at;     /* the body was resumed with Range from this byte */
+	const char *redirect;   /* Location of a redirect, resolved */
+	const char *truncated;  /* length|time|disconnect */
+	const char *error;      /* why nothing (or not all) was rescued */
+	int headers_truncated;  /* 1: headers cut at the limit */
+	int attempt;            /* 1-based; 0 absent */
+	const char *file;       /* manual: the file's own name */
+	const char *note;       /* manual: the volunteer's note */
+} sv_capture;
+
+#define SV_CAPTURE_INIT                                                                                    \
+	{                                                                                                  \
+		.status = -1, .length = -1, .stored = -1, .seed = -1, .kind = SV_CAPTURE_PAGE, .resumed_at = -1 \
+	}
+
+/* The record as one line of compact JSON (no newline), malloc'd into *out. */
+int sv_capture_to_json(const sv_capture *c, char **out);
+
+/*
+ * A record read back. Its strings live in the parsed JSON until
+ * sv_capture_parsed_clear. sha256 is set only when the record names a
+ * well-formed digest.
+ */
+typedef struct {
+	sv_capture c;
+	int kind_known; /* 0: the record's kind is missing or unknown (c.kind is then PAGE) */
+	void *json;     /* the parsed document */
+} sv_capture_parsed;
+
+/*
+ * Reads one record. SV_ECORRUPT when the line is not a capture record: not a
+ * JSON object, no url, or a sha256 that is neither null nor 64 hex digits.
+ * out is usable (and must be cleared) whatever is returned.
+ */
+int sv_capture_parse(sv_capture_parsed *out, const char *line, size_t len);
+void sv_capture_parsed_clear(sv_capture_parsed *p);
+
+#endif
