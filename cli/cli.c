@@ -102,3 +102,28 @@ int sv_cli_write_all(int fd, const void *buf, size_t len)
 	}
 	return 0;
 }
+
+void sv_cli_seed_report(void *ctx, const sv_seed_event *e)
+{
+	(void)ctx;
+	switch (e->kind) {
+	case SV_SEED_PROBLEM:
+		fprintf(stderr, "%s:%u:%u: %s\n", e->path, e->line, e->column, e->message);
+		break;
+	case SV_SEED_UNREADABLE:
+		fprintf(stderr, "salvage: %s\n", e->message);
+		break;
+	case SV_SEED_MORE_PROBLEMS:
+		fprintf(stderr, "... and %zu more problems\n", e->count);
+		break;
+	case SV_SEED_SKIPPING:
+		fprintf(stderr, "salvage: %zu problem%s: loading the good rows only (--skip-bad-rows)\n", e->count,
+			e->count == 1 ? "" : "s");
+		break;
+	case SV_SEED_LOADED:
+		printf("%s: %zu row%s: %zu new, %zu updated, %zu unchanged, %zu removed\n", e->path, e->rows,
+		       e->rows == 1 ? "" : "s", e->result->added, e->result->updated, e->result->unchanged,
+		       e->result->paused);
+		break;
+	}
+}

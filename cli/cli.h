@@ -7,6 +7,7 @@
 #define SV_CLI_H
 
 #include "../crawler/archive.h"
+#include "../crawler/seeding.h"
 
 #include <time.h>
 
@@ -37,6 +38,9 @@ double sv_cli_meter_seconds(const sv_cli_meter *m);
 int sv_cli_meter_due(sv_cli_meter *m);
 /* Clears the progress line. */
 void sv_cli_progress_clear(void);
+
+/* Prints what loading sheets reports (sv_seed_sheets): problems to stderr, each sheet loaded to stdout. */
+void sv_cli_seed_report(void *ctx, const sv_seed_event *e);
 
 /* Writes all of buf to fd, retrying short writes. */
 int sv_cli_write_all(int fd, const void *buf, size_t len);

@@ -38,7 +38,7 @@ static int run(const sv_command *cmd, int argc, char **argv)
 		return rc;
 	sv_ledger *ledger = NULL;
 	if ((rc = sv_archive_queue(a, queue_url, &q)) == 0 && (rc = sv_archive_ledger(a, &ledger)) == 0)
-		rc = sv_seed_sheets(q, ledger, paths, n, skip, stdout, stderr);
+		rc = sv_seed_sheets(q, ledger, paths, n, skip, sv_cli_seed_report, NULL);
 	if (rc)
 		rc = sv_cli_error(rc);
 	sv_ledger_free(ledger);

@@ -18,15 +18,16 @@
 #include "../common/clock.h"
 #include "../common/error.h"
 #include "../queue/url.h"
+#include "../storage/capture.h"
 #include "links.h"
 #include "partial.h"
 #include "robots.h"
+#include "row.h"
 #include "scope.h"
 #include "sitemap.h"
 
 #include <errno.h>
 #include <curl/curl.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,11 +45,13 @@
 #define RECORDS_FLUSH (8u << 20)   /* bytes of capture records waiting, at most */
 #define RESUME_MIN (4u * 1024 * 1024) /* bodies from this size are kept in tmp/ to resume by Range */
 
+/* A sheet row's settings, read from the queue once per fetcher. */
 typedef struct seed_info {
 	int64_t id;
-	sv_scope_compiled *scope;
-	int robots;        /* 1 respect */
-	int64_t max_bytes; /* -1 none */
+	sv_row *row;                     /* NULL: unreadable settings, which follow nothing */
+	const sv_scope_compiled *scope;  /* the row's, or NULL */
+	int robots;                      /* 1 respect */
+	int64_t max_bytes;               /* -1 none */
 	struct seed_info *next;
 } seed_info;
 
@@ -176,35 +179,17 @@ static seed_info *seed_get(fetcher *f, int64_t id)
 		if (s->id == id)
 			return s;
 	char *params = NULL;
-	json_t *j = NULL;
 	seed_info *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
 	s->id = id;
-	s->robots = 1;
-	s->max_bytes = -1;
-	if (sv_queue_seed_params(f->q, id, &params) == 0 && params && (j = json_loads(params, 0, NULL))) {
-		sv_scope_rules r = SV_SCOPE_RULES_INIT;
-		const char *scope = json_string_value(json_object_get(j, "scope"));
-		r.seed_url = json_string_value(json_object_get(j, "url"));
-		r.scope = !scope                     ? SV_SCOPE_PREFIX
-			  : !strcmp(scope, "page")   ? SV_SCOPE_PAGE
-			  : !strcmp(scope, "host")   ? SV_SCOPE_HOST
-			  : !strcmp(scope, "domain") ? SV_SCOPE_DOMAIN
-						     : SV_SCOPE_PREFIX;
-		r.depth = (int)json_integer_value(json_object_get(j, "depth"));
-		r.include = json_string_value(json_object_get(j, "include"));
-		r.exclude = json_string_value(json_object_get(j, "exclude"));
-		r.datasets = json_is_false(json_object_get(j, "datasets")) ? 0 : 1;
-		s->robots = json_is_false(json_object_get(j, "robots")) ? 0 : 1;
-		s->max_bytes = json_integer_value(json_object_get(j, "max_bytes"));
-		if (!json_object_get(j, "max_bytes"))
-			s->max_bytes = -1;
-		if (r.seed_url && sv_scope_compile(&s->scope, &r) != 0)
-			s->scope = NULL; /* checked when the sheet was loaded; a bad rule follows nothing */
-	}
-	json_decref(j);
+	/* Checked when the sheet was loaded; settings that cannot be read follow nothing. */
+	if (sv_queue_seed_params(f->q, id, &params) == 0 && params)
+		sv_row_from_json(&s->row, params);
 	free(params);
+	s->scope = sv_row_scope(s->row);
+	s->robots = sv_row_robots(s->row);
+	s->max_bytes = sv_row_max_bytes(s->row);
 	s->next = f->seeds;
 	f->seeds = s;
 	return s;
@@ -440,38 +425,30 @@ static char *capture_record(fetcher *f, transfer *t, long status, const sv_objec
 			    const char *sha, const char *kind, const char *truncated, const char *error,
 			    const char *redirect)
 {
-	json_t *o = json_object();
-	char *s;
-	if (!o)
-		return NULL;
-	json_object_set_new(o, "url", json_string(t->item.url));
-	json_object_set_new(o, "ts", json_string(t->ts));
-	json_object_set_new(o, "status", json_integer(status));
-	json_object_set_new(o, "mime", t->content_type ? json_string(t->content_type) : json_null());
-	json_object_set_new(o, "length", info ? json_integer((json_int_t)info->length) : json_null());
-	json_object_set_new(o, "sha256", sha ? json_string(sha) : json_null());
-	json_object_set_new(o, "stored", info ? json_integer((json_int_t)info->stored) : json_null());
-	json_object_set_new(o, "headers", t->headers ? json_stringn_nocheck(t->headers, t->hlen) : json_null());
-	json_object_set_new(o, "seed", json_integer(t->item.seed));
-	json_object_set_new(o, "via", t->item.via ? json_string(t->item.via) : json_null());
-	json_object_set_new(o, "kind", json_string(kind));
-	json_object_set_new(o, "node", json_string(f->o->machine));
-	if (t->encoding)
-		json_object_set_new(o, "content_encoding", json_string(t->encoding));
-	if (t->resumed)
-		json_object_set_new(o, "resumed_at", json_integer((json_int_t)t->resume_from));
-	if (redirect)
-		json_object_set_new(o, "redirect", json_string(redirect));
-	if (truncated)
-		json_object_set_new(o, "truncated", json_string(truncated));
-	if (error)
-		json_object_set_new(o, "error", json_string(error));
-	if (t->headers_cut)
-		json_object_set_new(o, "headers_truncated", json_true());
-	json_object_set_new(o, "attempt", json_integer(t->item.attempts + 1));
-	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(o);
-	return s;
+	sv_capture c = SV_CAPTURE_INIT;
+	char *s = NULL;
+	c.url = t->item.url;
+	c.ts = t->ts;
+	c.status = (int)status;
+	c.mime = t->content_type;
+	c.length = info ? (int64_t)info->length : -1;
+	c.sha256 = sha;
+	c.stored = info ? (int64_t)info->stored : -1;
+	c.headers = t->headers;
+	c.headers_len = t->hlen;
+	c.seed = t->item.seed;
+	c.via = t->item.via;
+	if (sv_capture_kind_parse(&c.kind, kind))
+		c.kind = SV_CAPTURE_PAGE;
+	c.node = f->o->machine;
+	c.content_encoding = t->encoding;
+	c.resumed_at = t->resumed ? t->resume_from : -1;
+	c.redirect = redirect;
+	c.truncated = truncated;
+	c.error = error;
+	c.headers_truncated = t->headers_cut;
+	c.attempt = t->item.attempts + 1;
+	return sv_capture_to_json(&c, &s) == 0 ? s : NULL;
 }
 
 /* Queues the outcome of t for the next checkpoint. capture: keep a record. */
@@ -1335,7 +1312,7 @@ static void fetcher_free(fetcher *f)
 	free(f->seen);
 	for (seed_info *s = f->seeds; s;) {
 		seed_info *next = s->next;
-		sv_scope_free(s->scope);
+		sv_row_free(s->row);
 		free(s);
 		s = next;
 	}

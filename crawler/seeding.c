@@ -10,37 +10,31 @@
 #include "../common/error.h"
 #include "../queue/url.h"
 #include "../seeds/sheet.h"
-#include "scope.h"
+#include "row.h"
 
 #include <jansson.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_REPORTED 50
-
 typedef struct {
-	FILE *err;
+	sv_seed_report_fn fn;
+	void *ctx;
 	size_t reported, total;
 } reporter;
+
+static void emit(reporter *r, const sv_seed_event *e)
+{
+	if (r->fn)
+		r->fn(r->ctx, e);
+}
 
 static void report(reporter *r, const char *path, unsigned line, unsigned col, const char *msg)
 {
 	r->total++;
-	if (r->reported++ < MAX_REPORTED)
-		fprintf(r->err, "%s:%u:%u: %s\n", path, line, col, msg);
-}
-
-static char *row_params(const sv_sheet_row *row, const char *url)
-{
-	json_t *o = json_pack("{s:s, s:s, s:i, s:s?, s:s?, s:b, s:i, s:I, s:I, s:b}", "url", url, "scope",
-			      sv_scope_name(row->scope), "depth", row->depth, "include", row->include,
-			      "exclude", row->exclude, "robots", row->robots, "delay_ms", row->delay_ms,
-			      "max_urls", (json_int_t)row->max_urls, "max_bytes", (json_int_t)row->max_bytes,
-			      "datasets", row->datasets);
-	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(o);
-	return s;
+	if (r->reported++ < SV_SEED_MAX_REPORTED)
+		emit(r, &(sv_seed_event){.kind = SV_SEED_PROBLEM, .path = path, .line = line, .column = col,
+					 .message = msg});
 }
 
 static char *row_meta(const sv_sheet_row *row)
@@ -102,30 +96,29 @@ static int convert(loaded_sheet *l, reporter *rep)
 			continue;
 		}
 		/* Patterns are checked now, not when the crawl meets them. */
-		sv_scope_rules rules = SV_SCOPE_RULES_INIT;
-		sv_scope_compiled *compiled = NULL;
-		rules.scope = row->scope;
-		rules.depth = row->depth;
-		rules.include = row->include;
-		rules.exclude = row->exclude;
-		rules.datasets = row->datasets;
-		rules.seed_url = url;
-		if (sv_scope_compile(&compiled, &rules) != 0) {
+		sv_row *settings = NULL;
+		int rc = sv_row_from_sheet(&settings, row, url);
+		if (rc == SV_EINVAL) {
 			report(rep, sh->path, row->line, 1, sv_error_last());
 			free(url);
 			continue;
 		}
-		sv_scope_free(compiled);
 		sv_queue_seed *s = &l->seeds[l->n];
 		s->url = url;
 		s->line = row->line;
 		s->priority = row->priority;
 		s->max_urls = row->max_urls;
 		s->delay_ms = row->delay_ms;
-		s->params = row_params(row, url);
+		char *params = NULL;
+		if (rc == 0)
+			rc = sv_row_to_json(settings, &params);
+		s->params = params;
+		sv_row_free(settings);
 		s->meta = row_meta(row);
 		l->n++;
-		if (!s->params || !s->meta)
+		if (rc)
+			return rc;
+		if (!s->meta)
 			return sv_error_set(SV_EIO, "out of memory");
 	}
 	return 0;
@@ -170,10 +163,11 @@ static int commit_sheets(sv_ledger *ledger, loaded_sheet *sheets, size_t n)
 	return rc;
 }
 
-int sv_seed_sheets(sv_queue *q, sv_ledger *ledger, char **paths, size_t n, int skip_bad_rows, FILE *out, FILE *err)
+int sv_seed_sheets(sv_queue *q, sv_ledger *ledger, char **paths, size_t n, int skip_bad_rows,
+		   sv_seed_report_fn report_fn, void *ctx)
 {
 	loaded_sheet *sheets = calloc(n ? n : 1, sizeof(*sheets));
-	reporter rep = {err, 0, 0};
+	reporter rep = {report_fn, ctx, 0, 0};
 	size_t readable = 0;
 	int rc = 0;
 
@@ -188,8 +182,8 @@ int sv_seed_sheets(sv_queue *q, sv_ledger *ledger, char **paths, size_t n, int s
 				break;
 			}
 			rep.total++;
-			if (rep.reported++ < MAX_REPORTED)
-				fprintf(err, "salvage: %s\n", sv_error_last());
+			if (rep.reported++ < SV_SEED_MAX_REPORTED)
+				emit(&rep, &(sv_seed_event){.kind = SV_SEED_UNREADABLE, .message = sv_error_last()});
 			continue;
 		}
 		for (size_t e = 0; e < sh->nerrors; e++)
@@ -222,8 +216,9 @@ int sv_seed_sheets(sv_queue *q, sv_ledger *ledger, char **paths, size_t n, int s
 		rc = convert(&sheets[i], &rep);
 	}
 	if (rc == 0 && rep.total > 0) {
-		if (rep.total > MAX_REPORTED)
-			fprintf(err, "... and %zu more problems\n", rep.total - MAX_REPORTED);
+		if (rep.total > SV_SEED_MAX_REPORTED)
+			emit(&rep, &(sv_seed_event){.kind = SV_SEED_MORE_PROBLEMS,
+						    .count = rep.total - SV_SEED_MAX_REPORTED});
 		if (!skip_bad_rows)
 			rc = sv_error_set(SV_EINVAL, "%zu problem%s in the sheet%s: nothing loaded"
 				" (fix them, or use --skip-bad-rows to load the good rows)",
@@ -231,8 +226,7 @@ int sv_seed_sheets(sv_queue *q, sv_ledger *ledger, char **paths, size_t n, int s
 		else if (readable == 0)
 			rc = sv_error_set(SV_EINVAL, "no sheet could be read: nothing loaded");
 		else
-			fprintf(err, "salvage: %zu problem%s: loading the good rows only (--skip-bad-rows)\n",
-				rep.total, rep.total == 1 ? "" : "s");
+			emit(&rep, &(sv_seed_event){.kind = SV_SEED_SKIPPING, .count = rep.total});
 	}
 	if (rc == 0 && ledger)
 		rc = commit_sheets(ledger, sheets, n);
@@ -243,9 +237,8 @@ int sv_seed_sheets(sv_queue *q, sv_ledger *ledger, char **paths, size_t n, int s
 			continue;
 		rc = sv_queue_add_sheet(q, sh->name, sh->raw, sh->raw_len, sheets[i].seeds, sheets[i].n, &res);
 		if (rc == 0)
-			fprintf(out, "%s: %zu row%s: %zu new, %zu updated, %zu unchanged, %zu removed\n", sh->path,
-				sheets[i].n, sheets[i].n == 1 ? "" : "s", res.added, res.updated, res.unchanged,
-				res.paused);
+			emit(&rep, &(sv_seed_event){.kind = SV_SEED_LOADED, .path = sh->path, .rows = sheets[i].n,
+						    .result = &res});
 	}
 	for (size_t i = 0; i < n; i++)
 		loaded_free(&sheets[i]);

@@ -1,0 +1,146 @@
+/*
+ * crawler/row.c -- a sheet row's crawl settings (see row.h).
+ */
+#include "row.h"
+
+#include "../common/error.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sv_row {
+	char *url;          /* normalised */
+	sv_scope scope;
+	int depth;          /* -1 unlimited */
+	char *include, *exclude;
+	int robots;         /* 1 respect */
+	int delay_ms;       /* -1 the default */
+	int64_t max_urls;   /* -1 none */
+	int64_t max_bytes;  /* -1 none */
+	int datasets;       /* 1 fetch them */
+	sv_scope_compiled *compiled;
+};
+
+void sv_row_free(sv_row *r)
+{
+	if (!r)
+		return;
+	free(r->url);
+	free(r->include);
+	free(r->exclude);
+	sv_scope_free(r->compiled);
+	free(r);
+}
+
+static int dup_or_null(char **out, const char *s)
+{
+	*out = NULL;
+	return s && !(*out = strdup(s)) ? sv_error_set(SV_EIO, "out of memory") : 0;
+}
+
+/* Copies the strings and compiles the scope; frees r on failure. */
+static int finish(sv_row **out, sv_row *r, const char *url, const char *include, const char *exclude)
+{
+	sv_scope_rules rules = SV_SCOPE_RULES_INIT;
+	int rc;
+	if ((rc = dup_or_null(&r->url, url)) || (rc = dup_or_null(&r->include, include)) ||
+	    (rc = dup_or_null(&r->exclude, exclude)))
+		goto done;
+	rules.scope = r->scope;
+	rules.depth = r->depth;
+	rules.include = r->include;
+	rules.exclude = r->exclude;
+	rules.datasets = r->datasets;
+	rules.seed_url = r->url;
+	rc = sv_scope_compile(&r->compiled, &rules);
+done:
+	if (rc) {
+		sv_row_free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+int sv_row_from_sheet(sv_row **out, const sv_sheet_row *row, const char *url)
+{
+	sv_row *r = calloc(1, sizeof(*r));
+	*out = NULL;
+	if (!r)
+		return sv_error_set(SV_EIO, "out of memory");
+	r->scope = row->scope;
+	r->depth = row->depth;
+	r->robots = row->robots;
+	r->delay_ms = row->delay_ms;
+	r->max_urls = row->max_urls;
+	r->max_bytes = row->max_bytes;
+	r->datasets = row->datasets;
+	return finish(out, r, url, row->include, row->exclude);
+}
+
+int sv_row_to_json(const sv_row *r, char **out)
+{
+	json_t *o = json_pack("{s:s, s:s, s:i, s:s?, s:s?, s:b, s:i, s:I, s:I, s:b}", "url", r->url, "scope",
+			      sv_scope_name(r->scope), "depth", r->depth, "include", r->include, "exclude",
+			      r->exclude, "robots", r->robots, "delay_ms", r->delay_ms, "max_urls",
+			      (json_int_t)r->max_urls, "max_bytes", (json_int_t)r->max_bytes, "datasets", r->datasets);
+	*out = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(o);
+	return *out ? 0 : sv_error_set(SV_EIO, "out of memory");
+}
+
+static int64_t int_or(json_t *j, const char *key, int64_t def)
+{
+	json_t *v = json_object_get(j, key);
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : def;
+}
+
+int sv_row_from_json(sv_row **out, const char *json)
+{
+	json_t *j = json_loads(json, 0, NULL);
+	sv_row *r = NULL;
+	int rc;
+	*out = NULL;
+	const char *url = json_string_value(json_object_get(j, "url"));
+	const char *scope = json_string_value(json_object_get(j, "scope"));
+	if (!url) {
+		rc = sv_error_set(SV_ECORRUPT, "a seed row's settings in the queue cannot be read");
+		goto done;
+	}
+	if (!(r = calloc(1, sizeof(*r)))) {
+		rc = sv_error_set(SV_EIO, "out of memory");
+		goto done;
+	}
+	r->scope = !scope                     ? SV_SCOPE_PREFIX
+		   : !strcmp(scope, "page")   ? SV_SCOPE_PAGE
+		   : !strcmp(scope, "host")   ? SV_SCOPE_HOST
+		   : !strcmp(scope, "domain") ? SV_SCOPE_DOMAIN
+					      : SV_SCOPE_PREFIX;
+	r->depth = (int)int_or(j, "depth", -1);
+	r->robots = json_is_false(json_object_get(j, "robots")) ? 0 : 1;
+	r->delay_ms = (int)int_or(j, "delay_ms", -1);
+	r->max_urls = int_or(j, "max_urls", -1);
+	r->max_bytes = int_or(j, "max_bytes", -1);
+	r->datasets = json_is_false(json_object_get(j, "datasets")) ? 0 : 1;
+	rc = finish(out, r, url, json_string_value(json_object_get(j, "include")),
+		    json_string_value(json_object_get(j, "exclude")));
+done:
+	json_decref(j);
+	return rc;
+}
+
+const sv_scope_compiled *sv_row_scope(const sv_row *r)
+{
+	return r ? r->compiled : NULL;
+}
+
+int sv_row_robots(const sv_row *r)
+{
+	return r ? r->robots : 1;
+}
+
+int64_t sv_row_max_bytes(const sv_row *r)
+{
+	return r ? r->max_bytes : -1;
+}

@@ -1,0 +1,37 @@
+/*
+ * crawler/row.h -- a sheet row's crawl settings.
+ *
+ * Made from the sheet once when it is loaded, kept in the queue as JSON
+ * (the queue keeps it without reading it), and read back once per fetcher
+ * and row. This file alone writes and reads that JSON, and the scope is
+ * compiled here, once per load and once per fetcher: the patterns that
+ * loading accepted are the ones the crawl follows.
+ */
+#ifndef SV_ROW_H
+#define SV_ROW_H
+
+#include "../seeds/sheet.h"
+#include "scope.h"
+
+#include <stdint.h>
+
+typedef struct sv_row sv_row;
+
+/*
+ * The settings of a sheet row whose URL, normalised, is url, with its scope
+ * compiled. SV_EINVAL with a message naming the bad pattern or URL; SV_EIO
+ * when out of memory.
+ */
+int sv_row_from_sheet(sv_row **out, const sv_sheet_row *row, const char *url);
+/* The settings as the queue keeps them (sv_queue_seed.params), malloc'd into *out. */
+int sv_row_to_json(const sv_row *r, char **out);
+/* Settings read back from the queue. SV_ECORRUPT when json is not such settings. */
+int sv_row_from_json(sv_row **out, const char *json);
+
+const sv_scope_compiled *sv_row_scope(const sv_row *r);
+int sv_row_robots(const sv_row *r);        /* 1: respect robots.txt */
+int64_t sv_row_max_bytes(const sv_row *r); /* size cap per file; -1 none */
+
+void sv_row_free(sv_row *r); /* NULL is a no-op */
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * tests/unit/test_row.c -- a sheet row's settings: the JSON the queue keeps
+ * (unchanged since the first archives), and the same scope after the trip.
+ */
+#include "helpers.h"
+
+#include "../../common/error.h"
+#include "../../crawler/row.h"
+
+static sv_sheet_row sheet_row(void)
+{
+	sv_sheet_row r;
+	memset(&r, 0, sizeof(r));
+	r.url = (char *)"https://a.gov/data/";
+	r.scope = SV_SCOPE_PREFIX;
+	r.depth = 2;
+	r.include = (char *)"*.csv";
+	r.robots = 0;
+	r.delay_ms = 1500;
+	r.max_urls = 100;
+	r.max_bytes = 1 << 20;
+	r.datasets = 1;
+	return r;
+}
+
+Test(row, json_as_the_queue_keeps_it)
+{
+	sv_sheet_row sr = sheet_row();
+	sv_row *r = NULL;
+	char *json = NULL;
+	cr_assert_eq(sv_row_from_sheet(&r, &sr, "https://a.gov/data/"), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_row_to_json(r, &json), 0);
+	cr_assert_str_eq(json, "{\"url\":\"https://a.gov/data/\",\"scope\":\"prefix\",\"depth\":2,\"include\":\"*.csv\","
+			       "\"exclude\":null,\"robots\":false,\"delay_ms\":1500,\"max_urls\":100,\"max_bytes\":1048576,"
+			       "\"datasets\":true}");
+	free(json);
+	sv_row_free(r);
+}
+
+Test(row, round_trip_keeps_the_decisions)
+{
+	sv_sheet_row sr = sheet_row();
+	sr.exclude = (char *)"*secret*";
+	sv_row *a = NULL, *b = NULL;
+	char *json = NULL;
+	cr_assert_eq(sv_row_from_sheet(&a, &sr, "https://a.gov/data/"), 0);
+	cr_assert_eq(sv_row_to_json(a, &json), 0);
+	cr_assert_eq(sv_row_from_json(&b, json), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_row_robots(b), 0);
+	cr_assert_eq(sv_row_max_bytes(b), 1 << 20);
+	const char *urls[] = {"https://a.gov/data/x.csv", "https://a.gov/data/secret.csv", "https://a.gov/other/y.csv",
+			      "https://a.gov/data/page.html", "https://b.gov/data/z.csv"};
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		sv_scope_decision da, db;
+		cr_assert_eq(sv_scope_decide(sv_row_scope(a), urls[i], 0, 1, 0, &da), 0);
+		cr_assert_eq(sv_scope_decide(sv_row_scope(b), urls[i], 0, 1, 0, &db), 0);
+		cr_assert_eq(da.follow, db.follow, "%s", urls[i]);
+		cr_assert_eq(da.kind, db.kind, "%s", urls[i]);
+	}
+	free(json);
+	sv_row_free(a);
+	sv_row_free(b);
+}
+
+Test(row, bad_pattern_is_refused_when_loaded)
+{
+	sv_sheet_row sr = sheet_row();
+	sv_row *r = (sv_row *)1;
+	sr.include = (char *)"/\\.csv$/"; /* a regular expression: refused */
+	cr_assert_eq(sv_row_from_sheet(&r, &sr, "https://a.gov/data/"), SV_EINVAL);
+	cr_assert_null(r);
+}
+
+Test(row, unreadable_settings)
+{
+	sv_row *r = (sv_row *)1;
+	cr_assert_eq(sv_row_from_json(&r, "not json"), SV_ECORRUPT);
+	cr_assert_null(r);
+	cr_assert_eq(sv_row_from_json(&r, "{\"scope\":\"host\"}"), SV_ECORRUPT);
+	cr_assert_null(r);
+	/* No row: robots respected, no size cap, no scope. */
+	cr_assert_eq(sv_row_robots(NULL), 1);
+	cr_assert_eq(sv_row_max_bytes(NULL), -1);
+	cr_assert_null(sv_row_scope(NULL));
+}
