@@ -1,0 +1,300 @@
+/*
+ * crawler/checkpoint.c -- what one fetcher holds for its next checkpoint,
+ * and the checkpoint (see fetch.h for the order it keeps).
+ *
+ * Outcomes and their capture records wait here, and so do the links found,
+ * until the checkpoint makes them durable in the one order that keeps every
+ * promise after a crash: links queued, objects synced, records committed to
+ * the ledger, outcomes marked in the queue.
+ */
+#include "fetcher.h"
+
+#include "../common/error.h"
+#include "../queue/url.h"
+#include "../storage/capture.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * The capture of a pending outcome. Its pointers are taken only now: the
+ * array of pending outcomes moves when it grows.
+ */
+static sv_queue_capture *capture_of(pending_outcome *p)
+{
+	if (!p->has_capture)
+		return NULL;
+	p->c = (sv_queue_capture){p->record, p->ts, p->has_sha ? p->sha : NULL, p->length, p->kind};
+	return &p->c;
+}
+
+static pending_outcome *new_outcome(pending_outcome **arr, size_t *n, size_t *cap)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		pending_outcome *p = realloc(*arr, c * sizeof(*p));
+		if (!p)
+			return NULL;
+		*arr = p;
+		*cap = c;
+	}
+	pending_outcome *p = &(*arr)[(*n)++];
+	memset(p, 0, sizeof(*p));
+	return p;
+}
+
+void sv_fetch_outcome_free(pending_outcome *p)
+{
+	free(p->record);
+	free(p->reason);
+	free(p->url);
+}
+
+/* The kind as a string that outlives the transfer it came from. */
+static const char *kind_literal(const char *kind)
+{
+	static const char *const kinds[] = {"page", "dataset", "requisite", "sitemap", "robots"};
+	for (size_t i = 0; kind && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(kind, kinds[i]))
+			return kinds[i];
+	return "page";
+}
+
+#define SEEN_SLOTS (1u << 19) /* 8 MB of 128-bit keys; cleared when half full */
+
+/*
+ * Whether this fetcher has queued url already; marks it if not. Most links on
+ * a site point to pages found long ago, and each would cost the queue a
+ * lookup in its unique index (and a copy here): they stop at this table. The
+ * queue keeps a URL's first sighting and ignores the others, so skipping a
+ * URL queued before changes nothing. The key is 128 bits (two independent
+ * 64-bit hashes), so two URLs taken for one another is not a practical risk
+ * (about 1e-27 for a full table). When the table fills up it starts again:
+ * it only saves work.
+ */
+static int seen_before(fetcher *f, const char *url)
+{
+	uint64_t a = 1469598103934665603ull, b = 0x9e3779b97f4a7c15ull;
+	for (const unsigned char *c = (const unsigned char *)url; *c; c++) {
+		a = (a ^ *c) * 1099511628211ull;
+		b = (b + *c) * 0xff51afd7ed558ccdull;
+		b ^= b >> 29;
+	}
+	a |= 1; /* never 0, which marks a free slot */
+	if (!f->seen && !(f->seen = calloc(SEEN_SLOTS, 2 * sizeof(*f->seen))))
+		return 0;
+	if (f->nseen >= SEEN_SLOTS / 2) {
+		memset(f->seen, 0, SEEN_SLOTS * 2 * sizeof(*f->seen));
+		f->nseen = 0;
+	}
+	for (size_t i = a & (SEEN_SLOTS - 1);; i = (i + 1) & (SEEN_SLOTS - 1)) {
+		uint64_t *slot = &f->seen[2 * i];
+		if (slot[0] == a && slot[1] == b)
+			return 1;
+		if (slot[0] == 0) {
+			slot[0] = a;
+			slot[1] = b;
+			f->nseen++;
+			return 0;
+		}
+	}
+}
+
+int sv_fetch_add_link(fetcher *f, const char *url, int64_t seed, int depth, const char *kind, const char *via,
+		    int redirects)
+{
+	if (seen_before(f, url))
+		return 0;
+	if (f->nlinks == f->caplinks) {
+		size_t c = f->caplinks ? f->caplinks * 2 : 256;
+		pending_link *p = realloc(f->links, c * sizeof(*p));
+		if (!p)
+			return sv_error_set(SV_EIO, "out of memory");
+		f->links = p;
+		f->caplinks = c;
+	}
+	pending_link *l = &f->links[f->nlinks];
+	l->url = strdup(url);
+	l->via = via ? strdup(via) : NULL;
+	if (!l->url || (via && !l->via)) {
+		free(l->url);
+		free(l->via);
+		return sv_error_set(SV_EIO, "out of memory");
+	}
+	l->u = (sv_queue_url){l->url, seed, depth, kind_literal(kind), l->via, redirects};
+	f->nlinks++;
+	return 0;
+}
+
+/* Queues the links found so far. They need no sync: a link whose page is
+ * lost to a crash is found again when the page is fetched again. */
+int sv_fetch_flush_links(fetcher *f)
+{
+	int rc;
+	f->last_links = sv_now_ms();
+	if (f->nlinks == 0)
+		return 0;
+	sv_queue_url *u = malloc(f->nlinks * sizeof(*u));
+	if (!u)
+		return sv_error_set(SV_EIO, "out of memory");
+	for (size_t i = 0; i < f->nlinks; i++)
+		u[i] = f->links[i].u;
+	rc = sv_queue_enqueue(f->q, u, f->nlinks, NULL);
+	free(u);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < f->nlinks; i++) {
+		free(f->links[i].url);
+		free(f->links[i].via);
+	}
+	f->nlinks = 0;
+	return 0;
+}
+
+/* Hands the capture records of the pending outcomes to the ledger. */
+static int commit_records(fetcher *f)
+{
+	const sv_fetch_options *o = f->o;
+	size_t n = 0;
+	int rc;
+	if (!o->commit_records)
+		return 0;
+	const char **recs = malloc((f->nouts + f->nrobots + 1) * sizeof(*recs));
+	if (!recs)
+		return sv_error_set(SV_EIO, "out of memory");
+	for (size_t i = 0; i < f->nrobots; i++)
+		if (f->robots_caps[i].record)
+			recs[n++] = f->robots_caps[i].record;
+	for (size_t i = 0; i < f->nouts; i++)
+		if (f->outs[i].record)
+			recs[n++] = f->outs[i].record;
+	rc = n ? o->commit_records(o->commit_ctx, recs, n) : 0;
+	free(recs);
+	return rc;
+}
+
+/*
+ * A checkpoint, in the order that keeps every promise after a crash: the
+ * links found are queued; the object store is synced; the capture records
+ * are committed to the ledger; only then are the outcomes marked in the
+ * queue. A URL marked done is in the ledger, and every ledger record points
+ * to an object on disk.
+ */
+int sv_fetch_checkpoint(fetcher *f)
+{
+	int rc;
+	f->last_checkpoint = sv_now_ms();
+	if ((rc = sv_fetch_flush_links(f)))
+		return rc;
+	if (f->nouts == 0 && f->nrobots == 0)
+		return 0;
+	if ((rc = sv_objects_sync(f->store)) || (rc = commit_records(f)))
+		return rc;
+	for (size_t i = 0; i < f->nrobots && rc == 0; i++) {
+		rc = sv_queue_add_capture(f->q, f->robots_caps[i].url, capture_of(&f->robots_caps[i]),
+					   f->robots_caps[i].o.status);
+		if (rc == 0 && f->log)
+			fprintf(f->log, "%s\n", f->robots_caps[i].record);
+	}
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < f->nrobots; i++)
+		sv_fetch_outcome_free(&f->robots_caps[i]);
+	f->nrobots = 0;
+	if (f->nouts) {
+		sv_queue_outcome *o = malloc(f->nouts * sizeof(*o));
+		if (!o)
+			return sv_error_set(SV_EIO, "out of memory");
+		for (size_t i = 0; i < f->nouts; i++) {
+			o[i] = f->outs[i].o;
+			o[i].capture = capture_of(&f->outs[i]);
+		}
+		rc = sv_queue_complete(f->q, f->o->node, o, f->nouts, NULL);
+		free(o);
+		if (rc)
+			return rc;
+		for (size_t i = 0; i < f->nouts; i++) {
+			if (f->log && f->outs[i].record)
+				fprintf(f->log, "%s\n", f->outs[i].record);
+			sv_fetch_outcome_free(&f->outs[i]);
+		}
+		f->nouts = 0;
+	}
+	if (f->log)
+		fflush(f->log);
+	f->pending_bytes = 0;
+	return 0;
+}
+
+static char *capture_record(fetcher *f, transfer *t, long status, const sv_objects_commit_info *info,
+			    const char *sha, const char *kind, const char *truncated, const char *error,
+			    const char *redirect)
+{
+	sv_capture c = SV_CAPTURE_INIT;
+	char *s = NULL;
+	c.url = t->item.url;
+	c.ts = t->ts;
+	c.status = (int)status;
+	c.mime = t->content_type;
+	c.length = info ? (int64_t)info->length : -1;
+	c.sha256 = sha;
+	c.stored = info ? (int64_t)info->stored : -1;
+	c.headers = t->headers;
+	c.headers_len = t->hlen;
+	c.seed = t->item.seed;
+	c.via = t->item.via;
+	if (sv_capture_kind_parse(&c.kind, kind))
+		c.kind = SV_CAPTURE_PAGE;
+	c.node = f->o->machine;
+	c.content_encoding = t->encoding;
+	c.resumed_at = t->resumed ? t->resume_from : -1;
+	c.redirect = redirect;
+	c.truncated = truncated;
+	c.error = error;
+	c.headers_truncated = t->headers_cut;
+	c.attempt = t->item.attempts + 1;
+	return sv_capture_to_json(&c, &s) == 0 ? s : NULL;
+}
+
+/* Queues the outcome of t for the next checkpoint. capture: keep a record. */
+int sv_fetch_record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, const sv_objects_commit_info *info,
+		  const sv_digest *d, const char *ckind, const char *truncated, const char *error,
+		  const char *redirect, int64_t retry_at)
+{
+	pending_outcome *p = t->is_robots ? new_outcome(&f->robots_caps, &f->nrobots, &f->caprobots)
+					  : new_outcome(&f->outs, &f->nouts, &f->capouts);
+	if (!p)
+		return sv_error_set(SV_EIO, "out of memory");
+	if (d)
+		sv_digest_to_hex(d, p->sha);
+	snprintf(p->ts, sizeof(p->ts), "%s", t->ts);
+	p->o = (sv_queue_outcome){t->item.id, kind, retry_at, NULL, (int)status, info ? (int64_t)info->length : 0,
+				  NULL};
+	if (error && !(p->reason = strdup(error)))
+		return sv_error_set(SV_EIO, "out of memory");
+	p->o.reason = p->reason;
+	if (kind != SV_OUTCOME_RETRY) {
+		p->record = capture_record(f, t, status, info, d ? p->sha : NULL, ckind, truncated, error, redirect);
+		if (!p->record)
+			return sv_error_set(SV_EIO, "out of memory");
+		f->pending_bytes += strlen(p->record);
+		snprintf(p->kind, sizeof(p->kind), "%s", ckind ? ckind : "page");
+		p->length = info ? (int64_t)info->length : -1;
+		p->has_sha = d != NULL;
+		p->has_capture = 1;
+	}
+	if (t->is_robots && !(p->url = strdup(t->item.url)))
+		return sv_error_set(SV_EIO, "out of memory");
+	return 0;
+}
+
+/* Queues http(s)://authority/sitemap.xml, or the Sitemap: lines of robots.txt, for a seed. */
+int sv_fetch_queue_sitemap(fetcher *f, const char *url, const char *via, int64_t seed)
+{
+	char *n = NULL;
+	if (sv_url_normalize(&n, url, via) != 0)
+		return 0; /* a bad Sitemap: line is the site's problem, not ours */
+	int rc = sv_fetch_add_link(f, n, seed, 0, "sitemap", via, 0);
+	free(n);
+	return rc;
+}

@@ -1,0 +1,168 @@
+/*
+ * crawler/fetcher.h -- what the files of one fetcher share (private to
+ * crawler/fetch*.c; the interface is fetch.h).
+ *
+ * One fetcher is one libcurl multi loop. Its work is split by job:
+ *   fetch.c       the loop: claim, renew, poll, and the end of a transfer
+ *   transfer.c    one transfer: the request, headers, the body into the
+ *                 object store, a partial download and discovery
+ *   outcome.c     what a finished transfer means: done, retry or failed
+ *   hosts.c       per host: robots.txt fetched once and URLs parked until it
+ *                 is known; per row: its settings, read once
+ *   checkpoint.c  what waits for the next checkpoint (outcomes, capture
+ *                 records, links found) and the checkpoint itself
+ */
+#ifndef SV_FETCHER_H
+#define SV_FETCHER_H
+
+#include "fetch.h"
+
+#include "../common/clock.h"
+#include "../storage/objects.h"
+#include "discover.h"
+#include "partial.h"
+#include "robots.h"
+#include "row.h"
+#include "scope.h"
+
+#include <curl/curl.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define HEADERS_MAX (64u * 1024)   /* raw response headers kept per capture */
+#define ROBOTS_MAX (500u * 1024)   /* RFC 9309: at least 500 KiB must be parsed */
+#define HOST_BUCKETS 4096
+#define BIG_BODY (10u * 1024 * 1024)
+#define LINKS_FLUSH 4096           /* queue discovered links at least this often */
+#define LINKS_MS 1000              /* and at least every second */
+#define OUTCOMES_FLUSH 4096        /* outcomes waiting for a checkpoint, at most */
+#define RECORDS_FLUSH (8u << 20)   /* bytes of capture records waiting, at most */
+#define RESUME_MIN (4u * 1024 * 1024) /* bodies from this size are kept in tmp/ to resume by Range */
+
+/* A sheet row's settings, read from the queue once per fetcher. */
+typedef struct seed_info {
+	int64_t id;
+	sv_row *row;                     /* NULL: unreadable settings, which follow nothing */
+	const sv_scope_compiled *scope;  /* the row's, or NULL */
+	int robots;                      /* 1 respect */
+	int64_t max_bytes;               /* -1 none */
+	struct seed_info *next;
+} seed_info;
+
+enum { ROBOTS_UNKNOWN, ROBOTS_FETCHING, ROBOTS_KNOWN };
+
+struct transfer;
+
+typedef struct host_info {
+	char *key; /* authority */
+	int robots_state;
+	sv_robots *robots;
+	struct transfer *waiting; /* claimed URLs waiting for robots.txt */
+	struct host_info *next;
+} host_info;
+
+typedef struct transfer {
+	struct fetcher *f;
+	sv_queue_item item; /* for a robots.txt transfer: id 0, url the robots URL */
+	int is_robots;
+	host_info *host;
+	seed_info *seed;
+	CURL *easy;
+	char ts[SV_RFC3339_LEN];
+	int64_t content_length;
+	char *content_type, *location, *encoding, *retry_after, *disposition;
+	char *etag, *last_modified, *content_range;
+	sv_partial part;       /* the raw body kept in tmp/, for a Range resume */
+	int64_t resume_from;   /* bytes asked with Range (0: whole) */
+	int resumed;           /* the server answered 206 from resume_from */
+	struct curl_slist *req_headers;
+	char *headers;
+	size_t hlen;
+	int headers_cut;
+	sv_objects_writer *w;
+	int store_rc; /* an error from the object store while receiving */
+	uint64_t received;
+	sv_discover *discover; /* the reader looking for more URLs in the body, or NULL */
+	int discover_decided;
+	unsigned char *mem; /* robots.txt body */
+	size_t mlen;
+	int too_big;
+	int in_scope; /* links found here may lead further (an in-scope page or stylesheet) */
+	char errbuf[CURL_ERROR_SIZE];
+	struct transfer *next;              /* in a host's waiting list */
+	struct transfer *run_prev, *run_next; /* in the running list */
+} transfer;
+
+/* An outcome waiting for the next checkpoint, with the strings it owns. */
+typedef struct {
+	sv_queue_outcome o;
+	sv_queue_capture c;
+	char *record, *reason, *url;
+	char ts[SV_RFC3339_LEN], sha[SV_DIGEST_HEX_LEN + 1], kind[16];
+	int64_t length;
+	int has_capture, has_sha;
+} pending_outcome;
+
+typedef struct {
+	sv_queue_url u;
+	char *url, *via;
+} pending_link;
+
+typedef struct fetcher {
+	sv_queue *q;
+	sv_objects *store;
+	const sv_fetch_options *o;
+	sv_fetch_stats local;
+	sv_fetch_stats *stats;
+	CURLM *multi;
+	transfer *running; /* on the multi handle */
+	size_t active, parked;
+	pending_outcome *outs;
+	size_t nouts, capouts;
+	pending_outcome *robots_caps; /* captures of robots.txt fetches (no queued URL) */
+	size_t nrobots, caprobots;
+	pending_link *links;
+	size_t nlinks, caplinks;
+	uint64_t *seen;    /* 128-bit keys of URLs this fetcher has queued (see seen_before) */
+	size_t nseen;
+	seed_info *seeds;
+	host_info *hosts[HOST_BUCKETS];
+	int64_t last_checkpoint, last_links, last_renew;
+	size_t pending_bytes; /* of capture records waiting for the checkpoint */
+	int fatal; /* an environment error: stop */
+	int64_t *ended; /* leased URLs whose transfer ended: host slots to free */
+	size_t nended, capended;
+	FILE *log; /* JSON lines: the capture records, as they are completed */
+} fetcher;
+
+/* checkpoint.c */
+int sv_fetch_record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, const sv_objects_commit_info *info,
+		    const sv_digest *d, const char *ckind, const char *truncated, const char *error,
+		    const char *redirect, int64_t retry_at);
+int sv_fetch_add_link(fetcher *f, const char *url, int64_t seed, int depth, const char *kind, const char *via,
+		      int redirects);
+int sv_fetch_queue_sitemap(fetcher *f, const char *url, const char *via, int64_t seed);
+int sv_fetch_flush_links(fetcher *f);
+int sv_fetch_checkpoint(fetcher *f);
+void sv_fetch_outcome_free(pending_outcome *p);
+
+/* transfer.c */
+transfer *sv_fetch_transfer_new(void);
+void sv_fetch_transfer_free(transfer *t); /* NULL is a no-op */
+int sv_fetch_transfer_start(fetcher *f, transfer *t);
+int sv_fetch_is_kind(const transfer *t, const char *kind);
+
+/* outcome.c: 0, 1 for a body shorter than announced (then finish_error), or a negative error. */
+int sv_fetch_finish_response(fetcher *f, transfer *t, long status);
+int sv_fetch_finish_error(fetcher *f, transfer *t, CURLcode res, long status);
+
+/* hosts.c */
+seed_info *sv_fetch_seed_get(fetcher *f, int64_t id);
+host_info *sv_fetch_host_get(fetcher *f, const char *key);
+void sv_fetch_robots_known(fetcher *f, host_info *h, const char *body, size_t len, int status);
+int sv_fetch_start_item(fetcher *f, transfer *t);
+
+/* fetch.c */
+void sv_fetch_note_ended(fetcher *f, const transfer *t);
+
+#endif

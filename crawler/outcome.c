@@ -1,0 +1,219 @@
+/*
+ * crawler/outcome.c -- what a finished transfer means.
+ *
+ * Every HTTP response is a capture, whatever its status; a URL fails only
+ * when no complete response came after every attempt. 5xx, 408 and 429 are
+ * retried with exponential backoff and jitter (429 and 503 also cool the
+ * host down, honouring Retry-After), and the last response is kept.
+ * Redirects are captures; their targets are queued after a scope check.
+ */
+#include "fetcher.h"
+
+#include "../common/error.h"
+#include "../queue/url.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int64_t backoff_ms(int attempts)
+{
+	int64_t base = 2000LL << (attempts < 8 ? attempts : 8);
+	if (base > 600000)
+		base = 600000;
+	return base / 2 + (int64_t)((double)base * ((double)rand() / RAND_MAX));
+}
+
+/* Retry-After: seconds or an HTTP date; capped at an hour. */
+static int64_t retry_after_ms(const char *v)
+{
+	if (!v)
+		return 0;
+	char *end;
+	long s = strtol(v, &end, 10);
+	if (*v && !*end && s >= 0)
+		return (s > 3600 ? 3600 : s) * 1000LL;
+	time_t when = curl_getdate(v, NULL);
+	if (when > 0) {
+		int64_t ms = (int64_t)(when - time(NULL)) * 1000;
+		return ms < 0 ? 0 : ms > 3600000 ? 3600000 : ms;
+	}
+	return 0;
+}
+
+static const char *capture_kind(transfer *t)
+{
+	if (t->is_robots)
+		return "robots";
+	if (sv_fetch_is_kind(t, "sitemap"))
+		return "sitemap";
+	if (sv_scope_is_dataset_type(t->content_type, t->item.url, t->disposition))
+		return "dataset";
+	return t->item.kind ? t->item.kind : "page";
+}
+
+static void count(fetcher *f, const char *kind)
+{
+	f->stats->done++;
+	if (!strcmp(kind, "page"))
+		f->stats->pages++;
+	else if (!strcmp(kind, "dataset"))
+		f->stats->datasets++;
+	else if (!strcmp(kind, "requisite"))
+		f->stats->requisites++;
+	else
+		f->stats->other++;
+}
+
+/* The transfer ended with a complete response. */
+int sv_fetch_finish_response(fetcher *f, transfer *t, long status)
+{
+	sv_objects_commit_info info;
+	sv_digest d;
+	int rc;
+
+	if (!t->w && (rc = sv_objects_writer_new(&t->w, f->store, 0)))
+		return rc;
+	rc = sv_objects_writer_commit(t->w, &d, &info);
+	t->w = NULL;
+	if (rc == SV_EINVAL) /* fewer bytes than Content-Length announced */
+		return 1;
+	if (rc)
+		return rc;
+	sv_partial_discard(&t->part);
+	if (t->resumed)
+		status = 200; /* the whole entity, in two responses: the record says which (resumed_at) */
+	if (t->discover) {
+		sv_discover_finish(t->discover);
+		sv_discover_free(t->discover);
+		t->discover = NULL;
+	}
+	if (t->is_robots) {
+		sv_fetch_robots_known(f, t->host, (const char *)t->mem, t->mlen, (int)status);
+		const char *const *maps;
+		size_t nmaps = t->host->robots ? sv_robots_sitemaps(t->host->robots, &maps) : 0;
+		for (size_t i = 0; i < nmaps && i < 100; i++)
+			if ((rc = sv_fetch_queue_sitemap(f, maps[i], t->item.url, t->item.seed)))
+				return rc;
+		return sv_fetch_record(f, t, SV_OUTCOME_DONE, status, &info, &d, "robots", NULL, NULL, NULL, 0);
+	}
+	/* A seed's own page: its host's /sitemap.xml seeds discovery too. */
+	if (t->item.depth == 0 && t->item.redirects == 0 && sv_fetch_is_kind(t, "page") &&
+	    (rc = sv_fetch_queue_sitemap(f, "/sitemap.xml", t->item.url, t->item.seed)))
+		return rc;
+	const char *kind = capture_kind(t);
+	int retryable = status >= 500 || status == 408 || status == 429;
+	if (status == 429 || status == 503) {
+		int64_t wait = retry_after_ms(t->retry_after);
+		sv_queue_host_cooldown(f->q, t->item.host, sv_now_ms() + (wait ? wait : backoff_ms(t->item.attempts)), 0);
+	}
+	if (retryable && t->item.attempts + 1 < f->o->max_attempts) {
+		f->stats->retried++;
+		int64_t at = sv_now_ms() + backoff_ms(t->item.attempts);
+		if (status == 429 || status == 503) {
+			int64_t ra = retry_after_ms(t->retry_after);
+			if (ra && sv_now_ms() + ra > at)
+				at = sv_now_ms() + ra;
+		}
+		char why[32];
+		snprintf(why, sizeof(why), "HTTP %ld", status);
+		return sv_fetch_record(f, t, SV_OUTCOME_RETRY, status, NULL, NULL, kind, NULL, why, NULL, at);
+	}
+	char *target = NULL;
+	const char *note = NULL;
+	if (status >= 300 && status < 400 && t->location) {
+		if (sv_url_normalize(&target, t->location, t->item.url) != 0) {
+			note = "redirect to a URL that is not http(s): not followed";
+		} else if (t->item.redirects + 1 > f->o->max_redirects) {
+			note = "too many redirects: not followed";
+		} else if (t->seed && t->seed->scope) {
+			sv_scope_decision sd;
+			int from = t->item.depth > 0 ? t->item.depth - 1 : 0;
+			if (sv_scope_decide(t->seed->scope, target, from, 1, strcmp(kind, "page") != 0, &sd) == 0 &&
+			    sd.follow) {
+				if ((rc = sv_fetch_add_link(f, target, t->item.seed, t->item.depth, kind, t->item.url,
+						   t->item.redirects + 1))) {
+					free(target);
+					return rc;
+				}
+			} else {
+				note = "redirect target out of scope: not followed";
+			}
+		}
+	}
+	count(f, kind);
+	rc = sv_fetch_record(f, t, SV_OUTCOME_DONE, status, &info, &d, kind, NULL, note, target, 0);
+	free(target);
+	return rc;
+}
+
+/* The transfer ended without a complete response. */
+int sv_fetch_finish_error(fetcher *f, transfer *t, CURLcode res, long status)
+{
+	const char *truncated = NULL;
+	char error[CURL_ERROR_SIZE + 64];
+	int permanent = 0, timed_out = 0;
+
+	sv_objects_writer_abort(t->w);
+	t->w = NULL;
+	if (t->store_rc && t->store_rc != SV_EINVAL)
+		return t->store_rc; /* disk full or I/O error: stop the fetcher */
+	snprintf(error, sizeof(error), "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(res));
+	switch (res) {
+	case CURLE_FILESIZE_EXCEEDED:
+	case CURLE_WRITE_ERROR:
+		if (t->too_big || res == CURLE_FILESIZE_EXCEEDED) {
+			snprintf(error, sizeof(error), "larger than the row's max_bytes (%lld)",
+				 (long long)(t->seed ? t->seed->max_bytes : -1));
+			truncated = "length";
+			permanent = 1;
+		} else {
+			truncated = "length"; /* more bytes than Content-Length announced */
+		}
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		truncated = t->received ? "time" : NULL;
+		timed_out = 1;
+		break;
+	case CURLE_PARTIAL_FILE:
+		truncated = "length";
+		break;
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_SEND_ERROR:
+		truncated = t->received ? "disconnect" : NULL;
+		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+	case CURLE_TOO_MANY_REDIRECTS:
+		permanent = 1;
+		break;
+	default:
+		break;
+	}
+	if (t->is_robots) {
+		/* Unreachable robots.txt: RFC 9309 says assume complete disallow, but
+		 * a host that does not answer at all will fail its URLs anyway. */
+		sv_fetch_robots_known(f, t->host, NULL, 0, 0);
+		return sv_fetch_record(f, t, SV_OUTCOME_FAILED, status, NULL, NULL, "robots", truncated, error, NULL, 0);
+	}
+	if (timed_out) {
+		int64_t pause_ms = 1000 * (1LL << (t->item.attempts < 8 ? t->item.attempts : 8));
+		sv_queue_host_cooldown(f->q, t->item.host, sv_now_ms() + pause_ms, 1);
+	}
+	if (!permanent && t->item.attempts + 1 < f->o->max_attempts) {
+		sv_partial_close(&t->part); /* kept: the next attempt resumes with Range */
+		f->stats->retried++;
+		return sv_fetch_record(f, t, SV_OUTCOME_RETRY, status, NULL, NULL, t->item.kind, NULL, error, NULL,
+			      sv_now_ms() + backoff_ms(t->item.attempts));
+	}
+	sv_partial_discard(&t->part);
+	f->stats->failed++;
+	return sv_fetch_record(f, t, SV_OUTCOME_FAILED, status, NULL, NULL, t->item.kind ? t->item.kind : "page", truncated,
+		      error, NULL, 0);
+}

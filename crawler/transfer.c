@@ -1,0 +1,297 @@
+/*
+ * crawler/transfer.c -- one transfer: the request, the response headers, the
+ * body streamed into the object store (and kept in tmp/ to resume a large
+ * download with Range), and handed to discovery for more URLs.
+ */
+#include "fetcher.h"
+
+#include "../common/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static void on_found(void *ctx, const char *url, sv_found_kind kind);
+
+/*
+ * A zeroed transfer whose partial file is "none" (fd -1): a zeroed one would
+ * have fd 0, and freeing it would close standard input or, where there is
+ * none, whatever socket or object file had taken descriptor 0.
+ */
+transfer *sv_fetch_transfer_new(void)
+{
+	transfer *t = calloc(1, sizeof(*t));
+	if (t)
+		sv_partial_init(&t->part);
+	return t;
+}
+
+void sv_fetch_transfer_free(transfer *t)
+{
+	if (!t)
+		return;
+	if (t->easy)
+		curl_easy_cleanup(t->easy);
+	sv_objects_writer_abort(t->w);
+	sv_discover_free(t->discover);
+	free(t->content_type);
+	free(t->location);
+	free(t->encoding);
+	free(t->retry_after);
+	free(t->disposition);
+	free(t->etag);
+	free(t->last_modified);
+	free(t->content_range);
+	curl_slist_free_all(t->req_headers);
+	sv_partial_close(&t->part);
+	free(t->headers);
+	free(t->mem);
+	free(t->item.url);
+	free(t->item.host);
+	free(t->item.kind);
+	free(t->item.via);
+	free(t);
+}
+
+static char *header_value(const char *line, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+	if (len <= n || strncasecmp(line, name, n) || line[n] != ':')
+		return NULL;
+	const char *v = line + n + 1, *end = line + len;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	return strndup(v, (size_t)(end - v));
+}
+
+static void set_field(char **field, char *value)
+{
+	if (value) {
+		free(*field);
+		*field = value;
+	}
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	transfer *t = ud;
+	size_t len = size * n;
+	if (len >= 5 && !strncmp(p, "HTTP/", 5)) {
+		/* A new response (after a 1xx): only the last one counts. */
+		t->hlen = 0;
+		t->headers_cut = 0;
+		t->content_length = -1;
+		free(t->content_type), t->content_type = NULL;
+		free(t->location), t->location = NULL;
+		free(t->encoding), t->encoding = NULL;
+		free(t->retry_after), t->retry_after = NULL;
+		free(t->disposition), t->disposition = NULL;
+		free(t->etag), t->etag = NULL;
+		free(t->last_modified), t->last_modified = NULL;
+		free(t->content_range), t->content_range = NULL;
+	}
+	if (t->hlen + len <= HEADERS_MAX) {
+		if (!t->headers && !(t->headers = malloc(HEADERS_MAX)))
+			return 0;
+		memcpy(t->headers + t->hlen, p, len);
+		t->hlen += len;
+	} else {
+		t->headers_cut = 1;
+	}
+	char *v;
+	if ((v = header_value(p, len, "Content-Length"))) {
+		char *end;
+		long long cl = strtoll(v, &end, 10);
+		t->content_length = (*v && !*end && cl >= 0) ? cl : -1;
+		free(v);
+	}
+	set_field(&t->content_type, header_value(p, len, "Content-Type"));
+	set_field(&t->location, header_value(p, len, "Location"));
+	set_field(&t->encoding, header_value(p, len, "Content-Encoding"));
+	set_field(&t->retry_after, header_value(p, len, "Retry-After"));
+	set_field(&t->disposition, header_value(p, len, "Content-Disposition"));
+	set_field(&t->etag, header_value(p, len, "ETag"));
+	set_field(&t->last_modified, header_value(p, len, "Last-Modified"));
+	set_field(&t->content_range, header_value(p, len, "Content-Range"));
+	return len;
+}
+
+int sv_fetch_is_kind(const transfer *t, const char *kind)
+{
+	return t->item.kind && !strcmp(t->item.kind, kind);
+}
+
+/* Decides, on the first bytes of a 2xx body, whether a discovery reader looks for URLs in it. */
+static void decide_discovery(transfer *t, const void *buf, size_t len)
+{
+	long status = 0;
+	t->discover_decided = 1;
+	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status >= 300 || t->is_robots)
+		return;
+	sv_discover_response r = {t->item.url, sv_fetch_is_kind(t, "sitemap"), t->content_type, t->encoding, buf, len};
+	if (sv_discover_open(&t->discover, &r, on_found, t) != 0)
+		t->discover = NULL; /* no reading for this body; the download goes on */
+}
+
+static int replay_into(void *ctx, const void *buf, size_t len)
+{
+	return sv_objects_writer_write(ctx, buf, len);
+}
+
+/*
+ * The first bytes of a body: the writer is created, and a partial download
+ * is resumed (206 from where it stopped: its kept bytes go first) or started
+ * (a large body with a validator is also kept in tmp/).
+ */
+static int begin_body(transfer *t)
+{
+	fetcher *f = t->f;
+	long status = 0;
+	int64_t hint = t->content_length;
+	int rc;
+	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (t->resume_from > 0) {
+		long long first = -1, last = -1, total = -1;
+		if (status == 206 && t->content_range &&
+		    sscanf(t->content_range, "bytes %lld-%lld/%lld", &first, &last, &total) >= 2 &&
+		    first == t->resume_from) {
+			hint = total > 0 ? total : -1;
+			if ((rc = sv_objects_writer_new(&t->w, f->store, hint)) ||
+			    (rc = sv_partial_replay(&t->part, replay_into, t->w)) || (rc = sv_partial_resume(&t->part)))
+				return rc;
+			t->resumed = 1;
+			t->received = (uint64_t)t->resume_from;
+			t->discover_decided = 1; /* large bodies resumed are not read for links */
+			return 0;
+		}
+		sv_partial_discard(&t->part); /* changed, or no Range support: the whole body again */
+		t->resume_from = 0;
+	}
+	if ((rc = sv_objects_writer_new(&t->w, f->store, hint)))
+		return rc;
+	const char *validator = t->etag ? t->etag : t->last_modified;
+	if (status == 200 && !t->is_robots && hint >= (int64_t)RESUME_MIN && validator && f->o->tmp_dir &&
+	    sv_partial_begin(&t->part, f->o->tmp_dir, t->item.url, validator) != 0)
+		sv_partial_init(&t->part); /* cannot keep it: the download still goes on */
+	return 0;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	transfer *t = ud;
+	fetcher *f = t->f;
+	size_t len = size * n;
+	if (!t->w && (t->store_rc = begin_body(t)))
+		return 0;
+	if (t->seed && t->seed->max_bytes >= 0 && t->received + len > (uint64_t)t->seed->max_bytes) {
+		t->too_big = 1;
+		return 0;
+	}
+	if ((t->store_rc = sv_objects_writer_write(t->w, p, len)))
+		return 0;
+	if (t->part.fd >= 0 && sv_partial_append(&t->part, p, len) != 0)
+		sv_partial_discard(&t->part); /* tmp/ full: no resume for this one, but no harm */
+	if (t->received < BIG_BODY && t->received + len >= BIG_BODY)
+		f->stats->big_inflight++;
+	t->received += len;
+	f->stats->bytes += len;
+	if (!t->discover_decided)
+		decide_discovery(t, p, len);
+	sv_discover_feed(t->discover, p, len);
+	if (t->is_robots && t->mlen < ROBOTS_MAX) {
+		size_t take = len < ROBOTS_MAX - t->mlen ? len : ROBOTS_MAX - t->mlen;
+		if (!t->mem && !(t->mem = malloc(ROBOTS_MAX)))
+			return 0;
+		memcpy(t->mem + t->mlen, p, take);
+		t->mlen += take;
+	}
+	return len;
+}
+
+/*
+ * A URL found in a body being received: another sitemap from an index; a URL
+ * a sitemap lists, one hop from the seed; a link, one hop further than the
+ * page it is on. The row's scope decides which are queued.
+ */
+static void on_found(void *ctx, const char *url, sv_found_kind kind)
+{
+	transfer *t = ctx;
+	fetcher *f = t->f;
+	sv_scope_decision d;
+	int rc = 0;
+	if (f->fatal || !t->seed || !t->seed->scope)
+		return;
+	switch (kind) {
+	case SV_FOUND_SITEMAP:
+		rc = sv_fetch_add_link(f, url, t->item.seed, 0, "sitemap", t->item.url, 0);
+		break;
+	case SV_FOUND_LISTED:
+		if (sv_scope_decide(t->seed->scope, url, 0, 1, 0, &d) == 0 && d.follow)
+			rc = sv_fetch_add_link(f, url, t->item.seed, 1, sv_scope_kind_name(d.kind), t->item.url, 0);
+		break;
+	case SV_FOUND_PAGE:
+	case SV_FOUND_REQUISITE:
+		if (sv_scope_decide(t->seed->scope, url, t->item.depth, t->in_scope, kind == SV_FOUND_REQUISITE, &d) ==
+			    0 &&
+		    d.follow)
+			rc = sv_fetch_add_link(f, url, t->item.seed, t->item.depth + 1, sv_scope_kind_name(d.kind), t->item.url,
+				      0);
+		break;
+	}
+	if (rc)
+		f->fatal = rc;
+}
+
+int sv_fetch_transfer_start(fetcher *f, transfer *t)
+{
+	CURL *e = curl_easy_init();
+	if (!e)
+		return sv_error_set(SV_EIO, "cannot start a transfer");
+	t->easy = e;
+	t->f = f;
+	t->content_length = -1;
+	sv_rfc3339_now(t->ts);
+	curl_easy_setopt(e, CURLOPT_URL, t->item.url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	/* Redirects are captures of their own; only robots.txt follows them (RFC 9309). */
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, t->is_robots ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L); /* the payload is the entity as sent */
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)f->o->connect_timeout_s);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1000L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)f->o->low_speed_time_s);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, f->o->user_agent);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+	if (t->seed && t->seed->max_bytes >= 0)
+		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->seed->max_bytes);
+	if (!t->is_robots && f->o->tmp_dir && sv_partial_find(&t->part, f->o->tmp_dir, t->item.url)) {
+		char range[32], ifrange[600];
+		snprintf(range, sizeof(range), "%lld-", (long long)t->part.have);
+		snprintf(ifrange, sizeof(ifrange), "If-Range: %s", t->part.validator);
+		t->req_headers = curl_slist_append(NULL, ifrange);
+		if (t->req_headers) {
+			t->resume_from = t->part.have;
+			curl_easy_setopt(e, CURLOPT_RANGE, range);
+			curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
+		}
+	}
+	if (curl_multi_add_handle(f->multi, e) != CURLM_OK)
+		return sv_error_set(SV_EIO, "cannot start a transfer");
+	t->run_next = f->running;
+	if (f->running)
+		f->running->run_prev = t;
+	f->running = t;
+	f->active++;
+	f->stats->inflight = f->active;
+	return 0;
+}
