@@ -22,6 +22,7 @@
 
 #include "../common/error.h"
 #include "../common/path.h"
+#include "../common/redact.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -1059,62 +1060,9 @@ static int parse_url(const char *url, remote_url *u)
 	return 0;
 }
 
-/*
- * The secret in url's user info: the password, or for http(s) all of the user
- * info (tokens travel as user names). *cut and *cut_len span what a message
- * leaves out of the URL: ":password", or "user:password@".
- */
-static void url_secret(const char *url, const char **secret, size_t *len, const char **cut, size_t *cut_len)
-{
-	const char *sep = strstr(url, "://"), *auth, *end, *at, *colon;
-	*secret = *cut = NULL;
-	*len = *cut_len = 0;
-	if (!sep)
-		return;
-	auth = sep + 3;
-	end = auth + strcspn(auth, "/");
-	if (!(at = memrchr(auth, '@', (size_t)(end - auth))))
-		return;
-	if (has_prefix(url, "http://") || has_prefix(url, "https://")) {
-		*secret = auth;
-		*len = (size_t)(at - auth);
-		*cut = auth;
-		*cut_len = *len + 1;
-	} else if ((colon = memchr(auth, ':', (size_t)(at - auth)))) {
-		*secret = colon + 1;
-		*len = (size_t)(at - colon - 1);
-		*cut = colon;
-		*cut_len = *len + 1;
-	}
-}
-
 void sv_ledger_url_redact(const char *url, char *buf, size_t cap)
 {
-	const char *secret, *cut;
-	size_t len, cut_len;
-	url_secret(url, &secret, &len, &cut, &cut_len);
-	if (!cut)
-		snprintf(buf, cap, "%s", url);
-	else
-		snprintf(buf, cap, "%.*s%s", (int)(cut - url), url, cut + cut_len);
-}
-
-/* Replaces every copy of url's secret in msg (in place) with "***". */
-static void scrub(char *msg, size_t cap, const char *url)
-{
-	const char *secret, *cut;
-	size_t len, cut_len;
-	char *hit;
-	url_secret(url, &secret, &len, &cut, &cut_len);
-	if (!secret || len == 0)
-		return;
-	while ((hit = memmem(msg, strlen(msg), secret, len))) {
-		size_t tail = strlen(hit + len) + 1;
-		if (len < 3 && (size_t)(hit - msg) + 3 + tail > cap)
-			break;
-		memmove(hit + 3, hit + len, tail);
-		memcpy(hit, "***", 3);
-	}
+	sv_redact_url(url, buf, cap);
 }
 
 /* ---------------------------------------------------------------- remotes: host keys */
@@ -1425,7 +1373,7 @@ static int remote_fail(remote_ctx *c, int gitrc, const char *what)
 	if (c->why[0])
 		return sv_error_set(c->why_code, "%s", c->why);
 	snprintf(msg, sizeof(msg), "%s '%s': %s", what, c->shown, git_msg());
-	scrub(msg, sizeof(msg), c->url);
+	sv_redact_scrub(msg, sizeof(msg), c->url);
 	/* Remote messages (git's "fatal: ...") come with their newline. */
 	for (size_t n = strlen(msg); n && isspace((unsigned char)msg[n - 1]);)
 		msg[--n] = '\0';

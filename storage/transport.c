@@ -15,6 +15,7 @@
 
 #include "../common/error.h"
 #include "../common/path.h"
+#include "../common/redact.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -199,31 +200,18 @@ static char *temp_name(const char *name)
 static int fail(const sv_transport *t, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(const sv_transport *t, int code, const char *fmt, ...)
 {
-	char raw[1024], clean[1024];
-	size_t o = 0;
+	char msg[1024];
 	va_list ap;
-	int n = snprintf(raw, sizeof(raw), "%s: ", t->display);
-	if (n < 0 || (size_t)n >= sizeof(raw))
+	int n = snprintf(msg, sizeof(msg), "%s: ", t->display);
+	if (n < 0 || (size_t)n >= sizeof(msg))
 		n = 0;
 	va_start(ap, fmt);
-	vsnprintf(raw + n, sizeof(raw) - (size_t)n, fmt, ap);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
 	va_end(ap);
-	for (const char *p = raw; *p && o + 1 < sizeof(clean);) {
-		size_t hit = 0;
-		for (size_t i = 0; i < sizeof(t->secrets) / sizeof(t->secrets[0]); i++)
-			if (t->secrets[i] && strlen(t->secrets[i]) >= 3 &&
-			    strncmp(p, t->secrets[i], strlen(t->secrets[i])) == 0)
-				hit = strlen(t->secrets[i]);
-		if (hit) {
-			for (const char *s = "***"; *s && o + 1 < sizeof(clean); s++)
-				clean[o++] = *s;
-			p += hit;
-		} else {
-			clean[o++] = *p++;
-		}
-	}
-	clean[o] = '\0';
-	return sv_error_set(code, "%s", clean);
+	for (size_t i = 0; i < sizeof(t->secrets) / sizeof(t->secrets[0]); i++)
+		if (t->secrets[i])
+			sv_redact_secret(msg, sizeof(msg), t->secrets[i], strlen(t->secrets[i]));
+	return sv_error_set(code, "%s", msg);
 }
 
 static int oom(const sv_transport *t)
@@ -1759,18 +1747,6 @@ static const transport_ops s3_ops = {s3_stat, s3_list, s3_put, net_get, NULL};
 
 /* ---- opening ----------------------------------------------------------------------------- */
 
-/* url with anything between "://" and the host's '@' replaced, for messages about bad URLs. */
-static void redact_url(const char *url, char *buf, size_t cap)
-{
-	const char *sep = strstr(url, "://");
-	const char *at = sep ? strchr(sep + 3, '@') : NULL;
-	const char *slash = sep ? strchr(sep + 3, '/') : NULL;
-	if (at && (!slash || at < slash))
-		snprintf(buf, cap, "%.*s***%s", (int)(sep + 3 - url), url, at);
-	else
-		snprintf(buf, cap, "%s", url);
-}
-
 static char *url_part(CURLU *u, CURLUPart part, unsigned flags)
 {
 	char *v = NULL, *copy;
@@ -1991,7 +1967,7 @@ int sv_transport_open(sv_transport **out, const char *url, const sv_transport_op
 	int rc = 0;
 
 	*out = NULL;
-	redact_url(url, shown, sizeof(shown));
+	sv_redact_url_anonymous(url, shown, sizeof(shown));
 	pthread_once(&libs_once, libs_init);
 	if (libs_rc != CURLE_OK)
 		return sv_error_set(SV_EIO, "%s: cannot initialize libcurl", shown);
