@@ -1,24 +1,20 @@
 /*
- * storage/ledger.c -- the tamper-evident ledger (see ledger.h).
+ * storage/ledger.c -- the tamper-evident ledger (see ledger.h): init, open,
+ * commit, read, records and check. Pushing and fetching (git remotes) are in
+ * ledger_remote.c, host keys in known_hosts.c.
  *
  * What must stay true: a branch moves only by compare-and-swap from the tip a
  * commit was built on (git_reference_create_matching; the zero id stands for
  * "must not exist yet"), so no writer ever overwrites another's commit.
  * Salvage processes also take turns (an flock), so among themselves they
  * never even have to retry; plain git moving a branch meanwhile makes the
- * commit retry on the new tip. Pushes and fetches never move a branch
- * anywhere but forward, and no message carries a password from a URL.
+ * commit retry on the new tip.
  *
  * Durability: libgit2 fsyncs objects and refs (GIT_OPT_ENABLE_FSYNC_GITDIR)
  * with the folder each is in; the folders above that it may have just
- * created are synced here (sync_parents).
- *
- * libgit2 1.5 does not read known_hosts: without a certificate_check callback
- * it accepts any ssh host key. The callback here compares the raw key libssh2
- * saw with known_hosts entries itself (plain, "[host]:port", wildcard and
- * hashed "|1|salt|hash" names, @revoked keys).
+ * created are synced here (sv_ledger_sync_parents).
  */
-#include "ledger.h"
+#include "ledger_private.h"
 
 #include "../common/error.h"
 #include "../common/path.h"
@@ -29,8 +25,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <pwd.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,19 +36,12 @@
 #include <unistd.h>
 
 #include <git2.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 /* A ref lock file older than this was left by a writer that died. */
 #define STALE_LOCK_SECS 10
 /* How long a commit keeps retrying against other writers before giving up. */
 #define COMMIT_DEADLINE_SECS 60
 
-struct sv_ledger {
-	git_repository *repo;
-	char *path;
-	char email[80]; /* salvage@<node> */
-};
 
 static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
 static int setup_rc;
@@ -72,14 +59,14 @@ static int setup(void)
 	return setup_rc < 0 ? sv_error_set(SV_EIO, "cannot initialise libgit2") : 0;
 }
 
-static const char *git_msg(void)
+const char *sv_ledger_git_msg(void)
 {
 	const git_error *e = git_error_last();
 	return e && e->message ? e->message : "libgit2 error";
 }
 
 /* The SV_E* code for a libgit2 failure. */
-static int code_of(int gitrc)
+int sv_ledger_code_of(int gitrc)
 {
 	const git_error *e = git_error_last();
 	switch (gitrc) {
@@ -103,17 +90,17 @@ static int code_of(int gitrc)
 }
 
 /* Sets "<what>: <libgit2's message>" with the code for gitrc; returns the code. */
-__attribute__((format(printf, 2, 3))) static int git_fail(int gitrc, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) int sv_ledger_git_fail(int gitrc, const char *fmt, ...)
 {
 	char what[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	return sv_error_set(code_of(gitrc), "%s: %s", what, git_msg());
+	return sv_error_set(sv_ledger_code_of(gitrc), "%s: %s", what, sv_ledger_git_msg());
 }
 
-static int branch_ref(char *buf, size_t cap, const char *branch)
+int sv_ledger_branch_ref(char *buf, size_t cap, const char *branch)
 {
 	int valid = 0;
 	if (!branch || !*branch || (size_t)snprintf(buf, cap, "refs/heads/%s", branch) >= cap ||
@@ -123,13 +110,13 @@ static int branch_ref(char *buf, size_t cap, const char *branch)
 }
 
 /* 1 and the id if the ref exists, 0 if not, negative on error. */
-static int ref_tip(git_repository *repo, const char *refname, git_oid *out)
+int sv_ledger_ref_tip(git_repository *repo, const char *refname, git_oid *out)
 {
 	int rc = git_reference_name_to_id(out, repo, refname);
 	if (rc == GIT_ENOTFOUND)
 		return 0;
 	if (rc < 0)
-		return git_fail(rc, "cannot read '%s'", refname);
+		return sv_ledger_git_fail(rc, "cannot read '%s'", refname);
 	return 1;
 }
 
@@ -139,7 +126,7 @@ static int open_repo(git_repository **out, const char *path)
 	if (rc == GIT_ENOTFOUND)
 		return sv_error_set(SV_ENOTFOUND, "no ledger at '%s'", path);
 	if (rc < 0)
-		return git_fail(rc, "cannot open ledger '%s'", path);
+		return sv_ledger_git_fail(rc, "cannot open ledger '%s'", path);
 	if (!git_repository_is_bare(*out)) {
 		git_repository_free(*out);
 		*out = NULL;
@@ -180,21 +167,21 @@ int sv_ledger_init(const char *path)
 		return bare ? 0 : sv_error_set(SV_EINVAL, "'%s' has a work tree: a ledger is a bare repository", path);
 	}
 	if (rc != GIT_ENOTFOUND)
-		return git_fail(rc, "cannot open ledger '%s'", path);
+		return sv_ledger_git_fail(rc, "cannot open ledger '%s'", path);
 	if (stat(path, &st) == 0 && !dir_is_empty(path))
 		return sv_error_set(SV_EINVAL, "'%s' exists and is not a git repository", path);
 	git_repository_init_options_init(&o, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
 	o.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH | GIT_REPOSITORY_INIT_NO_REINIT;
 	o.initial_head = "main";
 	if ((rc = git_repository_init_ext(&repo, path, &o)) < 0)
-		return git_fail(rc, "cannot create ledger '%s'", path);
+		return sv_ledger_git_fail(rc, "cannot create ledger '%s'", path);
 	/* Ref logs let check() see rewritten history; a ledger used as a push
 	 * target refuses to be rewritten or to lose branches. */
 	if ((rc = git_repository_config(&cfg, repo)) < 0 ||
 	    (rc = git_config_set_bool(cfg, "core.logAllRefUpdates", 1)) < 0 ||
 	    (rc = git_config_set_bool(cfg, "receive.denyNonFastForwards", 1)) < 0 ||
 	    (rc = git_config_set_bool(cfg, "receive.denyDeletes", 1)) < 0)
-		rc = git_fail(rc, "cannot configure ledger '%s'", path);
+		rc = sv_ledger_git_fail(rc, "cannot configure ledger '%s'", path);
 	git_config_free(cfg);
 	git_repository_free(repo);
 	return rc;
@@ -273,7 +260,7 @@ static double now_secs(void)
  * committers would still lose nothing (compare-and-swap), but every lost race
  * would cost a retry and leave a dangling commit behind.
  */
-static int take_turn(sv_ledger *l, int *fd)
+int sv_ledger_take_turn(sv_ledger *l, int *fd)
 {
 	char path[PATH_MAX];
 	if ((size_t)snprintf(path, sizeof(path), "%ssalvage.lock", git_repository_path(l->repo)) >= sizeof(path))
@@ -319,14 +306,13 @@ static int ref_lock_wait(sv_ledger *l, const char *refname, double started)
 	return 0;
 }
 
-
 /*
  * libgit2 fsyncs each object with its fan-out folder, and the ref with its
  * folder, but not the folders above when it creates new ones (objects/ab/,
  * refs/heads/nodes/). objects/ is synced before the ref moves, the ref's
  * folders up to refs/ after, so no power cut can lose what the ref names.
  */
-static int sync_parents(sv_ledger *l, const char *refname, int objects)
+int sv_ledger_sync_parents(sv_ledger *l, const char *refname, int objects)
 {
 	char path[PATH_MAX];
 	const char *gitdir = git_repository_path(l->repo);
@@ -377,10 +363,10 @@ static int try_commit(sv_ledger *l, const commit_job *j, int *made, git_oid *out
 	int have, rc;
 
 	*made = 0;
-	if ((have = ref_tip(l->repo, j->refname, &tip)) < 0)
+	if ((have = sv_ledger_ref_tip(l->repo, j->refname, &tip)) < 0)
 		return have;
 	if (have && ((rc = git_commit_lookup(&parent, l->repo, &tip)) < 0 || (rc = git_commit_tree(&base, parent)) < 0)) {
-		rc = git_fail(rc, "cannot read the tip of '%s'", j->refname);
+		rc = sv_ledger_git_fail(rc, "cannot read the tip of '%s'", j->refname);
 		goto done;
 	}
 	/* What the caller sees if nothing changes: the tip, or zero for no branch. */
@@ -394,8 +380,8 @@ static int try_commit(sv_ledger *l, const commit_job *j, int *made, git_oid *out
 	if ((rc = git_tree_create_updated(&tree_id, l->repo, base, j->n, j->ups)) < 0) {
 		/* Path clashes (file against folder, a path twice) are the caller's. */
 		const git_error *e = git_error_last();
-		rc = sv_error_set(e && e->klass == GIT_ERROR_TREE ? SV_EINVAL : code_of(rc), "cannot add files to '%s': %s",
-				  j->refname, git_msg());
+		rc = sv_error_set(e && e->klass == GIT_ERROR_TREE ? SV_EINVAL : sv_ledger_code_of(rc), "cannot add files to '%s': %s",
+				  j->refname, sv_ledger_git_msg());
 		goto done;
 	}
 	if (base && git_oid_equal(&tree_id, git_tree_id(base))) {
@@ -405,10 +391,10 @@ static int try_commit(sv_ledger *l, const commit_job *j, int *made, git_oid *out
 	if ((rc = git_tree_lookup(&tree, l->repo, &tree_id)) < 0 ||
 	    (rc = git_commit_create(out, l->repo, NULL, j->sig, j->sig, NULL, j->msg, tree, have ? 1 : 0,
 				    (const git_commit **)&parent)) < 0) {
-		rc = git_fail(rc, "cannot write a commit on '%s'", j->refname);
+		rc = sv_ledger_git_fail(rc, "cannot write a commit on '%s'", j->refname);
 		goto done;
 	}
-	if ((rc = sync_parents(l, j->refname, 1)) < 0)
+	if ((rc = sv_ledger_sync_parents(l, j->refname, 1)) < 0)
 		goto done;
 	/* Compare-and-swap; the zero id means "the branch must not exist yet". */
 	memset(&zero, 0, sizeof(zero));
@@ -416,8 +402,8 @@ static int try_commit(sv_ledger *l, const commit_job *j, int *made, git_oid *out
 	if (rc == GIT_EMODIFIED || rc == GIT_EEXISTS || rc == GIT_ELOCKED)
 		rc = RETRY;
 	else if (rc < 0)
-		rc = git_fail(rc, "cannot update '%s'", j->refname);
-	else if ((rc = sync_parents(l, j->refname, 0)) == 0)
+		rc = sv_ledger_git_fail(rc, "cannot update '%s'", j->refname);
+	else if ((rc = sv_ledger_sync_parents(l, j->refname, 0)) == 0)
 		*made = 1;
 done:
 	git_reference_free(ref);
@@ -442,7 +428,7 @@ int sv_ledger_commit(sv_ledger *l, const char *branch, const char *message, cons
 		*made = 0;
 	if (commit_hex)
 		commit_hex[0] = '\0';
-	if ((rc = branch_ref(refname, sizeof(refname), branch)) < 0)
+	if ((rc = sv_ledger_branch_ref(refname, sizeof(refname), branch)) < 0)
 		return rc;
 	for (size_t i = 0; i < n; i++)
 		if ((rc = check_path(files[i].path)) < 0)
@@ -464,7 +450,7 @@ int sv_ledger_commit(sv_ledger *l, const char *branch, const char *message, cons
 	/* Blobs do not depend on the tip: written once, before taking a turn. */
 	for (size_t i = 0; i < n; i++) {
 		if ((rc = git_blob_create_from_buffer(&ups[i].id, l->repo, files[i].data, files[i].len)) < 0) {
-			rc = git_fail(rc, "cannot write '%s' to the ledger", files[i].path);
+			rc = sv_ledger_git_fail(rc, "cannot write '%s' to the ledger", files[i].path);
 			goto done;
 		}
 		ups[i].action = GIT_TREE_UPDATE_UPSERT;
@@ -472,13 +458,13 @@ int sv_ledger_commit(sv_ledger *l, const char *branch, const char *message, cons
 		ups[i].path = files[i].path;
 	}
 	if ((rc = git_signature_now(&sig, "salvage", l->email)) < 0) {
-		rc = git_fail(rc, "cannot make the commit signature");
+		rc = sv_ledger_git_fail(rc, "cannot make the commit signature");
 		goto done;
 	}
 
 	commit_job job = {refname, ups, n, sig, msg, logmsg};
 	int turn;
-	if ((rc = take_turn(l, &turn)) < 0)
+	if ((rc = sv_ledger_take_turn(l, &turn)) < 0)
 		goto done;
 	/* Retries only when something other than salvage moves the branch. */
 	while ((rc = try_commit(l, &job, &did, &id)) == RETRY) {
@@ -510,13 +496,13 @@ static int tip_tree(git_repository *repo, const char *refname, git_tree **out)
 {
 	git_oid tip;
 	git_commit *c = NULL;
-	int rc = ref_tip(repo, refname, &tip);
+	int rc = sv_ledger_ref_tip(repo, refname, &tip);
 	if (rc == 0)
 		return sv_error_set(SV_ENOTFOUND, "no branch '%s' in the ledger", refname + strlen("refs/heads/"));
 	if (rc < 0)
 		return rc;
 	if ((rc = git_commit_lookup(&c, repo, &tip)) < 0 || (rc = git_commit_tree(out, c)) < 0)
-		rc = git_fail(rc, "cannot read the tip of '%s'", refname);
+		rc = sv_ledger_git_fail(rc, "cannot read the tip of '%s'", refname);
 	git_commit_free(c);
 	return rc;
 }
@@ -531,7 +517,7 @@ int sv_ledger_read(sv_ledger *l, const char *branch, const char *path, char **da
 
 	*data = NULL;
 	*len = 0;
-	if ((rc = branch_ref(refname, sizeof(refname), branch)) < 0 || (rc = tip_tree(l->repo, refname, &tree)) < 0)
+	if ((rc = sv_ledger_branch_ref(refname, sizeof(refname), branch)) < 0 || (rc = tip_tree(l->repo, refname, &tree)) < 0)
 		return rc;
 	rc = git_tree_entry_bypath(&e, tree, path);
 	if (rc == GIT_ENOTFOUND) {
@@ -539,7 +525,7 @@ int sv_ledger_read(sv_ledger *l, const char *branch, const char *path, char **da
 		goto done;
 	}
 	if (rc < 0) {
-		rc = git_fail(rc, "cannot look up '%s' in branch '%s'", path, branch);
+		rc = sv_ledger_git_fail(rc, "cannot look up '%s' in branch '%s'", path, branch);
 		goto done;
 	}
 	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB) {
@@ -547,7 +533,7 @@ int sv_ledger_read(sv_ledger *l, const char *branch, const char *path, char **da
 		goto done;
 	}
 	if ((rc = git_blob_lookup(&blob, l->repo, git_tree_entry_id(e))) < 0) {
-		rc = git_fail(rc, "cannot read '%s' in branch '%s'", path, branch);
+		rc = sv_ledger_git_fail(rc, "cannot read '%s' in branch '%s'", path, branch);
 		goto done;
 	}
 	*len = (size_t)git_blob_rawsize(blob);
@@ -610,7 +596,7 @@ static int rec_cmp(const void *a, const void *b)
 }
 
 /* Calls fn for each local branch, in the iterator's order; stops at the first result < 0. */
-static int each_branch(sv_ledger *l, int (*fn)(sv_ledger *l, git_reference *ref, void *ctx), void *ctx)
+int sv_ledger_each_branch(sv_ledger *l, int (*fn)(sv_ledger *l, git_reference *ref, void *ctx), void *ctx)
 {
 	git_branch_iterator *it = NULL;
 	git_reference *ref = NULL;
@@ -618,7 +604,7 @@ static int each_branch(sv_ledger *l, int (*fn)(sv_ledger *l, git_reference *ref,
 	int rc, next;
 
 	if ((rc = git_branch_iterator_new(&it, l->repo, GIT_BRANCH_LOCAL)) < 0)
-		return git_fail(rc, "cannot list the ledger's branches");
+		return sv_ledger_git_fail(rc, "cannot list the ledger's branches");
 	while ((next = git_branch_next(&ref, &type, it)) == 0) {
 		rc = fn(l, ref, ctx);
 		git_reference_free(ref);
@@ -626,7 +612,7 @@ static int each_branch(sv_ledger *l, int (*fn)(sv_ledger *l, git_reference *ref,
 			break;
 	}
 	if (rc == 0 && next != GIT_ITEROVER)
-		rc = git_fail(next, "cannot list the ledger's branches");
+		rc = sv_ledger_git_fail(next, "cannot list the ledger's branches");
 	git_branch_iterator_free(it);
 	return rc;
 }
@@ -645,7 +631,7 @@ static int collect_branch(sv_ledger *l, git_reference *ref, void *ctx)
 			rc = 0;
 		else if (rc < 0 || (rc = git_tree_lookup(&sub, l->repo, git_tree_entry_id(e))) < 0 ||
 			 (rc = git_tree_walk(sub, GIT_TREEWALK_PRE, collect_blob, list)) < 0)
-			rc = list->rc ? list->rc : git_fail(rc, "cannot read captures/ of '%s'", git_reference_name(ref));
+			rc = list->rc ? list->rc : sv_ledger_git_fail(rc, "cannot read captures/ of '%s'", git_reference_name(ref));
 	}
 	git_tree_free(sub);
 	git_tree_entry_free(e);
@@ -656,14 +642,14 @@ static int collect_branch(sv_ledger *l, git_reference *ref, void *ctx)
 /* Every capture file of every branch tip, sorted by path. */
 static int collect_captures(sv_ledger *l, rec_list *list)
 {
-	int rc = each_branch(l, collect_branch, list);
+	int rc = sv_ledger_each_branch(l, collect_branch, list);
 	if (rc == 0 && list->n)
 		qsort(list->v, list->n, sizeof(*list->v), rec_cmp);
 	return rc;
 }
 
 /* Calls fn for each line of a blob (see sv_ledger_records); *line is a buffer kept between calls. */
-static int blob_lines(git_blob *blob, const char *path, sv_ledger_record_fn fn, void *ctx, char **line, size_t *cap)
+int sv_ledger_blob_lines(git_blob *blob, const char *path, sv_ledger_record_fn fn, void *ctx, char **line, size_t *cap)
 {
 	const char *p = git_blob_rawcontent(blob), *end = p + git_blob_rawsize(blob);
 	int rc = 0;
@@ -698,10 +684,10 @@ int sv_ledger_records(sv_ledger *l, int (*fn)(void *ctx, const char *path, const
 			continue;
 		git_blob *blob = NULL;
 		if ((rc = git_blob_lookup(&blob, l->repo, &list.v[i].id)) < 0) {
-			rc = git_fail(rc, "cannot read '%s' in the ledger", list.v[i].path);
+			rc = sv_ledger_git_fail(rc, "cannot read '%s' in the ledger", list.v[i].path);
 			break;
 		}
-		rc = blob_lines(blob, list.v[i].path, fn, ctx, &line, &line_cap);
+		rc = sv_ledger_blob_lines(blob, list.v[i].path, fn, ctx, &line, &line_cap);
 		git_blob_free(blob);
 	}
 	for (size_t i = 0; i < list.n; i++)
@@ -792,7 +778,7 @@ static int read_checked(checker *c, const git_oid *id, git_object_t want, const 
 	int rc = git_odb_read(out, c->odb, id);
 	if (rc < 0) {
 		report(c, "%s %s (reachable from %s): %s", want == GIT_OBJECT_ANY ? "object" : git_object_type2string(want),
-		       hex, ref, rc == GIT_ENOTFOUND ? "missing" : git_msg());
+		       hex, ref, rc == GIT_ENOTFOUND ? "missing" : sv_ledger_git_msg());
 		return -1;
 	}
 	if (want != GIT_OBJECT_ANY && git_odb_object_type(*out) != want) {
@@ -820,7 +806,7 @@ static void check_tree_entries(checker *c, const git_oid *id, const char *ref)
 	git_odb_object *o;
 	git_tree *tree;
 	if (git_tree_lookup(&tree, c->repo, id) < 0) {
-		report(c, "tree %s (reachable from %s): %s", git_oid_tostr_s(id), ref, git_msg());
+		report(c, "tree %s (reachable from %s): %s", git_oid_tostr_s(id), ref, sv_ledger_git_msg());
 		return;
 	}
 	for (size_t i = 0; i < git_tree_entrycount(tree) && !c->rc; i++) {
@@ -874,7 +860,7 @@ static void check_history(checker *c, const git_oid *start, const char *ref)
 			continue;
 		if (git_object_lookup(&obj, c->repo, &it.id, type) < 0) {
 			report(c, "%s %s (reachable from %s): %s", git_object_type2string(type), git_oid_tostr_s(&it.id), ref,
-			       git_msg());
+			       sv_ledger_git_msg());
 			continue;
 		}
 		size_t more = type == GIT_OBJECT_TAG ? 1 : git_commit_parentcount((git_commit *)obj);
@@ -956,14 +942,14 @@ int sv_ledger_check(sv_ledger *l, void (*problem)(void *ctx, const char *what), 
 	if ((rc = open_repo(&c.repo, l->path)) < 0)
 		return rc;
 	if ((rc = git_repository_odb(&c.odb, c.repo)) < 0 || (rc = git_reference_iterator_new(&it, c.repo)) < 0) {
-		rc = git_fail(rc, "cannot check ledger '%s'", l->path);
+		rc = sv_ledger_git_fail(rc, "cannot check ledger '%s'", l->path);
 		goto done;
 	}
 	while (!c.rc && (next = git_reference_next(&ref, it)) == 0) {
 		git_reference *direct = NULL;
 		const char *name = git_reference_name(ref);
 		if (git_reference_resolve(&direct, ref) < 0) {
-			report(&c, "%s: cannot resolve: %s", name, git_msg());
+			report(&c, "%s: cannot resolve: %s", name, sv_ledger_git_msg());
 		} else {
 			git_oid tip = *git_reference_target(direct);
 			check_history(&c, &tip, name);
@@ -973,7 +959,7 @@ int sv_ledger_check(sv_ledger *l, void (*problem)(void *ctx, const char *what), 
 		git_reference_free(ref);
 	}
 	if (!c.rc && next != GIT_ITEROVER)
-		report(&c, "refs: cannot list: %s", git_msg());
+		report(&c, "refs: cannot list: %s", sv_ledger_git_msg());
 	rc = c.rc;
 	*problems = c.count;
 done:
@@ -984,963 +970,3 @@ done:
 	return rc;
 }
 
-/* ---------------------------------------------------------------- remotes: URLs */
-
-typedef struct {
-	int local; /* file:// or a plain path */
-	int ssh;   /* ssh://, ssh+git://, git+ssh:// or scp-like user@host:path */
-	char path[PATH_MAX]; /* local only */
-	char user[128];
-	char host[256];
-	int port;
-} remote_url;
-
-static int has_prefix(const char *s, const char *prefix)
-{
-	return !strncmp(s, prefix, strlen(prefix));
-}
-
-static int parse_url(const char *url, remote_url *u)
-{
-	const char *sep = strstr(url, "://"), *auth, *end, *at, *colon;
-	memset(u, 0, sizeof(*u));
-	u->port = 22;
-	if (has_prefix(url, "file://")) {
-		u->local = 1;
-		snprintf(u->path, sizeof(u->path), "%s", url + strlen("file://"));
-		return 0;
-	}
-	if (!sep) {
-		colon = strchr(url, ':');
-		if (!colon || memchr(url, '/', (size_t)(colon - url))) {
-			u->local = 1;
-			snprintf(u->path, sizeof(u->path), "%s", url);
-			return 0;
-		}
-		/* scp-like: [user@]host:path */
-		u->ssh = 1;
-		auth = url;
-		end = colon;
-	} else {
-		u->ssh = has_prefix(url, "ssh://") || has_prefix(url, "ssh+git://") || has_prefix(url, "git+ssh://");
-		auth = sep + 3;
-		end = auth + strcspn(auth, "/");
-	}
-	at = memrchr(auth, '@', (size_t)(end - auth));
-	if (at) {
-		size_t ulen = strcspn(auth, ":@");
-		snprintf(u->user, sizeof(u->user), "%.*s", (int)ulen, auth);
-		auth = at + 1;
-	}
-	if (*auth == '[') {
-		const char *close = memchr(auth, ']', (size_t)(end - auth));
-		if (!close)
-			return sv_error_set(SV_EINVAL, "bad host in ledger URL");
-		snprintf(u->host, sizeof(u->host), "%.*s", (int)(close - auth - 1), auth + 1);
-		auth = close + 1;
-	} else {
-		size_t hlen = sep ? strcspn(auth, ":/") : (size_t)(end - auth);
-		if (auth + hlen > end)
-			hlen = (size_t)(end - auth);
-		snprintf(u->host, sizeof(u->host), "%.*s", (int)hlen, auth);
-		auth += hlen;
-	}
-	if (sep && *auth == ':' && auth + 1 < end) {
-		char *stop;
-		long port = strtol(auth + 1, &stop, 10);
-		if (stop != end || port < 1 || port > 65535)
-			return sv_error_set(SV_EINVAL, "bad port in ledger URL");
-		u->port = (int)port;
-	}
-	for (char *p = u->host; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	if (!u->host[0])
-		return sv_error_set(SV_EINVAL, "no host in ledger URL");
-	return 0;
-}
-
-/*
- * The secret in url's user info: the password, or for http(s) all of the user
- * info (tokens travel as user names). *cut and *cut_len span what a message
- * leaves out of the URL: ":password", or "user:password@".
- */
-static void url_secret(const char *url, const char **secret, size_t *len, const char **cut, size_t *cut_len)
-{
-	const char *sep = strstr(url, "://"), *auth, *end, *at, *colon;
-	*secret = *cut = NULL;
-	*len = *cut_len = 0;
-	if (!sep)
-		return;
-	auth = sep + 3;
-	end = auth + strcspn(auth, "/");
-	if (!(at = memrchr(auth, '@', (size_t)(end - auth))))
-		return;
-	if (has_prefix(url, "http://") || has_prefix(url, "https://")) {
-		*secret = auth;
-		*len = (size_t)(at - auth);
-		*cut = auth;
-		*cut_len = *len + 1;
-	} else if ((colon = memchr(auth, ':', (size_t)(at - auth)))) {
-		*secret = colon + 1;
-		*len = (size_t)(at - colon - 1);
-		*cut = colon;
-		*cut_len = *len + 1;
-	}
-}
-
-void sv_ledger_url_redact(const char *url, char *buf, size_t cap)
-{
-	const char *secret, *cut;
-	size_t len, cut_len;
-	url_secret(url, &secret, &len, &cut, &cut_len);
-	if (!cut)
-		snprintf(buf, cap, "%s", url);
-	else
-		snprintf(buf, cap, "%.*s%s", (int)(cut - url), url, cut + cut_len);
-}
-
-/* Replaces every copy of url's secret in msg (in place) with "***". */
-static void scrub(char *msg, size_t cap, const char *url)
-{
-	const char *secret, *cut;
-	size_t len, cut_len;
-	char *hit;
-	url_secret(url, &secret, &len, &cut, &cut_len);
-	if (!secret || len == 0)
-		return;
-	while ((hit = memmem(msg, strlen(msg), secret, len))) {
-		size_t tail = strlen(hit + len) + 1;
-		if (len < 3 && (size_t)(hit - msg) + 3 + tail > cap)
-			break;
-		memmove(hit + 3, hit + len, tail);
-		memcpy(hit, "***", 3);
-	}
-}
-
-/* ---------------------------------------------------------------- remotes: host keys */
-
-/* Decodes standard base64 (padded) into a fresh buffer. */
-static unsigned char *b64_decode(const char *in, size_t inlen, size_t *outlen)
-{
-	unsigned char *out;
-	int n;
-	if (inlen == 0 || inlen % 4 || inlen > INT_MAX || !(out = malloc(inlen / 4 * 3 + 1)))
-		return NULL;
-	if ((n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)inlen)) < 0) {
-		free(out);
-		return NULL;
-	}
-	/* EVP_DecodeBlock counts the padding as zero bytes. */
-	*outlen = (size_t)n - (in[inlen - 1] == '=') - (in[inlen - 2] == '=');
-	return out;
-}
-
-/* "SHA256:<base64>" as ssh prints fingerprints. */
-static void fingerprint(const unsigned char *key, size_t len, char *buf, size_t cap)
-{
-	unsigned char md[32], b64[48];
-	unsigned int mdlen;
-	EVP_Digest(key, len, md, &mdlen, EVP_sha256(), NULL);
-	int n = EVP_EncodeBlock(b64, md, (int)mdlen);
-	while (n > 0 && b64[n - 1] == '=')
-		n--;
-	snprintf(buf, cap, "SHA256:%.*s", n, b64);
-}
-
-/* OpenSSH's host patterns: '*' and '?' only ('[' is literal, as in "[host]:port"). */
-static int wildcard(const char *pat, const char *s)
-{
-	for (; *pat; pat++, s++) {
-		if (*pat == '*') {
-			for (pat++;; s++) {
-				if (wildcard(pat, s))
-					return 1;
-				if (!*s)
-					return 0;
-			}
-		}
-		if (!*s || (*pat != '?' && *pat != *s))
-			return 0;
-	}
-	return !*s;
-}
-
-/* Does a known_hosts host field name host (already in "[host]:port" form where needed)? */
-static int hosts_field_matches(char *field, const char *name)
-{
-	if (has_prefix(field, "|1|")) {
-		char *salt = field + 3, *hash = strchr(salt, '|');
-		unsigned char *s, *h, md[EVP_MAX_MD_SIZE];
-		size_t slen, hlen;
-		unsigned int mdlen = 0;
-		int ok = 0;
-		if (!hash)
-			return 0;
-		s = b64_decode(salt, (size_t)(hash - salt), &slen);
-		h = b64_decode(hash + 1, strlen(hash + 1), &hlen);
-		if (s && h && slen <= INT_MAX &&
-		    HMAC(EVP_sha1(), s, (int)slen, (const unsigned char *)name, strlen(name), md, &mdlen) && hlen == mdlen)
-			ok = !memcmp(md, h, mdlen);
-		free(s);
-		free(h);
-		return ok;
-	}
-	/* Comma-separated patterns with * and ?; a matching !pattern rules the line out. */
-	int hit = 0;
-	for (char *save = NULL, *pat = strtok_r(field, ",", &save); pat; pat = strtok_r(NULL, ",", &save)) {
-		int negated = *pat == '!';
-		for (char *p = pat; *p; p++)
-			*p = (char)tolower((unsigned char)*p);
-		if (wildcard(pat + negated, name)) {
-			if (negated)
-				return 0;
-			hit = 1;
-		}
-	}
-	return hit;
-}
-
-enum { KH_UNKNOWN, KH_MATCH, KH_CHANGED, KH_REVOKED };
-
-/* Looks name's key up in one known_hosts file; -1 if it cannot be read. */
-static int known_hosts_file(const char *file, const char *name, const unsigned char *key, size_t keylen, int *verdict)
-{
-	FILE *f = fopen(file, "r");
-	char *line = NULL;
-	size_t cap = 0;
-	if (!f)
-		return -1;
-	while (getline(&line, &cap, f) >= 0) {
-		char *save = NULL, *tok = strtok_r(line, " \t\r\n", &save);
-		int revoked = 0;
-		if (!tok || *tok == '#')
-			continue;
-		if (*tok == '@') {
-			if (strcmp(tok, "@revoked") != 0) /* @cert-authority: certificates are not used here */
-				continue;
-			revoked = 1;
-			tok = strtok_r(NULL, " \t\r\n", &save);
-		}
-		char *hosts = tok, *type = strtok_r(NULL, " \t\r\n", &save), *b64 = strtok_r(NULL, " \t\r\n", &save);
-		if (!hosts || !type || !b64)
-			continue;
-		size_t len;
-		unsigned char *blob = b64_decode(b64, strlen(b64), &len);
-		int same = blob && len == keylen && !memcmp(blob, key, keylen);
-		free(blob);
-		if (revoked) {
-			if (same)
-				*verdict = KH_REVOKED;
-		} else if (hosts_field_matches(hosts, name) && *verdict != KH_REVOKED) {
-			if (same)
-				*verdict = KH_MATCH;
-			else if (*verdict == KH_UNKNOWN)
-				*verdict = KH_CHANGED;
-		}
-	}
-	free(line);
-	fclose(f);
-	return 0;
-}
-
-/* ---------------------------------------------------------------- remotes: callbacks */
-
-typedef struct {
-	const char *url;
-	char shown[1024]; /* url without its password, for messages */
-	remote_url u;
-	const sv_ledger_remote_options *o;
-	git_repository *repo;
-	git_odb *odb;
-	char known_hosts[2][PATH_MAX];
-	char keys[4][PATH_MAX]; /* ssh keys to try, in order; "" for the agent */
-	int nkeys, tried;
-	char why[1024]; /* our reason when a callback refused */
-	int why_code;
-	char rejected[1024]; /* what the remote refused, from push_update_reference */
-} remote_ctx;
-
-static const char *home_dir(void)
-{
-	const char *home = getenv("HOME");
-	struct passwd *pw;
-	if (home && *home)
-		return home;
-	pw = getpwuid(getuid());
-	return pw ? pw->pw_dir : "/";
-}
-
-static int refuse(remote_ctx *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int refuse(remote_ctx *c, int code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(c->why, sizeof(c->why), fmt, ap);
-	va_end(ap);
-	c->why_code = code;
-	git_error_set_str(GIT_ERROR_CALLBACK, c->why);
-	return -1;
-}
-
-static int on_certificate(git_cert *cert, int valid, const char *host, void *payload)
-{
-	remote_ctx *c = payload;
-	char name[300], fp[64];
-	int verdict = KH_UNKNOWN, readable = 0;
-	(void)valid;
-
-	/* TLS: libgit2's own verdict stands. */
-	if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
-		return GIT_PASSTHROUGH;
-	git_cert_hostkey *hk = (git_cert_hostkey *)cert;
-	if (!(hk->type & GIT_CERT_SSH_RAW))
-		return refuse(c, SV_EIO, "cannot check the host key of %s: libssh2 gave no raw key", host);
-	const char *h = c->u.host[0] ? c->u.host : host;
-	if (c->u.port == 22)
-		snprintf(name, sizeof(name), "%s", h);
-	else
-		snprintf(name, sizeof(name), "[%s]:%d", h, c->u.port);
-	for (int i = 0; i < 2 && c->known_hosts[i][0]; i++)
-		if (known_hosts_file(c->known_hosts[i], name, (const unsigned char *)hk->hostkey, hk->hostkey_len, &verdict) == 0)
-			readable = 1;
-	fingerprint((const unsigned char *)hk->hostkey, hk->hostkey_len, fp, sizeof(fp));
-	switch (verdict) {
-	case KH_MATCH:
-		return 0;
-	case KH_REVOKED:
-		return refuse(c, SV_EIO, "the host key of %s (%s) is revoked in known_hosts", name, fp);
-	case KH_CHANGED:
-		return refuse(c, SV_EIO,
-			      "the host key of %s (%s) does not match known_hosts '%s': the key changed, or someone "
-			      "is in the middle; refusing to connect",
-			      name, fp, c->known_hosts[0]);
-	default:
-		if (!readable)
-			return refuse(c, SV_EIO, "cannot check the host key of %s: cannot read known_hosts '%s'", name,
-				      c->known_hosts[0]);
-		return refuse(c, SV_EIO, "%s is not in known_hosts '%s' (its key is %s); add it once you trust it", name,
-			      c->known_hosts[0], fp);
-	}
-}
-
-static int on_credentials(git_credential **out, const char *url, const char *user_from_url, unsigned int allowed,
-			  void *payload)
-{
-	remote_ctx *c = payload;
-	const char *user = user_from_url && *user_from_url ? user_from_url : c->u.user;
-	struct passwd *pw;
-	(void)url;
-
-	if (!*user)
-		user = (pw = getpwuid(getuid())) ? pw->pw_name : "git";
-	if (allowed & GIT_CREDENTIAL_USERNAME)
-		return git_credential_username_new(out, user);
-	if (!(allowed & GIT_CREDENTIAL_SSH_KEY))
-		return GIT_PASSTHROUGH;
-	/* Each way once: libgit2 asks again after every refusal. */
-	while (c->tried < c->nkeys) {
-		const char *key = c->keys[c->tried++];
-		char pub[PATH_MAX + 8];
-		if (!*key)
-			return git_credential_ssh_key_from_agent(out, user);
-		snprintf(pub, sizeof(pub), "%s.pub", key);
-		return git_credential_ssh_key_new(out, user, access(pub, R_OK) == 0 ? pub : NULL, key,
-						  c->o && c->o->ssh_passphrase ? c->o->ssh_passphrase : NULL);
-	}
-	return refuse(c, SV_EIO, "ssh authentication as '%s' to %s port %d failed (tried %s)", user, c->u.host, c->u.port,
-		      c->nkeys == 0 ? "nothing: no agent, no key file" :
-		      c->o && c->o->ssh_key ? "the key file" : "the ssh agent and key files");
-}
-
-static int on_push_status(const char *refname, const char *status, void *payload)
-{
-	remote_ctx *c = payload;
-	size_t n = strlen(c->rejected);
-	if (status)
-		snprintf(c->rejected + n, sizeof(c->rejected) - n, "%s%s (%s)", n ? ", " : "", refname, status);
-	return 0;
-}
-
-/* The remote's history must never be rewritten: each update has to be a fast-forward. */
-static int on_push_plan(const git_push_update **updates, size_t len, void *payload)
-{
-	remote_ctx *c = payload;
-	for (size_t i = 0; i < len; i++) {
-		/* src is what the remote holds now, dst what it would hold. */
-		const git_oid *now = &updates[i]->src, *next = &updates[i]->dst;
-		if (git_oid_is_zero(now) || git_oid_equal(now, next))
-			continue;
-		if (git_oid_is_zero(next) || !git_odb_exists(c->odb, now) ||
-		    git_graph_descendant_of(c->repo, next, now) != 1)
-			return refuse(c, SV_ECORRUPT,
-				      "cannot push %s to '%s': it holds commits this ledger does not have (not a "
-				      "fast-forward); the remote's history is never rewritten",
-				      updates[i]->dst_refname, c->shown);
-	}
-	return 0;
-}
-
-/* ---------------------------------------------------------------- remotes: push, fetch */
-
-static int ctx_init(remote_ctx *c, sv_ledger *l, const char *url, const sv_ledger_remote_options *o)
-{
-	static const char *const defaults[] = {"id_ed25519", "id_ecdsa", "id_rsa"};
-	const char *home = home_dir();
-	int rc;
-
-	memset(c, 0, sizeof(*c));
-	c->url = url;
-	c->o = o;
-	c->repo = l->repo;
-	sv_ledger_url_redact(url, c->shown, sizeof(c->shown));
-	if ((rc = parse_url(url, &c->u)) < 0)
-		return sv_error_prefix("bad ledger URL '%s'", c->shown);
-	if (o && o->known_hosts) {
-		snprintf(c->known_hosts[0], PATH_MAX, "%s", o->known_hosts);
-	} else {
-		snprintf(c->known_hosts[0], PATH_MAX, "%s/.ssh/known_hosts", home);
-		snprintf(c->known_hosts[1], PATH_MAX, "/etc/ssh/ssh_known_hosts");
-	}
-	if (o && o->ssh_key) {
-		snprintf(c->keys[c->nkeys++], PATH_MAX, "%s", o->ssh_key);
-	} else {
-		const char *agent = getenv("SSH_AUTH_SOCK");
-		if (agent && *agent)
-			c->keys[c->nkeys++][0] = '\0';
-		for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
-			snprintf(c->keys[c->nkeys], PATH_MAX, "%s/.ssh/%s", home, defaults[i]);
-			if (access(c->keys[c->nkeys], R_OK) == 0)
-				c->nkeys++;
-		}
-	}
-	if ((rc = git_repository_odb(&c->odb, l->repo)) < 0)
-		return git_fail(rc, "cannot open the ledger's objects");
-	return 0;
-}
-
-/* Sets the error for a failed remote operation: our callback's reason, or libgit2's without secrets. */
-static int remote_fail(remote_ctx *c, int gitrc, const char *what)
-{
-	char msg[1400];
-	if (c->why[0])
-		return sv_error_set(c->why_code, "%s", c->why);
-	snprintf(msg, sizeof(msg), "%s '%s': %s", what, c->shown, git_msg());
-	scrub(msg, sizeof(msg), c->url);
-	/* Remote messages (git's "fatal: ...") come with their newline. */
-	for (size_t n = strlen(msg); n && isspace((unsigned char)msg[n - 1]);)
-		msg[--n] = '\0';
-	return sv_error_set(code_of(gitrc), "%s", msg);
-}
-
-static void set_callbacks(git_remote_callbacks *cb, remote_ctx *c)
-{
-	git_remote_init_callbacks(cb, GIT_REMOTE_CALLBACKS_VERSION);
-	cb->credentials = on_credentials;
-	cb->certificate_check = on_certificate;
-	cb->push_negotiation = on_push_plan;
-	cb->push_update_reference = on_push_status;
-	cb->payload = c;
-}
-
-static int connect_remote(remote_ctx *c, git_remote **out, git_direction dir, const git_remote_callbacks *cb)
-{
-	git_remote_create_options ro;
-	int rc = git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
-	/* The URL is used as written: no url.*.insteadOf rewriting from the user's
-	 * git config (whose regexp matching also leaks in libgit2 1.5). */
-	ro.repository = c->repo;
-	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
-	if (rc < 0 || (rc = git_remote_create_with_opts(out, c->url, &ro)) < 0 ||
-	    (rc = git_remote_connect(*out, dir, cb, NULL, NULL)) < 0)
-		return remote_fail(c, rc, "cannot connect to");
-	return 0;
-}
-
-/* Connects with this context's callbacks and lists the remote's refs. */
-static int connect_and_list(remote_ctx *c, git_remote **out, git_direction dir, git_remote_callbacks *cb,
-			    const git_remote_head ***heads, size_t *nheads)
-{
-	int rc;
-	set_callbacks(cb, c);
-	if ((rc = connect_remote(c, out, dir, cb)) < 0)
-		return rc;
-	if ((rc = git_remote_ls(heads, nheads, *out)) < 0)
-		return remote_fail(c, rc, "cannot list the branches of");
-	return 0;
-}
-
-/* The id the remote advertises for refname, or NULL. */
-static const git_oid *advertised(const git_remote_head **heads, size_t n, const char *refname)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(heads[i]->name, refname))
-			return &heads[i]->oid;
-	return NULL;
-}
-
-typedef struct {
-	sv_ledger_tip *v;
-	size_t n, cap;
-} tip_list;
-
-/* One branch's name and commit onto the tip_list ctx. */
-static int add_tip(sv_ledger *l, git_reference *ref, void *ctx)
-{
-	tip_list *t = ctx;
-	git_reference *direct = NULL;
-	const char *name = git_reference_name(ref) + strlen("refs/heads/");
-	int rc = git_reference_resolve(&direct, ref);
-
-	(void)l;
-	if (rc < 0)
-		rc = git_fail(rc, "cannot read '%s'", git_reference_name(ref));
-	else if (strlen(name) >= sizeof(t->v->branch))
-		rc = sv_error_set(SV_EINVAL, "branch name too long: '%.100s...'", name);
-	else if (t->n == t->cap) {
-		sv_ledger_tip *bigger = realloc(t->v, (t->cap ? t->cap * 2 : 8) * sizeof(*t->v));
-		if (!bigger)
-			rc = sv_error_set(SV_EIO, "out of memory");
-		else {
-			t->v = bigger;
-			t->cap = t->cap ? t->cap * 2 : 8;
-		}
-	}
-	if (rc == 0) {
-		snprintf(t->v[t->n].branch, sizeof(t->v->branch), "%s", name);
-		git_oid_tostr(t->v[t->n].commit, sizeof(t->v->commit), git_reference_target(direct));
-		t->n++;
-	}
-	git_reference_free(direct);
-	return rc;
-}
-
-int sv_ledger_tips(sv_ledger *l, sv_ledger_tip **out, size_t *n)
-{
-	tip_list t = {0};
-	int rc = each_branch(l, add_tip, &t);
-
-	if (rc < 0) {
-		free(t.v);
-		*out = NULL;
-		*n = 0;
-		return rc;
-	}
-	*out = t.v;
-	*n = t.n;
-	return 0;
-}
-
-/* Where a pushed tip waits while it is sent: a ref of this process's own. */
-#define PUSH_REFS "refs/salvage/push/"
-
-typedef struct {
-	char dst[300]; /* refs/heads/<branch> */
-	git_oid id;
-	const git_oid *theirs; /* what the remote holds, or NULL */
-	int made;              /* the temp ref was created */
-} push_item;
-
-typedef struct {
-	sv_ledger *l;
-	sv_ledger_record_fn fn;
-	void *ctx;
-	char *line;
-	size_t cap;
-	int rc;
-} new_files;
-
-static int on_new_file(const git_diff_delta *d, float progress, void *payload)
-{
-	new_files *nf = payload;
-	git_blob *blob = NULL;
-	(void)progress;
-	if (d->status != GIT_DELTA_ADDED && d->status != GIT_DELTA_MODIFIED)
-		return 0;
-	if (git_blob_lookup(&blob, nf->l->repo, &d->new_file.id) < 0) {
-		nf->rc = git_fail(-1, "cannot read '%s' in the ledger", d->new_file.path);
-		return -1;
-	}
-	nf->rc = blob_lines(blob, d->new_file.path, nf->fn, nf->ctx, &nf->line, &nf->cap);
-	git_blob_free(blob);
-	return nf->rc ? -1 : 0;
-}
-
-/* Calls fn for each line of the capture files in ours that theirs (NULL or unknown here: none) lacks. */
-static int new_records(sv_ledger *l, git_odb *odb, const git_oid *theirs, const git_oid *ours, sv_ledger_record_fn fn,
-		       void *ctx)
-{
-	static char *captures[] = {"captures"};
-	git_commit *a = NULL, *b = NULL;
-	git_tree *ta = NULL, *tb = NULL;
-	git_diff *diff = NULL;
-	git_diff_options o;
-	new_files nf = {l, fn, ctx, NULL, 0, 0};
-	int rc;
-
-	if (theirs && git_odb_exists(odb, theirs) && git_commit_lookup(&a, l->repo, theirs) == 0 &&
-	    git_commit_tree(&ta, a) < 0)
-		ta = NULL;
-	if ((rc = git_commit_lookup(&b, l->repo, ours)) < 0 || (rc = git_commit_tree(&tb, b)) < 0) {
-		rc = git_fail(rc, "cannot read commit %s", git_oid_tostr_s(ours));
-		goto done;
-	}
-	git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
-	o.pathspec.strings = captures;
-	o.pathspec.count = 1;
-	if ((rc = git_diff_tree_to_tree(&diff, l->repo, ta, tb, &o)) < 0) {
-		rc = git_fail(rc, "cannot compare commit %s with the remote's", git_oid_tostr_s(ours));
-		goto done;
-	}
-	rc = git_diff_foreach(diff, on_new_file, NULL, NULL, NULL, &nf);
-	if (rc != 0)
-		rc = nf.rc ? nf.rc : git_fail(rc, "cannot read the changes of commit %s", git_oid_tostr_s(ours));
-done:
-	free(nf.line);
-	git_diff_free(diff);
-	git_tree_free(ta);
-	git_tree_free(tb);
-	git_commit_free(a);
-	git_commit_free(b);
-	return rc;
-}
-
-/* PUSH_REFS<pid>/heads/<branch> into buf. */
-static void push_ref_name(char *buf, size_t cap, long pid, const char *dst)
-{
-	snprintf(buf, cap, PUSH_REFS "%ld/%s", pid, dst + strlen("refs/"));
-}
-
-/* Removes the temp refs of pushes whose process is gone (killed mid-push). */
-static void drop_stale_push_refs(sv_ledger *l)
-{
-	git_reference_iterator *it = NULL;
-	git_reference *ref;
-	if (git_reference_iterator_glob_new(&it, l->repo, PUSH_REFS "*") < 0)
-		return;
-	while (git_reference_next(&ref, it) == 0) {
-		long pid = strtol(git_reference_name(ref) + strlen(PUSH_REFS), NULL, 10);
-		if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-			git_reference_delete(ref);
-		git_reference_free(ref);
-	}
-	git_reference_iterator_free(it);
-}
-
-/*
- * Pushes send the ledger's objects whole (zlib only), without a delta
- * search: the capture records of one checkpoint share little with another's,
- * and the search was most of a push (2.3 s of 4 s for 22,500 captures).
- * libgit2 1.5 takes its big-file threshold, above which it never looks for
- * deltas, from "pack.deltaCacheSize" (a slip for "pack.bigFileThreshold",
- * which it never reads), so both are set to 1 in the ledger's config; to
- * git, pack.deltaCacheSize is only the size of a cache.
- */
-static int pack_without_deltas(sv_ledger *l)
-{
-	static const char *const keys[] = {"pack.deltaCacheSize", "pack.bigFileThreshold"};
-	git_config *cfg = NULL;
-	int rc = git_repository_config(&cfg, l->repo);
-	for (size_t i = 0; rc >= 0 && i < sizeof(keys) / sizeof(keys[0]); i++) {
-		int64_t v;
-		if (git_config_get_int64(&v, cfg, keys[i]) < 0 || v != 1)
-			rc = git_config_set_int64(cfg, keys[i], 1);
-	}
-	git_config_free(cfg);
-	return rc < 0 ? git_fail(rc, "cannot configure ledger '%s'", l->path) : 0;
-}
-
-/*
- * Sends items[i].id to items[i].dst for every item the remote does not hold
- * as it is. temp: each is sent from a temp ref of this process (libgit2 pushes
- * refs, not ids), else from dst itself (the branch as it is when sent).
- */
-static int push_items(sv_ledger *l, const char *url, const sv_ledger_remote_options *o, push_item *items, size_t n,
-		      int temp, sv_ledger_record_fn check, void *ctx, size_t *pushed)
-{
-	remote_ctx c;
-	git_remote *remote = NULL;
-	git_remote_callbacks cb;
-	git_push_options po;
-	const git_remote_head **heads;
-	size_t nheads;
-	git_strarray specs = {NULL, 0};
-	char src[600];
-	int rc;
-
-	if (pushed)
-		*pushed = 0;
-	if ((rc = ctx_init(&c, l, url, o)) < 0)
-		goto done;
-	if (c.u.local && (rc = sv_ledger_init(c.u.path)) < 0) {
-		sv_error_prefix("cannot create the mirror ledger");
-		goto done;
-	}
-	if ((rc = connect_and_list(&c, &remote, GIT_DIRECTION_PUSH, &cb, &heads, &nheads)) < 0)
-		goto done;
-	if (!(specs.strings = calloc(n ? n : 1, sizeof(char *)))) {
-		rc = sv_error_set(SV_EIO, "out of memory");
-		goto done;
-	}
-	if (temp)
-		drop_stale_push_refs(l);
-	/* Only branches the remote does not already hold as they are. */
-	for (size_t i = 0; i < n; i++) {
-		items[i].theirs = advertised(heads, nheads, items[i].dst);
-		if (items[i].theirs && git_oid_equal(items[i].theirs, &items[i].id))
-			continue;
-		if (check && (rc = new_records(l, c.odb, items[i].theirs, &items[i].id, check, ctx)) != 0)
-			goto done;
-		if (temp) {
-			git_reference *ref = NULL;
-			push_ref_name(src, sizeof(src), (long)getpid(), items[i].dst);
-			if ((rc = git_reference_create(&ref, l->repo, src, &items[i].id, 1, NULL)) < 0) {
-				rc = git_fail(rc, "cannot make the ref '%s'", src);
-				goto done;
-			}
-			git_reference_free(ref);
-			items[i].made = 1;
-		} else {
-			snprintf(src, sizeof(src), "%s", items[i].dst);
-		}
-		if (asprintf(&specs.strings[specs.count], "%s:%s", src, items[i].dst) < 0) {
-			specs.strings[specs.count] = NULL;
-			rc = sv_error_set(SV_EIO, "out of memory");
-			goto done;
-		}
-		specs.count++;
-	}
-	if (specs.count == 0)
-		goto done;
-	if ((rc = pack_without_deltas(l)) < 0)
-		goto done;
-	git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
-	po.callbacks = cb;
-	if ((rc = git_remote_push(remote, &specs, &po)) < 0) {
-		rc = remote_fail(&c, rc, "cannot push the ledger to");
-		goto done;
-	}
-	if (c.rejected[0])
-		rc = sv_error_set(SV_EIO, "'%s' refused %s", c.shown, c.rejected);
-	else if (pushed)
-		*pushed = specs.count;
-done:
-	for (size_t i = 0; i < n; i++)
-		if (items[i].made) {
-			push_ref_name(src, sizeof(src), (long)getpid(), items[i].dst);
-			git_reference_remove(l->repo, src);
-			items[i].made = 0;
-		}
-	for (size_t i = 0; i < specs.count; i++)
-		free(specs.strings[i]);
-	free(specs.strings);
-	git_remote_free(remote);
-	git_odb_free(c.odb);
-	return rc;
-}
-
-/* push_item for each tip; SV_EINVAL for a bad one. */
-static int tip_items(const sv_ledger_tip *tips, size_t n, push_item **out)
-{
-	push_item *items = calloc(n ? n : 1, sizeof(*items));
-	*out = NULL;
-	if (!items)
-		return sv_error_set(SV_EIO, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		if (branch_ref(items[i].dst, sizeof(items[i].dst), tips[i].branch) < 0 ||
-		    strnlen(tips[i].commit, sizeof(tips[i].commit)) != GIT_OID_HEXSZ ||
-		    git_oid_fromstrn(&items[i].id, tips[i].commit, GIT_OID_HEXSZ) < 0) {
-			free(items);
-			return sv_error_set(SV_EINVAL, "bad tip '%.100s' at '%.41s'", tips[i].branch, tips[i].commit);
-		}
-	}
-	*out = items;
-	return 0;
-}
-
-int sv_ledger_push(sv_ledger *l, const char *url, const sv_ledger_remote_options *o)
-{
-	sv_ledger_tip *tips = NULL;
-	push_item *items = NULL;
-	size_t n;
-	int rc;
-	if ((rc = sv_ledger_tips(l, &tips, &n)) == 0 && (rc = tip_items(tips, n, &items)) == 0)
-		rc = push_items(l, url, o, items, n, 0, NULL, NULL, NULL);
-	free(items);
-	free(tips);
-	return rc;
-}
-
-int sv_ledger_push_tips(sv_ledger *l, const char *url, const sv_ledger_remote_options *o, const sv_ledger_tip *tips,
-			size_t n, sv_ledger_record_fn check, void *ctx, size_t *pushed)
-{
-	push_item *items = NULL;
-	int rc;
-	if (pushed)
-		*pushed = 0;
-	if ((rc = tip_items(tips, n, &items)) == 0)
-		rc = push_items(l, url, o, items, n, 1, check, ctx, pushed);
-	free(items);
-	return rc;
-}
-
-int sv_ledger_remote_contains(sv_ledger *l, const char *url, const sv_ledger_remote_options *o,
-			      const sv_ledger_tip *tips, size_t n, int *has)
-{
-	remote_ctx c;
-	git_remote *remote = NULL;
-	git_remote_callbacks cb;
-	git_fetch_options fo;
-	const git_remote_head **heads;
-	size_t nheads;
-	push_item *items = NULL;
-	git_strarray specs = {NULL, 0};
-	int rc;
-
-	for (size_t i = 0; i < n; i++)
-		has[i] = 0;
-	if ((rc = tip_items(tips, n, &items)) < 0)
-		return rc;
-	if ((rc = ctx_init(&c, l, url, o)) < 0)
-		goto done;
-	if ((rc = connect_and_list(&c, &remote, GIT_DIRECTION_FETCH, &cb, &heads, &nheads)) < 0)
-		goto done;
-	if (!(specs.strings = calloc(n ? n : 1, sizeof(char *)))) {
-		rc = sv_error_set(SV_EIO, "out of memory");
-		goto done;
-	}
-	/* Remote commits unknown here are needed to tell whether they descend from ours. */
-	for (size_t i = 0; i < n; i++) {
-		items[i].theirs = advertised(heads, nheads, items[i].dst);
-		if (items[i].theirs && !git_odb_exists(c.odb, items[i].theirs))
-			specs.strings[specs.count++] = items[i].dst;
-	}
-	if (specs.count) {
-		git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
-		fo.callbacks = cb;
-		fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-		fo.update_fetchhead = 0;
-		if ((rc = git_remote_download(remote, &specs, &fo)) < 0) {
-			rc = remote_fail(&c, rc, "cannot fetch the ledger from");
-			goto done;
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		const git_oid *theirs = items[i].theirs;
-		has[i] = theirs && (git_oid_equal(theirs, &items[i].id) ||
-				    (git_odb_exists(c.odb, theirs) &&
-				     git_graph_descendant_of(l->repo, theirs, &items[i].id) == 1));
-	}
-done:
-	free(specs.strings);
-	free(items);
-	git_remote_free(remote);
-	git_odb_free(c.odb);
-	return rc;
-}
-
-typedef struct {
-	char *name;
-	git_oid theirs, ours;
-	int have_ours;
-} fetched_branch;
-
-int sv_ledger_fetch(sv_ledger *l, const char *url, const sv_ledger_remote_options *o)
-{
-	static char *fetch_spec[] = {"refs/heads/*:refs/heads/*"};
-	const git_strarray specs = {fetch_spec, 1};
-	remote_ctx c;
-	git_remote *remote = NULL;
-	git_remote_callbacks cb;
-	git_fetch_options fo;
-	const git_remote_head **heads;
-	size_t nheads, n = 0;
-	fetched_branch *b = NULL;
-	char clash[1024] = "", logmsg[1100];
-	int rc, turn = -1;
-
-	if ((rc = ctx_init(&c, l, url, o)) < 0)
-		goto done;
-	if ((rc = connect_and_list(&c, &remote, GIT_DIRECTION_FETCH, &cb, &heads, &nheads)) < 0)
-		goto done;
-	if (nheads && !(b = calloc(nheads, sizeof(*b)))) {
-		rc = sv_error_set(SV_EIO, "out of memory");
-		goto done;
-	}
-	for (size_t i = 0; i < nheads; i++) {
-		int valid = 0;
-		if (!has_prefix(heads[i]->name, "refs/heads/") || git_reference_name_is_valid(&valid, heads[i]->name) < 0 ||
-		    !valid)
-			continue;
-		if (!(b[n].name = strdup(heads[i]->name))) {
-			rc = sv_error_set(SV_EIO, "out of memory");
-			goto done;
-		}
-		git_oid_cpy(&b[n++].theirs, &heads[i]->oid);
-	}
-	/* Objects first, refs after: nothing moves until every branch is known to be safe. */
-	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
-	fo.callbacks = cb;
-	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-	fo.update_fetchhead = 0;
-	if ((rc = git_remote_download(remote, &specs, &fo)) < 0) {
-		rc = remote_fail(&c, rc, "cannot fetch the ledger from");
-		goto done;
-	}
-	git_remote_disconnect(remote);
-
-	/* Plan and update in one turn, so no salvage commit slips in between. */
-	if ((rc = take_turn(l, &turn)) < 0)
-		goto done;
-	for (size_t i = 0; i < n; i++) {
-		if ((b[i].have_ours = ref_tip(l->repo, b[i].name, &b[i].ours)) < 0) {
-			rc = b[i].have_ours;
-			goto done;
-		}
-		if (!git_odb_exists(c.odb, &b[i].theirs)) {
-			rc = sv_error_set(SV_ECORRUPT, "'%s' did not send the commits of %s", c.shown, b[i].name);
-			goto done;
-		}
-		if (b[i].have_ours && !git_oid_equal(&b[i].ours, &b[i].theirs) &&
-		    git_graph_descendant_of(l->repo, &b[i].theirs, &b[i].ours) != 1 &&
-		    git_graph_descendant_of(l->repo, &b[i].ours, &b[i].theirs) != 1) {
-			size_t len = strlen(clash);
-			snprintf(clash + len, sizeof(clash) - len, "%s%s", len ? ", " : "", b[i].name);
-		}
-	}
-	if (clash[0]) {
-		rc = sv_error_set(SV_ECORRUPT,
-				  "fetching from '%s' would rewrite %s: the histories differ; nothing was updated",
-				  c.shown, clash);
-		goto done;
-	}
-	snprintf(logmsg, sizeof(logmsg), "fetch: fast-forward from %s", c.shown);
-	if ((rc = sync_parents(l, NULL, 1)) < 0)
-		goto done;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		git_reference *ref = NULL;
-		git_oid zero;
-		/* Equal, or ours already ahead: nothing to do. */
-		if (b[i].have_ours && (git_oid_equal(&b[i].ours, &b[i].theirs) ||
-				       git_graph_descendant_of(l->repo, &b[i].ours, &b[i].theirs) == 1))
-			continue;
-		memset(&zero, 0, sizeof(zero));
-		rc = git_reference_create_matching(&ref, l->repo, b[i].name, &b[i].theirs, 1,
-						   b[i].have_ours ? &b[i].ours : &zero, logmsg);
-		git_reference_free(ref);
-		if (rc == GIT_EMODIFIED || rc == GIT_ELOCKED)
-			rc = sv_error_set(SV_EIO, "%s moved during the fetch from '%s'; fetch again", b[i].name, c.shown);
-		else if (rc < 0)
-			rc = git_fail(rc, "cannot update %s", b[i].name);
-		else
-			rc = sync_parents(l, b[i].name, 0);
-	}
-done:
-	if (turn >= 0)
-		close(turn);
-	for (size_t i = 0; i < n; i++)
-		free(b[i].name);
-	free(b);
-	git_remote_free(remote);
-	git_odb_free(c.odb);
-	return rc;
-}

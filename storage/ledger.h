@@ -145,7 +145,8 @@ int sv_ledger_remote_contains(sv_ledger *l, const char *url, const sv_ledger_rem
  */
 int sv_ledger_fetch(sv_ledger *l, const char *url, const sv_ledger_remote_options *o);
 
-/* url for messages: the password (and for http(s), the whole user part) removed, into buf. */
+/* url for messages: the password (and for http(s), the whole user part) removed, into buf.
+ * The policy is common/redact.h's (sv_redact_url): secret query values show as "***" too. */
 void sv_ledger_url_redact(const char *url, char *buf, size_t cap);
 
 #endif
