@@ -166,6 +166,33 @@ static void quiet(void)
 
 TestSuite(mirror, .init = setup, .fini = teardown, .timeout = 120);
 
+/* Archive a (dir/a) holding texts as objects, the first named of them by capture records; remote r for it. */
+typedef struct {
+	side a;
+	sv_mirror_remote r;
+	char objects[4200], ledger[4200];
+	sv_digest d[4];
+} world;
+
+static void world_make(world *w, const char *const *texts, size_t n, size_t named)
+{
+	side_open(&w->a, "a");
+	remote_for(&w->r, w->objects, w->ledger, sizeof(w->objects));
+	for (size_t i = 0; i < n; i++)
+		put_text(&w->a, texts[i], &w->d[i]);
+	commit_records(&w->a, w->d, named);
+}
+
+/* Cuts the remote's copy of d to its first 5 bytes; its name into name. */
+static void damage_remote(const sv_digest *d, char name[SV_OBJECTS_NAME_LEN + 1])
+{
+	char path[4300];
+	sv_objects_name(d, name);
+	snprintf(path, sizeof(path), "%s/remote/objects/%s", dir, name);
+	chmod(path, 0644);
+	cr_assert_eq(truncate(path, 5), 0);
+}
+
 static int lines_of(const char *path)
 {
 	char cmd[4300], out[64];
@@ -176,23 +203,20 @@ static int lines_of(const char *path)
 
 Test(mirror, push_verify_pull_report_through_results_and_callbacks, .init = quiet)
 {
-	char objects[4200], ledger[4200], path[4300], name[SV_OBJECTS_NAME_LEN + 1];
-	sv_mirror_remote r;
-	side a, b;
-	sv_digest d[3];
+	static const char *const texts[] = {"one", "two", "three, named by no record"};
+	char path[4300], name[SV_OBJECTS_NAME_LEN + 1];
+	world w;
+	side b, *a = &w.a;
+	sv_mirror_remote *r = &w.r;
+	sv_digest *d = w.d;
 	seen s;
 
-	side_open(&a, "a");
-	remote_for(&r, objects, ledger, sizeof(objects));
-	put_text(&a, "one", &d[0]);
-	put_text(&a, "two", &d[1]);
-	put_text(&a, "three, named by no record", &d[2]);
-	commit_records(&a, d, 2);
+	world_make(&w, texts, 3, 2);
 
 	sv_mirror_push_options po = SV_MIRROR_PUSH_OPTIONS_INIT;
 	sv_mirror_push_result pr;
 	po.cb = callbacks(&s);
-	cr_assert_eq(sv_mirror_push(&a.l, &r, &po, &pr), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_mirror_push(&a->l, r, &po, &pr), 0, "%s", sv_error_last());
 	cr_assert_eq(pr.finished, 1);
 	cr_assert_eq(pr.uploaded, 3);
 	cr_assert_eq(pr.already, 0);
@@ -205,12 +229,12 @@ Test(mirror, push_verify_pull_report_through_results_and_callbacks, .init = quie
 		snprintf(path, sizeof(path), "%s/remote/objects/%s", dir, name);
 		cr_assert_eq(access(path, R_OK), 0, "%s on the remote", name);
 	}
-	snprintf(path, sizeof(path), "%s/eu.have", a.state);
+	snprintf(path, sizeof(path), "%s/eu.have", a->state);
 	cr_assert_eq(lines_of(path), 4, "the header and one line per object held");
 
 	/* Nothing new: nothing sent. */
 	po.cb = callbacks(&s);
-	cr_assert_eq(sv_mirror_push(&a.l, &r, &po, &pr), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_mirror_push(&a->l, r, &po, &pr), 0, "%s", sv_error_last());
 	cr_assert_eq(pr.uploaded, 0);
 	cr_assert_eq(pr.already, 3);
 	cr_assert_eq(pr.ledger, SV_MIRROR_LEDGER_UP_TO_DATE);
@@ -220,7 +244,7 @@ Test(mirror, push_verify_pull_report_through_results_and_callbacks, .init = quie
 	sv_mirror_verify_result vr;
 	vo.deep = 1;
 	vo.cb = callbacks(&s);
-	cr_assert_eq(sv_mirror_verify(&a.l, &r, &vo, &vr), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_mirror_verify(&a->l, r, &vo, &vr), 0, "%s", sv_error_last());
 	cr_assert_eq(vr.objects, 2);
 	cr_assert_eq(vr.records, 2);
 	cr_assert_eq(vr.rehashed, 2);
@@ -229,22 +253,16 @@ Test(mirror, push_verify_pull_report_through_results_and_callbacks, .init = quie
 	cr_assert_eq(s.problems, 0);
 
 	/* A remote copy damaged: one problem, forgotten in eu.have, sent again by the next push. */
-	sv_objects_name(&d[1], name);
-	snprintf(path, sizeof(path), "%s/remote/objects/%s", dir, name);
-	chmod(path, 0644);
-	FILE *f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs("not zstd", f);
-	fclose(f);
+	damage_remote(&d[1], name);
 	vo.cb = callbacks(&s);
-	cr_assert_eq(sv_mirror_verify(&a.l, &r, &vo, &vr), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_mirror_verify(&a->l, r, &vo, &vr), 0, "%s", sv_error_last());
 	cr_assert_eq(vr.problems, 1);
 	cr_assert_eq(s.problems, 1);
 	cr_assert_not_null(strstr(s.last_problem, name), "%s", s.last_problem);
-	snprintf(path, sizeof(path), "%s/eu.have", a.state);
+	snprintf(path, sizeof(path), "%s/eu.have", a->state);
 	cr_assert_eq(lines_of(path), 3);
 	po.cb = callbacks(&s);
-	cr_assert_eq(sv_mirror_push(&a.l, &r, &po, &pr), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_mirror_push(&a->l, r, &po, &pr), 0, "%s", sv_error_last());
 	cr_assert_eq(pr.uploaded, 1);
 	cr_assert_eq(pr.already, 2);
 
@@ -255,7 +273,7 @@ Test(mirror, push_verify_pull_report_through_results_and_callbacks, .init = quie
 	plo.cb = callbacks(&s);
 	s.known_url = "http://x/0";
 	sv_digest_to_hex(&d[0], s.known_sha);
-	cr_assert_eq(sv_mirror_pull(&b.l, &r, &plo, &plr), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_mirror_pull(&b.l, r, &plo, &plr), 0, "%s", sv_error_last());
 	cr_assert_eq(plr.downloaded, 3);
 	cr_assert_eq(plr.already, 0);
 	cr_assert_eq(plr.added, 1, "the capture the archive knew is not handed over");
@@ -265,11 +283,11 @@ Test(mirror, push_verify_pull_report_through_results_and_callbacks, .init = quie
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(sv_objects_exists(b.l.objects, &d[i]), 1);
 	plo.cb = callbacks(&s);
-	cr_assert_eq(sv_mirror_pull(&b.l, &r, &plo, &plr), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_mirror_pull(&b.l, r, &plo, &plr), 0, "%s", sv_error_last());
 	cr_assert_eq(plr.downloaded, 0);
 	cr_assert_eq(plr.already, 3);
 
-	side_close(&a);
+	side_close(a);
 	side_close(&b);
 	fflush(stdout);
 	fflush(stderr);
@@ -279,30 +297,24 @@ Test(mirror, push_verify_pull_report_through_results_and_callbacks, .init = quie
 
 Test(mirror, pull_names_a_damaged_remote_object_and_skips_it)
 {
-	char objects[4200], ledger[4200], path[4300], name[SV_OBJECTS_NAME_LEN + 1];
-	sv_mirror_remote r;
-	side a, b;
-	sv_digest d[2];
+	static const char *const texts[] = {"sound", "to be damaged"};
+	char path[4300], name[SV_OBJECTS_NAME_LEN + 1];
+	world w;
+	side b, *a = &w.a;
+	sv_mirror_remote *r = &w.r;
+	sv_digest *d = w.d;
 	seen s;
 
-	side_open(&a, "a");
-	remote_for(&r, objects, ledger, sizeof(objects));
-	put_text(&a, "sound", &d[0]);
-	put_text(&a, "to be damaged", &d[1]);
-	commit_records(&a, d, 2);
-	sv_mirror_push_options po = SV_MIRROR_PUSH_OPTIONS_INIT;
+	world_make(&w, texts, 2, 2);
 	sv_mirror_push_result pr;
-	cr_assert_eq(sv_mirror_push(&a.l, &r, &po, &pr), 0, "%s", sv_error_last());
-	sv_objects_name(&d[1], name);
-	snprintf(path, sizeof(path), "%s/remote/objects/%s", dir, name);
-	chmod(path, 0644);
-	cr_assert_eq(truncate(path, 5), 0);
+	cr_assert_eq(sv_mirror_push(&a->l, r, NULL, &pr), 0, "%s", sv_error_last());
+	damage_remote(&d[1], name);
 
 	side_open(&b, "b");
 	sv_mirror_pull_options plo = SV_MIRROR_PULL_OPTIONS_INIT;
 	sv_mirror_pull_result plr;
 	plo.cb = callbacks(&s);
-	cr_assert_eq(sv_mirror_pull(&b.l, &r, &plo, &plr), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_mirror_pull(&b.l, r, &plo, &plr), 0, "%s", sv_error_last());
 	cr_assert_eq(plr.downloaded, 1);
 	/* One for the damaged copy, one for the record that names what neither side now holds. */
 	cr_assert_eq(plr.problems, 2);
@@ -311,7 +323,7 @@ Test(mirror, pull_names_a_damaged_remote_object_and_skips_it)
 	cr_assert_eq(plr.added, 2, "every record is still listed");
 	snprintf(path, sizeof(path), "%s/b/objects/tmp", dir);
 	cr_assert_eq(th_count_entries(path), 0, "no temp file left behind");
-	side_close(&a);
+	side_close(a);
 	side_close(&b);
 }
 
