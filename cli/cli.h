@@ -8,6 +8,7 @@
 
 #include "../crawler/archive.h"
 #include "../crawler/seeding.h"
+#include "../storage/mirror.h"
 
 #include <time.h>
 
@@ -52,7 +53,14 @@ int sv_cli_write_all(int fd, const void *buf, size_t len);
  * printing cmd's usage when the value is missing or given twice; 0 if it is
  * something else.
  */
-int sv_mirror_parse_remote_flag(sv_archive_remote *r, int argc, char **argv, int *i, const sv_command *cmd, int *rc);
+int sv_mirror_parse_remote_flag(sv_mirror_remote *r, int argc, char **argv, int *i, const sv_command *cmd, int *rc);
+/*
+ * The mirror commands that others run too (clone, verify --remote): they
+ * print what `mirror verify` and `mirror pull` print and return their exit
+ * status.
+ */
+int sv_cli_mirror_verify(const sv_archive *a, const char *name, int deep, double sample);
+int sv_cli_mirror_pull(const sv_archive *a, const sv_mirror_remote *r);
 
 extern const sv_command sv_cmd_mirror, sv_cmd_clone;
 extern const sv_command sv_cmd_init, sv_cmd_put, sv_cmd_cat, sv_cmd_verify, sv_cmd_seed, sv_cmd_status, sv_cmd_ls,

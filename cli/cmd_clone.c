@@ -5,7 +5,6 @@
  * with `salvage -C DIR mirror pull origin`.
  */
 #include "cli.h"
-#include "../crawler/mirror.h"
 
 #include "../common/error.h"
 
@@ -37,7 +36,7 @@ static int check_target(const char *dir)
 
 static int run(const sv_command *cmd, int argc, char **argv)
 {
-	sv_archive_remote *r = calloc(1, sizeof(*r));
+	sv_mirror_remote *r = calloc(1, sizeof(*r));
 	sv_archive *a = NULL;
 	const char *dir = NULL;
 	int rc = 0, existed = 0;
@@ -67,7 +66,7 @@ static int run(const sv_command *cmd, int argc, char **argv)
 		rc = sv_cli_error(rc);
 		goto done;
 	}
-	rc = sv_mirror_pull(a, r, stdout);
+	rc = sv_cli_mirror_pull(a, r);
 	if (rc == 0)
 		printf("cloned into '%s'\n", dir);
 	else if (rc != 2)
@@ -76,7 +75,7 @@ static int run(const sv_command *cmd, int argc, char **argv)
 			dir, dir);
 done:
 	sv_archive_free(a);
-	sv_archive_remote_free(r);
+	sv_mirror_remote_free(r);
 	return rc;
 }
 

@@ -1,14 +1,17 @@
 /*
  * cli/cmd_mirror.c -- salvage mirror add|list|push|verify|pull: offsite
- * copies of the archive (the work is in mirror.c).
+ * copies of the archive. The work is in storage/mirror.c; this file opens
+ * the archive's parts for it, prints what it reports (summaries and problems
+ * to stdout, failures and progress to stderr) and picks the exit status.
  */
 #include "cli.h"
-#include "../crawler/mirror.h"
 
 #include "../common/error.h"
+#include "../queue/queue.h"
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,15 +22,15 @@ static const struct {
 	const char *flag;
 	size_t off;
 } remote_flags[] = {
-	{"--objects", offsetof(sv_archive_remote, objects)},
-	{"--ledger", offsetof(sv_archive_remote, ledger)},
-	{"--s3-endpoint", offsetof(sv_archive_remote, s3_endpoint)},
-	{"--s3-region", offsetof(sv_archive_remote, s3_region)},
-	{"--ssh-key", offsetof(sv_archive_remote, ssh_key)},
-	{"--known-hosts", offsetof(sv_archive_remote, known_hosts)},
+	{"--objects", offsetof(sv_mirror_remote, objects)},
+	{"--ledger", offsetof(sv_mirror_remote, ledger)},
+	{"--s3-endpoint", offsetof(sv_mirror_remote, s3_endpoint)},
+	{"--s3-region", offsetof(sv_mirror_remote, s3_region)},
+	{"--ssh-key", offsetof(sv_mirror_remote, ssh_key)},
+	{"--known-hosts", offsetof(sv_mirror_remote, known_hosts)},
 };
 
-int sv_mirror_parse_remote_flag(sv_archive_remote *r, int argc, char **argv, int *i, const sv_command *cmd, int *rc)
+int sv_mirror_parse_remote_flag(sv_mirror_remote *r, int argc, char **argv, int *i, const sv_command *cmd, int *rc)
 {
 	const char *arg = argv[*i];
 	*rc = 0;
@@ -59,9 +62,167 @@ int sv_mirror_parse_remote_flag(sv_archive_remote *r, int argc, char **argv, int
 	return 0;
 }
 
+/* Upload failures named one by one before the rest are only counted. */
+#define SHOWN_FAILURES 10
+
+/* ---------------------------------------------------------------- the engine's side of the archive */
+
+typedef struct {
+	sv_mirror_local l;
+	char *state_dir, *tmp_dir;
+} local_parts;
+
+static void local_close(local_parts *p)
+{
+	sv_objects_free(p->l.objects);
+	sv_ledger_free(p->l.ledger);
+	free(p->state_dir);
+	free(p->tmp_dir);
+	memset(p, 0, sizeof(*p));
+}
+
+static int local_open(const sv_archive *a, local_parts *p)
+{
+	int rc;
+	memset(p, 0, sizeof(*p));
+	p->state_dir = sv_archive_path(a, "mirrors");
+	p->tmp_dir = sv_archive_path(a, "tmp");
+	if (!p->state_dir || !p->tmp_dir)
+		rc = sv_error_set(SV_EIO, "out of memory");
+	else if ((rc = sv_archive_ledger(a, &p->l.ledger)) == 0)
+		rc = sv_archive_objects(a, &p->l.objects);
+	p->l.state_dir = p->state_dir;
+	p->l.tmp_dir = p->tmp_dir;
+	if (rc)
+		local_close(p);
+	return rc;
+}
+
+/* Remote NAME of salvage.conf, with both of its URLs. */
+static int load_remote(const sv_archive *a, const char *name, sv_mirror_remote **r)
+{
+	int rc = sv_archive_remote_get(a, name, r);
+	if (rc == SV_ENOTFOUND)
+		return sv_error_set(SV_EINVAL, "no mirror named '%s' (see 'salvage mirror list')", name);
+	if (rc == 0 && (!(*r)->objects || !(*r)->ledger)) {
+		rc = sv_error_set(SV_EINVAL, "mirror '%s' needs both remote.%s.objects and remote.%s.ledger in %s", name,
+				  name, name, a->conf_path);
+		sv_mirror_remote_free(*r);
+		*r = NULL;
+	}
+	return rc;
+}
+
+/* ---------------------------------------------------------------- what the engine reports */
+
+typedef struct {
+	const char *verb; /* "push", "verify", "pull" */
+	const char *name;
+	int progress;
+	sv_cli_meter meter;
+	uint64_t failed;
+	/* pull: the queue the new captures go to, opened when first needed */
+	const sv_archive *a;
+	sv_queue *q;
+} ui;
+
+static double mb(uint64_t bytes)
+{
+	return (double)bytes / 1e6;
+}
+
+static const char *plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
+static void on_progress(void *ctx, const sv_mirror_progress *p)
+{
+	ui *u = ctx;
+	if (!sv_cli_meter_due(&u->meter))
+		return;
+	if (!strcmp(u->verb, "verify")) {
+		fprintf(stderr, "\r\033[Kverify %s: re-hashed %llu of %llu objects", u->name, (unsigned long long)p->done,
+			(unsigned long long)p->total);
+		return;
+	}
+	double t = sv_cli_meter_seconds(&u->meter);
+	fprintf(stderr, "\r\033[K%s %s: %llu of %llu objects, %.1f MB, %.1f MB/s", u->verb, u->name,
+		(unsigned long long)p->done, (unsigned long long)p->total, mb(p->bytes), t > 0 ? mb(p->bytes) / t : 0.0);
+}
+
+static void on_failed(void *ctx, const char *name, const char *why)
+{
+	ui *u = ctx;
+	if (u->failed++ >= SHOWN_FAILURES)
+		return;
+	if (u->progress)
+		sv_cli_progress_clear();
+	fprintf(stderr, "salvage: cannot upload %s: %s\n", name, why);
+}
+
+static void on_problem(void *ctx, const char *text)
+{
+	ui *u = ctx;
+	if (u->progress)
+		sv_cli_progress_clear();
+	printf("%s\n", text);
+	fflush(stdout);
+}
+
+static void on_warning(void *ctx, const char *text)
+{
+	(void)ctx;
+	fprintf(stderr, "salvage: %s\n", text);
+}
+
+typedef struct {
+	sv_mirror_seen_fn seen;
+	void *set;
+} seen_walk;
+
+static int seen_row(void *ctx, const sv_queue_capture_row *row)
+{
+	seen_walk *w = ctx;
+	return w->seen(w->set, row->url, row->ts, row->status, row->sha256);
+}
+
+/* pull: the captures the queue has, so that only new ones are added. */
+static int on_known(void *ctx, sv_mirror_seen_fn seen, void *set)
+{
+	ui *u = ctx;
+	seen_walk w = {seen, set};
+	int rc = sv_archive_queue(u->a, NULL, &u->q);
+	return rc ? rc : sv_queue_captures(u->q, "", seen_row, &w);
+}
+
+static int on_capture(void *ctx, const sv_mirror_capture *c)
+{
+	ui *u = ctx;
+	sv_queue_capture qc = {c->record, c->ts, c->sha256, c->length, c->kind};
+	return sv_queue_add_capture(u->q, c->url, &qc, c->status);
+}
+
+static void ui_start(ui *u, sv_mirror_callbacks *cb, const char *verb, const char *name)
+{
+	memset(u, 0, sizeof(*u));
+	u->verb = verb;
+	u->name = name;
+	u->progress = sv_cli_progress_enabled();
+	sv_cli_meter_start(&u->meter);
+	memset(cb, 0, sizeof(*cb));
+	cb->progress = u->progress ? on_progress : NULL;
+	cb->failed = on_failed;
+	cb->problem = on_problem;
+	cb->warning = on_warning;
+	cb->ctx = u;
+}
+
+/* ---------------------------------------------------------------- the commands */
+
 static int add(const sv_command *cmd, int argc, char **argv)
 {
-	sv_archive_remote *r = calloc(1, sizeof(*r));
+	sv_mirror_remote *r = calloc(1, sizeof(*r));
 	sv_archive *a = NULL;
 	int rc = 0;
 
@@ -91,7 +252,7 @@ static int add(const sv_command *cmd, int argc, char **argv)
 		printf("added mirror '%s': objects %s, ledger %s\n", r->name, r->objects, shown);
 	}
 	sv_archive_free(a);
-	sv_archive_remote_free(r);
+	sv_mirror_remote_free(r);
 	return rc;
 }
 
@@ -108,7 +269,7 @@ static int list(const sv_command *cmd, int argc)
 	if ((rc = sv_archive_remote_names(a, &names, &n)))
 		rc = sv_cli_error(rc);
 	for (size_t i = 0; i < n; i++) {
-		sv_archive_remote *r = NULL;
+		sv_mirror_remote *r = NULL;
 		if (rc == 0 && sv_archive_remote_get(a, names[i], &r) == 0) {
 			char objects[1024], ledger[1024];
 			/* A password typed into the file by hand is not shown either. */
@@ -116,7 +277,7 @@ static int list(const sv_command *cmd, int argc)
 			sv_ledger_url_redact(r->ledger ? r->ledger : "-", ledger, sizeof(ledger));
 			printf("%s\t%s\t%s\n", r->name, objects, ledger);
 		}
-		sv_archive_remote_free(r);
+		sv_mirror_remote_free(r);
 		free(names[i]);
 	}
 	free(names);
@@ -158,15 +319,67 @@ static int push_opt(void *ctx, int argc, char **argv, int *i)
 	return -1;
 }
 
+static const char *ledger_state(sv_mirror_ledger_state s)
+{
+	switch (s) {
+	case SV_MIRROR_LEDGER_PUSHED:
+		return "ledger pushed";
+	case SV_MIRROR_LEDGER_UP_TO_DATE:
+		return "ledger up to date";
+	case SV_MIRROR_LEDGER_EMPTY:
+		return "ledger empty";
+	default:
+		return "ledger not pushed";
+	}
+}
+
 static int push(const sv_command *cmd, int argc, char **argv)
 {
-	sv_mirror_push_options o = {0};
+	sv_mirror_push_options o = SV_MIRROR_PUSH_OPTIONS_INIT;
+	sv_mirror_push_result res;
+	sv_mirror_remote *r = NULL;
 	sv_archive *a = NULL;
+	local_parts lp = {0};
 	const char *name;
+	ui u;
 	int rc;
 	if ((rc = one_name(cmd, argc, argv, &name, push_opt, &o)) || (rc = sv_cli_archive(&a)))
 		return rc;
-	rc = sv_mirror_push(a, name, &o, stdout);
+	if ((rc = load_remote(a, name, &r)) || (rc = local_open(a, &lp))) {
+		rc = sv_cli_error(rc);
+		goto done;
+	}
+	ui_start(&u, &o.cb, "push", name);
+	rc = sv_mirror_push(&lp.l, r, &o, &res);
+	if (u.progress)
+		sv_cli_progress_clear();
+	if (res.finished) {
+		printf("mirror %s: %llu %s uploaded (%.1f MB), %llu already there", name, (unsigned long long)res.uploaded,
+		       plural(res.uploaded, "object", "objects"), mb(res.bytes), (unsigned long long)res.already);
+		if (res.failed)
+			printf(", %llu failed", (unsigned long long)res.failed);
+		if (res.stopped)
+			printf(", %llu not tried", (unsigned long long)res.not_tried);
+		if (res.branches)
+			printf("; %s (%zu %s)\n", ledger_state(res.ledger), res.branches,
+			       plural(res.branches, "branch", "branches"));
+		else
+			printf("; %s\n", ledger_state(res.ledger));
+		fflush(stdout);
+	}
+	if (rc) {
+		rc = sv_cli_error(rc);
+	} else if (res.failed) {
+		if (res.failed > SHOWN_FAILURES)
+			fprintf(stderr, "salvage: ... and %llu more failed uploads\n",
+				(unsigned long long)(res.failed - SHOWN_FAILURES));
+		fprintf(stderr, "salvage: the ledger was not pushed: %llu %s failed; push again to retry them\n",
+			(unsigned long long)res.failed, plural(res.failed, "upload", "uploads"));
+		rc = res.first_failure == SV_ENOSPC ? 3 : 1;
+	}
+done:
+	local_close(&lp);
+	sv_mirror_remote_free(r);
 	sv_archive_free(a);
 	return rc;
 }
@@ -213,8 +426,81 @@ static int verify(const sv_command *cmd, int argc, char **argv)
 		return sv_cli_usage(cmd, "--deep and --sample do not go together (--deep re-hashes everything)");
 	if ((rc = sv_cli_archive(&a)))
 		return rc;
-	rc = sv_mirror_verify(a, name, o.deep, o.sample, stdout);
+	rc = sv_cli_mirror_verify(a, name, o.deep, o.sample);
 	sv_archive_free(a);
+	return rc;
+}
+
+int sv_cli_mirror_verify(const sv_archive *a, const char *name, int deep, double sample)
+{
+	sv_mirror_verify_options o = SV_MIRROR_VERIFY_OPTIONS_INIT;
+	sv_mirror_verify_result res;
+	sv_mirror_remote *r = NULL;
+	local_parts lp = {0};
+	ui u;
+	int rc;
+
+	if ((rc = load_remote(a, name, &r)) || (rc = local_open(a, &lp))) {
+		rc = sv_cli_error(rc);
+		goto done;
+	}
+	ui_start(&u, &o.cb, "verify", name);
+	o.deep = deep;
+	o.sample = sample;
+	rc = sv_mirror_verify(&lp.l, r, &o, &res);
+	if (u.progress)
+		sv_cli_progress_clear();
+	if (rc) {
+		rc = sv_cli_error(rc);
+		goto done;
+	}
+	printf("verified mirror %s: %zu %s named by %llu %s (sizes), %zu re-hashed, %zu ledger %s: %s\n", name,
+	       res.objects, plural(res.objects, "object", "objects"), (unsigned long long)res.records,
+	       plural(res.records, "record", "records"), res.rehashed, res.branches,
+	       plural(res.branches, "branch", "branches"), res.problems ? "PROBLEMS FOUND" : "all sound");
+	if (res.problems)
+		printf("%llu %s\n", (unsigned long long)res.problems, plural(res.problems, "problem", "problems"));
+	fflush(stdout);
+	rc = res.problems ? 1 : 0;
+done:
+	local_close(&lp);
+	sv_mirror_remote_free(r);
+	return rc;
+}
+
+int sv_cli_mirror_pull(const sv_archive *a, const sv_mirror_remote *r)
+{
+	sv_mirror_pull_options o = SV_MIRROR_PULL_OPTIONS_INIT;
+	sv_mirror_pull_result res;
+	local_parts lp = {0};
+	ui u;
+	int rc;
+
+	if ((rc = local_open(a, &lp)))
+		return sv_cli_error(rc);
+	ui_start(&u, &o.cb, "pull", r->name);
+	u.a = a;
+	o.cb.known = on_known;
+	o.cb.capture = on_capture;
+	rc = sv_mirror_pull(&lp.l, r, &o, &res);
+	if (u.progress)
+		sv_cli_progress_clear();
+	if (rc) {
+		rc = sv_cli_error(rc);
+		goto done;
+	}
+	printf("pulled from %s: ledger fetched, %zu %s downloaded (%.1f MB), %zu already here, %llu %s added", r->name,
+	       res.downloaded, plural(res.downloaded, "object", "objects"), mb(res.bytes), res.already,
+	       (unsigned long long)res.added, plural(res.added, "capture", "captures"));
+	if (res.problems)
+		printf("; %llu %s\n", (unsigned long long)res.problems, plural(res.problems, "problem", "problems"));
+	else
+		putchar('\n');
+	fflush(stdout);
+	rc = res.problems ? 1 : 0;
+done:
+	sv_queue_close(u.q);
+	local_close(&lp);
 	return rc;
 }
 
@@ -235,7 +521,7 @@ static int is_archive(const char *dir)
 static int pull(const sv_command *cmd, int argc, char **argv)
 {
 	sv_archive *here = NULL, *target = NULL;
-	sv_archive_remote *r = NULL;
+	sv_mirror_remote *r = NULL;
 	const char *name = NULL, *dir = NULL;
 	int rc = 0, existed = 0, fresh = 0;
 
@@ -270,20 +556,20 @@ static int pull(const sv_command *cmd, int argc, char **argv)
 			goto fail;
 		fresh = !existed;
 		if (!fresh) {
-			sv_archive_remote *mine = NULL;
+			sv_mirror_remote *mine = NULL;
 			if (sv_archive_remote_get(target, name, &mine) == SV_ENOTFOUND)
 				fresh = 1; /* an archive without this mirror learns it */
-			sv_archive_remote_free(mine);
+			sv_mirror_remote_free(mine);
 		}
 		if (fresh && (rc = sv_archive_remote_add(target, r)))
 			goto fail;
 	}
-	rc = sv_mirror_pull(target, r, stdout);
+	rc = sv_cli_mirror_pull(target, r);
 	goto done;
 fail:
 	rc = sv_cli_error(rc);
 done:
-	sv_archive_remote_free(r);
+	sv_mirror_remote_free(r);
 	sv_archive_free(here);
 	sv_archive_free(target);
 	return rc;

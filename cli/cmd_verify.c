@@ -6,7 +6,6 @@
  * a summary follows. Exit 1 when anything is damaged.
  */
 #include "cli.h"
-#include "../crawler/mirror.h"
 
 #include "../common/error.h"
 #include "../storage/ledger.h"
@@ -90,9 +89,12 @@ static int ledger_record(void *arg, const char *path, const char *line, size_t l
 		snprintf(what, sizeof(what), "%s:%lu: not a capture record", path, w->line);
 		ledger_problem(w, what);
 	} else if (json_is_string(sha)) {
-		const char *hex = json_string_value(sha);
+		char name[SV_OBJECTS_NAME_LEN + 1];
+		sv_digest d;
 		w->named++;
-		snprintf(rel, sizeof(rel), "objects/sha256/%.2s/%s.zst", hex, hex);
+		sv_digest_from_hex(&d, json_string_value(sha));
+		sv_objects_name(&d, name);
+		snprintf(rel, sizeof(rel), "objects/%s", name);
 		char *full = sv_archive_path(w->a, rel);
 		if (full && stat(full, &st) != 0) {
 			snprintf(what, sizeof(what), "%s:%lu: the capture of %.600s names %s, which is missing", path,
@@ -150,7 +152,7 @@ static int run(const sv_command *cmd, int argc, char **argv)
 		return rc;
 	if (remote) {
 		/* The mirror's copy, as `mirror verify NAME` checks it (deep unless --fast). */
-		rc = sv_mirror_verify(a, remote, !o.fast, 0, stdout);
+		rc = sv_cli_mirror_verify(a, remote, !o.fast, 0);
 		sv_archive_free(a);
 		return rc;
 	}

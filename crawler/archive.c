@@ -395,25 +395,15 @@ static const struct {
 	const char *key;
 	size_t off;
 } remote_keys[] = {
-	{"objects", offsetof(sv_archive_remote, objects)},
-	{"ledger", offsetof(sv_archive_remote, ledger)},
-	{"s3Endpoint", offsetof(sv_archive_remote, s3_endpoint)},
-	{"s3Region", offsetof(sv_archive_remote, s3_region)},
-	{"sshKey", offsetof(sv_archive_remote, ssh_key)},
-	{"knownHosts", offsetof(sv_archive_remote, known_hosts)},
+	{"objects", offsetof(sv_mirror_remote, objects)},
+	{"ledger", offsetof(sv_mirror_remote, ledger)},
+	{"s3Endpoint", offsetof(sv_mirror_remote, s3_endpoint)},
+	{"s3Region", offsetof(sv_mirror_remote, s3_region)},
+	{"sshKey", offsetof(sv_mirror_remote, ssh_key)},
+	{"knownHosts", offsetof(sv_mirror_remote, known_hosts)},
 };
 
 #define REMOTE_FIELD(r, i) ((char **)((char *)(r) + remote_keys[i].off))
-
-void sv_archive_remote_free(sv_archive_remote *r)
-{
-	if (!r)
-		return;
-	free(r->name);
-	for (size_t i = 0; i < sizeof(remote_keys) / sizeof(remote_keys[0]); i++)
-		free(*REMOTE_FIELD(r, i));
-	free(r);
-}
 
 static int open_conf(const sv_archive *a, git_config **cfg)
 {
@@ -440,9 +430,9 @@ static int remote_exists(git_config *cfg, const char *name, const char *path)
 	return 0;
 }
 
-int sv_archive_remote_get(const sv_archive *a, const char *name, sv_archive_remote **out)
+int sv_archive_remote_get(const sv_archive *a, const char *name, sv_mirror_remote **out)
 {
-	sv_archive_remote *r = calloc(1, sizeof(*r));
+	sv_mirror_remote *r = calloc(1, sizeof(*r));
 	git_config *cfg = NULL;
 	int rc, found;
 
@@ -486,7 +476,7 @@ int sv_archive_remote_get(const sv_archive *a, const char *name, sv_archive_remo
 	return 0;
 fail:
 	git_config_free(cfg);
-	sv_archive_remote_free(r);
+	sv_mirror_remote_free(r);
 	return rc;
 }
 
@@ -500,7 +490,7 @@ static int fsync_path(const char *path, int dir)
 	return rc;
 }
 
-int sv_archive_remote_add(const sv_archive *a, const sv_archive_remote *r)
+int sv_archive_remote_add(const sv_archive *a, const sv_mirror_remote *r)
 {
 	git_config *cfg = NULL;
 	git_transaction *tx = NULL;

@@ -10,6 +10,7 @@
 
 #include "../queue/queue.h"
 #include "../storage/ledger.h"
+#include "../storage/mirror.h"
 #include "../storage/objects.h"
 
 #define SV_ARCHIVE_VERSION 1
@@ -51,27 +52,16 @@ void sv_archive_machine(char *buf, size_t cap);
 int sv_archive_commit_records(sv_ledger *ledger, const char *machine, unsigned *seq, const char *const *records,
 			      size_t n, const char *by);
 /*
- * A mirror: a [remote "NAME"] section of salvage.conf. Strings are NULL when
- * not set. No secret is ever kept here: keys come from the environment.
+ * Mirrors: [remote "NAME"] sections of salvage.conf, read into and written
+ * from storage/mirror.h's settings. Reads remote NAME; SV_ENOTFOUND when
+ * salvage.conf has no such remote.
  */
-typedef struct {
-	char *name;
-	char *objects;     /* remote.NAME.objects: file:///path, sftp://user@host[:port]/path, s3://bucket/prefix */
-	char *ledger;      /* remote.NAME.ledger: a git URL or path (see sv_ledger_push) */
-	char *s3_endpoint; /* remote.NAME.s3Endpoint, e.g. https://s3.eu-west-1.amazonaws.com */
-	char *s3_region;   /* remote.NAME.s3Region; NULL: us-east-1 */
-	char *ssh_key;     /* remote.NAME.sshKey: a private key file */
-	char *known_hosts; /* remote.NAME.knownHosts: the host keys to trust */
-} sv_archive_remote;
-
-/* Reads remote NAME; SV_ENOTFOUND when salvage.conf has no such remote. */
-int sv_archive_remote_get(const sv_archive *a, const char *name, sv_archive_remote **out);
+int sv_archive_remote_get(const sv_archive *a, const char *name, sv_mirror_remote **out);
 /* Writes r as a new [remote "NAME"] section, all keys at once (locked, then
  * renamed into place); SV_EINVAL when a remote of that name exists. */
-int sv_archive_remote_add(const sv_archive *a, const sv_archive_remote *r);
+int sv_archive_remote_add(const sv_archive *a, const sv_mirror_remote *r);
 /* The names of every remote, in the order of the file, into a malloc'd array of malloc'd strings. */
 int sv_archive_remote_names(const sv_archive *a, char ***names, size_t *n);
-void sv_archive_remote_free(sv_archive_remote *r); /* NULL is a no-op */
 
 /* A path under the archive, into a fresh string (NULL when out of memory). */
 char *sv_archive_path(const sv_archive *a, const char *rel);

@@ -7,6 +7,7 @@
  * "left by a writer that died".
  */
 #include "objects.h"
+#include "verify.h"
 
 #include "../common/error.h"
 #include "../common/hex.h"
@@ -171,14 +172,84 @@ void sv_objects_free(sv_objects *s)
 	free(s);
 }
 
-int sv_objects_path(const sv_objects *s, const sv_digest *d, char *buf, size_t cap)
+void sv_objects_name(const sv_digest *d, char name[SV_OBJECTS_NAME_LEN + 1])
 {
 	char hex[SV_DIGEST_HEX_LEN + 1];
 	sv_digest_to_hex(d, hex);
-	int n = snprintf(buf, cap, "%s/%.2s/%s.zst", s->sha_dir, hex, hex);
+	snprintf(name, SV_OBJECTS_NAME_LEN + 1, "sha256/%.2s/%s.zst", hex, hex);
+}
+
+int sv_objects_name_parse(const char *name, sv_digest *out)
+{
+	char again[SV_OBJECTS_NAME_LEN + 1], hex[SV_DIGEST_HEX_LEN + 1];
+	if (strlen(name) != SV_OBJECTS_NAME_LEN || strncmp(name, "sha256/", 7) != 0)
+		return 0;
+	memcpy(hex, name + 10, SV_DIGEST_HEX_LEN);
+	hex[SV_DIGEST_HEX_LEN] = '\0';
+	if (sv_digest_from_hex(out, hex) != 0)
+		return 0;
+	/* Only the canonical spelling: lower case, in the folder of its first byte. */
+	sv_objects_name(out, again);
+	return strcmp(again, name) == 0;
+}
+
+int sv_objects_path(const sv_objects *s, const sv_digest *d, char *buf, size_t cap)
+{
+	char name[SV_OBJECTS_NAME_LEN + 1];
+	sv_objects_name(d, name);
+	int n = snprintf(buf, cap, "%s/%s", s->dir, name);
 	if (n < 0 || (size_t)n >= cap)
-		return sv_error_set(SV_EINVAL, "object path too long under '%s'", s->sha_dir);
+		return sv_error_set(SV_EINVAL, "object path too long under '%s'", s->dir);
 	return 0;
+}
+
+int sv_objects_foreach(const sv_objects *s, int with_sizes, sv_objects_each_fn fn, void *ctx)
+{
+	DIR *d = opendir(s->sha_dir);
+	struct dirent *e;
+	int rc = 0;
+
+	if (!d)
+		return sv_error_errno(errno, "cannot read '%s'", s->sha_dir);
+	while (rc == 0 && (errno = 0, e = readdir(d))) {
+		if (strlen(e->d_name) != 2 || sv_hex_value(e->d_name[0]) < 0 || sv_hex_value(e->d_name[1]) < 0)
+			continue;
+		int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *sub = fd >= 0 ? fdopendir(fd) : NULL;
+		struct dirent *f;
+		if (!sub) {
+			rc = sv_error_errno(errno, "cannot read '%s/%s'", s->sha_dir, e->d_name);
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		while (rc == 0 && (errno = 0, f = readdir(sub))) {
+			char name[sizeof("sha256/ab/") + sizeof(f->d_name)];
+			struct stat st;
+			sv_digest dg;
+			int64_t size = -1;
+			snprintf(name, sizeof(name), "sha256/%s/%s", e->d_name, f->d_name);
+			if (!sv_objects_name_parse(name, &dg))
+				continue;
+			if (with_sizes) {
+				if (fstatat(dirfd(sub), f->d_name, &st, 0) != 0) {
+					if (errno == ENOENT)
+						continue;
+					rc = sv_error_errno(errno, "cannot stat '%s/%s'", s->dir, name);
+					break;
+				}
+				size = (int64_t)st.st_size;
+			}
+			rc = fn(ctx, &dg, size);
+		}
+		if (rc == 0 && errno)
+			rc = sv_error_errno(errno, "cannot read '%s/%s'", s->sha_dir, e->d_name);
+		closedir(sub);
+	}
+	if (rc == 0 && errno)
+		rc = sv_error_errno(errno, "cannot read '%s'", s->sha_dir);
+	closedir(d);
+	return rc;
 }
 
 int sv_objects_exists(const sv_objects *s, const sv_digest *d)
@@ -295,31 +366,38 @@ int sv_objects_writer_new(sv_objects_writer **out, sv_objects *s, int64_t size_h
 	return 0;
 }
 
-static int open_temp(sv_objects_writer *w)
+/*
+ * A fresh temp file under objects/tmp/, locked for its whole life (so a
+ * cleaner knows it is live), its path into path. On failure after the file
+ * was made, path and *fd still name it for the caller to remove.
+ */
+static int open_temp(sv_objects *s, char *path, size_t cap, int *fd)
 {
-	int n = snprintf(w->tmp_path, sizeof(w->tmp_path), "%s/obj-XXXXXX", w->store->tmp_dir);
-	if (n < 0 || (size_t)n >= sizeof(w->tmp_path))
-		return sv_error_set(SV_EINVAL, "temp path too long under '%s'", w->store->tmp_dir);
-	size_t len = strlen(w->tmp_path);
+	int n = snprintf(path, cap, "%s/obj-XXXXXX", s->tmp_dir);
+	*fd = -1;
+	if (n < 0 || (size_t)n >= cap) {
+		path[0] = '\0';
+		return sv_error_set(SV_EINVAL, "temp path too long under '%s'", s->tmp_dir);
+	}
 	for (int tries = 0; tries < 10; tries++) {
 		struct stat st;
-		memcpy(w->tmp_path + len - 6, "XXXXXX", 6);
-		w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
-		if (w->fd < 0) {
+		memcpy(path + n - 6, "XXXXXX", 6);
+		*fd = mkostemp(path, O_CLOEXEC);
+		if (*fd < 0) {
 			int e = errno;
-			w->tmp_path[0] = '\0';
-			return sv_error_errno(e, "cannot create a temp file in '%s'", w->store->tmp_dir);
+			path[0] = '\0';
+			return sv_error_errno(e, "cannot create a temp file in '%s'", s->tmp_dir);
 		}
-		if (flock(w->fd, LOCK_EX) != 0)
-			return sv_error_errno(errno, "cannot lock '%s'", w->tmp_path);
+		if (flock(*fd, LOCK_EX) != 0)
+			return sv_error_errno(errno, "cannot lock '%s'", path);
 		/* A cleaner may have taken it for stale between mkostemp and flock. */
-		if (fstat(w->fd, &st) == 0 && st.st_nlink > 0)
+		if (fstat(*fd, &st) == 0 && st.st_nlink > 0)
 			return 0;
-		close(w->fd);
-		w->fd = -1;
+		close(*fd);
+		*fd = -1;
 	}
-	w->tmp_path[0] = '\0';
-	return sv_error_set(SV_EIO, "temp files in '%s' keep vanishing", w->store->tmp_dir);
+	path[0] = '\0';
+	return sv_error_set(SV_EIO, "temp files in '%s' keep vanishing", s->tmp_dir);
 }
 
 static int set_params(ZSTD_CCtx *c, int level, int workers)
@@ -362,7 +440,7 @@ static int start_stream(sv_objects_writer *w)
 	size_t r;
 	int rc;
 
-	if ((rc = open_temp(w)))
+	if ((rc = open_temp(w->store, w->tmp_path, sizeof(w->tmp_path), &w->fd)))
 		return rc;
 	w->cctx = ZSTD_createCCtx();
 	w->out_cap = ZSTD_CStreamOutSize();
@@ -570,7 +648,8 @@ int sv_objects_writer_commit(sv_objects_writer *w, sv_digest *out, sv_objects_co
 			writer_free(w);
 			return 0;
 		}
-		if ((rc = open_temp(w)) || (rc = write_all(w->fd, w->out, w->stored, w->tmp_path)))
+		if ((rc = open_temp(s, w->tmp_path, sizeof(w->tmp_path), &w->fd)) ||
+		    (rc = write_all(w->fd, w->out, w->stored, w->tmp_path)))
 			goto fail;
 	}
 	if (fchmod(w->fd, 0444) != 0) {
@@ -655,6 +734,89 @@ int sv_objects_put_fd(sv_objects *s, int fd, int64_t size_hint, sv_digest *out,
 		return rc;
 	}
 	return sv_objects_writer_commit(w, out, info);
+}
+
+/* Stores the payload of the object file at path (named d) anew through a writer. */
+static int rewrite(sv_objects *s, const char *path, const sv_digest *d, sv_objects_commit_info *info)
+{
+	sv_objects_reader *rd = NULL;
+	sv_objects_writer *w = NULL;
+	unsigned char *buf = malloc(IO_CHUNK);
+	sv_digest got;
+	int rc;
+
+	if (!buf)
+		return sv_error_set(SV_EIO, "out of memory");
+	if ((rc = sv_objects_reader_open_path(&rd, path, d)) || (rc = sv_objects_writer_new(&w, s, -1)))
+		goto done;
+	for (;;) {
+		size_t n;
+		if ((rc = sv_objects_reader_read(rd, buf, IO_CHUNK, &n)))
+			goto done;
+		if (n == 0)
+			break;
+		if ((rc = sv_objects_writer_write(w, buf, n)))
+			goto done;
+	}
+	rc = sv_objects_writer_commit(w, &got, info);
+	w = NULL;
+	if (rc == 0 && memcmp(got.bytes, d->bytes, SV_DIGEST_LEN) != 0)
+		rc = sv_error_set(SV_ECORRUPT, "payload does not match its name");
+done:
+	sv_objects_writer_abort(w);
+	sv_objects_reader_free(rd);
+	free(buf);
+	return rc;
+}
+
+static int check_file(const char *path, const sv_digest *expect, uint64_t *length);
+
+int sv_objects_adopt(sv_objects *s, const sv_digest *d, sv_objects_fill_fn fill, void *ctx,
+		     sv_objects_commit_info *info)
+{
+	char tmp[4096], path[4096];
+	sv_objects_commit_info mine;
+	struct stat st;
+	int fd = -1, rc;
+
+	if (!info)
+		info = &mine;
+	memset(info, 0, sizeof(*info));
+	if ((rc = sv_objects_path(s, d, path, sizeof(path))) || (rc = open_temp(s, tmp, sizeof(tmp), &fd)))
+		goto done;
+	if ((rc = fill(ctx, fd)) || (rc = check_file(tmp, d, &info->length)))
+		goto done;
+	if (sv_verify_frames(fd, tmp) != 0) {
+		rc = rewrite(s, tmp, d, info);
+		goto done;
+	}
+	if (fstat(fd, &st) != 0 || fchmod(fd, 0444) != 0) {
+		rc = sv_error_errno(errno, "cannot chmod '%s'", tmp);
+		goto done;
+	}
+	info->stored = (uint64_t)st.st_size;
+	/* Linked, not renamed: an object already there is never replaced. */
+	int linked = link(tmp, path);
+	if (linked != 0 && errno == ENOENT) {
+		size_t fan_end = strlen(s->sha_dir) + 3;
+		path[fan_end] = '\0';
+		rc = mkdir_p1(path);
+		path[fan_end] = '/';
+		if (rc)
+			goto done;
+		linked = link(tmp, path);
+	}
+	if (linked != 0 && errno == EEXIST)
+		info->existed = 1;
+	else if (linked != 0)
+		rc = sv_error_errno(errno, "cannot link '%s' to '%s'", tmp, path);
+done:
+	/* Removed under the lock, so a cleaner never takes a live file. */
+	if (tmp[0] && fd >= 0)
+		unlink(tmp);
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }
 
 /* ---- reading ---- */
@@ -771,22 +933,30 @@ int sv_objects_reader_read(sv_objects_reader *r, void *buf, size_t cap, size_t *
 	return 0;
 }
 
-int sv_objects_check_path(const char *path, const sv_digest *expect)
+/* Reads a whole object file and checks it; its payload bytes into *length. */
+static int check_file(const char *path, const sv_digest *expect, uint64_t *length)
 {
 	sv_objects_reader *r;
 	unsigned char *sink = malloc(IO_CHUNK);
 	size_t got;
 	int rc;
 
+	*length = 0;
 	if (!sink)
 		return sv_error_set(SV_EIO, "out of memory");
 	if (!(rc = sv_objects_reader_open_path(&r, path, expect))) {
 		while ((rc = sv_objects_reader_read(r, sink, IO_CHUNK, &got)) == 0 && got > 0)
-			;
+			*length += got;
 		sv_objects_reader_free(r);
 	}
 	free(sink);
 	return rc;
+}
+
+int sv_objects_check_path(const char *path, const sv_digest *expect)
+{
+	uint64_t length;
+	return check_file(path, expect, &length);
 }
 
 void sv_objects_reader_free(sv_objects_reader *r)

@@ -47,10 +47,29 @@ typedef struct {
 int sv_objects_open(sv_objects **out, const char *objects_dir, const sv_objects_options *opts);
 void sv_objects_free(sv_objects *store); /* NULL is a no-op */
 
-/* The object's path, into buf (at least PATH_MAX bytes is always enough). */
+/*
+ * Names. An object's name is its path under the store's folder,
+ * "sha256/ab/<64 hex>.zst" (lower-case hex); mirrors name their copies the
+ * same way. This is the one place that spells it.
+ */
+#define SV_OBJECTS_NAME_LEN (7 + 3 + SV_DIGEST_HEX_LEN + 4)
+void sv_objects_name(const sv_digest *d, char name[SV_OBJECTS_NAME_LEN + 1]);
+/* 1 and the digest into *out if name is exactly an object's name as sv_objects_name writes it, else 0. */
+int sv_objects_name_parse(const char *name, sv_digest *out);
+/* The object's absolute path, into buf (at least PATH_MAX bytes is always enough). */
 int sv_objects_path(const sv_objects *store, const sv_digest *d, char *buf, size_t cap);
 /* 1 if present, 0 if not, negative on error. */
 int sv_objects_exists(const sv_objects *store, const sv_digest *d);
+
+/* Called once per stored object; size is the file's bytes, or -1 when not asked for. Non-zero stops. */
+typedef int (*sv_objects_each_fn)(void *ctx, const sv_digest *d, int64_t size);
+/*
+ * Calls fn for every object file under sha256/ (files named as the store
+ * names them, in no particular order; temp files and strays are skipped),
+ * stat()ing each one only if with_sizes. A file that vanishes meanwhile is
+ * skipped. Returns fn's first non-zero value, or an error.
+ */
+int sv_objects_foreach(const sv_objects *store, int with_sizes, sv_objects_each_fn fn, void *ctx);
 
 /* Makes every object committed so far (by any process, on this filesystem) durable. */
 int sv_objects_sync(sv_objects *store);
@@ -77,6 +96,22 @@ typedef struct {
 int sv_objects_writer_commit(sv_objects_writer *w, sv_digest *out, sv_objects_commit_info *info);
 /* Drops the payload written so far and frees the writer. NULL is a no-op. */
 void sv_objects_writer_abort(sv_objects_writer *w);
+
+/* Writes an object file's bytes, as found elsewhere, into fd (a fresh temp file). */
+typedef int (*sv_objects_fill_fn)(void *ctx, int fd);
+
+/*
+ * Takes in an object file made elsewhere (a mirror's copy) byte for byte:
+ * fill writes it into a locked temp file under objects/tmp/, which is then
+ * decompressed and re-hashed against d (SV_ECORRUPT, and nothing is kept,
+ * if it does not match), its frames checked as verify checks them, and
+ * linked under its name; an existing object is kept (info->existed). A
+ * sound payload in frames that break the store's rules (no checksum, say)
+ * is written again through a writer instead. Like commit, it does not
+ * fsync: sv_objects_sync() does. info may be NULL.
+ */
+int sv_objects_adopt(sv_objects *store, const sv_digest *d, sv_objects_fill_fn fill, void *ctx,
+		     sv_objects_commit_info *info);
 
 /* Called after each chunk with the bytes read so far. */
 typedef void (*sv_objects_progress_fn)(void *ctx, uint64_t done);

@@ -7,6 +7,7 @@
 
 #include "../../common/error.h"
 #include "../../storage/objects.h"
+#include "../../storage/verify.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -442,4 +443,225 @@ Test(objects, concurrent_large_writers_stay_bounded)
 	getrusage(RUSAGE_SELF, &ru);
 	cr_assert_lt(ru.ru_maxrss, 90 * 1024, "peak RSS %ld KB with two large writers", ru.ru_maxrss);
 	free(buf);
+}
+
+/* ---- names, walking the store, adopting a file made elsewhere ---- */
+
+Test(objects, name_and_path_spell_the_layout)
+{
+	sv_digest d, back;
+	char hex[SV_DIGEST_HEX_LEN + 1], want[256], name[SV_OBJECTS_NAME_LEN + 1], path[4096], bad[256];
+	for (int i = 0; i < SV_DIGEST_LEN; i++)
+		d.bytes[i] = (unsigned char)(0xab + 37 * i);
+	sv_digest_to_hex(&d, hex);
+	snprintf(want, sizeof(want), "sha256/ab/%s.zst", hex);
+	sv_objects_name(&d, name);
+	cr_assert_str_eq(name, want);
+	cr_assert_eq(sv_objects_path(store, &d, path, sizeof(path)), 0);
+	snprintf(want, sizeof(want), "%s/sha256/ab/%s.zst", dir, hex);
+	cr_assert_str_eq(path, want);
+	cr_assert_neq(sv_objects_path(store, &d, path, 20), 0, "a path that does not fit is an error");
+	cr_assert_eq(sv_objects_name_parse(name, &back), 1);
+	cr_assert_eq(memcmp(&back, &d, sizeof(d)), 0);
+	/* Only the store's own spelling is an object's name. */
+	const char *wrong[] = {"sha256/ac/%s.zst", "sha256/AB/%s.zst", "sha256/ab/%s.zs", "sha256/ab/%s.zst.tmp",
+			       "objects/ab/%s.zst"};
+	for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+		snprintf(bad, sizeof(bad), wrong[i], hex);
+		cr_assert_eq(sv_objects_name_parse(bad, &back), 0, "%s", bad);
+	}
+	for (char *c = name; *c; c++)
+		if (*c >= 'a' && *c <= 'f')
+			*c = (char)(*c - 'a' + 'A');
+	cr_assert_eq(sv_objects_name_parse(name, &back), 0, "upper-case hex");
+}
+
+typedef struct {
+	sv_digest d[8];
+	int64_t size[8];
+	size_t n;
+} walk;
+
+static int collect(void *ctx, const sv_digest *d, int64_t size)
+{
+	walk *w = ctx;
+	cr_assert_lt(w->n, 8, "more objects than were put");
+	w->d[w->n] = *d;
+	w->size[w->n++] = size;
+	return 0;
+}
+
+static int stop_at_first(void *ctx, const sv_digest *d, int64_t size)
+{
+	(void)d;
+	(void)size;
+	++*(int *)ctx;
+	return 42;
+}
+
+Test(objects, foreach_lists_what_was_put_and_nothing_else)
+{
+	unsigned char buf[3000];
+	uint64_t seed = 21;
+	sv_digest put[3];
+	sv_objects_commit_info info[3];
+	char path[4200];
+	walk w = {0};
+
+	for (int i = 0; i < 3; i++) {
+		th_fill(buf, sizeof(buf), &seed, 1);
+		put_buf(buf, sizeof(buf) - (size_t)i * 100, -1, &put[i], &info[i]);
+	}
+	/* Strays: a file in the wrong fan-out folder, a foreign file, a temp file. */
+	char hex[SV_DIGEST_HEX_LEN + 1];
+	sv_digest_to_hex(&put[0], hex);
+	snprintf(path, sizeof(path), "%s/sha256/%s", dir, hex[0] == '0' ? "11" : "00");
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/sha256/%s/%s.zst", dir, hex[0] == '0' ? "11" : "00", hex);
+	cr_assert_eq(close(open(path, O_CREAT | O_WRONLY, 0644)), 0);
+	snprintf(path, sizeof(path), "%s/sha256/%.2s/notes.txt", dir, hex);
+	cr_assert_eq(close(open(path, O_CREAT | O_WRONLY, 0644)), 0);
+	snprintf(path, sizeof(path), "%s/tmp/obj-abcdef", dir);
+	cr_assert_eq(close(open(path, O_CREAT | O_WRONLY, 0644)), 0);
+
+	cr_assert_eq(sv_objects_foreach(store, 1, collect, &w), 0, "%s", sv_error_last());
+	cr_assert_eq(w.n, 3);
+	for (int i = 0; i < 3; i++) {
+		size_t j = 0;
+		while (j < w.n && memcmp(&w.d[j], &put[i], sizeof(sv_digest)))
+			j++;
+		cr_assert_lt(j, w.n, "object %d listed", i);
+		cr_assert_eq(w.size[j], (int64_t)info[i].stored, "its file size");
+	}
+	memset(&w, 0, sizeof(w));
+	cr_assert_eq(sv_objects_foreach(store, 0, collect, &w), 0);
+	cr_assert_eq(w.n, 3);
+	cr_assert_eq(w.size[0], -1, "no size when not asked");
+	int calls = 0;
+	cr_assert_eq(sv_objects_foreach(store, 0, stop_at_first, &calls), 42, "fn's value stops the walk");
+	cr_assert_eq(calls, 1);
+}
+
+typedef struct {
+	const void *bytes;
+	size_t len;
+} fill_src;
+
+static int fill_from(void *ctx, int fd)
+{
+	fill_src *f = ctx;
+	return write(fd, f->bytes, f->len) == (ssize_t)f->len ? 0 : sv_error_set(SV_EIO, "short write");
+}
+
+/* payload compressed as one zstd frame, with or without the checksum the store requires. */
+static size_t compress_frame(const void *payload, size_t len, int checksum, void *out, size_t cap)
+{
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, checksum);
+	size_t n = ZSTD_compress2(c, out, cap, payload, len);
+	ZSTD_freeCCtx(c);
+	cr_assert(!ZSTD_isError(n));
+	return n;
+}
+
+static void digest_of(const void *buf, size_t len, sv_digest *d)
+{
+	char hex[SV_DIGEST_HEX_LEN + 1];
+	th_sha256_hex(buf, len, hex);
+	cr_assert_eq(sv_digest_from_hex(d, hex), 0);
+}
+
+Test(objects, adopt_links_a_sound_file_byte_for_byte)
+{
+	static unsigned char payload[50000], file[60000], back[50000];
+	uint64_t seed = 31;
+	sv_digest d;
+	sv_objects_commit_info info;
+	char path[4096], tmp[4200];
+	struct stat st;
+	size_t len;
+
+	th_fill(payload, sizeof(payload), &seed, 1);
+	digest_of(payload, sizeof(payload), &d);
+	/* Level 19: not what the store would write itself, so a byte-for-byte copy is visible. */
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+	ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, 19);
+	size_t n = ZSTD_compress2(c, file, sizeof(file), payload, sizeof(payload));
+	ZSTD_freeCCtx(c);
+	cr_assert(!ZSTD_isError(n));
+	fill_src src = {file, n};
+	cr_assert_eq(sv_objects_adopt(store, &d, fill_from, &src, &info), 0, "%s", sv_error_last());
+	cr_assert_eq(info.existed, 0);
+	cr_assert_eq(info.length, sizeof(payload));
+	cr_assert_eq(info.stored, n);
+	sv_objects_path(store, &d, path, sizeof(path));
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq((size_t)st.st_size, n, "the file as it came");
+	cr_assert_eq(st.st_mode & 0777, 0444);
+	cr_assert_eq(st.st_nlink, 1, "no temp name left linked");
+	read_all(&d, back, sizeof(back), &len);
+	cr_assert_eq(len, sizeof(payload));
+	cr_assert_eq(memcmp(back, payload, len), 0);
+	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+	cr_assert_eq(th_count_entries(tmp), 0, "no temp file left behind");
+
+	/* Again: the object is kept as it is. */
+	cr_assert_eq(sv_objects_adopt(store, &d, fill_from, &src, &info), 0, "%s", sv_error_last());
+	cr_assert_eq(info.existed, 1);
+	cr_assert_eq(th_count_entries(tmp), 0);
+}
+
+Test(objects, adopt_refuses_a_file_that_does_not_hash_to_its_name)
+{
+	static unsigned char payload[20000], other[20000], file[30000];
+	uint64_t seed = 41;
+	sv_digest d;
+	char path[4096], tmp[4200], fan[4200];
+
+	th_fill(payload, sizeof(payload), &seed, 1);
+	th_fill(other, sizeof(other), &seed, 1);
+	digest_of(payload, sizeof(payload), &d);
+	fill_src src = {file, compress_frame(other, sizeof(other), 1, file, sizeof(file))};
+	cr_assert_eq(sv_objects_adopt(store, &d, fill_from, &src, NULL), SV_ECORRUPT);
+	cr_assert_eq(sv_objects_exists(store, &d), 0);
+	sv_objects_path(store, &d, path, sizeof(path));
+	snprintf(fan, sizeof(fan), "%s", path);
+	*strrchr(fan, '/') = '\0';
+	cr_assert(access(fan, F_OK) != 0 || th_count_entries(fan) == 0, "nothing under sha256/");
+	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+	cr_assert_eq(th_count_entries(tmp), 0, "no temp file left behind");
+
+	/* A truncated file, and a fill that fails, leave nothing either. */
+	compress_frame(payload, sizeof(payload), 1, file, sizeof(file));
+	src.len = 100;
+	cr_assert_eq(sv_objects_adopt(store, &d, fill_from, &src, NULL), SV_ECORRUPT);
+	src.len = 0;
+	cr_assert_eq(sv_objects_adopt(store, &d, fill_from, &src, NULL), SV_ECORRUPT);
+	cr_assert_eq(sv_objects_exists(store, &d), 0);
+	cr_assert_eq(th_count_entries(tmp), 0);
+}
+
+Test(objects, adopt_writes_again_a_payload_in_frames_without_checksum)
+{
+	static unsigned char payload[20000], file[30000], back[20000];
+	uint64_t seed = 51;
+	sv_digest d;
+	sv_objects_commit_info info;
+	char path[4096];
+	size_t len;
+	int fd;
+
+	th_fill(payload, sizeof(payload), &seed, 1);
+	digest_of(payload, sizeof(payload), &d);
+	fill_src src = {file, compress_frame(payload, sizeof(payload), 0, file, sizeof(file))};
+	cr_assert_eq(sv_objects_adopt(store, &d, fill_from, &src, &info), 0, "%s", sv_error_last());
+	cr_assert_eq(info.length, sizeof(payload));
+	read_all(&d, back, sizeof(back), &len);
+	cr_assert_eq(len, sizeof(payload));
+	cr_assert_eq(memcmp(back, payload, len), 0);
+	sv_objects_path(store, &d, path, sizeof(path));
+	cr_assert_geq(fd = open(path, O_RDONLY), 0);
+	cr_assert_eq(sv_verify_frames(fd, path), 0, "the stored copy follows the store's rules: %s", sv_error_last());
+	close(fd);
 }

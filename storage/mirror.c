@@ -1,21 +1,19 @@
 /*
- * crawler/mirror.c -- push, verify and pull for offsite mirrors (see mirror.h).
+ * storage/mirror.c -- push, verify and pull for offsite mirrors (see mirror.h).
  *
  * Objects are named on the remote as in the local store, so a listing of the
- * remote's sha256/ folder tells what it holds; DIR/mirrors/NAME.have keeps
- * that knowledge between pushes so that a push with nothing new sends no
- * request for objects at all. A missing or stale .have file (another objects
- * URL in its header) is rebuilt from one listing, counting as held only the
- * remote files whose size is that of the local object.
+ * remote's sha256/ folder tells what it holds; STATE/NAME.have keeps that
+ * knowledge between pushes so that a push with nothing new sends no request
+ * for objects at all. A missing or stale .have file (another objects URL in
+ * its header) is rebuilt from one listing, counting as held only the remote
+ * files whose size is that of the local object. Nothing here prints.
  */
-#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_findDecompressedSize: a pulled object's payload size */
 #include "mirror.h"
-#include "../cli/cli.h"
+
+#include "transport.h"
 
 #include "../common/error.h"
 #include "../common/path.h"
-#include "../storage/transport.h"
-#include "../storage/verify.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -29,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,18 +34,13 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
-#include <zstd.h>
 
 /* Uploads between two appends to the .have file: at most this many files or bytes. */
 #define BATCH_FILES 256
 #define BATCH_BYTES (64 << 20)
 /* Remote temp files older than this were left by pushes that died. */
 #define STALE_TEMP_SECS (24 * 3600)
-/* Failures named one by one before the rest are only counted. */
-#define SHOWN_FAILURES 10
 #define HAVE_HEADER "# salvage mirror: objects held by "
-/* "sha256/ab/<64 hex>.zst" */
-#define REMOTE_NAME_LEN (7 + 3 + SV_DIGEST_HEX_LEN + 4)
 
 /* ---------------------------------------------------------------- a set of digests */
 
@@ -122,81 +114,44 @@ static int dset_has(const dset *s, const sv_digest *d)
 	return e && !e->gone;
 }
 
-/* ---------------------------------------------------------------- names and small helpers */
+/* ---------------------------------------------------------------- small helpers */
 
-static void remote_name(const sv_digest *d, char name[REMOTE_NAME_LEN + 1])
+/* Writes all of buf to fd, retrying short writes. */
+static int write_all(int fd, const void *buf, size_t len, const char *path)
 {
-	char hex[SV_DIGEST_HEX_LEN + 1];
-	sv_digest_to_hex(d, hex);
-	snprintf(name, REMOTE_NAME_LEN + 1, "sha256/%.2s/%s.zst", hex, hex);
-}
-
-/* 1 and the digest if name is exactly "sha256/ab/<hex>.zst" as the store names objects. */
-static int parse_remote_name(const char *name, sv_digest *d)
-{
-	char again[REMOTE_NAME_LEN + 1], hex[SV_DIGEST_HEX_LEN + 1];
-	if (strlen(name) != REMOTE_NAME_LEN || strncmp(name, "sha256/", 7) != 0)
-		return 0;
-	memcpy(hex, name + 10, SV_DIGEST_HEX_LEN);
-	hex[SV_DIGEST_HEX_LEN] = '\0';
-	if (sv_digest_from_hex(d, hex) != 0)
-		return 0;
-	remote_name(d, again);
-	return strcmp(again, name) == 0;
-}
-
-static char *local_object(const sv_archive *a, const sv_digest *d)
-{
-	char rel[REMOTE_NAME_LEN + 16];
-	char name[REMOTE_NAME_LEN + 1];
-	remote_name(d, name);
-	snprintf(rel, sizeof(rel), "objects/%s", name);
-	return sv_archive_path(a, rel);
-}
-
-static int mkdir_in(const sv_archive *a, const char *rel, char **out)
-{
-	char *path = sv_archive_path(a, rel);
-	if (!path)
-		return sv_error_set(SV_EIO, "out of memory");
-	if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-		int rc = sv_error_errno(errno, "cannot create '%s'", path);
-		free(path);
-		return rc;
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return sv_error_errno(errno, "cannot write '%s'", path);
+		p += n;
+		len -= (size_t)n;
 	}
-	if (out)
-		*out = path;
-	else
-		free(path);
 	return 0;
 }
 
-
-static double mb(uint64_t bytes)
+/* STATE/<name><suffix>, into a fresh string. */
+static char *state_path(const sv_mirror_local *l, const char *name, const char *suffix)
 {
-	return (double)bytes / 1e6;
-}
-
-static const char *plural(uint64_t n, const char *one, const char *many)
-{
-	return n == 1 ? one : many;
+	char *path = NULL;
+	return asprintf(&path, "%s/%s%s", l->state_dir, name, suffix) < 0 ? NULL : path;
 }
 
 /*
- * The archive-wide turn for one mirror (DIR/mirrors/NAME.lock): pushes and
- * pulls of the same mirror, and .have rewrites, never run at once. -1 (with
- * the error set) if another process holds it.
+ * The archive-wide turn for one mirror (STATE/NAME.lock): pushes and pulls
+ * of the same mirror, and .have rewrites, never run at once. An error if
+ * another process holds it.
  */
-static int take_lock(const sv_archive *a, const char *name, const char *what, int *fd)
+static int take_lock(const sv_mirror_local *l, const char *name, const char *what, int *fd)
 {
-	char rel[300];
 	char *path;
-	int rc;
+	int rc = 0;
 	*fd = -1;
-	if ((rc = mkdir_in(a, "mirrors", NULL)))
-		return rc;
-	snprintf(rel, sizeof(rel), "mirrors/%s.lock", name);
-	if (!(path = sv_archive_path(a, rel)))
+	if (mkdir(l->state_dir, 0755) != 0 && errno != EEXIST)
+		return sv_error_errno(errno, "cannot create '%s'", l->state_dir);
+	if (!(path = state_path(l, name, ".lock")))
 		return sv_error_set(SV_EIO, "out of memory");
 	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (*fd < 0) {
@@ -213,7 +168,7 @@ static int take_lock(const sv_archive *a, const char *name, const char *what, in
 
 /* ---------------------------------------------------------------- opening a remote */
 
-static void transport_options(const sv_archive_remote *r, sv_transport_options *o)
+static void transport_options(const sv_mirror_remote *r, sv_transport_options *o)
 {
 	*o = (sv_transport_options)SV_TRANSPORT_OPTIONS_INIT;
 	o->s3_endpoint = r->s3_endpoint;
@@ -225,14 +180,14 @@ static void transport_options(const sv_archive_remote *r, sv_transport_options *
 	o->ssh_known_hosts = r->known_hosts;
 }
 
-static void ledger_options(const sv_archive_remote *r, sv_ledger_remote_options *o)
+static void ledger_options(const sv_mirror_remote *r, sv_ledger_remote_options *o)
 {
 	*o = (sv_ledger_remote_options)SV_LEDGER_REMOTE_OPTIONS_INIT;
 	o->known_hosts = r->known_hosts;
 	o->ssh_key = r->ssh_key;
 }
 
-static int open_transport(const sv_archive_remote *r, sv_transport **t)
+static int open_transport(const sv_mirror_remote *r, sv_transport **t)
 {
 	sv_transport_options o;
 	int rc;
@@ -242,27 +197,13 @@ static int open_transport(const sv_archive_remote *r, sv_transport **t)
 	return rc;
 }
 
-static int load_remote(const sv_archive *a, const char *name, sv_archive_remote **r)
-{
-	int rc = sv_archive_remote_get(a, name, r);
-	if (rc == SV_ENOTFOUND)
-		return sv_error_set(SV_EINVAL, "no mirror named '%s' (see 'salvage mirror list')", name);
-	if (rc == 0 && (!(*r)->objects || !(*r)->ledger)) {
-		rc = sv_error_set(SV_EINVAL, "mirror '%s' needs both remote.%s.objects and remote.%s.ledger in %s", name,
-				  name, name, a->conf_path);
-		sv_archive_remote_free(*r);
-		*r = NULL;
-	}
-	return rc;
-}
-
 /* ---------------------------------------------------------------- what the remote holds */
 
 /* Lists the remote's objects into set, with their sizes. */
 static int collect_remote(void *ctx, const char *name, int64_t size)
 {
 	sv_digest d;
-	if (!parse_remote_name(name, &d))
+	if (!sv_objects_name_parse(name, &d))
 		return 0;
 	return dset_put(ctx, &d, size, NULL);
 }
@@ -272,101 +213,45 @@ static int list_remote(sv_transport *t, dset *set)
 	return sv_transport_list(t, "sha256", collect_remote, set);
 }
 
-/* Every object of the local store, with its file size if sizes is set. */
-static int list_local(const sv_archive *a, int sizes, sv_digest **out, int64_t **out_sizes, size_t *n)
-{
-	char *top = sv_archive_path(a, "objects/sha256");
-	DIR *d = NULL;
-	struct dirent *e;
-	sv_digest *v = NULL;
-	int64_t *sz = NULL;
-	size_t cap = 0;
-	int rc = 0;
+typedef struct {
+	sv_digest *v;
+	int64_t *sizes;
+	size_t n, cap;
+} digest_list;
 
-	*out = NULL;
-	*n = 0;
-	if (out_sizes)
-		*out_sizes = NULL;
-	if (!top)
-		return sv_error_set(SV_EIO, "out of memory");
-	if (!(d = opendir(top))) {
-		rc = sv_error_errno(errno, "cannot read '%s'", top);
-		goto done;
+static int collect_local(void *ctx, const sv_digest *d, int64_t size)
+{
+	digest_list *dl = ctx;
+	if (dl->n == dl->cap) {
+		size_t cap = dl->cap ? dl->cap * 2 : 1024;
+		sv_digest *v = realloc(dl->v, cap * sizeof(*v));
+		if (v)
+			dl->v = v;
+		int64_t *sz = v ? realloc(dl->sizes, cap * sizeof(*sz)) : NULL;
+		if (sz)
+			dl->sizes = sz;
+		if (!v || !sz)
+			return sv_error_set(SV_EIO, "out of memory");
+		dl->cap = cap;
 	}
-	while (rc == 0 && (errno = 0, e = readdir(d))) {
-		if (strlen(e->d_name) != 2 || !isxdigit((unsigned char)e->d_name[0]) ||
-		    !isxdigit((unsigned char)e->d_name[1]))
-			continue;
-		int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		DIR *sub = fd >= 0 ? fdopendir(fd) : NULL;
-		struct dirent *f;
-		if (!sub) {
-			rc = sv_error_errno(errno, "cannot read '%s/%s'", top, e->d_name);
-			if (fd >= 0)
-				close(fd);
-			break;
-		}
-		while (rc == 0 && (errno = 0, f = readdir(sub))) {
-			char hex[SV_DIGEST_HEX_LEN + 1];
-			sv_digest dg;
-			struct stat st;
-			if (strlen(f->d_name) != SV_DIGEST_HEX_LEN + 4 || strcmp(f->d_name + SV_DIGEST_HEX_LEN, ".zst") ||
-			    strncmp(f->d_name, e->d_name, 2))
-				continue;
-			memcpy(hex, f->d_name, SV_DIGEST_HEX_LEN);
-			hex[SV_DIGEST_HEX_LEN] = '\0';
-			if (sv_digest_from_hex(&dg, hex) != 0)
-				continue;
-			if (*n == cap) {
-				size_t ncap = cap ? cap * 2 : 1024;
-				sv_digest *bv = realloc(v, ncap * sizeof(*v));
-				int64_t *bs = sizes ? realloc(sz, ncap * sizeof(*sz)) : NULL;
-				if (bv)
-					v = bv;
-				if (bs)
-					sz = bs;
-				if (!bv || (sizes && !bs)) {
-					rc = sv_error_set(SV_EIO, "out of memory");
-					break;
-				}
-				cap = ncap;
-			}
-			if (sizes) {
-				if (fstatat(dirfd(sub), f->d_name, &st, 0) != 0) {
-					if (errno == ENOENT)
-						continue;
-					rc = sv_error_errno(errno, "cannot stat '%s/%s/%s'", top, e->d_name, f->d_name);
-					break;
-				}
-				sz[*n] = (int64_t)st.st_size;
-			}
-			v[(*n)++] = dg;
-		}
-		if (rc == 0 && errno)
-			rc = sv_error_errno(errno, "cannot read '%s/%s'", top, e->d_name);
-		closedir(sub);
-	}
-	if (rc == 0 && errno)
-		rc = sv_error_errno(errno, "cannot read '%s'", top);
-done:
-	if (d)
-		closedir(d);
-	free(top);
-	if (rc) {
-		free(v);
-		free(sz);
-		*n = 0;
-		return rc;
-	}
-	*out = v;
-	if (out_sizes)
-		*out_sizes = sz;
-	else
-		free(sz);
+	dl->v[dl->n] = *d;
+	dl->sizes[dl->n++] = size;
 	return 0;
 }
 
-/* ---------------------------------------------------------------- DIR/mirrors/NAME.have */
+/* Every object of the local store, with its file size if sizes is set (else -1). */
+static int list_local(sv_objects *store, int sizes, digest_list *out)
+{
+	int rc = sv_objects_foreach(store, sizes, collect_local, out);
+	if (rc) {
+		free(out->v);
+		free(out->sizes);
+		memset(out, 0, sizeof(*out));
+	}
+	return rc;
+}
+
+/* ---------------------------------------------------------------- STATE/NAME.have */
 
 typedef struct {
 	char *path;
@@ -386,13 +271,13 @@ static void have_free(have_file *h)
 }
 
 /*
- * Reads DIR/mirrors/NAME.have into h->set. *valid = 0 when there is no file,
+ * Reads STATE/NAME.have into h->set. *valid = 0 when there is no file,
  * or it was written for another objects URL: then it says nothing.
  * A torn last line (a write cut by a crash) is ignored.
  */
-static int have_load(have_file *h, const sv_archive *a, const sv_archive_remote *r, int *valid)
+static int have_load(have_file *h, const sv_mirror_local *l, const sv_mirror_remote *r, int *valid)
 {
-	char rel[300], shown[1024];
+	char shown[1024];
 	struct stat st;
 	char *buf = NULL;
 	int fd, rc = 0;
@@ -400,10 +285,9 @@ static int have_load(have_file *h, const sv_archive *a, const sv_archive_remote 
 	memset(h, 0, sizeof(*h));
 	h->fd = -1;
 	*valid = 0;
-	snprintf(rel, sizeof(rel), "mirrors/%s.have", r->name);
 	sv_ledger_url_redact(r->objects, shown, sizeof(shown));
 	snprintf(h->header, sizeof(h->header), HAVE_HEADER "%s\n", shown);
-	if (!(h->path = sv_archive_path(a, rel)))
+	if (!(h->path = state_path(l, r->name, ".have")))
 		return sv_error_set(SV_EIO, "out of memory");
 	if ((fd = open(h->path, O_RDONLY | O_CLOEXEC)) < 0)
 		return errno == ENOENT ? 0 : sv_error_errno(errno, "cannot read '%s'", h->path);
@@ -448,40 +332,42 @@ done:
 /* Writes the header and every digest of the set not gone to a fresh file, then renames it into place. */
 static int have_rewrite(have_file *h)
 {
-	char *tmp = NULL, *dir = NULL, *slash;
-	FILE *f = NULL;
-	int rc = 0;
+	char *tmp = NULL, *dir = NULL, *buf = NULL, *slash;
+	size_t len = strlen(h->header);
+	int fd = -1, rc = 0;
 
 	if (h->fd >= 0) {
 		close(h->fd);
 		h->fd = -1;
 	}
-	if (asprintf(&tmp, "%s.new", h->path) < 0 || !(dir = strdup(h->path))) {
+	if (asprintf(&tmp, "%s.new", h->path) < 0) {
 		tmp = NULL;
 		rc = sv_error_set(SV_EIO, "out of memory");
 		goto done;
 	}
-	if (!(f = fopen(tmp, "we"))) {
+	if (!(dir = strdup(h->path)) || !(buf = malloc(len + h->set.n * (SV_DIGEST_HEX_LEN + 1)))) {
+		rc = sv_error_set(SV_EIO, "out of memory");
+		goto done;
+	}
+	memcpy(buf, h->header, len);
+	for (size_t i = 0; i < h->set.cap; i++)
+		if (h->set.slot[i].used && !h->set.slot[i].gone) {
+			sv_digest_to_hex(&h->set.slot[i].d, buf + len);
+			len += SV_DIGEST_HEX_LEN;
+			buf[len++] = '\n';
+		}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0) {
 		rc = sv_error_errno(errno, "cannot create '%s'", tmp);
 		goto done;
 	}
-	fputs(h->header, f);
-	for (size_t i = 0; i < h->set.cap; i++)
-		if (h->set.slot[i].used && !h->set.slot[i].gone) {
-			char hex[SV_DIGEST_HEX_LEN + 1];
-			sv_digest_to_hex(&h->set.slot[i].d, hex);
-			fprintf(f, "%s\n", hex);
-		}
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+	if ((rc = write_all(fd, buf, len, tmp)))
+		goto done;
+	if (fsync(fd) != 0 || close(fd) != 0) {
+		fd = -1;
 		rc = sv_error_errno(errno, "cannot write '%s'", tmp);
 		goto done;
 	}
-	if (fclose(f) != 0) {
-		f = NULL;
-		rc = sv_error_errno(errno, "cannot write '%s'", tmp);
-		goto done;
-	}
-	f = NULL;
+	fd = -1;
 	if (rename(tmp, h->path) != 0) {
 		rc = sv_error_errno(errno, "cannot rename '%s'", tmp);
 		goto done;
@@ -490,14 +376,13 @@ static int have_rewrite(have_file *h)
 		*slash = '\0';
 	rc = sv_path_fsync_dir(dir);
 done:
-	if (f) {
-		fclose(f);
+	if (fd >= 0)
+		close(fd);
+	if (rc && tmp)
 		unlink(tmp);
-	} else if (rc && tmp) {
-		unlink(tmp);
-	}
 	free(tmp);
 	free(dir);
+	free(buf);
 	return rc;
 }
 
@@ -518,7 +403,7 @@ static int have_append(have_file *h, const sv_digest *d, size_t n)
 		len += SV_DIGEST_HEX_LEN;
 		buf[len++] = '\n';
 	}
-	if (sv_cli_write_all(h->fd, buf, len) != 0 || fdatasync(h->fd) != 0)
+	if ((rc = write_all(h->fd, buf, len, h->path)) == 0 && fdatasync(h->fd) != 0)
 		rc = sv_error_errno(errno, "cannot write '%s'", h->path);
 	free(buf);
 	return rc;
@@ -609,7 +494,7 @@ static const char *no_secrets =
 	"salvage keeps no secret in salvage.conf: use an ssh key (--ssh-key) or the ssh agent, and "
 	"AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the environment";
 
-static int check_objects_url(const sv_archive_remote *r)
+static int check_objects_url(const sv_mirror_remote *r)
 {
 	url_parts p;
 	char shown[1024];
@@ -692,7 +577,7 @@ static int absolute(char **path)
 	return 0;
 }
 
-static int check_ledger_url(sv_archive_remote *r)
+static int check_ledger_url(sv_mirror_remote *r)
 {
 	char shown[1024];
 	const char *sep = strstr(r->ledger, "://");
@@ -744,7 +629,21 @@ static int check_file(char **path, const char *what)
 	return 0;
 }
 
-int sv_mirror_check_remote(sv_archive_remote *r)
+void sv_mirror_remote_free(sv_mirror_remote *r)
+{
+	if (!r)
+		return;
+	free(r->name);
+	free(r->objects);
+	free(r->ledger);
+	free(r->s3_endpoint);
+	free(r->s3_region);
+	free(r->ssh_key);
+	free(r->known_hosts);
+	free(r);
+}
+
+int sv_mirror_check_remote(sv_mirror_remote *r)
 {
 	int rc;
 	if (!name_ok(r->name))
@@ -803,46 +702,43 @@ static int parse_record(const char *line, size_t len, json_t **json, record *out
 /* ---------------------------------------------------------------- push */
 
 typedef struct {
-	const sv_archive *a;
-	const sv_archive_remote *r;
-	FILE *out;
+	const sv_mirror_local *l;
+	const sv_mirror_remote *r;
+	const sv_mirror_callbacks *cb;
+	sv_mirror_push_result *res;
 	have_file have;
 	/* the batch being uploaded */
 	sv_digest *digests;
 	int64_t *sizes;
 	unsigned char *ok;
-	/* totals */
-	uint64_t uploaded, bytes, failed, total;
-	int progress;
-	sv_cli_meter meter;
-	int first_failure;
+	uint64_t total;
 } push_state;
+
+static void report_progress(const sv_mirror_callbacks *cb, uint64_t done, uint64_t total, uint64_t bytes)
+{
+	sv_mirror_progress p = {done, total, bytes};
+	if (cb->progress)
+		cb->progress(cb->ctx, &p);
+}
 
 static void on_uploaded(void *ctx, size_t i, int code, const char *message)
 {
 	push_state *s = ctx;
-	char name[REMOTE_NAME_LEN + 1];
+	sv_mirror_push_result *res = s->res;
+	char name[SV_OBJECTS_NAME_LEN + 1];
 	s->ok[i] = code == 0;
 	if (code == 0) {
-		s->uploaded++;
-		s->bytes += (uint64_t)s->sizes[i];
+		res->uploaded++;
+		res->bytes += (uint64_t)s->sizes[i];
 	} else {
-		if (!s->first_failure)
-			s->first_failure = code;
-		if (s->failed < SHOWN_FAILURES) {
-			remote_name(&s->digests[i], name);
-			if (s->progress)
-				sv_cli_progress_clear();
-			fprintf(stderr, "salvage: cannot upload %s: %s\n", name, message ? message : "failed");
-		}
-		s->failed++;
+		if (!res->first_failure)
+			res->first_failure = code;
+		res->failed++;
+		sv_objects_name(&s->digests[i], name);
+		if (s->cb->failed)
+			s->cb->failed(s->cb->ctx, name, message ? message : "failed");
 	}
-	if (s->progress && sv_cli_meter_due(&s->meter)) {
-		double t = sv_cli_meter_seconds(&s->meter);
-		fprintf(stderr, "\r\033[Kpush %s: %llu of %llu objects, %.1f MB, %.1f MB/s", s->r->name,
-			(unsigned long long)(s->uploaded + s->failed), (unsigned long long)s->total, mb(s->bytes),
-			t > 0 ? mb(s->bytes) / t : 0.0);
-	}
+	report_progress(s->cb, res->uploaded + res->failed, s->total, res->bytes);
 }
 
 /* The push's check before the ledger goes out: every object a new record names is on the remote. */
@@ -889,7 +785,7 @@ static int upload_order(const void *pa, const void *pb)
 static int upload(push_state *s, sv_transport *t, const sv_digest *todo, size_t n, int *stopped)
 {
 	const char **local = calloc(BATCH_FILES, sizeof(char *)), **names = calloc(BATCH_FILES, sizeof(char *));
-	char(*namebuf)[REMOTE_NAME_LEN + 1] = calloc(BATCH_FILES, REMOTE_NAME_LEN + 1);
+	char(*namebuf)[SV_OBJECTS_NAME_LEN + 1] = calloc(BATCH_FILES, SV_OBJECTS_NAME_LEN + 1);
 	sv_digest *done = calloc(BATCH_FILES, sizeof(sv_digest));
 	int rc = 0;
 
@@ -906,9 +802,13 @@ static int upload(push_state *s, sv_transport *t, const sv_digest *todo, size_t 
 		uint64_t batch_bytes = 0;
 		while (next < n && k < BATCH_FILES && batch_bytes < BATCH_BYTES) {
 			struct stat st;
-			char *path = local_object(s->a, &todo[next]);
+			char *path = malloc(PATH_MAX);
 			if (!path) {
 				rc = sv_error_set(SV_EIO, "out of memory");
+				break;
+			}
+			if ((rc = sv_objects_path(s->l->objects, &todo[next], path, PATH_MAX))) {
+				free(path);
 				break;
 			}
 			if (stat(path, &st) != 0) {
@@ -921,12 +821,12 @@ static int upload(push_state *s, sv_transport *t, const sv_digest *todo, size_t 
 			s->sizes[k] = (int64_t)st.st_size;
 			batch_bytes += (uint64_t)st.st_size;
 			local[k] = path;
-			remote_name(&s->digests[k], namebuf[k]);
+			sv_objects_name(&s->digests[k], namebuf[k]);
 			names[k] = namebuf[k];
 			k++;
 		}
 		if (rc == 0 && k) {
-			uint64_t failed_before = s->failed;
+			uint64_t failed_before = s->res->failed;
 			size_t good = 0;
 			memset(s->ok, 0, k);
 			sv_transport_put_many(t, local, names, k, on_uploaded, s);
@@ -939,7 +839,7 @@ static int upload(push_state *s, sv_transport *t, const sv_digest *todo, size_t 
 			if (rc == 0)
 				rc = have_append(&s->have, done, good);
 			/* Nothing of a batch arrived: if the remote no longer answers, stop rather than try every object. */
-			if (rc == 0 && good == 0 && s->failed > failed_before && remote_down(t))
+			if (rc == 0 && good == 0 && s->res->failed > failed_before && remote_down(t))
 				*stopped = 1;
 		}
 		for (size_t i = 0; i < k; i++)
@@ -979,121 +879,93 @@ static int recheck(push_state *s, sv_transport *t, const sv_digest *local, const
 	return rc;
 }
 
-int sv_mirror_push(const sv_archive *a, const char *name, const sv_mirror_push_options *po, FILE *out)
+int sv_mirror_push(const sv_mirror_local *l, const sv_mirror_remote *r, const sv_mirror_push_options *po,
+		   sv_mirror_push_result *out)
 {
-	static const sv_mirror_push_options defaults = {0};
-	sv_archive_remote *r = NULL;
-	sv_ledger *l = NULL;
+	static const sv_mirror_push_options defaults = SV_MIRROR_PUSH_OPTIONS_INIT;
 	sv_ledger_tip *tips = NULL;
 	sv_transport *t = NULL;
-	sv_digest *local = NULL, *todo = NULL;
-	int64_t *sizes = NULL;
-	size_t ntips = 0, nlocal = 0, ntodo = 0, pushed = 0;
+	sv_digest *todo = NULL;
+	digest_list local = {0};
+	size_t ntips = 0, ntodo = 0;
 	push_state s;
 	sv_ledger_remote_options lo;
-	int rc, lock = -1, valid = 0, stopped = 0, status = 0;
-	const char *ledger_state = "ledger not pushed";
+	int rc, lock = -1, valid = 0, stopped = 0;
 
+	memset(out, 0, sizeof(*out));
 	memset(&s, 0, sizeof(s));
 	s.have.fd = -1;
 	if (!po)
 		po = &defaults;
-	if ((rc = load_remote(a, name, &r)))
-		return sv_cli_error(rc);
-	s.a = a;
+	s.l = l;
 	s.r = r;
-	s.out = out;
-	s.progress = sv_cli_progress_enabled();
-	sv_cli_meter_start(&s.meter);
-	if ((rc = take_lock(a, name, "pushing to or checking this mirror", &lock)))
-		goto fail;
+	s.cb = &po->cb;
+	s.res = out;
+	if ((rc = take_lock(l, r->name, "pushing to or checking this mirror", &lock)))
+		goto done;
 	/* 1. The tips to publish, before anything else: their objects are all in the store now. */
-	if ((rc = sv_archive_ledger(a, &l)) || (rc = sv_ledger_tips(l, &tips, &ntips)))
-		goto fail;
+	if ((rc = sv_ledger_tips(l->ledger, &tips, &ntips)))
+		goto done;
 	/* 2. The objects, and what the remote holds of them. */
-	if ((rc = list_local(a, 0, &local, NULL, &nlocal)) || (rc = have_load(&s.have, a, r, &valid)))
-		goto fail;
+	if ((rc = list_local(l->objects, 0, &local)) || (rc = have_load(&s.have, l, r, &valid)))
+		goto done;
 	if (!valid || po->recheck) {
-		free(local);
-		local = NULL;
-		if ((rc = list_local(a, 1, &local, &sizes, &nlocal)) || (rc = open_transport(r, &t)) ||
-		    (rc = recheck(&s, t, local, sizes, nlocal)))
-			goto fail;
+		free(local.v);
+		free(local.sizes);
+		memset(&local, 0, sizeof(local));
+		if ((rc = list_local(l->objects, 1, &local)) || (rc = open_transport(r, &t)) ||
+		    (rc = recheck(&s, t, local.v, local.sizes, local.n)))
+			goto done;
 	}
 	if ((rc = have_open_append(&s.have)))
-		goto fail;
-	if (!(todo = malloc((nlocal ? nlocal : 1) * sizeof(*todo)))) {
+		goto done;
+	if (!(todo = malloc((local.n ? local.n : 1) * sizeof(*todo)))) {
 		rc = sv_error_set(SV_EIO, "out of memory");
-		goto fail;
+		goto done;
 	}
-	for (size_t i = 0; i < nlocal; i++)
-		if (!dset_has(&s.have.set, &local[i]))
-			todo[ntodo++] = local[i];
+	for (size_t i = 0; i < local.n; i++)
+		if (!dset_has(&s.have.set, &local.v[i]))
+			todo[ntodo++] = local.v[i];
 	s.total = ntodo;
 	qsort(todo, ntodo, sizeof(*todo), upload_order);
 	/* 3. Upload what is missing. */
 	if (ntodo) {
 		size_t removed = 0;
 		if (!t && (rc = open_transport(r, &t)))
-			goto fail;
+			goto done;
 		/* Leftovers of pushes that died long ago; recent ones may belong to a push still running. */
 		sv_transport_clean_temps(t, "sha256", STALE_TEMP_SECS, &removed);
 		if ((rc = upload(&s, t, todo, ntodo, &stopped)))
-			goto fail;
-		if (s.progress)
-			sv_cli_progress_clear();
+			goto done;
 	}
+	out->finished = 1;
+	out->already = local.n - ntodo;
 	/* 4. The ledger, exactly as snapshotted, once every object is there. */
-	if (s.failed == 0) {
+	if (out->failed == 0) {
 		ledger_options(r, &lo);
-		rc = sv_ledger_push_tips(l, r->ledger, &lo, tips, ntips, check_named, &s, &pushed);
+		rc = sv_ledger_push_tips(l->ledger, r->ledger, &lo, tips, ntips, check_named, &s, &out->branches);
 		if (rc == 0)
-			ledger_state = pushed ? "ledger pushed" : ntips ? "ledger up to date" : "ledger empty";
+			out->ledger = out->branches ? SV_MIRROR_LEDGER_PUSHED
+				      : ntips	    ? SV_MIRROR_LEDGER_UP_TO_DATE
+						    : SV_MIRROR_LEDGER_EMPTY;
+		else
+			out->branches = 0;
 	}
-	fprintf(out, "mirror %s: %llu %s uploaded (%.1f MB), %llu already there", name,
-		(unsigned long long)s.uploaded, plural(s.uploaded, "object", "objects"), mb(s.bytes),
-		(unsigned long long)(nlocal - ntodo));
-	if (s.failed)
-		fprintf(out, ", %llu failed", (unsigned long long)s.failed);
-	if (stopped)
-		fprintf(out, ", %llu not tried", (unsigned long long)(ntodo - s.uploaded - s.failed));
-	if (rc == 0 && pushed)
-		fprintf(out, "; %s (%zu %s)\n", ledger_state, pushed, plural(pushed, "branch", "branches"));
-	else
-		fprintf(out, "; %s\n", ledger_state);
-	fflush(out);
-	if (rc) {
-		if (s.progress)
-			sv_cli_progress_clear();
-		status = sv_cli_error(rc);
-	} else if (stopped) {
-		fprintf(stderr, "salvage: stopped: %s no longer answers; push again to continue\n", sv_transport_url(t));
-		status = 3;
-	} else if (s.failed) {
-		if (s.failed > SHOWN_FAILURES)
-			fprintf(stderr, "salvage: ... and %llu more failed uploads\n",
-				(unsigned long long)(s.failed - SHOWN_FAILURES));
-		fprintf(stderr, "salvage: the ledger was not pushed: %llu %s failed; push again to retry them\n",
-			(unsigned long long)s.failed, plural(s.failed, "upload", "uploads"));
-		status = s.first_failure == SV_ENOSPC ? 3 : 1;
+	if (stopped) {
+		out->stopped = 1;
+		out->not_tried = ntodo - out->uploaded - out->failed;
+		rc = sv_error_set(SV_EIO, "stopped: %s no longer answers; push again to continue", sv_transport_url(t));
 	}
-	goto done;
-fail:
-	if (s.progress)
-		sv_cli_progress_clear();
-	status = sv_cli_error(rc);
 done:
 	have_free(&s.have);
 	sv_transport_free(t);
 	free(todo);
-	free(local);
-	free(sizes);
+	free(local.v);
+	free(local.sizes);
 	free(tips);
-	sv_ledger_free(l);
-	sv_archive_remote_free(r);
 	if (lock >= 0)
 		close(lock);
-	return status;
+	return rc;
 }
 
 /* ---------------------------------------------------------------- verify */
@@ -1120,7 +992,7 @@ static int collect_named(void *ctx, const char *path, const char *line, size_t l
 	return rc;
 }
 
-/* Removes stale temp files of ours in DIR/tmp (prefix, then the pid of a process that is gone). */
+/* Removes stale temp files of ours in tmpdir (prefix, then the pid of a process that is gone). */
 static void clean_own_temps(const char *tmpdir, const char *prefix)
 {
 	DIR *d = opendir(tmpdir);
@@ -1138,24 +1010,24 @@ static void clean_own_temps(const char *tmpdir, const char *prefix)
 	closedir(d);
 }
 
-/* Downloads a remote object to a temp file in DIR/tmp; its path into *path (unlink and free it). */
-static int download(const sv_archive *a, sv_transport *t, const sv_digest *d, const char *prefix, char **path,
-		    int *fd)
+/* Downloads a remote object to a temp file in tmpdir; its path into *path (unlink and free it). */
+static int download(const char *tmpdir, sv_transport *t, const sv_digest *d, const char *prefix, char **path, int *fd)
 {
-	char rel[128], name[REMOTE_NAME_LEN + 1];
+	char name[SV_OBJECTS_NAME_LEN + 1];
 	static unsigned counter;
 	int rc;
 	*fd = -1;
-	snprintf(rel, sizeof(rel), "tmp/%s%ld.%u", prefix, (long)getpid(), counter++);
-	if (!(*path = sv_archive_path(a, rel)))
+	if (asprintf(path, "%s/%s%ld.%u", tmpdir, prefix, (long)getpid(), counter++) < 0) {
+		*path = NULL;
 		return sv_error_set(SV_EIO, "out of memory");
+	}
 	if ((*fd = open(*path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
 		rc = sv_error_errno(errno, "cannot create '%s'", *path);
 		free(*path);
 		*path = NULL;
 		return rc;
 	}
-	remote_name(d, name);
+	sv_objects_name(d, name);
 	if ((rc = sv_transport_get(t, name, *fd)))
 		return rc;
 	if (lseek(*fd, 0, SEEK_SET) != 0)
@@ -1174,28 +1046,53 @@ static void drop_download(char *path, int fd)
 }
 
 typedef struct {
-	FILE *out;
+	const sv_mirror_callbacks *cb;
 	uint64_t problems;
-	int progress;
 } problems;
 
 __attribute__((format(printf, 2, 3))) static void problem(problems *p, const char *fmt, ...)
 {
+	char text[2048];
 	va_list ap;
-	if (p->progress)
-		sv_cli_progress_clear();
 	va_start(ap, fmt);
-	vfprintf(p->out, fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	fputc('\n', p->out);
-	fflush(p->out);
+	if (p->cb->problem)
+		p->cb->problem(p->cb->ctx, text);
 	p->problems++;
 }
 
-int sv_mirror_verify(const sv_archive *a, const char *name, int deep, double sample, FILE *out)
+/* Forgets what verify found missing or damaged (gone in named), so the next push sends it again. */
+static void forget_gone(const sv_mirror_local *l, const sv_mirror_remote *r, const dset *named,
+			const sv_mirror_callbacks *cb)
 {
-	sv_archive_remote *r = NULL;
-	sv_ledger *l = NULL;
+	have_file h;
+	int valid = 0, lock = -1, dropped = 0;
+	char text[2048];
+	if (have_load(&h, l, r, &valid) == 0 && valid) {
+		for (size_t i = 0; i < named->cap; i++) {
+			dslot *e = named->slot[i].used && named->slot[i].gone ? dset_find(&h.set, &named->slot[i].d) : NULL;
+			if (e && !e->gone) {
+				e->gone = 1;
+				dropped++;
+			}
+		}
+		if (dropped && take_lock(l, r->name, "pushing to or checking this mirror", &lock) == 0) {
+			have_rewrite(&h);
+		} else if (dropped && cb->warning) {
+			snprintf(text, sizeof(text), "%s; push again once it is done", sv_error_last());
+			cb->warning(cb->ctx, text);
+		}
+	}
+	if (lock >= 0)
+		close(lock);
+	have_free(&h);
+}
+
+int sv_mirror_verify(const sv_mirror_local *l, const sv_mirror_remote *r, const sv_mirror_verify_options *vo,
+		     sv_mirror_verify_result *out)
+{
+	static const sv_mirror_verify_options defaults = SV_MIRROR_VERIFY_OPTIONS_INIT;
 	sv_ledger_tip *tips = NULL;
 	sv_transport *t = NULL;
 	named_state ns = {{0}, 0};
@@ -1203,48 +1100,45 @@ int sv_mirror_verify(const sv_archive *a, const char *name, int deep, double sam
 	sv_digest *check = NULL;
 	int *has = NULL;
 	size_t ntips = 0, ncheck = 0, nhashed = 0;
-	problems p = {out, 0, sv_cli_progress_enabled()};
-	sv_cli_meter meter;
+	problems p;
 	sv_ledger_remote_options lo;
-	char *tmpdir = NULL;
-	int rc, status = 0;
+	double sample;
+	int rc;
 
-	sv_cli_meter_start(&meter);
-	if (!(sample >= 0 && sample <= 100))
-		return sv_cli_error(sv_error_set(SV_EINVAL, "the sample must be a percentage, 0 to 100"));
-	if (deep)
-		sample = 100;
-	if ((rc = load_remote(a, name, &r)))
-		return sv_cli_error(rc);
+	memset(out, 0, sizeof(*out));
+	if (!vo)
+		vo = &defaults;
+	p.cb = &vo->cb;
+	p.problems = 0;
+	sample = vo->deep ? 100 : vo->sample;
+	if (!(vo->sample >= 0 && vo->sample <= 100))
+		return sv_error_set(SV_EINVAL, "the sample must be a percentage, 0 to 100");
 	/* The tips first: the records read next hold at least everything they do. */
-	if ((rc = sv_archive_ledger(a, &l)) || (rc = sv_ledger_tips(l, &tips, &ntips)) ||
-	    (rc = sv_ledger_records(l, collect_named, &ns)))
-		goto fail;
+	if ((rc = sv_ledger_tips(l->ledger, &tips, &ntips)) || (rc = sv_ledger_records(l->ledger, collect_named, &ns)))
+		goto done;
 	if ((rc = open_transport(r, &t)) || (rc = list_remote(t, &remote)))
-		goto fail;
+		goto done;
 	if (!(check = malloc((ns.named.n ? ns.named.n : 1) * sizeof(*check)))) {
 		rc = sv_error_set(SV_EIO, "out of memory");
-		goto fail;
+		goto done;
 	}
 
 	/* Sizes: the local object file's, else the record's "stored". */
 	for (size_t i = 0; i < ns.named.cap; i++) {
 		dslot *e = &ns.named.slot[i];
-		char rname[REMOTE_NAME_LEN + 1];
+		char rname[SV_OBJECTS_NAME_LEN + 1], path[PATH_MAX];
 		struct stat st;
 		if (!e->used)
 			continue;
-		remote_name(&e->d, rname);
-		char *path = local_object(a, &e->d);
-		if (path && stat(path, &st) == 0)
+		sv_objects_name(&e->d, rname);
+		if (sv_objects_path(l->objects, &e->d, path, sizeof(path)) == 0 && stat(path, &st) == 0)
 			e->size = (int64_t)st.st_size;
-		free(path);
 		const dslot *there = dset_find(&remote, &e->d);
 		if (!there) {
-			problem(&p, "%s: missing on mirror %s", rname, name);
+			problem(&p, "%s: missing on mirror %s", rname, r->name);
 			e->gone = 1;
 		} else if (e->size >= 0 && there->size != e->size) {
-			problem(&p, "%s: %lld bytes on mirror %s, %lld expected", rname, (long long)there->size, name,
+			problem(&p, "%s: %lld bytes on mirror %s, %lld expected", rname, (long long)there->size, r->name,
 				(long long)e->size);
 			e->gone = 1;
 		} else {
@@ -1252,22 +1146,17 @@ int sv_mirror_verify(const sv_archive *a, const char *name, int deep, double sam
 		}
 	}
 
-	/* Re-hash all of them (--deep) or a random sample. */
+	/* Re-hash all of them (deep) or a random sample. */
 	double share = (double)ncheck * sample / 100.0;
 	size_t want = sample >= 100 ? ncheck : (size_t)share;
 	if ((double)want < share)
 		want++; /* rounded up: any sample of a non-empty set checks something */
 	if (want > ncheck)
 		want = ncheck;
-	if (want) {
-		if (!(tmpdir = sv_archive_path(a, "tmp"))) {
-			rc = sv_error_set(SV_EIO, "out of memory");
-			goto fail;
-		}
-		clean_own_temps(tmpdir, "mirror-verify.");
-	}
+	if (want)
+		clean_own_temps(l->tmp_dir, "mirror-verify.");
 	for (size_t i = 0; i < want; i++) {
-		char rname[REMOTE_NAME_LEN + 1], *path = NULL;
+		char rname[SV_OBJECTS_NAME_LEN + 1], *path = NULL;
 		int fd = -1;
 		if (want < ncheck) { /* a partial Fisher-Yates shuffle picks the sample */
 			uint64_t x = 0;
@@ -1278,211 +1167,70 @@ int sv_mirror_verify(const sv_archive *a, const char *name, int deep, double sam
 			check[i] = check[j];
 			check[j] = tmp;
 		}
-		remote_name(&check[i], rname);
-		rc = download(a, t, &check[i], "mirror-verify.", &path, &fd);
+		sv_objects_name(&check[i], rname);
+		rc = download(l->tmp_dir, t, &check[i], "mirror-verify.", &path, &fd);
 		if (rc == 0)
 			rc = sv_objects_check_path(path, &check[i]);
 		drop_download(path, fd);
 		nhashed++;
 		if (rc == SV_ECORRUPT || rc == SV_ENOTFOUND) {
-			problem(&p, "%s: damaged on mirror %s: %s", rname, name, sv_error_last());
+			problem(&p, "%s: damaged on mirror %s: %s", rname, r->name, sv_error_last());
 			dslot *e = dset_find(&ns.named, &check[i]);
 			if (e)
 				e->gone = 1;
 		} else if (rc) {
-			goto fail;
+			goto done;
 		}
-		if (p.progress && sv_cli_meter_due(&meter))
-			fprintf(stderr, "\r\033[Kverify %s: re-hashed %zu of %zu objects", name, nhashed, want);
+		report_progress(p.cb, nhashed, want, 0);
 	}
 	rc = 0;
-	if (p.progress)
-		sv_cli_progress_clear();
 
 	/* The remote ledger holds every tip of ours. */
 	if (ntips) {
 		char shown[1024];
 		if (!(has = calloc(ntips, sizeof(*has)))) {
 			rc = sv_error_set(SV_EIO, "out of memory");
-			goto fail;
+			goto done;
 		}
 		ledger_options(r, &lo);
 		sv_ledger_url_redact(r->ledger, shown, sizeof(shown));
-		if ((rc = sv_ledger_remote_contains(l, r->ledger, &lo, tips, ntips, has)))
-			goto fail;
+		if ((rc = sv_ledger_remote_contains(l->ledger, r->ledger, &lo, tips, ntips, has)))
+			goto done;
 		for (size_t i = 0; i < ntips; i++)
 			if (!has[i])
 				problem(&p, "ledger: branch %s (%.12s) is not on mirror %s (%s)", tips[i].branch,
-					tips[i].commit, name, shown);
+					tips[i].commit, r->name, shown);
 	}
-
-	/* Forget what was found missing or damaged, so the next push sends it again. */
-	{
-		have_file h;
-		int valid = 0, lock = -1, dropped = 0;
-		if (have_load(&h, a, r, &valid) == 0 && valid) {
-			for (size_t i = 0; i < ns.named.cap; i++) {
-				dslot *e = ns.named.slot[i].used && ns.named.slot[i].gone
-						   ? dset_find(&h.set, &ns.named.slot[i].d)
-						   : NULL;
-				if (e && !e->gone) {
-					e->gone = 1;
-					dropped++;
-				}
-			}
-			if (dropped && take_lock(a, name, "pushing to or checking this mirror", &lock) == 0)
-				have_rewrite(&h);
-			else if (dropped)
-				fprintf(stderr, "salvage: %s; push again once it is done\n", sv_error_last());
-		}
-		if (lock >= 0)
-			close(lock);
-		have_free(&h);
-	}
-
-	fprintf(out, "verified mirror %s: %zu %s named by %llu %s (sizes), %zu re-hashed, %zu ledger %s: %s\n", name,
-		ns.named.n, plural(ns.named.n, "object", "objects"), (unsigned long long)ns.records,
-		plural(ns.records, "record", "records"), nhashed, ntips, plural(ntips, "branch", "branches"),
-		p.problems ? "PROBLEMS FOUND" : "all sound");
-	if (p.problems)
-		fprintf(out, "%llu %s\n", (unsigned long long)p.problems, plural(p.problems, "problem", "problems"));
-	fflush(out);
-	status = p.problems ? 1 : 0;
-	goto done;
-fail:
-	if (p.progress)
-		sv_cli_progress_clear();
-	status = sv_cli_error(rc);
+	forget_gone(l, r, &ns.named, p.cb);
+	out->objects = ns.named.n;
+	out->records = ns.records;
+	out->rehashed = nhashed;
+	out->branches = ntips;
+	out->problems = p.problems;
 done:
-	free(tmpdir);
 	free(has);
 	free(check);
 	free(remote.slot);
 	free(ns.named.slot);
 	sv_transport_free(t);
 	free(tips);
-	sv_ledger_free(l);
-	sv_archive_remote_free(r);
-	return status;
+	return rc;
 }
 
 /* ---------------------------------------------------------------- pull */
 
-/*
- * Stores a downloaded object through the store's writer: decompressed (and so
- * re-hashed) by the reader, compressed again by the writer into a temp file
- * that becomes the object only when the reader has confirmed the payload.
- */
-static int store_download(sv_objects *store, const char *path, int fd, const sv_digest *d, uint64_t *payload)
-{
-	sv_objects_reader *rd = NULL;
-	sv_objects_writer *w = NULL;
-	sv_objects_commit_info info;
-	int64_t hint = -1;
-	char *buf = NULL;
-	struct stat st;
-	sv_digest got;
-	int rc;
+typedef struct {
+	sv_transport *t;
+	const char *name;
+} fetch_ctx;
 
-	/* The content size from the frame headers, when every frame records it. */
-	if (fstat(fd, &st) == 0 && st.st_size > 0) {
-		void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (map != MAP_FAILED) {
-			unsigned long long n = ZSTD_findDecompressedSize(map, (size_t)st.st_size);
-			if (n != ZSTD_CONTENTSIZE_UNKNOWN && n != ZSTD_CONTENTSIZE_ERROR && n <= INT64_MAX)
-				hint = (int64_t)n;
-			munmap(map, (size_t)st.st_size);
-		}
-	}
-	if (!(buf = malloc(1 << 20)))
-		return sv_error_set(SV_EIO, "out of memory");
-	if ((rc = sv_objects_reader_open_path(&rd, path, d)) || (rc = sv_objects_writer_new(&w, store, hint)))
-		goto done;
-	for (;;) {
-		size_t n;
-		if ((rc = sv_objects_reader_read(rd, buf, 1 << 20, &n)))
-			goto done;
-		if (n == 0)
-			break;
-		if ((rc = sv_objects_writer_write(w, buf, n)))
-			goto done;
-	}
-	rc = sv_objects_writer_commit(w, &got, &info);
-	w = NULL;
-	if (rc == 0 && memcmp(got.bytes, d->bytes, SV_DIGEST_LEN) != 0)
-		rc = sv_error_set(SV_ECORRUPT, "payload does not match its name");
-	if (rc == 0)
-		*payload = info.length;
-done:
-	sv_objects_writer_abort(w);
-	sv_objects_reader_free(rd);
-	free(buf);
-	return rc;
+static int fetch_into(void *ctx, int fd)
+{
+	fetch_ctx *f = ctx;
+	return sv_transport_get(f->t, f->name, fd);
 }
 
-/*
- * Brings one remote object into the store as the remote holds it, byte for
- * byte (so its size matches the mirror's, and so a clone pushed on is the
- * same copy): downloaded to a locked temp file in objects/tmp/, as the store's
- * writers do, decompressed and re-hashed, its frames checked as verify checks
- * them, then linked under its name (never over an existing object). A sound
- * payload in frames that break the archive's rules (no checksum, say) is
- * written again through the store instead.
- */
-static int pull_object(sv_objects *store, sv_transport *t, const char *tmpdir, const char *final, const sv_digest *d)
-{
-	char tmp[PATH_MAX], name[REMOTE_NAME_LEN + 1];
-	struct stat st;
-	uint64_t payload;
-	int fd = -1, rc, tries = 0;
-
-	remote_name(d, name);
-	for (;;) {
-		if ((size_t)snprintf(tmp, sizeof(tmp), "%s/mirror-XXXXXX", tmpdir) >= sizeof(tmp))
-			return sv_error_set(SV_EINVAL, "path too long: '%s'", tmpdir);
-		if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)
-			return sv_error_errno(errno, "cannot create a temp file in '%s'", tmpdir);
-		if (flock(fd, LOCK_EX) != 0) {
-			rc = sv_error_errno(errno, "cannot lock '%s'", tmp);
-			goto done;
-		}
-		/* A cleaner may have taken it for a dead writer's before we locked it. */
-		if (fstat(fd, &st) == 0 && st.st_nlink > 0)
-			break;
-		close(fd);
-		if (++tries == 3)
-			return sv_error_set(SV_EIO, "temp files in '%s' keep vanishing", tmpdir);
-	}
-	if ((rc = sv_transport_get(t, name, fd)) || (rc = sv_objects_check_path(tmp, d)))
-		goto done;
-	if (sv_verify_frames(fd, tmp) != 0) {
-		if (lseek(fd, 0, SEEK_SET) != 0)
-			rc = sv_error_errno(errno, "cannot read '%s'", tmp);
-		else
-			rc = store_download(store, tmp, fd, d, &payload);
-		goto done;
-	}
-	if (fchmod(fd, 0444) != 0) {
-		rc = sv_error_errno(errno, "cannot chmod '%s'", tmp);
-		goto done;
-	}
-	/* objects/sha256/ab/ */
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s", final);
-	*strrchr(dir, '/') = '\0';
-	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-		rc = sv_error_errno(errno, "cannot create '%s'", dir);
-		goto done;
-	}
-	if (link(tmp, final) != 0 && errno != EEXIST)
-		rc = sv_error_errno(errno, "cannot link '%s' to '%s'", tmp, final);
-done:
-	unlink(tmp);
-	close(fd);
-	return rc;
-}
-
-/* A capture's identity in the queue: its URL, time, status and payload. */
+/* A capture's identity: its URL, time, status and payload. */
 static void capture_key(const char *url, const char *ts, int status, const char *sha256, sv_digest *out)
 {
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
@@ -1501,17 +1249,17 @@ static void capture_key(const char *url, const char *ts, int status, const char 
 	EVP_MD_CTX_free(c);
 }
 
-static int collect_capture(void *ctx, const sv_queue_capture_row *row)
+static int seen_capture(void *set, const char *url, const char *ts, int status, const char *sha256)
 {
 	sv_digest k;
-	capture_key(row->url, row->ts, row->status, row->sha256, &k);
-	return dset_put(ctx, &k, 0, NULL);
+	capture_key(url, ts, status, sha256, &k);
+	return dset_put(set, &k, 0, NULL);
 }
 
 typedef struct {
-	sv_queue *q;
-	dset seen;            /* captures the queue has */
-	const dset *objects;  /* objects the archive now holds */
+	const sv_mirror_callbacks *cb;
+	dset seen;           /* captures the archive has */
+	const dset *objects; /* objects the archive now holds */
 	problems *p;
 	const char *name;
 	uint64_t added, bad;
@@ -1532,15 +1280,15 @@ static int import_record(void *ctx, const char *path, const char *line, size_t l
 	}
 	capture_key(rec.url, rec.ts, rec.status, rec.sha256[0] ? rec.sha256 : NULL, &k);
 	if (!dset_has(&s->seen, &k)) {
-		sv_queue_capture c = {line, rec.ts, rec.sha256[0] ? rec.sha256 : NULL, rec.length,
-				      rec.kind ? rec.kind : "page"};
-		if ((rc = sv_queue_add_capture(s->q, rec.url, &c, rec.status)) == 0 &&
+		sv_mirror_capture c = {line, rec.url, rec.ts, rec.sha256[0] ? rec.sha256 : NULL,
+				       rec.kind ? rec.kind : "page", rec.status, rec.length};
+		if ((!s->cb->capture || (rc = s->cb->capture(s->cb->ctx, &c)) == 0) &&
 		    (rc = dset_put(&s->seen, &k, 0, NULL)) == 0)
 			s->added++;
 	}
 	if (rc == 0 && rec.sha256[0] && !dset_has(s->objects, &rec.d)) {
-		char rname[REMOTE_NAME_LEN + 1];
-		remote_name(&rec.d, rname);
+		char rname[SV_OBJECTS_NAME_LEN + 1];
+		sv_objects_name(&rec.d, rname);
 		problem(s->p, "%s: named by the capture of %s at %s, but neither this archive nor mirror %s holds it", rname,
 			rec.url, rec.ts, s->name);
 	}
@@ -1548,115 +1296,87 @@ static int import_record(void *ctx, const char *path, const char *line, size_t l
 	return rc;
 }
 
-int sv_mirror_pull(const sv_archive *a, const sv_archive_remote *r, FILE *out)
+static int collect_here(void *ctx, const sv_digest *d, int64_t size)
 {
-	sv_ledger *l = NULL;
+	(void)size;
+	return dset_put(ctx, d, -1, NULL);
+}
+
+int sv_mirror_pull(const sv_mirror_local *l, const sv_mirror_remote *r, const sv_mirror_pull_options *po,
+		   sv_mirror_pull_result *out)
+{
+	static const sv_mirror_pull_options defaults = SV_MIRROR_PULL_OPTIONS_INIT;
 	sv_transport *t = NULL;
-	sv_objects *store = NULL;
-	sv_queue *q = NULL;
 	dset remote = {0}, here = {0};
-	sv_digest *local = NULL;
-	size_t nlocal = 0, want = 0, fetched = 0, damaged = 0;
-	uint64_t bytes = 0;
-	problems p = {out, 0, sv_cli_progress_enabled()};
+	size_t want = 0, damaged = 0;
+	problems p;
 	import_state is;
 	sv_ledger_remote_options lo;
-	sv_cli_meter meter;
-	char *tmpdir = NULL;
-	int rc, status = 0, lock = -1;
+	int rc, lock = -1;
 
+	memset(out, 0, sizeof(*out));
 	memset(&is, 0, sizeof(is));
-	sv_cli_meter_start(&meter);
+	if (!po)
+		po = &defaults;
+	p.cb = &po->cb;
+	p.problems = 0;
 	if (!r->objects || !r->ledger)
-		return sv_cli_error(sv_error_set(SV_EINVAL, "mirror '%s' needs both an objects and a ledger URL", r->name));
-	if ((rc = take_lock(a, ".pull", "pulling into this archive", &lock)))
-		goto fail;
+		return sv_error_set(SV_EINVAL, "mirror '%s' needs both an objects and a ledger URL", r->name);
+	if ((rc = take_lock(l, ".pull", "pulling into this archive", &lock)))
+		goto done;
 	/* 1. The ledger: the remote had every object it names before it got it. */
 	ledger_options(r, &lo);
-	if ((rc = sv_archive_ledger(a, &l)) || (rc = sv_ledger_fetch(l, r->ledger, &lo)))
-		goto fail;
+	if ((rc = sv_ledger_fetch(l->ledger, r->ledger, &lo)))
+		goto done;
 	/* 2. The objects this archive lacks. */
 	if ((rc = open_transport(r, &t)) || (rc = list_remote(t, &remote)) ||
-	    (rc = list_local(a, 0, &local, NULL, &nlocal)) || (rc = sv_archive_objects(a, &store)))
-		goto fail;
-	for (size_t i = 0; i < nlocal; i++)
-		if ((rc = dset_put(&here, &local[i], -1, NULL)))
-			goto fail;
+	    (rc = sv_objects_foreach(l->objects, 0, collect_here, &here)))
+		goto done;
 	for (size_t i = 0; i < remote.cap; i++)
 		if (remote.slot[i].used && !dset_has(&here, &remote.slot[i].d))
 			want++;
-	if (!(tmpdir = sv_archive_path(a, "objects/tmp"))) {
-		rc = sv_error_set(SV_EIO, "out of memory");
-		goto fail;
-	}
 	for (size_t i = 0; i < remote.cap; i++) {
 		const sv_digest *d = &remote.slot[i].d;
-		char *final = NULL, rname[REMOTE_NAME_LEN + 1];
+		char rname[SV_OBJECTS_NAME_LEN + 1];
 		if (!remote.slot[i].used || dset_has(&here, d))
 			continue;
-		remote_name(d, rname);
-		if (!(final = local_object(a, d))) {
-			rc = sv_error_set(SV_EIO, "out of memory");
-			goto fail;
-		}
-		rc = pull_object(store, t, tmpdir, final, d);
-		free(final);
+		sv_objects_name(d, rname);
+		/* Byte for byte as the remote holds it: its size matches the mirror's, and a clone pushed on is the same copy. */
+		fetch_ctx f = {t, rname};
+		rc = sv_objects_adopt(l->objects, d, fetch_into, &f, NULL);
 		if (rc == SV_ECORRUPT || rc == SV_ENOTFOUND) {
 			problem(&p, "%s: damaged on mirror %s, not copied: %s", rname, r->name, sv_error_last());
 			damaged++;
 		} else if (rc) {
-			goto fail;
+			goto done;
 		} else {
-			fetched++;
-			bytes += (uint64_t)remote.slot[i].size;
+			out->downloaded++;
+			out->bytes += (uint64_t)remote.slot[i].size;
 			if ((rc = dset_put(&here, d, -1, NULL)))
-				goto fail;
+				goto done;
 		}
-		if (p.progress && sv_cli_meter_due(&meter)) {
-			double s = sv_cli_meter_seconds(&meter);
-			fprintf(stderr, "\r\033[Kpull %s: %zu of %zu objects, %.1f MB, %.1f MB/s", r->name, fetched + damaged,
-				want, mb(bytes), s > 0 ? mb(bytes) / s : 0.0);
-		}
+		report_progress(p.cb, out->downloaded + damaged, want, out->bytes);
 	}
-	if (p.progress)
-		sv_cli_progress_clear();
 	/* Objects durable before the records that name them. */
-	if (fetched && (rc = sv_objects_sync(store)))
-		goto fail;
-	/* 3. Capture records new to the queue. */
-	if ((rc = sv_archive_queue(a, NULL, &q)))
-		goto fail;
-	is.q = q;
+	if (out->downloaded && (rc = sv_objects_sync(l->objects)))
+		goto done;
+	/* 3. Capture records new to the archive. */
+	is.cb = p.cb;
 	is.objects = &here;
 	is.p = &p;
 	is.name = r->name;
-	if ((rc = sv_queue_captures(q, "", collect_capture, &is.seen)) || (rc = sv_ledger_records(l, import_record, &is)))
-		goto fail;
-	fprintf(out, "pulled from %s: ledger fetched, %zu %s downloaded (%.1f MB), %zu already here, %llu %s added",
-		r->name, fetched, plural(fetched, "object", "objects"), mb(bytes), remote.n - want,
-		(unsigned long long)is.added, plural(is.added, "capture", "captures"));
-	if (p.problems)
-		fprintf(out, "; %llu %s\n", (unsigned long long)p.problems, plural(p.problems, "problem", "problems"));
-	else
-		fputc('\n', out);
-	fflush(out);
-	status = p.problems ? 1 : 0;
-	goto done;
-fail:
-	if (p.progress)
-		sv_cli_progress_clear();
-	status = sv_cli_error(rc);
+	if ((p.cb->known && (rc = p.cb->known(p.cb->ctx, seen_capture, &is.seen))) ||
+	    (rc = sv_ledger_records(l->ledger, import_record, &is)))
+		goto done;
+	out->already = remote.n - want;
+	out->added = is.added;
+	out->problems = p.problems;
 done:
-	free(tmpdir);
 	free(is.seen.slot);
 	free(remote.slot);
 	free(here.slot);
-	free(local);
-	sv_queue_close(q);
-	sv_objects_free(store);
 	sv_transport_free(t);
-	sv_ledger_free(l);
 	if (lock >= 0)
 		close(lock);
-	return status;
+	return rc;
 }
