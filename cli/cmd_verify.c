@@ -8,10 +8,10 @@
 #include "cli.h"
 
 #include "../common/error.h"
+#include "../storage/capture.h"
 #include "../storage/ledger.h"
 #include "../storage/verify.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,15 +61,6 @@ static void ledger_problem(void *arg, const char *what)
 	w->problems++;
 }
 
-static int is_hex64(const char *s)
-{
-	size_t i = 0;
-	for (; s[i]; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return i == SV_DIGEST_HEX_LEN;
-}
-
 /* One capture record: well formed, and its object present. */
 static int ledger_record(void *arg, const char *path, const char *line, size_t len)
 {
@@ -82,17 +73,16 @@ static int ledger_record(void *arg, const char *path, const char *line, size_t l
 	}
 	w->line++;
 	w->records++;
-	json_t *r = json_loadb(line, len, 0, NULL);
-	const char *url = r ? json_string_value(json_object_get(r, "url")) : NULL;
-	json_t *sha = r ? json_object_get(r, "sha256") : NULL;
-	if (!url || (sha && !json_is_null(sha) && (!json_is_string(sha) || !is_hex64(json_string_value(sha))))) {
+	sv_capture_parsed r;
+	if (sv_capture_parse(&r, line, len) != 0) {
 		snprintf(what, sizeof(what), "%s:%lu: not a capture record", path, w->line);
 		ledger_problem(w, what);
-	} else if (json_is_string(sha)) {
+	} else if (r.c.sha256) {
+		const char *url = r.c.url;
 		char name[SV_OBJECTS_NAME_LEN + 1];
 		sv_digest d;
 		w->named++;
-		sv_digest_from_hex(&d, json_string_value(sha));
+		sv_digest_from_hex(&d, r.c.sha256);
 		sv_objects_name(&d, name);
 		snprintf(rel, sizeof(rel), "objects/%s", name);
 		char *full = sv_archive_path(w->a, rel);
@@ -103,7 +93,7 @@ static int ledger_record(void *arg, const char *path, const char *line, size_t l
 		}
 		free(full);
 	}
-	json_decref(r);
+	sv_capture_parsed_clear(&r);
 	return 0;
 }
 

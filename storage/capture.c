@@ -115,11 +115,12 @@ int sv_capture_to_json(const sv_capture *c, char **out)
 	return rc;
 }
 
+/* Records name objects as their files are named: 64 lower-case hex digits. */
 static int is_hex64(const char *s)
 {
 	size_t i = 0;
 	for (; s[i]; i++)
-		if (!strchr("0123456789abcdefABCDEF", s[i]))
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
 	return i == 64;
 }

@@ -88,7 +88,8 @@ typedef struct {
 
 /*
  * Reads one record. SV_ECORRUPT when the line is not a capture record: not a
- * JSON object, no url, or a sha256 that is neither null nor 64 hex digits.
+ * JSON object, no url, or a sha256 that is neither null nor 64 lower-case
+ * hex digits (the way records are written, and object files named).
  * out is usable (and must be cleared) whatever is returned.
  */
 int sv_capture_parse(sv_capture_parsed *out, const char *line, size_t len);

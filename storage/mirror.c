@@ -10,6 +10,8 @@
  */
 #include "mirror.h"
 
+#include "capture.h"
+
 #include "transport.h"
 
 #include "../common/error.h"
@@ -669,34 +671,29 @@ int sv_mirror_check_remote(sv_mirror_remote *r)
 
 /* ---------------------------------------------------------------- capture records */
 
+/* A capture record as mirrors need it: its url and ts, and the object it names, if any. */
 typedef struct {
-	const char *url, *ts, *kind;
-	char sha256[SV_DIGEST_HEX_LEN + 1]; /* "" if none */
+	sv_capture_parsed p;
+	const char *url, *ts;
+	char sha256[SV_DIGEST_HEX_LEN + 1]; /* "" if none; lower case */
 	sv_digest d;
-	int status;
-	int64_t length, stored; /* -1 if absent */
 } record;
 
-/* Parses the fields of a capture record that mirrors need; 0 if it is usable. json is kept for the strings. */
-static int parse_record(const char *line, size_t len, json_t **json, record *out)
+/* 0 if line is a capture record with a url and a ts. Clear rec with record_clear whatever it returns. */
+static int parse_record(const char *line, size_t len, record *rec)
 {
-	json_t *j = json_loadb(line, len, 0, NULL), *v;
-	memset(out, 0, sizeof(*out));
-	*json = j;
-	if (!j || !json_is_object(j))
-		return -1;
-	out->url = json_string_value(json_object_get(j, "url"));
-	out->ts = json_string_value(json_object_get(j, "ts"));
-	out->kind = json_string_value(json_object_get(j, "kind"));
-	out->status = (int)json_integer_value(json_object_get(j, "status"));
-	v = json_object_get(j, "length");
-	out->length = json_is_integer(v) ? json_integer_value(v) : -1;
-	v = json_object_get(j, "stored");
-	out->stored = json_is_integer(v) ? json_integer_value(v) : -1;
-	v = json_object_get(j, "sha256");
-	if (json_is_string(v) && sv_digest_from_hex(&out->d, json_string_value(v)) == 0)
-		sv_digest_to_hex(&out->d, out->sha256);
-	return out->url && out->ts ? 0 : -1;
+	int rc = sv_capture_parse(&rec->p, line, len);
+	rec->url = rec->p.c.url;
+	rec->ts = rec->p.c.ts;
+	rec->sha256[0] = '\0';
+	if (rc == 0 && rec->p.c.sha256 && sv_digest_from_hex(&rec->d, rec->p.c.sha256) == 0)
+		sv_digest_to_hex(&rec->d, rec->sha256);
+	return rc == 0 && rec->url && rec->ts ? 0 : -1;
+}
+
+static void record_clear(record *rec)
+{
+	sv_capture_parsed_clear(&rec->p);
 }
 
 /* ---------------------------------------------------------------- push */
@@ -745,15 +742,14 @@ static void on_uploaded(void *ctx, size_t i, int code, const char *message)
 static int check_named(void *ctx, const char *path, const char *line, size_t len)
 {
 	push_state *s = ctx;
-	json_t *j;
 	record rec;
 	int rc = 0;
-	if (parse_record(line, len, &j, &rec) == 0 && rec.sha256[0] && !dset_has(&s->have.set, &rec.d))
+	if (parse_record(line, len, &rec) == 0 && rec.sha256[0] && !dset_has(&s->have.set, &rec.d))
 		rc = sv_error_set(SV_ECORRUPT,
 				  "the ledger names object %s (%s, in %s), which mirror '%s' does not hold and this archive "
 				  "lacks: the ledger was not pushed (see 'salvage verify')",
 				  rec.sha256, rec.url, path, s->r->name);
-	json_decref(j);
+	record_clear(&rec);
 	return rc;
 }
 
@@ -978,17 +974,16 @@ typedef struct {
 static int collect_named(void *ctx, const char *path, const char *line, size_t len)
 {
 	named_state *n = ctx;
-	json_t *j;
 	record rec;
 	int rc = 0;
 	(void)path;
 	n->records++;
-	if (parse_record(line, len, &j, &rec) == 0 && rec.sha256[0]) {
+	if (parse_record(line, len, &rec) == 0 && rec.sha256[0]) {
 		dslot *e = dset_find(&n->named, &rec.d);
 		if (!e)
-			rc = dset_put(&n->named, &rec.d, rec.stored, NULL);
+			rc = dset_put(&n->named, &rec.d, rec.p.c.stored, NULL);
 	}
-	json_decref(j);
+	record_clear(&rec);
 	return rc;
 }
 
@@ -1268,20 +1263,21 @@ typedef struct {
 static int import_record(void *ctx, const char *path, const char *line, size_t len)
 {
 	import_state *s = ctx;
-	json_t *j;
 	record rec;
 	sv_digest k;
 	int rc = 0;
-	if (parse_record(line, len, &j, &rec) != 0) {
+	if (parse_record(line, len, &rec) != 0) {
 		if (s->bad++ == 0)
 			problem(s->p, "%s: a line that is not a capture record", path);
-		json_decref(j);
+		record_clear(&rec);
 		return 0;
 	}
-	capture_key(rec.url, rec.ts, rec.status, rec.sha256[0] ? rec.sha256 : NULL, &k);
+	int status = rec.p.c.status > 0 ? rec.p.c.status : 0;
+	capture_key(rec.url, rec.ts, status, rec.sha256[0] ? rec.sha256 : NULL, &k);
 	if (!dset_has(&s->seen, &k)) {
-		sv_mirror_capture c = {line, rec.url, rec.ts, rec.sha256[0] ? rec.sha256 : NULL,
-				       rec.kind ? rec.kind : "page", rec.status, rec.length};
+		const char *kind = rec.p.kind_known ? sv_capture_kind_name(rec.p.c.kind) : "page";
+		sv_mirror_capture c = {line, rec.url, rec.ts, rec.sha256[0] ? rec.sha256 : NULL, kind, status,
+				       rec.p.c.length};
 		if ((!s->cb->capture || (rc = s->cb->capture(s->cb->ctx, &c)) == 0) &&
 		    (rc = dset_put(&s->seen, &k, 0, NULL)) == 0)
 			s->added++;
@@ -1292,7 +1288,7 @@ static int import_record(void *ctx, const char *path, const char *line, size_t l
 		problem(s->p, "%s: named by the capture of %s at %s, but neither this archive nor mirror %s holds it", rname,
 			rec.url, rec.ts, s->name);
 	}
-	json_decref(j);
+	record_clear(&rec);
 	return rc;
 }
 

@@ -117,7 +117,7 @@ Test(capture, round_trip)
 	c.status = 206;
 	c.mime = "text/csv";
 	c.length = 10;
-	c.sha256 = "ABCDEF6789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	c.sha256 = "abcdef6789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 	c.stored = 20;
 	c.headers = "H: 1\r\n";
 	c.headers_len = 6;
@@ -155,7 +155,7 @@ Test(capture, round_trip)
 
 /* Arrays, not pointers: Criterion runs each case in a new process. */
 typedef struct {
-	char line[64];
+	char line[128];
 	int rc;
 } parse_case;
 
@@ -168,6 +168,8 @@ ParameterizedTestParameters(capture, parse_refuses)
 		{"{\"url\":3}", SV_ECORRUPT},
 		{"{\"url\":\"u\",\"sha256\":\"abc\"}", SV_ECORRUPT},
 		{"{\"url\":\"u\",\"sha256\":5}", SV_ECORRUPT},
+		{"{\"url\":\"u\",\"sha256\":\"ABCDEF6789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}",
+		 SV_ECORRUPT},
 		{"{\"url\":\"u\",\"sha256\":null}", 0},
 		{"{\"url\":\"u\",\"kind\":\"weird\"}", 0},
 	};
