@@ -110,7 +110,7 @@ static char *manual_record(const char *url, const char *note, const char *file, 
 	json_object_set_new(o, "headers", json_null());
 	json_object_set_new(o, "seed", json_null());
 	json_object_set_new(o, "via", json_null());
-	json_object_set_new(o, "kind", json_string("manual"));
+	json_object_set_new(o, "kind", json_string(sv_kind_name(SV_KIND_MANUAL)));
 	json_object_set_new(o, "node", json_string(machine));
 	/* The file's own name, not where it was on this machine. */
 	const char *base = strrchr(file, '/');
@@ -136,7 +136,7 @@ static int record_manual(const sv_archive *a, const char *url, const char *note,
 	if (!rec)
 		return sv_error_set(SV_EIO, "out of memory");
 	const char *recs[] = {rec};
-	sv_queue_capture c = {rec, ts, r->hex, (int64_t)r->info.length, "manual"};
+	sv_queue_capture c = {rec, ts, r->hex, (int64_t)r->info.length, SV_KIND_MANUAL};
 	if ((rc = sv_archive_ledger(a, &ledger)) == 0 &&
 	    (rc = sv_archive_commit_records(ledger, machine, &seq, recs, 1, "salvage put")) == 0 &&
 	    (rc = sv_archive_queue(a, NULL, &q)) == 0)

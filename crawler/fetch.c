@@ -103,7 +103,8 @@ typedef struct {
 	sv_queue_outcome o;
 	sv_queue_capture c;
 	char *record, *reason, *url;
-	char ts[SV_RFC3339_LEN], sha[SV_DIGEST_HEX_LEN + 1], kind[16];
+	char ts[SV_RFC3339_LEN], sha[SV_DIGEST_HEX_LEN + 1];
+	sv_kind kind;
 	int64_t length;
 	int has_capture, has_sha;
 } pending_outcome;
@@ -258,16 +259,6 @@ static void free_outcome(pending_outcome *p)
 	free(p->url);
 }
 
-/* The kind as a string that outlives the transfer it came from. */
-static const char *kind_literal(const char *kind)
-{
-	static const char *const kinds[] = {"page", "dataset", "requisite", "sitemap", "robots"};
-	for (size_t i = 0; kind && i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (!strcmp(kind, kinds[i]))
-			return kinds[i];
-	return "page";
-}
-
 #define SEEN_SLOTS (1u << 19) /* 8 MB of 128-bit keys; cleared when half full */
 
 /*
@@ -308,7 +299,7 @@ static int seen_before(fetcher *f, const char *url)
 	}
 }
 
-static int add_link(fetcher *f, const char *url, int64_t seed, int depth, const char *kind, const char *via,
+static int add_link(fetcher *f, const char *url, int64_t seed, int depth, sv_kind kind, const char *via,
 		    int redirects)
 {
 	if (seen_before(f, url))
@@ -329,7 +320,7 @@ static int add_link(fetcher *f, const char *url, int64_t seed, int depth, const 
 		free(l->via);
 		return sv_error_set(SV_EIO, "out of memory");
 	}
-	l->u = (sv_queue_url){l->url, seed, depth, kind_literal(kind), l->via, redirects};
+	l->u = (sv_queue_url){l->url, seed, depth, kind, l->via, redirects};
 	f->nlinks++;
 	return 0;
 }
@@ -437,7 +428,7 @@ static int checkpoint(fetcher *f)
 /* ---- capture records ---- */
 
 static char *capture_record(fetcher *f, transfer *t, long status, const sv_objects_commit_info *info,
-			    const char *sha, const char *kind, const char *truncated, const char *error,
+			    const char *sha, sv_kind kind, const char *truncated, const char *error,
 			    const char *redirect)
 {
 	json_t *o = json_object();
@@ -454,7 +445,7 @@ static char *capture_record(fetcher *f, transfer *t, long status, const sv_objec
 	json_object_set_new(o, "headers", t->headers ? json_stringn_nocheck(t->headers, t->hlen) : json_null());
 	json_object_set_new(o, "seed", json_integer(t->item.seed));
 	json_object_set_new(o, "via", t->item.via ? json_string(t->item.via) : json_null());
-	json_object_set_new(o, "kind", json_string(kind));
+	json_object_set_new(o, "kind", json_string(sv_kind_name(kind)));
 	json_object_set_new(o, "node", json_string(f->o->machine));
 	if (t->encoding)
 		json_object_set_new(o, "content_encoding", json_string(t->encoding));
@@ -476,7 +467,7 @@ static char *capture_record(fetcher *f, transfer *t, long status, const sv_objec
 
 /* Queues the outcome of t for the next checkpoint. capture: keep a record. */
 static int record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, const sv_objects_commit_info *info,
-		  const sv_digest *d, const char *ckind, const char *truncated, const char *error,
+		  const sv_digest *d, sv_kind ckind, const char *truncated, const char *error,
 		  const char *redirect, int64_t retry_at)
 {
 	pending_outcome *p = t->is_robots ? new_outcome(&f->robots_caps, &f->nrobots, &f->caprobots)
@@ -496,7 +487,7 @@ static int record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, co
 		if (!p->record)
 			return sv_error_set(SV_EIO, "out of memory");
 		f->pending_bytes += strlen(p->record);
-		snprintf(p->kind, sizeof(p->kind), "%s", ckind ? ckind : "page");
+		p->kind = ckind;
 		p->length = info ? (int64_t)info->length : -1;
 		p->has_sha = d != NULL;
 		p->has_capture = 1;
@@ -548,7 +539,6 @@ static void transfer_free(transfer *t)
 	free(t->mem);
 	free(t->item.url);
 	free(t->item.host);
-	free(t->item.kind);
 	free(t->item.via);
 	free(t);
 }
@@ -627,9 +617,9 @@ static int is_type(const char *ct, const char *type)
 static void on_link(void *ctx, const char *url, sv_link_kind kind);
 static void on_sitemap_loc(void *ctx, const char *url, int index);
 
-static int is_kind(const transfer *t, const char *kind)
+static int is_kind(const transfer *t, sv_kind kind)
 {
-	return t->item.kind && !strcmp(t->item.kind, kind);
+	return t->item.kind == kind;
 }
 
 /* Decides, on the first bytes of a 2xx body, whether to look for links in it. */
@@ -640,7 +630,7 @@ static void decide_links(transfer *t, const void *buf, size_t len)
 	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (status < 200 || status >= 300 || t->is_robots)
 		return;
-	if (is_kind(t, "sitemap")) {
+	if (is_kind(t, SV_KIND_SITEMAP)) {
 		/* Gzip, whether .xml.gz or Content-Encoding, is inflated by the reader. */
 		if (sv_sitemap_new(&t->sitemap, 0, on_sitemap_loc, t) != 0)
 			t->sitemap = NULL;
@@ -799,9 +789,9 @@ static void on_sitemap_loc(void *ctx, const char *raw, int index)
 		return;
 	int rc = 0;
 	if (index)
-		rc = add_link(f, url, t->item.seed, 0, "sitemap", t->item.url, 0);
+		rc = add_link(f, url, t->item.seed, 0, SV_KIND_SITEMAP, t->item.url, 0);
 	else if (sv_scope_decide(t->seed->scope, url, 0, 1, 0, &d) == 0 && d.follow)
-		rc = add_link(f, url, t->item.seed, 1, sv_scope_kind_name(d.kind), t->item.url, 0);
+		rc = add_link(f, url, t->item.seed, 1, sv_scope_kind_to_kind(d.kind), t->item.url, 0);
 	if (rc)
 		f->fatal = rc;
 	free(url);
@@ -813,7 +803,7 @@ static int queue_sitemap(fetcher *f, const char *url, const char *via, int64_t s
 	char *n = NULL;
 	if (sv_url_normalize(&n, url, via) != 0)
 		return 0; /* a bad Sitemap: line is the site's problem, not ours */
-	int rc = add_link(f, n, seed, 0, "sitemap", via, 0);
+	int rc = add_link(f, n, seed, 0, SV_KIND_SITEMAP, via, 0);
 	free(n);
 	return rc;
 }
@@ -829,7 +819,7 @@ static void on_link(void *ctx, const char *url, sv_link_kind kind)
 	if (sv_scope_decide(t->seed->scope, url, t->item.depth, t->in_scope, kind == SV_LINK_REQUISITE, &d) != 0 ||
 	    !d.follow)
 		return;
-	if (add_link(f, url, t->item.seed, t->item.depth + 1, sv_scope_kind_name(d.kind), t->item.url, 0))
+	if (add_link(f, url, t->item.seed, t->item.depth + 1, sv_scope_kind_to_kind(d.kind), t->item.url, 0))
 		f->fatal = sv_error_code();
 }
 
@@ -909,25 +899,25 @@ static int64_t retry_after_ms(const char *v)
 	return 0;
 }
 
-static const char *capture_kind(transfer *t)
+static sv_kind capture_kind(transfer *t)
 {
 	if (t->is_robots)
-		return "robots";
-	if (is_kind(t, "sitemap"))
-		return "sitemap";
+		return SV_KIND_ROBOTS;
+	if (is_kind(t, SV_KIND_SITEMAP))
+		return SV_KIND_SITEMAP;
 	if (sv_scope_is_dataset_type(t->content_type, t->item.url, t->disposition))
-		return "dataset";
-	return t->item.kind ? t->item.kind : "page";
+		return SV_KIND_DATASET;
+	return t->item.kind;
 }
 
-static void count(fetcher *f, const char *kind)
+static void count(fetcher *f, sv_kind kind)
 {
 	f->stats->done++;
-	if (!strcmp(kind, "page"))
+	if (kind == SV_KIND_PAGE)
 		f->stats->pages++;
-	else if (!strcmp(kind, "dataset"))
+	else if (kind == SV_KIND_DATASET)
 		f->stats->datasets++;
-	else if (!strcmp(kind, "requisite"))
+	else if (kind == SV_KIND_REQUISITE)
 		f->stats->requisites++;
 	else
 		f->stats->other++;
@@ -970,13 +960,13 @@ static int finish_response(fetcher *f, transfer *t, long status)
 		for (size_t i = 0; i < nmaps && i < 100; i++)
 			if ((rc = queue_sitemap(f, maps[i], t->item.url, t->item.seed)))
 				return rc;
-		return record(f, t, SV_OUTCOME_DONE, status, &info, &d, "robots", NULL, NULL, NULL, 0);
+		return record(f, t, SV_OUTCOME_DONE, status, &info, &d, SV_KIND_ROBOTS, NULL, NULL, NULL, 0);
 	}
 	/* A seed's own page: its host's /sitemap.xml seeds discovery too. */
-	if (t->item.depth == 0 && t->item.redirects == 0 && is_kind(t, "page") &&
+	if (t->item.depth == 0 && t->item.redirects == 0 && is_kind(t, SV_KIND_PAGE) &&
 	    (rc = queue_sitemap(f, "/sitemap.xml", t->item.url, t->item.seed)))
 		return rc;
-	const char *kind = capture_kind(t);
+	sv_kind kind = capture_kind(t);
 	int retryable = status >= 500 || status == 408 || status == 429;
 	if (status == 429 || status == 503) {
 		int64_t wait = retry_after_ms(t->retry_after);
@@ -1004,7 +994,7 @@ static int finish_response(fetcher *f, transfer *t, long status)
 		} else if (t->seed && t->seed->scope) {
 			sv_scope_decision sd;
 			int from = t->item.depth > 0 ? t->item.depth - 1 : 0;
-			if (sv_scope_decide(t->seed->scope, target, from, 1, strcmp(kind, "page") != 0, &sd) == 0 &&
+			if (sv_scope_decide(t->seed->scope, target, from, 1, kind != SV_KIND_PAGE, &sd) == 0 &&
 			    sd.follow) {
 				if ((rc = add_link(f, target, t->item.seed, t->item.depth, kind, t->item.url,
 						   t->item.redirects + 1))) {
@@ -1075,7 +1065,7 @@ static int finish_error(fetcher *f, transfer *t, CURLcode res, long status)
 		/* Unreachable robots.txt: RFC 9309 says assume complete disallow, but
 		 * a host that does not answer at all will fail its URLs anyway. */
 		robots_known(f, t->host, NULL, 0, 0);
-		return record(f, t, SV_OUTCOME_FAILED, status, NULL, NULL, "robots", truncated, error, NULL, 0);
+		return record(f, t, SV_OUTCOME_FAILED, status, NULL, NULL, SV_KIND_ROBOTS, truncated, error, NULL, 0);
 	}
 	if (timed_out)
 		sv_queue_host_cooldown(f->q, t->item.host, sv_now_ms() + 1000 * (1LL << (t->item.attempts < 8 ? t->item.attempts : 8)), 1);
@@ -1087,7 +1077,7 @@ static int finish_error(fetcher *f, transfer *t, CURLcode res, long status)
 	}
 	sv_partial_discard(&t->part);
 	f->stats->failed++;
-	return record(f, t, SV_OUTCOME_FAILED, status, NULL, NULL, t->item.kind ? t->item.kind : "page", truncated,
+	return record(f, t, SV_OUTCOME_FAILED, status, NULL, NULL, t->item.kind, truncated,
 		      error, NULL, 0);
 }
 
@@ -1199,12 +1189,13 @@ static int start_item(fetcher *f, transfer *t)
 			const char *scheme_end = strstr(t->item.url, "://");
 			size_t slen = scheme_end ? (size_t)(scheme_end - t->item.url) : 4;
 			if (!r || !(r->item.url = malloc(slen + strlen(h->key) + 16)) ||
-			    !(r->item.host = strdup(h->key)) || !(r->item.kind = strdup("robots"))) {
+			    !(r->item.host = strdup(h->key))) {
 				transfer_free(r);
 				return sv_error_set(SV_EIO, "out of memory");
 			}
 			sprintf(r->item.url, "%.*s://%s/robots.txt", (int)slen, t->item.url, h->key);
 			r->item.seed = t->item.seed;
+			r->item.kind = SV_KIND_ROBOTS;
 			r->is_robots = 1;
 			r->host = h;
 			h->robots_state = ROBOTS_FETCHING;

@@ -1532,8 +1532,9 @@ static int import_record(void *ctx, const char *path, const char *line, size_t l
 	}
 	capture_key(rec.url, rec.ts, rec.status, rec.sha256[0] ? rec.sha256 : NULL, &k);
 	if (!dset_has(&s->seen, &k)) {
-		sv_queue_capture c = {line, rec.ts, rec.sha256[0] ? rec.sha256 : NULL, rec.length,
-				      rec.kind ? rec.kind : "page"};
+		sv_queue_capture c = {line, rec.ts, rec.sha256[0] ? rec.sha256 : NULL, rec.length, SV_KIND_PAGE};
+		if (rec.kind && sv_kind_parse(rec.kind, &c.kind) != 0)
+			c.kind = SV_KIND_PAGE; /* a kind this salvage does not know: listed as a page */
 		if ((rc = sv_queue_add_capture(s->q, rec.url, &c, rec.status)) == 0 &&
 		    (rc = dset_put(&s->seen, &k, 0, NULL)) == 0)
 			s->added++;
