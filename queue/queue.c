@@ -34,12 +34,11 @@ static const backend PLAIN_PATH = {"", "sqlite", 1, sv_queue_sqlite_open};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-/* location, cut to fit, its user info (before an '@' in the authority) as "***". */
+/* location, cut to fit, its user info (up to the last '@' of the authority) as "***". */
 static const char *shown(char *buf, size_t cap, const char *location)
 {
 	const char *auth = strstr(location, "://");
-	size_t end = auth ? (size_t)(auth + 3 - location) + strcspn(auth + 3, "/?#") : 0;
-	const char *at = auth ? memchr(auth + 3, '@', end - (size_t)(auth + 3 - location)) : NULL;
+	const char *at = auth ? memrchr(auth + 3, '@', strcspn(auth + 3, "/?#")) : NULL;
 	if (!at)
 		snprintf(buf, cap, "%.200s", location);
 	else

@@ -736,7 +736,7 @@ static open_case OPEN_CASES[] = {
 	{"postgresql://salvage:secret@db.example/crawl?x=%s", SV_EINVAL, "",
 	 "queue 'postgresql://***@db.example/crawl?x="},
 	{"postgresql://db.example/%s", SV_EINVAL, "", "this build has no postgresql queue backend"},
-	{"postgres://salvage:secret@db.example/%s", SV_EINVAL, "", "this build has no postgresql queue backend"},
+	{"postgres://salvage:p@secret@db.example/%s", SV_EINVAL, "", "this build has no postgresql queue backend"},
 	{"mysql://db.example/%s", SV_EINVAL, "", "unsupported queue location 'mysql://db.example/"},
 	{"%s/odd://name", SV_EINVAL, "", "unsupported queue location"},
 };
