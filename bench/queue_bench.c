@@ -84,7 +84,7 @@ static int cmd_enqueue(const char *db, long n, long batch, long hosts)
 		long k = n - i < batch ? n - i : batch;
 		for (long j = 0; j < k; j++) {
 			make_url(buf[j], sizeof(buf[j]), i + j, hosts);
-			u[j] = (sv_queue_url){buf[j], seed, 1, "dataset", "http://h0.example.gov/", 0};
+			u[j] = (sv_queue_url){buf[j], seed, 1, SV_KIND_DATASET, "http://h0.example.gov/", 0};
 		}
 		size_t added;
 		if (sv_queue_enqueue(q, u, (size_t)k, &added) != 0) {

@@ -199,7 +199,9 @@ static int on_known(void *ctx, sv_mirror_seen_fn seen, void *set)
 static int on_capture(void *ctx, const sv_mirror_capture *c)
 {
 	ui *u = ctx;
-	sv_queue_capture qc = {c->record, c->ts, c->sha256, c->length, c->kind};
+	sv_queue_capture qc = {c->record, c->ts, c->sha256, c->length, SV_KIND_PAGE};
+	if (sv_kind_parse(c->kind, &qc.kind) != 0)
+		qc.kind = SV_KIND_PAGE; /* a kind this salvage does not know: listed as a page */
 	return sv_queue_add_capture(u->q, c->url, &qc, c->status);
 }
 

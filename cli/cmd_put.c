@@ -105,7 +105,7 @@ static char *manual_record(const char *url, const char *note, const char *file, 
 	c.length = (int64_t)r->info.length;
 	c.sha256 = r->hex;
 	c.stored = (int64_t)r->info.stored;
-	c.kind = SV_CAPTURE_MANUAL;
+	c.kind = SV_KIND_MANUAL;
 	c.node = machine;
 	/* The file's own name, not where it was on this machine. */
 	const char *base = strrchr(file, '/');
@@ -128,7 +128,7 @@ static int record_manual(const sv_archive *a, const char *url, const char *note,
 	if (!rec)
 		return sv_error_set(SV_EIO, "out of memory");
 	const char *recs[] = {rec};
-	sv_queue_capture c = {rec, ts, r->hex, (int64_t)r->info.length, "manual"};
+	sv_queue_capture c = {rec, ts, r->hex, (int64_t)r->info.length, SV_KIND_MANUAL};
 	if ((rc = sv_archive_ledger(a, &ledger)) == 0 &&
 	    (rc = sv_archive_commit_records(ledger, machine, &seq, recs, 1, "salvage put")) == 0 &&
 	    (rc = sv_archive_queue(a, NULL, &q)) == 0)

@@ -50,16 +50,6 @@ void sv_fetch_outcome_free(pending_outcome *p)
 	free(p->url);
 }
 
-/* The kind as a string that outlives the transfer it came from. */
-static const char *kind_literal(const char *kind)
-{
-	static const char *const kinds[] = {"page", "dataset", "requisite", "sitemap", "robots"};
-	for (size_t i = 0; kind && i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (!strcmp(kind, kinds[i]))
-			return kinds[i];
-	return "page";
-}
-
 #define SEEN_SLOTS (1u << 19) /* 8 MB of 128-bit keys; cleared when half full */
 
 /*
@@ -100,7 +90,7 @@ static int seen_before(fetcher *f, const char *url)
 	}
 }
 
-int sv_fetch_add_link(fetcher *f, const char *url, int64_t seed, int depth, const char *kind, const char *via,
+int sv_fetch_add_link(fetcher *f, const char *url, int64_t seed, int depth, sv_kind kind, const char *via,
 		    int redirects)
 {
 	if (seen_before(f, url))
@@ -121,7 +111,7 @@ int sv_fetch_add_link(fetcher *f, const char *url, int64_t seed, int depth, cons
 		free(l->via);
 		return sv_error_set(SV_EIO, "out of memory");
 	}
-	l->u = (sv_queue_url){l->url, seed, depth, kind_literal(kind), l->via, redirects};
+	l->u = (sv_queue_url){l->url, seed, depth, kind, l->via, redirects};
 	f->nlinks++;
 	return 0;
 }
@@ -227,7 +217,7 @@ int sv_fetch_checkpoint(fetcher *f)
 }
 
 static char *capture_record(fetcher *f, transfer *t, long status, const sv_objects_commit_info *info,
-			    const char *sha, const char *kind, const char *truncated, const char *error,
+			    const char *sha, sv_kind kind, const char *truncated, const char *error,
 			    const char *redirect)
 {
 	sv_capture c = SV_CAPTURE_INIT;
@@ -243,8 +233,7 @@ static char *capture_record(fetcher *f, transfer *t, long status, const sv_objec
 	c.headers_len = t->hlen;
 	c.seed = t->item.seed;
 	c.via = t->item.via;
-	if (sv_capture_kind_parse(&c.kind, kind))
-		c.kind = SV_CAPTURE_PAGE;
+	c.kind = kind;
 	c.node = f->o->machine;
 	c.content_encoding = t->encoding;
 	c.resumed_at = t->resumed ? t->resume_from : -1;
@@ -258,7 +247,7 @@ static char *capture_record(fetcher *f, transfer *t, long status, const sv_objec
 
 /* Queues the outcome of t for the next checkpoint. capture: keep a record. */
 int sv_fetch_record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, const sv_objects_commit_info *info,
-		  const sv_digest *d, const char *ckind, const char *truncated, const char *error,
+		  const sv_digest *d, sv_kind ckind, const char *truncated, const char *error,
 		  const char *redirect, int64_t retry_at)
 {
 	pending_outcome *p = t->is_robots ? new_outcome(&f->robots_caps, &f->nrobots, &f->caprobots)
@@ -278,7 +267,7 @@ int sv_fetch_record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, 
 		if (!p->record)
 			return sv_error_set(SV_EIO, "out of memory");
 		f->pending_bytes += strlen(p->record);
-		snprintf(p->kind, sizeof(p->kind), "%s", ckind ? ckind : "page");
+		p->kind = ckind;
 		p->length = info ? (int64_t)info->length : -1;
 		p->has_sha = d != NULL;
 		p->has_capture = 1;
@@ -294,7 +283,7 @@ int sv_fetch_queue_sitemap(fetcher *f, const char *url, const char *via, int64_t
 	char *n = NULL;
 	if (sv_url_normalize(&n, url, via) != 0)
 		return 0; /* a bad Sitemap: line is the site's problem, not ours */
-	int rc = sv_fetch_add_link(f, n, seed, 0, "sitemap", via, 0);
+	int rc = sv_fetch_add_link(f, n, seed, 0, SV_KIND_SITEMAP, via, 0);
 	free(n);
 	return rc;
 }

@@ -98,7 +98,8 @@ typedef struct {
 	sv_queue_outcome o;
 	sv_queue_capture c;
 	char *record, *reason, *url;
-	char ts[SV_RFC3339_LEN], sha[SV_DIGEST_HEX_LEN + 1], kind[16];
+	char ts[SV_RFC3339_LEN], sha[SV_DIGEST_HEX_LEN + 1];
+	sv_kind kind;
 	int64_t length;
 	int has_capture, has_sha;
 } pending_outcome;
@@ -137,9 +138,9 @@ typedef struct fetcher {
 
 /* checkpoint.c */
 int sv_fetch_record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, const sv_objects_commit_info *info,
-		    const sv_digest *d, const char *ckind, const char *truncated, const char *error,
+		    const sv_digest *d, sv_kind ckind, const char *truncated, const char *error,
 		    const char *redirect, int64_t retry_at);
-int sv_fetch_add_link(fetcher *f, const char *url, int64_t seed, int depth, const char *kind, const char *via,
+int sv_fetch_add_link(fetcher *f, const char *url, int64_t seed, int depth, sv_kind kind, const char *via,
 		      int redirects);
 int sv_fetch_queue_sitemap(fetcher *f, const char *url, const char *via, int64_t seed);
 int sv_fetch_flush_links(fetcher *f);
@@ -150,7 +151,7 @@ void sv_fetch_outcome_free(pending_outcome *p);
 transfer *sv_fetch_transfer_new(void);
 void sv_fetch_transfer_free(transfer *t); /* NULL is a no-op */
 int sv_fetch_transfer_start(fetcher *f, transfer *t);
-int sv_fetch_is_kind(const transfer *t, const char *kind);
+int sv_fetch_is_kind(const transfer *t, sv_kind kind);
 
 /* outcome.c: 0, 1 for a body shorter than announced (then finish_error), or a negative error. */
 int sv_fetch_finish_response(fetcher *f, transfer *t, long status);

@@ -113,12 +113,13 @@ int sv_fetch_start_item(fetcher *f, transfer *t)
 			const char *scheme_end = strstr(t->item.url, "://");
 			size_t slen = scheme_end ? (size_t)(scheme_end - t->item.url) : 4;
 			if (!r || !(r->item.url = malloc(slen + strlen(h->key) + 16)) ||
-			    !(r->item.host = strdup(h->key)) || !(r->item.kind = strdup("robots"))) {
+			    !(r->item.host = strdup(h->key))) {
 				sv_fetch_transfer_free(r);
 				return sv_error_set(SV_EIO, "out of memory");
 			}
 			sprintf(r->item.url, "%.*s://%s/robots.txt", (int)slen, t->item.url, h->key);
 			r->item.seed = t->item.seed;
+			r->item.kind = SV_KIND_ROBOTS;
 			r->is_robots = 1;
 			r->host = h;
 			h->robots_state = ROBOTS_FETCHING;

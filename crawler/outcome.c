@@ -41,25 +41,25 @@ static int64_t retry_after_ms(const char *v)
 	return 0;
 }
 
-static const char *capture_kind(transfer *t)
+static sv_kind capture_kind(transfer *t)
 {
 	if (t->is_robots)
-		return "robots";
-	if (sv_fetch_is_kind(t, "sitemap"))
-		return "sitemap";
+		return SV_KIND_ROBOTS;
+	if (sv_fetch_is_kind(t, SV_KIND_SITEMAP))
+		return SV_KIND_SITEMAP;
 	if (sv_scope_is_dataset_type(t->content_type, t->item.url, t->disposition))
-		return "dataset";
-	return t->item.kind ? t->item.kind : "page";
+		return SV_KIND_DATASET;
+	return t->item.kind;
 }
 
-static void count(fetcher *f, const char *kind)
+static void count(fetcher *f, sv_kind kind)
 {
 	f->stats->done++;
-	if (!strcmp(kind, "page"))
+	if (kind == SV_KIND_PAGE)
 		f->stats->pages++;
-	else if (!strcmp(kind, "dataset"))
+	else if (kind == SV_KIND_DATASET)
 		f->stats->datasets++;
-	else if (!strcmp(kind, "requisite"))
+	else if (kind == SV_KIND_REQUISITE)
 		f->stats->requisites++;
 	else
 		f->stats->other++;
@@ -95,13 +95,13 @@ int sv_fetch_finish_response(fetcher *f, transfer *t, long status)
 		for (size_t i = 0; i < nmaps && i < 100; i++)
 			if ((rc = sv_fetch_queue_sitemap(f, maps[i], t->item.url, t->item.seed)))
 				return rc;
-		return sv_fetch_record(f, t, SV_OUTCOME_DONE, status, &info, &d, "robots", NULL, NULL, NULL, 0);
+		return sv_fetch_record(f, t, SV_OUTCOME_DONE, status, &info, &d, SV_KIND_ROBOTS, NULL, NULL, NULL, 0);
 	}
 	/* A seed's own page: its host's /sitemap.xml seeds discovery too. */
-	if (t->item.depth == 0 && t->item.redirects == 0 && sv_fetch_is_kind(t, "page") &&
+	if (t->item.depth == 0 && t->item.redirects == 0 && sv_fetch_is_kind(t, SV_KIND_PAGE) &&
 	    (rc = sv_fetch_queue_sitemap(f, "/sitemap.xml", t->item.url, t->item.seed)))
 		return rc;
-	const char *kind = capture_kind(t);
+	sv_kind kind = capture_kind(t);
 	int retryable = status >= 500 || status == 408 || status == 429;
 	if (status == 429 || status == 503) {
 		int64_t wait = retry_after_ms(t->retry_after);
@@ -129,7 +129,7 @@ int sv_fetch_finish_response(fetcher *f, transfer *t, long status)
 		} else if (t->seed && t->seed->scope) {
 			sv_scope_decision sd;
 			int from = t->item.depth > 0 ? t->item.depth - 1 : 0;
-			if (sv_scope_decide(t->seed->scope, target, from, 1, strcmp(kind, "page") != 0, &sd) == 0 &&
+			if (sv_scope_decide(t->seed->scope, target, from, 1, kind != SV_KIND_PAGE, &sd) == 0 &&
 			    sd.follow) {
 				if ((rc = sv_fetch_add_link(f, target, t->item.seed, t->item.depth, kind, t->item.url,
 						   t->item.redirects + 1))) {
@@ -200,7 +200,8 @@ int sv_fetch_finish_error(fetcher *f, transfer *t, CURLcode res, long status)
 		/* Unreachable robots.txt: RFC 9309 says assume complete disallow, but
 		 * a host that does not answer at all will fail its URLs anyway. */
 		sv_fetch_robots_known(f, t->host, NULL, 0, 0);
-		return sv_fetch_record(f, t, SV_OUTCOME_FAILED, status, NULL, NULL, "robots", truncated, error, NULL, 0);
+		return sv_fetch_record(f, t, SV_OUTCOME_FAILED, status, NULL, NULL, SV_KIND_ROBOTS, truncated, error, NULL,
+				       0);
 	}
 	if (timed_out) {
 		int64_t pause_ms = 1000 * (1LL << (t->item.attempts < 8 ? t->item.attempts : 8));
@@ -214,6 +215,6 @@ int sv_fetch_finish_error(fetcher *f, transfer *t, CURLcode res, long status)
 	}
 	sv_partial_discard(&t->part);
 	f->stats->failed++;
-	return sv_fetch_record(f, t, SV_OUTCOME_FAILED, status, NULL, NULL, t->item.kind ? t->item.kind : "page", truncated,
+	return sv_fetch_record(f, t, SV_OUTCOME_FAILED, status, NULL, NULL, t->item.kind, truncated,
 		      error, NULL, 0);
 }

@@ -20,7 +20,7 @@
 #include "robots.h"
 
 #include "../common/error.h"
-#include "../common/hex.h"
+#include "../common/pct.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +34,6 @@ enum { KEY_NONE, KEY_USER_AGENT, KEY_ALLOW, KEY_DISALLOW, KEY_CRAWL_DELAY, KEY_S
 #define TOKEN_MAX 128
 /* URLs whose path escapes fit here are checked without allocating. */
 #define STACK_PATH 1024
-
-static const char HEX[] = "0123456789ABCDEF";
 
 static const struct {
 	const char *name;
@@ -86,47 +84,9 @@ static int is_token_char(unsigned char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
 }
 
-static int is_unreserved(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-	       c == '_' || c == '~';
-}
-
-/* Bytes that may not stand raw in a normalised path or query (as in queue/url.c). */
-static int must_escape(unsigned char c)
-{
-	if (c <= 0x20 || c >= 0x7f)
-		return 1;
-	return strchr("\"<>\\^`{|}", c) != NULL;
-}
-
 size_t sv_robots_normalize_escapes(char *dst, const char *src, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)src, *end = p + len;
-	char *w = dst;
-
-	for (; p < end; p++) {
-		int hi, lo;
-		if (*p == '%' && end - p >= 3 && (hi = sv_hex_value(p[1])) >= 0 && (lo = sv_hex_value(p[2])) >= 0) {
-			unsigned char c = (unsigned char)(hi << 4 | lo);
-			if (is_unreserved(c)) {
-				*w++ = (char)c;
-			} else {
-				*w++ = '%';
-				*w++ = HEX[hi];
-				*w++ = HEX[lo];
-			}
-			p += 2;
-		} else if (*p == '%' || must_escape(*p)) {
-			*w++ = '%';
-			*w++ = HEX[*p >> 4];
-			*w++ = HEX[*p & 15];
-		} else {
-			*w++ = (char)*p;
-		}
-	}
-	*w = '\0';
-	return (size_t)(w - dst);
+	return sv_pct_normalize(dst, src, len);
 }
 
 /*

@@ -67,12 +67,11 @@ void sv_robots_free(sv_robots *r); /* NULL is a no-op */
 /*
  * The pattern tools, shared with the scope rules (scope.c).
  *
- * sv_robots_normalize_escapes writes src[0..len) to dst in the one
- * percent-encoding form of queue/url.h: escapes of unreserved characters
- * decoded, other escapes in upper-case hex, a '%' that starts no escape and
- * bytes that may not stand raw in a URL (controls, space, non-ASCII,
- * "<>\^`{|}) escaped. '*' and '$' are left as they are. dst has room for
- * 3 * len + 1 bytes; it is NUL-terminated and its length is returned.
+ * sv_robots_normalize_escapes is sv_pct_normalize (common/pct.h): src[0..len)
+ * to dst in the one percent-encoding form of the queue's URL keys, so that a
+ * pattern and the URL path it is matched against are written alike. '*' and
+ * '$' are left as they are. dst has room for 3 * len + 1 bytes; it is
+ * NUL-terminated and its length is returned.
  */
 size_t sv_robots_normalize_escapes(char *dst, const char *src, size_t len);
 

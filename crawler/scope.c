@@ -124,16 +124,21 @@ static const char *const GENERIC_TYPES[] = {
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-const char *sv_scope_kind_name(sv_scope_kind kind)
+sv_kind sv_scope_kind_to_kind(sv_scope_kind kind)
 {
 	switch (kind) {
 	case SV_SCOPE_AS_DATASET:
-		return "dataset";
+		return SV_KIND_DATASET;
 	case SV_SCOPE_AS_REQUISITE:
-		return "requisite";
+		return SV_KIND_REQUISITE;
 	default:
-		return "page";
+		return SV_KIND_PAGE;
 	}
+}
+
+const char *sv_scope_kind_name(sv_scope_kind kind)
+{
+	return sv_kind_name(sv_scope_kind_to_kind(kind));
 }
 
 static char lower(char c)

@@ -52,6 +52,7 @@
 #ifndef SV_SCOPE_H
 #define SV_SCOPE_H
 
+#include "../common/kind.h"
 #include "../seeds/sheet.h"
 
 #define SV_SCOPE_URL_MAX_DEFAULT 2048 /* longest URL followed, in bytes, unless the rules say otherwise */
@@ -76,7 +77,9 @@ typedef enum {
 	SV_SCOPE_AS_REQUISITE, /* what a page needs to display: images, CSS, scripts */
 } sv_scope_kind;
 
-/* "page", "dataset" or "requisite": the capture record's kind. */
+/* SV_KIND_PAGE, SV_KIND_DATASET or SV_KIND_REQUISITE: what the URL is queued and recorded as. */
+sv_kind sv_scope_kind_to_kind(sv_scope_kind kind);
+/* "page", "dataset" or "requisite": the name of that kind. */
 const char *sv_scope_kind_name(sv_scope_kind kind);
 
 typedef struct {

@@ -48,7 +48,6 @@ void sv_fetch_transfer_free(transfer *t)
 	free(t->mem);
 	free(t->item.url);
 	free(t->item.host);
-	free(t->item.kind);
 	free(t->item.via);
 	free(t);
 }
@@ -118,9 +117,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	return len;
 }
 
-int sv_fetch_is_kind(const transfer *t, const char *kind)
+int sv_fetch_is_kind(const transfer *t, sv_kind kind)
 {
-	return t->item.kind && !strcmp(t->item.kind, kind);
+	return t->item.kind == kind;
 }
 
 /* Decides, on the first bytes of a 2xx body, whether a discovery reader looks for URLs in it. */
@@ -131,7 +130,7 @@ static void decide_discovery(transfer *t, const void *buf, size_t len)
 	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (status < 200 || status >= 300 || t->is_robots)
 		return;
-	sv_discover_response r = {t->item.url, sv_fetch_is_kind(t, "sitemap"), t->content_type, t->encoding, buf, len};
+	sv_discover_response r = {t->item.url, sv_fetch_is_kind(t, SV_KIND_SITEMAP), t->content_type, t->encoding, buf, len};
 	if (sv_discover_open(&t->discover, &r, on_found, t) != 0)
 		t->discover = NULL; /* no reading for this body; the download goes on */
 }
@@ -226,18 +225,18 @@ static void on_found(void *ctx, const char *url, sv_found_kind kind)
 		return;
 	switch (kind) {
 	case SV_FOUND_SITEMAP:
-		rc = sv_fetch_add_link(f, url, t->item.seed, 0, "sitemap", t->item.url, 0);
+		rc = sv_fetch_add_link(f, url, t->item.seed, 0, SV_KIND_SITEMAP, t->item.url, 0);
 		break;
 	case SV_FOUND_LISTED:
 		if (sv_scope_decide(t->seed->scope, url, 0, 1, 0, &d) == 0 && d.follow)
-			rc = sv_fetch_add_link(f, url, t->item.seed, 1, sv_scope_kind_name(d.kind), t->item.url, 0);
+			rc = sv_fetch_add_link(f, url, t->item.seed, 1, sv_scope_kind_to_kind(d.kind), t->item.url, 0);
 		break;
 	case SV_FOUND_PAGE:
 	case SV_FOUND_REQUISITE:
 		if (sv_scope_decide(t->seed->scope, url, t->item.depth, t->in_scope, kind == SV_FOUND_REQUISITE, &d) ==
 			    0 &&
 		    d.follow)
-			rc = sv_fetch_add_link(f, url, t->item.seed, t->item.depth + 1, sv_scope_kind_name(d.kind), t->item.url,
+			rc = sv_fetch_add_link(f, url, t->item.seed, t->item.depth + 1, sv_scope_kind_to_kind(d.kind), t->item.url,
 				      0);
 		break;
 	}

@@ -20,10 +20,8 @@ typedef struct sv_queue_ops {
 	int (*renew)(sv_queue *q, const char *node, const int64_t *ids, size_t n, int lease_ms);
 	int (*complete)(sv_queue *q, const char *node, const sv_queue_outcome *outcomes, size_t n,
 			size_t *accepted);
-	int (*expire)(sv_queue *q, size_t *returned);
 	int (*seed_params)(sv_queue *q, int64_t seed, char **params);
 	int (*stats)(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_seed_stats *total);
-	int (*sheet_raw)(sv_queue *q, const char *name, void **raw, size_t *len);
 	int (*host_get)(sv_queue *q, const char *host, sv_queue_host *out);
 	int (*host_set_robots)(sv_queue *q, const char *host, const char *robots, int status,
 			       int crawl_delay_ms);

@@ -1,5 +1,11 @@
 /*
  * queue/queue.c -- choosing a backend, and what all backends share.
+ *
+ * A location names its backend by its start (BACKENDS); one that names none
+ * and has no "://" is a path, and the sqlite backend's. A backend listed
+ * without an open function is known but not in this build: its locations
+ * get a message that says so, not "unsupported". Messages show a location
+ * with its user info (user:password@) replaced by "***@".
  */
 #include "backend.h"
 
@@ -9,18 +15,57 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct {
+	const char *prefix; /* how a location starts */
+	const char *name;
+	/* 1: open is given what follows the prefix (a path); 0: the whole location (a URL) */
+	int strip;
+	int (*open)(sv_queue **out, const char *location, const sv_queue_options *opts); /* NULL: not built */
+} backend;
+
+static const backend BACKENDS[] = {
+	{"sqlite:", "sqlite", 1, sv_queue_sqlite_open},
+	{"postgresql://", "postgresql", 0, NULL},
+	{"postgres://", "postgresql", 0, NULL},
+};
+
+/* A location with no known prefix and no "://": a path. */
+static const backend PLAIN_PATH = {"", "sqlite", 1, sv_queue_sqlite_open};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* location, cut to fit, its user info (up to the last '@' of the authority) as "***". */
+static const char *shown(char *buf, size_t cap, const char *location)
+{
+	const char *auth = strstr(location, "://");
+	const char *at = auth ? memrchr(auth + 3, '@', strcspn(auth + 3, "/?#")) : NULL;
+	if (!at)
+		snprintf(buf, cap, "%.200s", location);
+	else
+		snprintf(buf, cap, "%.*s***%.200s", (int)(auth + 3 - location), location, at);
+	return buf;
+}
+
 int sv_queue_open(sv_queue **out, const char *location, const sv_queue_options *opts)
 {
 	sv_queue_options def = SV_QUEUE_OPTIONS_INIT;
+	const backend *b = NULL;
+	char buf[512];
 	*out = NULL;
 	if (!opts)
 		opts = &def;
-	if (!strncmp(location, "sqlite:", 7))
-		return sv_queue_sqlite_open(out, location + 7, opts);
-	if (strstr(location, "://"))
+	for (size_t i = 0; i < COUNT(BACKENDS) && !b; i++)
+		if (!strncmp(location, BACKENDS[i].prefix, strlen(BACKENDS[i].prefix)))
+			b = &BACKENDS[i];
+	if (!b && strstr(location, "://"))
 		return sv_error_set(SV_EINVAL, "unsupported queue location '%s' (this build has sqlite:PATH)",
-				    location);
-	return sv_queue_sqlite_open(out, location, opts);
+				    shown(buf, sizeof(buf), location));
+	if (!b)
+		b = &PLAIN_PATH;
+	if (!b->open)
+		return sv_error_set(SV_EINVAL, "queue '%s': this build has no %s queue backend (it has sqlite:PATH)",
+				    shown(buf, sizeof(buf), location), b->name);
+	return b->open(out, b->strip ? location + strlen(b->prefix) : location, opts);
 }
 
 void sv_queue_close(sv_queue *q)
@@ -43,7 +88,6 @@ void sv_queue_items_free(sv_queue_item *items, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(items[i].url);
 		free(items[i].host);
-		free(items[i].kind);
 		free(items[i].via);
 	}
 	free(items);
@@ -97,11 +141,6 @@ int sv_queue_complete(sv_queue *q, const char *node, const sv_queue_outcome *out
 	return q->ops.complete(q, node, outcomes, n, accepted);
 }
 
-int sv_queue_expire(sv_queue *q, size_t *returned)
-{
-	return q->ops.expire(q, returned);
-}
-
 int sv_queue_seed_params(sv_queue *q, int64_t seed, char **params)
 {
 	return q->ops.seed_params(q, seed, params);
@@ -110,11 +149,6 @@ int sv_queue_seed_params(sv_queue *q, int64_t seed, char **params)
 int sv_queue_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_seed_stats *total)
 {
 	return q->ops.stats(q, rows, n, total);
-}
-
-int sv_queue_sheet_raw(sv_queue *q, const char *name, void **raw, size_t *len)
-{
-	return q->ops.sheet_raw(q, name, raw, len);
 }
 
 int sv_queue_host_get(sv_queue *q, const char *host, sv_queue_host *out)

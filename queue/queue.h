@@ -19,6 +19,8 @@
 #ifndef SV_QUEUE_H
 #define SV_QUEUE_H
 
+#include "../common/kind.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,7 +71,7 @@ typedef struct {
 	const char *url;  /* normalised */
 	int64_t seed;     /* seed row id */
 	int depth;        /* link hops from the seed */
-	const char *kind; /* page|dataset|requisite|robots|sitemap */
+	sv_kind kind;     /* page, dataset, requisite, robots or sitemap */
 	const char *via;  /* referring URL, or NULL */
 	int redirects;    /* redirects followed to reach it */
 } sv_queue_url;
@@ -81,7 +83,7 @@ typedef struct {
 	char *host; /* politeness key */
 	int64_t seed;
 	int depth;
-	char *kind;
+	sv_kind kind;
 	char *via;
 	int attempts; /* earlier attempts that ended in a retry */
 	int redirects;
@@ -95,7 +97,7 @@ typedef struct {
 	const char *ts;     /* UTC, RFC 3339 with ms */
 	const char *sha256; /* hex digest of the payload, or NULL */
 	int64_t length;     /* payload bytes, -1 if none */
-	const char *kind;   /* page|dataset|requisite|robots|sitemap|manual */
+	sv_kind kind;
 } sv_queue_capture;
 
 typedef struct {
@@ -108,7 +110,8 @@ typedef struct {
 	const sv_queue_capture *capture; /* DONE, FAILED and SKIPPED: the record to keep, or NULL */
 } sv_queue_outcome;
 
-/* A capture record as listed by captures(). Strings live until the callback returns. */
+/* A capture record as listed by captures(). Strings live until the callback
+ * returns; kind is the name as stored (sv_kind_name of what was added). */
 typedef struct {
 	int64_t id;
 	const char *url, *ts, *sha256, *kind, *record;
@@ -142,17 +145,19 @@ typedef struct {
  * The operations. Each is one transaction; each returns 0 or a negative
  * SV_E code with the message kept aside (sv_error_last).
  */
+/* Loads a sheet's rows (matched by URL; rows gone from it are paused) and keeps its
+ * raw bytes beside them, as loaded. */
 int sv_queue_add_sheet(sv_queue *q, const char *name, const void *raw, size_t raw_len, const sv_queue_seed *rows, size_t n, sv_queue_sheet_result *res);
 int sv_queue_enqueue(sv_queue *q, const sv_queue_url *urls, size_t n, size_t *added);
 /* Leases up to max URLs to node. freed (nfreed ids, may be NULL): leased URLs whose
- * transfers ended, their host slots freed first in the same transaction (free_slots). */
+ * transfers ended, their host slots freed first in the same transaction (free_slots).
+ * Leases that ran out are returned first (a URL that lost max_expiries fails): no
+ * other operation expires them. */
 int sv_queue_claim(sv_queue *q, const char *node, const int64_t *freed, size_t nfreed, size_t max, int lease_ms, sv_queue_item **items, size_t *n);
 int sv_queue_renew(sv_queue *q, const char *node, const int64_t *ids, size_t n, int lease_ms);
 int sv_queue_complete(sv_queue *q, const char *node, const sv_queue_outcome *outcomes, size_t n, size_t *accepted);
-int sv_queue_expire(sv_queue *q, size_t *returned);
 int sv_queue_seed_params(sv_queue *q, int64_t seed, char **params);
 int sv_queue_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_seed_stats *total);
-int sv_queue_sheet_raw(sv_queue *q, const char *name, void **raw, size_t *len);
 int sv_queue_host_get(sv_queue *q, const char *host, sv_queue_host *out);
 int sv_queue_host_set_robots(sv_queue *q, const char *host, const char *robots, int status, int crawl_delay_ms);
 int sv_queue_host_cooldown(sv_queue *q, const char *host, int64_t until_ms, int timed_out);
@@ -173,7 +178,9 @@ int sv_queue_pending(sv_queue *q, int64_t *queued, int64_t *leased);
 /* Records a capture that has no queued URL behind it (robots.txt, manual puts). */
 int sv_queue_add_capture(sv_queue *q, const char *url, const sv_queue_capture *c, int status);
 
-/* Opens the queue at location: a file path or sqlite:PATH (created if missing). */
+/* Opens the queue at location: a file path or sqlite:PATH (created if missing).
+ * postgresql:// and postgres:// are known but not in this build; they, and any
+ * other scheme, are SV_EINVAL. */
 int sv_queue_open(sv_queue **out, const char *location, const sv_queue_options *opts);
 void sv_queue_close(sv_queue *q); /* NULL is a no-op */
 

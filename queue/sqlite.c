@@ -232,6 +232,14 @@ static char *col_dup(sqlite3_stmt *st, int i)
 	return t ? strdup((const char *)t) : NULL;
 }
 
+/* A URL's kind from its stored name. This program writes only sv_kind_name's
+ * names; anything else is read as a page, as a link of no known kind would be. */
+static sv_kind kind_of(sqlite3_stmt *st, int i)
+{
+	sv_kind k;
+	return sv_kind_parse((const char *)sqlite3_column_text(st, i), &k) == 0 ? k : SV_KIND_PAGE;
+}
+
 static sqlite_queue *impl(sv_queue *q)
 {
 	return q->impl;
@@ -379,7 +387,7 @@ static int host_id(sqlite_queue *s, const char *host, int64_t *id)
  */
 static int64_t url_rank(const sv_queue_url *u, int seed_priority)
 {
-	return (int64_t)seed_priority * 2 + (u->kind && !strcmp(u->kind, "dataset"));
+	return (int64_t)seed_priority * 2 + (u->kind == SV_KIND_DATASET);
 }
 
 static int insert_url(sqlite_queue *s, const sv_queue_url *u, int64_t host, int priority, int *inserted)
@@ -392,7 +400,7 @@ static int insert_url(sqlite_queue *s, const sv_queue_url *u, int64_t host, int 
 		sqlite3_bind_int64(st, 2, host);
 		sqlite3_bind_int64(st, 3, u->seed);
 		sqlite3_bind_int(st, 4, u->depth);
-		sqlite3_bind_text(st, 5, u->kind ? u->kind : "page", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, sv_kind_name(u->kind), -1, SQLITE_STATIC);
 		if (u->via)
 			sqlite3_bind_text(st, 6, u->via, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 7, url_rank(u, priority));
@@ -612,7 +620,7 @@ static int add_sheet_locked(sqlite_queue *s, const char *name, const void *raw, 
 			if ((rc = run_done(s, st, "add a seed row")))
 				return rc;
 			id = sqlite3_last_insert_rowid(s->db);
-			sv_queue_url u = {r->url, id, 0, "page", NULL, 0};
+			sv_queue_url u = {r->url, id, 0, SV_KIND_PAGE, NULL, 0};
 			if ((rc = enqueue_locked(s, &u, 1, NULL)))
 				return rc;
 			res->added++;
@@ -660,34 +668,6 @@ static int q_add_sheet(sv_queue *q, const char *name, const void *raw, size_t ra
 	return finish(s, add_sheet_locked(s, name, raw, raw_len, rows, n, sv_queue_now_ms(q), res));
 }
 
-static int q_sheet_raw(sv_queue *q, const char *name, void **raw, size_t *len)
-{
-	sqlite_queue *s = impl(q);
-	sqlite3_stmt *st;
-	int rc;
-	*raw = NULL;
-	*len = 0;
-	if (sqlite3_prepare_v2(s->db, "SELECT raw FROM sheets WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
-		return db_fail(s, "read a sheet");
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	int step = sqlite3_step(st);
-	if (step == SQLITE_ROW) {
-		size_t n = (size_t)sqlite3_column_bytes(st, 0);
-		*raw = malloc(n ? n : 1);
-		if (*raw) {
-			memcpy(*raw, sqlite3_column_blob(st, 0), n);
-			*len = n;
-			rc = 0;
-		} else {
-			rc = sv_error_set(SV_EIO, "out of memory");
-		}
-	} else {
-		rc = step == SQLITE_DONE ? sv_error_set(SV_ENOTFOUND, "no sheet '%s'", name) : db_fail(s, "read a sheet");
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
 /* ---- captures ---- */
 
 /* The URL text of a queued URL (valid until the next use of the statement). */
@@ -711,7 +691,7 @@ static int insert_capture(sqlite_queue *s, const char *url, const sv_queue_captu
 		sqlite3_bind_text(st, 4, c->sha256, -1, SQLITE_STATIC);
 	if (c->length >= 0)
 		sqlite3_bind_int64(st, 5, c->length);
-	sqlite3_bind_text(st, 6, c->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, sv_kind_name(c->kind), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, c->record, -1, SQLITE_STATIC);
 	int rc = run_done(s, st, "record a capture");
 	sqlite3_reset(s->st[ST_URL_TEXT]);
@@ -781,11 +761,10 @@ static int release_hosts(sqlite_queue *s, tally *hosts, int64_t next)
 	return 0;
 }
 
-/* Returns expired leases to the queue (inside a transaction). */
-static int expire_locked(sqlite_queue *s, int64_t now, int max_expiries, size_t *returned)
+/* Returns expired leases to the queue (inside a claim's transaction: no other operation expires leases). */
+static int expire_locked(sqlite_queue *s, int64_t now, int max_expiries)
 {
 	tally hosts = {0};
-	size_t count = 0;
 	int rc = 0;
 	struct {
 		int64_t id;
@@ -822,7 +801,6 @@ static int expire_locked(sqlite_queue *s, int64_t now, int max_expiries, size_t 
 			if (fail)
 				sqlite3_bind_int64(st, 4, now);
 			rc = run_done(s, st, "return a lease");
-			count++;
 		}
 		if (rc || k < 256)
 			break;
@@ -830,18 +808,7 @@ static int expire_locked(sqlite_queue *s, int64_t now, int max_expiries, size_t 
 	if (rc == 0)
 		rc = release_hosts(s, &hosts, now);
 	tally_free(&hosts);
-	if (returned)
-		*returned = count;
 	return rc;
-}
-
-static int q_expire(sv_queue *q, size_t *returned)
-{
-	sqlite_queue *s = impl(q);
-	int rc = begin(s);
-	if (rc)
-		return rc;
-	return finish(s, expire_locked(s, sv_queue_now_ms(q), q->opts.max_expiries, returned));
 }
 
 typedef struct {
@@ -860,7 +827,7 @@ static int claim_locked(sv_queue *q, const char *node, size_t max, int lease_ms,
 	int rc;
 
 	*n = 0;
-	if ((rc = expire_locked(s, now, q->opts.max_expiries, NULL)))
+	if ((rc = expire_locked(s, now, q->opts.max_expiries)))
 		return rc;
 	hosts = calloc(max, sizeof(*hosts));
 	if (!hosts)
@@ -911,12 +878,12 @@ static int claim_locked(sv_queue *q, const char *node, size_t max, int lease_ms,
 			it->host = strdup(hosts[h].host);
 			it->seed = sqlite3_column_int64(st, 2);
 			it->depth = sqlite3_column_int(st, 3);
-			it->kind = col_dup(st, 4);
+			it->kind = kind_of(st, 4);
 			it->via = col_dup(st, 5);
 			it->attempts = sqlite3_column_int(st, 6);
 			it->redirects = sqlite3_column_int(st, 7);
 			got++;
-			if (!it->url || !it->host || !it->kind) {
+			if (!it->url || !it->host) {
 				rc = sv_error_set(SV_EIO, "out of memory");
 				break;
 			}
@@ -1414,10 +1381,8 @@ static const sv_queue_ops SQLITE_OPS = {
 	.claim = q_claim,
 	.renew = q_renew,
 	.complete = q_complete,
-	.expire = q_expire,
 	.seed_params = q_seed_params,
 	.stats = q_stats,
-	.sheet_raw = q_sheet_raw,
 	.host_get = q_host_get,
 	.host_set_robots = q_host_set_robots,
 	.host_cooldown = q_host_cooldown,

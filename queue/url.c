@@ -13,14 +13,16 @@
  * - the result is http or https, at most SV_URL_MAX bytes, and normalising
  *   it again gives it back unchanged (the unit tests check every case);
  * - a percent escape of a reserved character (%2F, %3F, %23, %25 ...) is
- *   never decoded: only escapes of unreserved characters are;
+ *   never decoded: only escapes of unreserved characters are (path and
+ *   query are written by sv_pct_normalize, common/pct.h, which robots.txt
+ *   matching shares);
  * - no transfer is ever made: curl_url only parses. Unicode hosts become
  *   punycode through libidn2 inside libcurl, which is pure computation.
  */
 #include "url.h"
 
 #include "../common/error.h"
-#include "../common/hex.h"
+#include "../common/pct.h"
 
 #include <curl/curl.h>
 #include <locale.h>
@@ -36,27 +38,9 @@
 
 static const char HEX[] = "0123456789ABCDEF";
 
-
 static int is_alpha(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static int is_unreserved(unsigned char c)
-{
-	return is_alpha(c) || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
-}
-
-/* Bytes that may not stand raw in a path or query. */
-static int must_escape(unsigned char c)
-{
-	if (c <= 0x20 || c >= 0x7f)
-		return 1;
-	switch (c) {
-	case '"': case '<': case '>': case '\\': case '^': case '`': case '{': case '|': case '}':
-		return 1;
-	}
-	return 0;
 }
 
 static char lower(char c)
@@ -217,35 +201,6 @@ static int to_punycode(CURLU *u, char **host, const char *url)
 	curl_free(*host);
 	*host = puny;
 	return 0;
-}
-
-/*
- * Writes src to dst with percent-encoding in one form; returns the end.
- * dst has room for 3 * strlen(src) bytes.
- */
-static char *normalize_escapes(char *dst, const char *src)
-{
-	for (const unsigned char *p = (const unsigned char *)src; *p; p++) {
-		int hi, lo;
-		if (*p == '%' && (hi = sv_hex_value(p[1])) >= 0 && (lo = sv_hex_value(p[2])) >= 0) {
-			unsigned char c = (unsigned char)(hi << 4 | lo);
-			if (is_unreserved(c)) {
-				*dst++ = (char)c;
-			} else {
-				*dst++ = '%';
-				*dst++ = HEX[hi];
-				*dst++ = HEX[lo];
-			}
-			p += 2;
-		} else if (*p == '%' || must_escape(*p)) {
-			*dst++ = '%';
-			*dst++ = HEX[*p >> 4];
-			*dst++ = HEX[*p & 15];
-		} else {
-			*dst++ = (char)*p;
-		}
-	}
-	return dst;
 }
 
 /*
@@ -412,11 +367,11 @@ static int assemble(char **out, CURLU *u, const char *url)
 	p = w;
 	if (*path != '/')
 		*w++ = '/';
-	w = normalize_escapes(w, path);
+	w += sv_pct_normalize(w, path, strlen(path));
 	w = p + remove_dots(p, (size_t)(w - p));
 	if (query && *query) {
 		*w++ = '?';
-		w = normalize_escapes(w, query);
+		w += sv_pct_normalize(w, query, strlen(query));
 	}
 	*w = '\0';
 	if (w - res > SV_URL_MAX) {

@@ -8,35 +8,6 @@
 #include <jansson.h>
 #include <string.h>
 
-static const char *const kind_names[] = {
-	[SV_CAPTURE_PAGE] = "page",     [SV_CAPTURE_DATASET] = "dataset", [SV_CAPTURE_REQUISITE] = "requisite",
-	[SV_CAPTURE_ROBOTS] = "robots", [SV_CAPTURE_SITEMAP] = "sitemap", [SV_CAPTURE_MANUAL] = "manual",
-};
-
-#define NKINDS (sizeof(kind_names) / sizeof(kind_names[0]))
-
-const char *sv_capture_kind_name(sv_capture_kind kind)
-{
-	return (size_t)kind < NKINDS ? kind_names[kind] : "page";
-}
-
-static int kind_find(const char *name)
-{
-	for (size_t i = 0; name && i < NKINDS; i++)
-		if (!strcmp(name, kind_names[i]))
-			return (int)i;
-	return -1;
-}
-
-int sv_capture_kind_parse(sv_capture_kind *out, const char *name)
-{
-	int k = kind_find(name);
-	if (k < 0)
-		return sv_error_set(SV_EINVAL, "unknown capture kind '%s'", name ? name : "(none)");
-	*out = (sv_capture_kind)k;
-	return 0;
-}
-
 static json_t *str_or_null(const char *s)
 {
 	return s ? json_string(s) : json_null();
@@ -88,7 +59,7 @@ int sv_capture_to_json(const sv_capture *c, char **out)
 	if (rc == 0)
 		rc = set(o, "via", str_or_null(c->via));
 	if (rc == 0)
-		rc = set(o, "kind", json_string(sv_capture_kind_name(c->kind)));
+		rc = set(o, "kind", json_string(sv_kind_name(c->kind)));
 	if (rc == 0)
 		rc = set(o, "node", str_or_null(c->node));
 	if (rc == 0 && c->content_encoding)
@@ -161,9 +132,10 @@ int sv_capture_parse(sv_capture_parsed *out, const char *line, size_t len)
 	}
 	c->seed = get_int(j, "seed");
 	c->via = get_str(j, "via");
-	int k = kind_find(get_str(j, "kind"));
-	out->kind_known = k >= 0;
-	c->kind = k >= 0 ? (sv_capture_kind)k : SV_CAPTURE_PAGE;
+	const char *kind = get_str(j, "kind");
+	out->kind_known = kind && sv_kind_parse(kind, &c->kind) == 0;
+	if (!out->kind_known)
+		c->kind = SV_KIND_PAGE;
 	c->node = get_str(j, "node");
 	c->content_encoding = get_str(j, "content_encoding");
 	c->resumed_at = get_int(j, "resumed_at");

@@ -18,23 +18,10 @@
 #ifndef SV_CAPTURE_H
 #define SV_CAPTURE_H
 
+#include "../common/kind.h"
+
 #include <stddef.h>
 #include <stdint.h>
-
-/* The kinds of capture (the record's "kind"). */
-typedef enum {
-	SV_CAPTURE_PAGE,
-	SV_CAPTURE_DATASET,
-	SV_CAPTURE_REQUISITE,
-	SV_CAPTURE_ROBOTS,
-	SV_CAPTURE_SITEMAP,
-	SV_CAPTURE_MANUAL,
-} sv_capture_kind;
-
-/* "page", "dataset", "requisite", "robots", "sitemap" or "manual". */
-const char *sv_capture_kind_name(sv_capture_kind kind);
-/* SV_EINVAL for anything else. */
-int sv_capture_kind_parse(sv_capture_kind *out, const char *name);
 
 /*
  * A capture record. Strings are borrowed (NULL: absent); numbers are -1 when
@@ -53,7 +40,7 @@ typedef struct {
 	size_t headers_len;
 	int64_t seed;           /* sheet row id */
 	const char *via;        /* referring URL */
-	sv_capture_kind kind;
+	sv_kind kind;
 	const char *node;       /* the machine that made it */
 	/* optional */
 	const char *content_encoding;
@@ -69,7 +56,7 @@ typedef struct {
 
 #define SV_CAPTURE_INIT                                                                                    \
 	{                                                                                                  \
-		.status = -1, .length = -1, .stored = -1, .seed = -1, .kind = SV_CAPTURE_PAGE, .resumed_at = -1 \
+		.status = -1, .length = -1, .stored = -1, .seed = -1, .kind = SV_KIND_PAGE, .resumed_at = -1 \
 	}
 
 /* The record as one line of compact JSON (no newline), malloc'd into *out. */
@@ -82,7 +69,7 @@ int sv_capture_to_json(const sv_capture *c, char **out);
  */
 typedef struct {
 	sv_capture c;
-	int kind_known; /* 0: the record's kind is missing or unknown (c.kind is then PAGE) */
+	int kind_known; /* 0: the record's kind is missing or unknown (c.kind is then SV_KIND_PAGE) */
 	void *json;     /* the parsed document */
 } sv_capture_parsed;
 

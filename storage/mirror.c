@@ -1275,7 +1275,7 @@ static int import_record(void *ctx, const char *path, const char *line, size_t l
 	int status = rec.p.c.status > 0 ? rec.p.c.status : 0;
 	capture_key(rec.url, rec.ts, status, rec.sha256[0] ? rec.sha256 : NULL, &k);
 	if (!dset_has(&s->seen, &k)) {
-		const char *kind = rec.p.kind_known ? sv_capture_kind_name(rec.p.c.kind) : "page";
+		const char *kind = rec.p.kind_known ? sv_kind_name(rec.p.c.kind) : "page";
 		sv_mirror_capture c = {line, rec.url, rec.ts, rec.sha256[0] ? rec.sha256 : NULL, kind, status,
 				       rec.p.c.length};
 		if ((!s->cb->capture || (rc = s->cb->capture(s->cb->ctx, &c)) == 0) &&

@@ -3,6 +3,12 @@
  * holder per lease, expired leases come back, outcomes only from the holder,
  * per-host politeness, seed-row caps and sheet reloads; and the same under
  * several processes at once, and after a SIGKILL.
+ *
+ * Every test of the suite "queue" runs once per backend of BACKENDS, through
+ * the public operations only. A backend under test is one line there: its
+ * name, a fixture that gives a fresh queue location for one test, and a way
+ * to read back the sheet it keeps (which no public operation returns).
+ * The suite "queue_open" checks which backend a location chooses.
  */
 #include "helpers.h"
 
@@ -11,11 +17,53 @@
 #include "../../queue/queue.h"
 
 #include <signal.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
-static char dir[4096], dbpath[4200];
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static char dir[4096], location[4200];
 static int64_t fake_now;
 static sv_queue *q;
+
+/* ---- the backends ---- */
+
+typedef struct {
+	const char *name;
+	/* A location no other test uses, in dir (which the test removes). */
+	void (*fresh)(char *buf, size_t cap, const char *dir);
+	/* The bytes of sheet name as the queue at location keeps them, read from its storage; *len = -1 if none. */
+	void (*stored_sheet)(const char *location, const char *name, char *buf, size_t cap, ssize_t *len);
+} backend;
+
+static void sqlite_fresh(char *buf, size_t cap, const char *d)
+{
+	snprintf(buf, cap, "sqlite:%s/queue.db", d);
+}
+
+static void sqlite_stored_sheet(const char *loc, const char *name, char *buf, size_t cap, ssize_t *len)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	cr_assert_eq(sqlite3_open_v2(loc + strlen("sqlite:"), &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT raw FROM sheets WHERE name = ?1", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	*len = -1;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*len = sqlite3_column_bytes(st, 0);
+		cr_assert_leq((size_t)*len, cap);
+		memcpy(buf, sqlite3_column_blob(st, 0), (size_t)*len);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static const backend BACKENDS[] = {
+	{"sqlite", sqlite_fresh, sqlite_stored_sheet},
+};
+
+static const backend *B;
 
 static int64_t clock_fn(void *ctx)
 {
@@ -31,25 +79,49 @@ static sv_queue *open_queue(int fake_clock, int cap, int delay_ms)
 	o.host_delay_ms = delay_ms;
 	if (fake_clock)
 		o.now_ms = clock_fn;
-	cr_assert_eq(sv_queue_open(&h, dbpath, &o), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_queue_open(&h, location, &o), 0, "%s: %s", B->name, sv_error_last());
 	return h;
 }
 
 static void setup(void)
 {
 	th_tempdir(dir, sizeof(dir));
-	snprintf(dbpath, sizeof(dbpath), "%s/queue.db", dir);
 	fake_now = 1000000;
-	q = open_queue(1, 4, 0);
 }
 
 static void teardown(void)
 {
 	sv_queue_close(q);
+	q = NULL;
 	th_rmrf(dir);
 }
 
 TestSuite(queue, .init = setup, .fini = teardown, .timeout = 120);
+
+/* The index of every backend, as the parameters of each test. */
+static struct criterion_test_params every_backend(void)
+{
+	static size_t which[COUNT(BACKENDS)];
+	for (size_t i = 0; i < COUNT(BACKENDS); i++)
+		which[i] = i;
+	return cr_make_param_array(size_t, which, COUNT(BACKENDS));
+}
+
+/* A test of the suite "queue", run against every backend, with q open on a fresh location. */
+#define QUEUE_TEST(name)                                                     \
+	static void name##_body(void);                                       \
+	ParameterizedTestParameters(queue, name)                             \
+	{                                                                    \
+		return every_backend();                                      \
+	}                                                                    \
+	ParameterizedTest(size_t *which, queue, name)                        \
+	{                                                                    \
+		B = &BACKENDS[*which];                                       \
+		B->fresh(location, sizeof(location), dir);                   \
+		q = open_queue(1, 4, 0);                                     \
+		name##_body();                                               \
+	}                                                                    \
+	static void name##_body(void)
 
 /* One sheet row per URL given; returns the seed id of the first. */
 static int64_t add_rows(const char *sheet, const char *const *urls, const int *prio, size_t n,
@@ -73,7 +145,7 @@ static int64_t add_rows(const char *sheet, const char *const *urls, const int *p
 	return id;
 }
 
-static size_t enqueue_fmt(int64_t seed, const char *fmt, int from, int to, const char *kind)
+static size_t enqueue_fmt(int64_t seed, const char *fmt, int from, int to, sv_kind kind)
 {
 	sv_queue_url u[512];
 	char buf[512][128];
@@ -114,22 +186,22 @@ static sv_queue_seed_stats totals(void)
 	return total;
 }
 
-Test(queue, a_url_is_queued_once)
+QUEUE_TEST(a_url_is_queued_once)
 {
 	const char *u[] = {"http://a.example/"};
 	int64_t seed = add_rows("s", u, NULL, 1, NULL);
-	cr_assert_eq(enqueue_fmt(seed, "http://a.example/p%d", 0, 10, "page"), 10);
-	cr_assert_eq(enqueue_fmt(seed, "http://a.example/p%d", 5, 15, "page"), 5);
-	cr_assert_eq(enqueue_fmt(seed, "http://a.example/", 0, 1, "page"), 0, "the seed URL is queued already");
+	cr_assert_eq(enqueue_fmt(seed, "http://a.example/p%d", 0, 10, SV_KIND_PAGE), 10);
+	cr_assert_eq(enqueue_fmt(seed, "http://a.example/p%d", 5, 15, SV_KIND_PAGE), 5);
+	cr_assert_eq(enqueue_fmt(seed, "http://a.example/", 0, 1, SV_KIND_PAGE), 0, "the seed URL is queued already");
 	cr_assert_eq(totals().queued, 16);
 }
 
-Test(queue, per_host_cap_and_release)
+QUEUE_TEST(per_host_cap_and_release)
 {
 	const char *u[] = {"http://a.example/"};
 	sv_queue_item *it, *more;
 	int64_t seed = add_rows("s", u, NULL, 1, NULL);
-	enqueue_fmt(seed, "http://a.example/p%d", 0, 9, "page");
+	enqueue_fmt(seed, "http://a.example/p%d", 0, 9, SV_KIND_PAGE);
 	cr_assert_eq(claim("n1", 100, 60000, &it), 4, "cap of 4 per host");
 	cr_assert_eq(claim("n2", 100, 60000, &more), 0);
 	sv_queue_items_free(more, 0);
@@ -139,14 +211,14 @@ Test(queue, per_host_cap_and_release)
 	sv_queue_items_free(more, 2);
 }
 
-Test(queue, host_delay_spaces_requests)
+QUEUE_TEST(host_delay_spaces_requests)
 {
 	const char *u[] = {"http://a.example/"};
 	sv_queue_item *it;
 	sv_queue_close(q);
 	q = open_queue(1, 4, 1000);
 	int64_t seed = add_rows("s", u, NULL, 1, NULL);
-	enqueue_fmt(seed, "http://a.example/p%d", 0, 5, "page");
+	enqueue_fmt(seed, "http://a.example/p%d", 0, 5, SV_KIND_PAGE);
 	cr_assert_eq(claim("n", 10, 60000, &it), 1);
 	sv_queue_items_free(it, 1);
 	fake_now += 999;
@@ -157,7 +229,7 @@ Test(queue, host_delay_spaces_requests)
 	sv_queue_items_free(it, 1);
 }
 
-Test(queue, higher_priority_first)
+QUEUE_TEST(higher_priority_first)
 {
 	const char *u[] = {"http://low.example/", "http://high.example/"};
 	int prio[] = {1, 9};
@@ -168,12 +240,12 @@ Test(queue, higher_priority_first)
 	sv_queue_items_free(it, 1);
 }
 
-Test(queue, each_claimer_takes_its_share_of_a_host)
+QUEUE_TEST(each_claimer_takes_its_share_of_a_host)
 {
 	const char *u[] = {"http://a.example/", "http://b.example/"};
 	sv_queue_item *it, *more, *b;
 	int64_t seed = add_rows("s", u, NULL, 2, NULL);
-	enqueue_fmt(seed, "http://a.example/p%d", 0, 9, "page");
+	enqueue_fmt(seed, "http://a.example/p%d", 0, 9, SV_KIND_PAGE);
 	sv_queue_set_node_share(q, 2);
 	cr_assert_eq(claim("n1", 100, 60000, &it), 3, "two of a.example's URLs and b.example's one");
 	size_t on_a = 0;
@@ -199,13 +271,13 @@ Test(queue, each_claimer_takes_its_share_of_a_host)
 }
 
 /* A claim frees the host slots of the transfers that ended, in its own transaction. */
-Test(queue, claim_frees_ended_slots_first)
+QUEUE_TEST(claim_frees_ended_slots_first)
 {
 	const char *u[] = {"http://a.example/"};
 	sv_queue_item *it, *more, *third, *none;
 	size_t n;
 	int64_t seed = add_rows("s", u, NULL, 1, NULL);
-	enqueue_fmt(seed, "http://a.example/p%d", 0, 9, "page");
+	enqueue_fmt(seed, "http://a.example/p%d", 0, 9, SV_KIND_PAGE);
 	sv_queue_set_node_share(q, 2);
 	cr_assert_eq(claim("n1", 100, 60000, &it), 2, "n1's share of a.example");
 	cr_assert_eq(claim("n1", 100, 60000, &none), 0, "both slots held");
@@ -230,13 +302,13 @@ Test(queue, claim_frees_ended_slots_first)
 	sv_queue_items_free(third, 2);
 }
 
-Test(queue, datasets_come_before_pages_of_their_row)
+QUEUE_TEST(datasets_come_before_pages_of_their_row)
 {
 	const char *u[] = {"http://a.example/"};
 	sv_queue_item *it;
 	int64_t seed = add_rows("s", u, NULL, 1, NULL);
-	enqueue_fmt(seed, "http://a.example/page%d", 0, 3, "page");
-	enqueue_fmt(seed, "http://a.example/data%d.csv", 0, 2, "dataset");
+	enqueue_fmt(seed, "http://a.example/page%d", 0, 3, SV_KIND_PAGE);
+	enqueue_fmt(seed, "http://a.example/data%d.csv", 0, 2, SV_KIND_DATASET);
 	cr_assert_eq(claim("n", 3, 60000, &it), 3);
 	cr_assert_str_eq(it[0].url, "http://a.example/data0.csv");
 	cr_assert_str_eq(it[1].url, "http://a.example/data1.csv");
@@ -244,7 +316,7 @@ Test(queue, datasets_come_before_pages_of_their_row)
 	sv_queue_items_free(it, 3);
 }
 
-Test(queue, expired_lease_returns_and_old_holder_is_refused)
+QUEUE_TEST(expired_lease_returns_and_old_holder_is_refused)
 {
 	const char *u[] = {"http://a.example/"};
 	sv_queue_item *a, *b;
@@ -265,7 +337,7 @@ Test(queue, expired_lease_returns_and_old_holder_is_refused)
 	sv_queue_items_free(b, 1);
 }
 
-Test(queue, renew_keeps_the_lease)
+QUEUE_TEST(renew_keeps_the_lease)
 {
 	const char *u[] = {"http://a.example/"};
 	sv_queue_item *a, *b;
@@ -283,7 +355,7 @@ Test(queue, renew_keeps_the_lease)
 	sv_queue_items_free(b, 1);
 }
 
-Test(queue, retry_waits_then_counts_attempts)
+QUEUE_TEST(retry_waits_then_counts_attempts)
 {
 	const char *u[] = {"http://a.example/"};
 	sv_queue_item *a;
@@ -304,7 +376,7 @@ Test(queue, retry_waits_then_counts_attempts)
 	cr_assert_eq(t.queued, 0);
 }
 
-Test(queue, repeated_expiry_fails_the_url)
+QUEUE_TEST(repeated_expiry_fails_the_url)
 {
 	const char *u[] = {"http://a.example/"};
 	sv_queue_item *a;
@@ -314,15 +386,16 @@ Test(queue, repeated_expiry_fails_the_url)
 		sv_queue_items_free(a, 1);
 		fake_now += 101;
 	}
-	size_t back;
-	cr_assert_eq(sv_queue_expire(q, &back), 0);
-	cr_assert_eq(back, 1);
+	cr_assert_eq(totals().leased, 1, "the fifth lease has run out but is not returned yet");
+	cr_assert_eq(claim("n", 10, 100, &a), 0, "the next claim returns it, and fails the URL");
+	sv_queue_items_free(a, 0);
 	sv_queue_seed_stats t = totals();
+	cr_assert_eq(t.leased, 0);
 	cr_assert_eq(t.failed, 1);
 	cr_assert_eq(t.queued, 0);
 }
 
-Test(queue, max_urls_caps_a_row)
+QUEUE_TEST(max_urls_caps_a_row)
 {
 	sv_queue_seed row = {"http://a.example/", 2, 0, 3, -1, "{}", "{}"};
 	sv_queue_sheet_result r;
@@ -332,12 +405,12 @@ Test(queue, max_urls_caps_a_row)
 	cr_assert_eq(sv_queue_stats(q, &st, &n, &t), 0);
 	int64_t seed = st[0].seed;
 	sv_queue_stats_free(st, n);
-	cr_assert_eq(enqueue_fmt(seed, "http://a.example/p%d", 0, 10, "page"), 2);
-	cr_assert_eq(enqueue_fmt(seed, "http://a.example/q%d", 0, 10, "page"), 0);
+	cr_assert_eq(enqueue_fmt(seed, "http://a.example/p%d", 0, 10, SV_KIND_PAGE), 2);
+	cr_assert_eq(enqueue_fmt(seed, "http://a.example/q%d", 0, 10, SV_KIND_PAGE), 0);
 	cr_assert_eq(totals().queued, 3, "the seed URL and two more");
 }
 
-Test(queue, sheet_reload_is_idempotent_and_tracks_edits)
+QUEUE_TEST(sheet_reload_is_idempotent_and_tracks_edits)
 {
 	const char *u[] = {"http://a.example/", "http://b.example/", "http://c.example/"};
 	sv_queue_sheet_result r;
@@ -366,22 +439,21 @@ Test(queue, sheet_reload_is_idempotent_and_tracks_edits)
 	cr_assert_eq(r.paused, 0);
 	cr_assert_eq(totals().queued, 1, "a row put back is fetched again");
 
-	void *raw;
-	size_t len;
-	cr_assert_eq(sv_queue_sheet_raw(q, "s", &raw, &len), 0);
-	cr_assert_eq(len, 4);
+	char raw[16];
+	ssize_t len;
+	B->stored_sheet(location, "s", raw, sizeof(raw), &len);
+	cr_assert_eq(len, 4, "the queue keeps the sheet as loaded");
 	cr_assert_eq(memcmp(raw, "url\n", 4), 0);
-	free(raw);
 }
 
-Test(queue, stats_per_row)
+QUEUE_TEST(stats_per_row)
 {
 	const char *u[] = {"http://a.example/", "http://b.example/"};
 	sv_queue_item *it;
 	sv_queue_seed_stats *st, t;
 	size_t n;
 	int64_t a = add_rows("s", u, NULL, 2, NULL);
-	enqueue_fmt(a, "http://a.example/d%d.csv", 0, 3, "dataset");
+	enqueue_fmt(a, "http://a.example/d%d.csv", 0, 3, SV_KIND_DATASET);
 	cr_assert_eq(claim("n", 2, 60000, &it), 2);
 	complete_all("n", it, 2, SV_OUTCOME_DONE, 2);
 	sv_queue_items_free(it, 2);
@@ -402,7 +474,7 @@ Test(queue, stats_per_row)
 	sv_queue_stats_free(st, n);
 }
 
-Test(queue, host_state_is_shared)
+QUEUE_TEST(host_state_is_shared)
 {
 	const char *u[] = {"http://a.example/"};
 	sv_queue_item *it;
@@ -472,14 +544,14 @@ static size_t fill_real_queue(int nurls)
 		char buf[500][64];
 		for (int j = 0; j < 500; j++) {
 			snprintf(buf[j], sizeof(buf[j]), "http://h%d.example/p%d", (i + j) % 50, i + j);
-			batch[j] = (sv_queue_url){buf[j], seed, 1, "page", NULL, 0};
+			batch[j] = (sv_queue_url){buf[j], seed, 1, SV_KIND_PAGE, NULL, 0};
 		}
 		cr_assert_eq(sv_queue_enqueue(q, batch, 500, NULL), 0, "%s", sv_error_last());
 	}
 	return (size_t)nurls + 1;
 }
 
-Test(queue, four_processes_never_share_a_url)
+QUEUE_TEST(four_processes_never_share_a_url)
 {
 	size_t total = fill_real_queue(4000);
 	int fds[2];
@@ -515,7 +587,7 @@ Test(queue, four_processes_never_share_a_url)
 	free(seen);
 }
 
-Test(queue, a_killed_claimer_loses_nothing)
+QUEUE_TEST(a_killed_claimer_loses_nothing)
 {
 	size_t total = fill_real_queue(500);
 	int fds[2];
@@ -569,15 +641,26 @@ static int collect(void *ctx, const sv_queue_capture_row *r)
 	return 0;
 }
 
-Test(queue, outcomes_keep_their_capture_records)
+static int collect_kinds(void *ctx, const sv_queue_capture_row *r)
+{
+	char(*kinds)[128] = ctx;
+	for (int i = 0; i < 8; i++)
+		if (!kinds[i][0]) {
+			snprintf(kinds[i], sizeof(kinds[i]), "%s", r->kind);
+			break;
+		}
+	return 0;
+}
+
+QUEUE_TEST(outcomes_keep_their_capture_records)
 {
 	const char *u[] = {"http://a.example/"};
 	sv_queue_item *it;
 	int64_t seed = add_rows("s", u, NULL, 1, NULL);
-	enqueue_fmt(seed, "http://a.example/p%d", 0, 3, "page");
+	enqueue_fmt(seed, "http://a.example/p%d", 0, 3, SV_KIND_PAGE);
 	cr_assert_eq(claim("n", 4, 60000, &it), 4);
-	sv_queue_capture cap = {"{\"x\":1}", "2026-11-24T00:00:00.000Z", "ab", 10, "page"};
-	sv_queue_capture nocap = {"{\"error\":\"robots\"}", "2026-11-24T00:00:00.000Z", NULL, -1, "page"};
+	sv_queue_capture cap = {"{\"x\":1}", "2026-11-24T00:00:00.000Z", "ab", 10, SV_KIND_PAGE};
+	sv_queue_capture nocap = {"{\"error\":\"robots\"}", "2026-11-24T00:00:00.000Z", NULL, -1, SV_KIND_PAGE};
 	sv_queue_outcome o[4] = {
 		{it[0].id, SV_OUTCOME_DONE, 0, NULL, 404, 10, &cap},
 		{it[1].id, SV_OUTCOME_FAILED, 0, "connection refused", 0, 0, &nocap},
@@ -602,4 +685,86 @@ Test(queue, outcomes_keep_their_capture_records)
 	cr_assert_eq(t.skipped, 1);
 	cr_assert_eq(t.queued, 1);
 	sv_queue_items_free(it, 4);
+}
+
+/* Each kind comes back from a claim as it was queued, and a capture lists its kind by name. */
+QUEUE_TEST(kinds_come_back_as_queued)
+{
+	static const sv_kind kinds[] = {SV_KIND_PAGE, SV_KIND_DATASET, SV_KIND_REQUISITE, SV_KIND_ROBOTS,
+					SV_KIND_SITEMAP};
+	const char *u[] = {"http://a.example/"};
+	char urls[COUNT(kinds)][64];
+	sv_queue_url batch[COUNT(kinds)];
+	sv_queue_item *it;
+	int64_t seed = add_rows("s", u, NULL, 1, NULL);
+	for (size_t i = 0; i < COUNT(kinds); i++) {
+		snprintf(urls[i], sizeof(urls[i]), "http://k%zu.example/", i);
+		batch[i] = (sv_queue_url){urls[i], seed, 1, kinds[i], NULL, 0};
+	}
+	cr_assert_eq(sv_queue_enqueue(q, batch, COUNT(kinds), NULL), 0, "%s", sv_error_last());
+	size_t n = claim("n", 100, 60000, &it);
+	cr_assert_eq(n, COUNT(kinds) + 1);
+	for (size_t i = 0; i < n; i++) {
+		sv_kind want = SV_KIND_PAGE; /* the seed row's own URL */
+		for (size_t k = 0; k < COUNT(kinds); k++)
+			if (!strcmp(it[i].url, urls[k]))
+				want = kinds[k];
+		cr_assert_eq(it[i].kind, want, "%s: %s", it[i].url, sv_kind_name(it[i].kind));
+	}
+	sv_queue_items_free(it, n);
+
+	sv_queue_capture c = {"{}", "2026-11-24T00:00:00.000Z", NULL, -1, SV_KIND_MANUAL};
+	cr_assert_eq(sv_queue_add_capture(q, "http://m.example/", &c, 0), 0, "%s", sv_error_last());
+	char listed[8][128] = {{0}};
+	cr_assert_eq(sv_queue_captures(q, "http://m.example/", collect_kinds, listed), 0);
+	cr_assert_str_eq(listed[0], "manual");
+}
+
+/* ---- which backend a location chooses ---- */
+
+/* Strings in place, not pointers: each test runs in a process of its own. */
+typedef struct {
+	char location[64]; /* %s: a fresh folder */
+	int rc;            /* what sv_queue_open returns */
+	char file[8];      /* opened: the file it made in the folder */
+	char message[64];  /* refused: part of the message */
+} open_case;
+
+static open_case OPEN_CASES[] = {
+	{"sqlite:%s/a.db", 0, "a.db", ""},
+	{"%s/b.db", 0, "b.db", ""},
+	{"postgresql://salvage:secret@db.example/crawl?x=%s", SV_EINVAL, "",
+	 "queue 'postgresql://***@db.example/crawl?x="},
+	{"postgresql://db.example/%s", SV_EINVAL, "", "this build has no postgresql queue backend"},
+	{"postgres://salvage:p@secret@db.example/%s", SV_EINVAL, "", "this build has no postgresql queue backend"},
+	{"mysql://db.example/%s", SV_EINVAL, "", "unsupported queue location 'mysql://db.example/"},
+	{"%s/odd://name", SV_EINVAL, "", "unsupported queue location"},
+};
+
+ParameterizedTestParameters(queue_open, chooses_by_location)
+{
+	return cr_make_param_array(open_case, OPEN_CASES, COUNT(OPEN_CASES));
+}
+
+ParameterizedTest(const open_case *c, queue_open, chooses_by_location)
+{
+	char d[4096], loc[8400], path[8400];
+	sv_queue *h = (sv_queue *)1;
+	struct stat st;
+	th_tempdir(d, sizeof(d));
+	snprintf(loc, sizeof(loc), c->location, d);
+	int rc = sv_queue_open(&h, loc, NULL);
+	cr_assert_eq(rc, c->rc, "%s: %d (%s)", loc, rc, rc ? sv_error_last() : "opened");
+	if (c->file[0]) {
+		cr_assert_not_null(h);
+		snprintf(path, sizeof(path), "%s/%s", d, c->file);
+		cr_assert_eq(stat(path, &st), 0, "%s: no %s", loc, path);
+		sv_queue_close(h);
+	} else {
+		cr_assert_null(h);
+		cr_assert(strstr(sv_error_last(), c->message), "%s: %s", loc, sv_error_last());
+		cr_assert_null(strstr(sv_error_last(), "secret"), "a password in a message: %s", sv_error_last());
+		cr_assert_eq(th_count_entries(d), 0, "%s: a refused location made a file", loc);
+	}
+	th_rmrf(d);
 }
