@@ -123,7 +123,7 @@ static void drain_child(const char *db, long batch, int id)
 		}
 		empty = 0;
 		for (size_t i = 0; i < n; i++)
-			o[i] = (sv_queue_outcome){it[i].id, SV_OUTCOME_DONE, 0, NULL, 200, 1000, NULL};
+			o[i] = (sv_queue_outcome){it[i].id, SV_OUTCOME_DONE, 0, NULL, 200, 1000};
 		if (sv_queue_complete(q, node, o, n, &acc) != 0) {
 			fprintf(stderr, "queue_bench: %s\n", sv_error_last());
 			_exit(1);

@@ -20,7 +20,7 @@ typedef struct {
 	char sha[SV_DIGEST_HEX_LEN + 1];
 } latest;
 
-static int keep_latest(void *ctx, const sv_queue_capture_row *r)
+static int keep_latest(void *ctx, const sv_index_row *r)
 {
 	latest *l = ctx;
 	if (!strcmp(r->url, l->url) && r->sha256 && strlen(r->sha256) == SV_DIGEST_HEX_LEN)
@@ -31,7 +31,7 @@ static int keep_latest(void *ctx, const sv_queue_capture_row *r)
 /* The digest of a URL's latest capture that has a payload. */
 static int digest_of_url(const sv_archive *a, const char *arg, sv_digest *d)
 {
-	sv_queue *q = NULL;
+	sv_index *ix = NULL;
 	char *url = NULL;
 	latest l = {NULL, ""};
 	int rc;
@@ -39,13 +39,13 @@ static int digest_of_url(const sv_archive *a, const char *arg, sv_digest *d)
 		return sv_error_set(SV_EINVAL, "'%s' is neither a SHA-256 digest (64 hex digits) nor an http(s) URL",
 				    arg);
 	l.url = url;
-	if ((rc = sv_archive_queue(a, NULL, &q)) == 0)
-		rc = sv_queue_captures(q, url, keep_latest, &l);
+	if ((rc = sv_archive_index(a, &ix)) == 0)
+		rc = sv_index_list(ix, url, keep_latest, &l);
 	if (rc == 0 && !l.sha[0])
 		rc = sv_error_set(SV_ENOTFOUND, "no capture of %s with a payload", url);
 	if (rc == 0)
 		rc = sv_digest_from_hex(d, l.sha);
-	sv_queue_close(q);
+	sv_index_close(ix);
 	free(url);
 	return rc;
 }

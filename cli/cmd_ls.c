@@ -13,7 +13,7 @@ typedef struct {
 	size_t n;
 } ls_ctx;
 
-static int print_capture(void *arg, const sv_queue_capture_row *r)
+static int print_capture(void *arg, const sv_index_row *r)
 {
 	ls_ctx *c = arg;
 	c->n++;
@@ -37,8 +37,8 @@ static int print_capture(void *arg, const sv_queue_capture_row *r)
 static int run(const sv_command *cmd, int argc, char **argv)
 {
 	sv_archive *a = NULL;
-	sv_queue *q = NULL;
-	const char *prefix = "", *queue_url = NULL;
+	sv_index *ix = NULL;
+	const char *prefix = "";
 	ls_ctx c = {0, 0};
 	int rc;
 
@@ -46,7 +46,7 @@ static int run(const sv_command *cmd, int argc, char **argv)
 		if (!strcmp(argv[i], "--json"))
 			c.json = 1;
 		else if (!strcmp(argv[i], "--queue") && i + 1 < argc)
-			queue_url = argv[++i];
+			i++; /* captures are in the archive's own index, whatever queue it fetched from */
 		else if (argv[i][0] == '-')
 			return sv_cli_usage(cmd, "unknown option '%s'", argv[i]);
 		else if (*prefix)
@@ -56,24 +56,26 @@ static int run(const sv_command *cmd, int argc, char **argv)
 	}
 	if ((rc = sv_cli_archive(&a)))
 		return rc;
-	if ((rc = sv_archive_queue(a, queue_url, &q)) == 0)
-		rc = sv_queue_captures(q, prefix, print_capture, &c);
+	if ((rc = sv_archive_index(a, &ix)) == 0)
+		rc = sv_index_list(ix, prefix, print_capture, &c);
 	if (rc == 0 && fflush(stdout) != 0)
 		rc = sv_error_set(SV_EIO, "cannot write to standard output");
 	if (rc)
 		rc = sv_cli_error(rc);
-	sv_queue_close(q);
+	sv_index_close(ix);
 	sv_archive_free(a);
 	return rc;
 }
 
 const sv_command sv_cmd_ls = {
 	"ls", run, "list captures: time, status, sha256, length, kind, URL",
-	"usage: salvage ls [--json] [--queue URL] [URL-PREFIX]\n"
+	"usage: salvage ls [--json] [URL-PREFIX]\n"
 	"\n"
 	"One line per capture (every fetch outcome, failures included), oldest first:\n"
 	"time, HTTP status (0 when no response came), sha256 of the payload, its\n"
 	"length, kind (page, dataset, requisite, robots...) and URL. Only URLs that\n"
 	"start with URL-PREFIX when given. --json prints each capture record as one\n"
-	"JSON object per line, with every field (headers, via, seed, error...).\n",
+	"JSON object per line, with every field (headers, via, seed, error...).\n"
+	"Captures are read from the archive's capture index (index.db), which\n"
+	"'salvage reindex' makes anew from the ledger.\n",
 };

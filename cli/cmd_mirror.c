@@ -121,9 +121,8 @@ typedef struct {
 	int progress;
 	sv_cli_meter meter;
 	uint64_t failed;
-	/* pull: the queue the new captures go to, opened when first needed */
-	const sv_archive *a;
-	sv_queue *q;
+	/* pull: the capture index the new captures go to */
+	sv_index *ix;
 } ui;
 
 static double mb(uint64_t bytes)
@@ -181,28 +180,24 @@ typedef struct {
 	void *set;
 } seen_walk;
 
-static int seen_row(void *ctx, const sv_queue_capture_row *row)
+static int seen_row(void *ctx, const sv_index_row *row)
 {
 	seen_walk *w = ctx;
 	return w->seen(w->set, row->url, row->ts, row->status, row->sha256);
 }
 
-/* pull: the captures the queue has, so that only new ones are added. */
+/* pull: the captures the archive has, so that only new ones are added. */
 static int on_known(void *ctx, sv_mirror_seen_fn seen, void *set)
 {
 	ui *u = ctx;
 	seen_walk w = {seen, set};
-	int rc = sv_archive_queue(u->a, NULL, &u->q);
-	return rc ? rc : sv_queue_captures(u->q, "", seen_row, &w);
+	return sv_index_list(u->ix, "", seen_row, &w);
 }
 
 static int on_capture(void *ctx, const sv_mirror_capture *c)
 {
 	ui *u = ctx;
-	sv_queue_capture qc = {c->record, c->ts, c->sha256, c->length, SV_KIND_PAGE};
-	if (sv_kind_parse(c->kind, &qc.kind) != 0)
-		qc.kind = SV_KIND_PAGE; /* a kind this salvage does not know: listed as a page */
-	return sv_queue_add_capture(u->q, c->url, &qc, c->status);
+	return sv_index_add(u->ix, &c->record, 1, NULL, NULL);
 }
 
 static void ui_start(ui *u, sv_mirror_callbacks *cb, const char *verb, const char *name)
@@ -481,7 +476,11 @@ int sv_cli_mirror_pull(const sv_archive *a, const sv_mirror_remote *r)
 	if ((rc = local_open(a, &lp)))
 		return sv_cli_error(rc);
 	ui_start(&u, &o.cb, "pull", r->name);
-	u.a = a;
+	/* Opened (and built, if it never was) before the pull fetches the ledger. */
+	if ((rc = sv_archive_index(a, &u.ix))) {
+		local_close(&lp);
+		return sv_cli_error(rc);
+	}
 	o.cb.known = on_known;
 	o.cb.capture = on_capture;
 	rc = sv_mirror_pull(&lp.l, r, &o, &res);
@@ -501,7 +500,7 @@ int sv_cli_mirror_pull(const sv_archive *a, const sv_mirror_remote *r)
 	fflush(stdout);
 	rc = res.problems ? 1 : 0;
 done:
-	sv_queue_close(u.q);
+	sv_index_close(u.ix);
 	local_close(&lp);
 	return rc;
 }

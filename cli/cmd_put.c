@@ -114,13 +114,13 @@ static char *manual_record(const char *url, const char *note, const char *file, 
 	return sv_capture_to_json(&c, &s) == 0 ? s : NULL;
 }
 
-/* Ledger first, then the queue database: the order a crawl's checkpoint keeps. */
+/* Ledger first, then the capture index: the order a crawl's checkpoint keeps. */
 static int record_manual(const sv_archive *a, const char *url, const char *note, const char *file,
 			 const put_result *r)
 {
 	char machine[256], ts[SV_RFC3339_LEN];
 	sv_ledger *ledger = NULL;
-	sv_queue *q = NULL;
+	sv_index *ix = NULL;
 	unsigned seq = 0;
 	int rc;
 	sv_archive_machine(machine, sizeof(machine));
@@ -128,12 +128,9 @@ static int record_manual(const sv_archive *a, const char *url, const char *note,
 	if (!rec)
 		return sv_error_set(SV_EIO, "out of memory");
 	const char *recs[] = {rec};
-	sv_queue_capture c = {rec, ts, r->hex, (int64_t)r->info.length, SV_KIND_MANUAL};
-	if ((rc = sv_archive_ledger(a, &ledger)) == 0 &&
-	    (rc = sv_archive_commit_records(ledger, machine, &seq, recs, 1, "salvage put")) == 0 &&
-	    (rc = sv_archive_queue(a, NULL, &q)) == 0)
-		rc = sv_queue_add_capture(q, url, &c, 0);
-	sv_queue_close(q);
+	if ((rc = sv_archive_ledger(a, &ledger)) == 0 && (rc = sv_archive_index(a, &ix)) == 0)
+		rc = sv_archive_commit_records(ledger, ix, machine, &seq, recs, 1, "salvage put");
+	sv_index_close(ix);
 	sv_ledger_free(ledger);
 	free(rec);
 	return rc;

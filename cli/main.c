@@ -25,6 +25,7 @@ static const sv_command *const commands[] = {
 	&sv_cmd_ls,
 	&sv_cmd_mirror,
 	&sv_cmd_clone,
+	&sv_cmd_reindex,
 };
 
 static void usage(FILE *f)

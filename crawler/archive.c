@@ -316,6 +316,41 @@ int sv_archive_queue(const sv_archive *a, const char *override, sv_queue **out)
 	return rc;
 }
 
+/* The index, built from the ledger (and an old queue.db's captures) when unbuilt or when always is set. */
+static int open_index(const sv_archive *a, int always, sv_index **out, size_t *indexed, size_t *skipped)
+{
+	char *path = sv_archive_path(a, "index.db"), *queue_db = sv_archive_path(a, "queue.db");
+	sv_ledger *ledger = NULL;
+	int unbuilt = 0, rc;
+	*out = NULL;
+	if (!path || !queue_db)
+		rc = sv_error_set(SV_EIO, "out of memory");
+	else if ((rc = sv_index_open(out, path, &unbuilt)) == 0 && (unbuilt || always) &&
+		 (rc = sv_archive_ledger(a, &ledger)) == 0)
+		rc = sv_index_rebuild(*out, ledger, queue_db, indexed, skipped);
+	if (rc) {
+		sv_index_close(*out);
+		*out = NULL;
+	}
+	sv_ledger_free(ledger);
+	free(path);
+	free(queue_db);
+	return rc;
+}
+
+int sv_archive_reindex(const sv_archive *a, size_t *indexed, size_t *skipped)
+{
+	sv_index *ix = NULL;
+	int rc = open_index(a, 1, &ix, indexed, skipped);
+	sv_index_close(ix);
+	return rc;
+}
+
+int sv_archive_index(const sv_archive *a, sv_index **out)
+{
+	return open_index(a, 0, out, NULL, NULL);
+}
+
 void sv_archive_machine(char *buf, size_t cap)
 {
 	char host[256] = "";
@@ -349,8 +384,8 @@ int sv_archive_ledger(const sv_archive *a, sv_ledger **out)
  * captures/<machine>/<YYYY-MM-DD>/<HHMMSS.mmm>-<pid>-<n>.jsonl (UTC): unique
  * per process and checkpoint, and in time order within a day as git sorts.
  */
-int sv_archive_commit_records(sv_ledger *ledger, const char *machine, unsigned *seq, const char *const *records,
-			       size_t n, const char *by)
+int sv_archive_commit_records(sv_ledger *ledger, sv_index *ix, const char *machine, unsigned *seq,
+			      const char *const *records, size_t n, const char *by)
 {
 	struct timespec now;
 	struct tm tm;
@@ -387,7 +422,7 @@ int sv_archive_commit_records(sv_ledger *ledger, const char *machine, unsigned *
 	sv_ledger_file f = {path, body, len};
 	rc = sv_ledger_commit(ledger, "main", msg, &f, 1, NULL, NULL);
 	free(body);
-	return rc;
+	return rc ? rc : sv_index_add(ix, records, n, NULL, NULL);
 }
 /* ---------------------------------------------------------------- remotes */
 

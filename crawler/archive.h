@@ -9,6 +9,7 @@
 #define SV_ARCHIVE_H
 
 #include "../queue/queue.h"
+#include "../storage/index.h"
 #include "../storage/ledger.h"
 #include "../storage/mirror.h"
 #include "../storage/objects.h"
@@ -40,6 +41,14 @@ int sv_archive_objects(const sv_archive *a, sv_objects **out);
 int sv_archive_queue(const sv_archive *a, const char *override, sv_queue **out);
 /* Opens ledger.git (made first if the archive predates it). */
 int sv_archive_ledger(const sv_archive *a, sv_ledger **out);
+/*
+ * Opens the capture index, index.db. One that was never built (new, or the
+ * archive predates it) is built first from the ledger and, for an archive
+ * from before the index, from the captures its queue.db kept.
+ */
+int sv_archive_index(const sv_archive *a, sv_index **out);
+/* Makes the capture index anew (salvage reindex): *indexed captures, *skipped lines that are none. */
+int sv_archive_reindex(const sv_archive *a, size_t *indexed, size_t *skipped);
 /* This machine's name as the ledger and capture records use it (the host
  * name, with anything but letters, digits, '-', '_' and inner dots as '_'). */
 void sv_archive_machine(char *buf, size_t cap);
@@ -47,10 +56,11 @@ void sv_archive_machine(char *buf, size_t cap);
  * Commits capture records (one JSON object each) to the ledger's main branch
  * as captures/<machine>/<YYYY-MM-DD>/<HHMMSS.mmm>-<pid>-<seq>.jsonl (UTC;
  * unique per process and call, in time order as git sorts), with a message
- * naming who (by) and the first and last URL. *seq counts the calls.
+ * naming who (by) and the first and last URL; then, once they are in the
+ * ledger, adds them to the capture index ix. *seq counts the calls.
  */
-int sv_archive_commit_records(sv_ledger *ledger, const char *machine, unsigned *seq, const char *const *records,
-			      size_t n, const char *by);
+int sv_archive_commit_records(sv_ledger *ledger, sv_index *ix, const char *machine, unsigned *seq,
+			      const char *const *records, size_t n, const char *by);
 /*
  * Mirrors: [remote "NAME"] sections of salvage.conf, read into and written
  * from storage/mirror.h's settings. Reads remote NAME; SV_ENOTFOUND when

@@ -16,18 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/*
- * The capture of a pending outcome. Its pointers are taken only now: the
- * array of pending outcomes moves when it grows.
- */
-static sv_queue_capture *capture_of(pending_outcome *p)
-{
-	if (!p->has_capture)
-		return NULL;
-	p->c = (sv_queue_capture){p->record, p->ts, p->has_sha ? p->sha : NULL, p->length, p->kind};
-	return &p->c;
-}
-
 static pending_outcome *new_outcome(pending_outcome **arr, size_t *n, size_t *cap)
 {
 	if (*n == *cap) {
@@ -47,7 +35,6 @@ void sv_fetch_outcome_free(pending_outcome *p)
 {
 	free(p->record);
 	free(p->reason);
-	free(p->url);
 }
 
 #define SEEN_SLOTS (1u << 19) /* 8 MB of 128-bit keys; cleared when half full */
@@ -166,9 +153,9 @@ static int commit_records(fetcher *f)
 /*
  * A checkpoint, in the order that keeps every promise after a crash: the
  * links found are queued; the object store is synced; the capture records
- * are committed to the ledger; only then are the outcomes marked in the
- * queue. A URL marked done is in the ledger, and every ledger record points
- * to an object on disk.
+ * are committed (to the ledger, then the capture index); only then are the
+ * outcomes marked in the queue. A URL marked done is in the ledger, and
+ * every ledger record points to an object on disk.
  */
 int sv_fetch_checkpoint(fetcher *f)
 {
@@ -180,25 +167,18 @@ int sv_fetch_checkpoint(fetcher *f)
 		return 0;
 	if ((rc = sv_objects_sync(f->store)) || (rc = commit_records(f)))
 		return rc;
-	for (size_t i = 0; i < f->nrobots && rc == 0; i++) {
-		rc = sv_queue_add_capture(f->q, f->robots_caps[i].url, capture_of(&f->robots_caps[i]),
-					   f->robots_caps[i].o.status);
-		if (rc == 0 && f->log)
+	for (size_t i = 0; i < f->nrobots; i++) {
+		if (f->log && f->robots_caps[i].record)
 			fprintf(f->log, "%s\n", f->robots_caps[i].record);
-	}
-	if (rc)
-		return rc;
-	for (size_t i = 0; i < f->nrobots; i++)
 		sv_fetch_outcome_free(&f->robots_caps[i]);
+	}
 	f->nrobots = 0;
 	if (f->nouts) {
 		sv_queue_outcome *o = malloc(f->nouts * sizeof(*o));
 		if (!o)
 			return sv_error_set(SV_EIO, "out of memory");
-		for (size_t i = 0; i < f->nouts; i++) {
+		for (size_t i = 0; i < f->nouts; i++)
 			o[i] = f->outs[i].o;
-			o[i].capture = capture_of(&f->outs[i]);
-		}
 		rc = sv_queue_complete(f->q, f->o->node, o, f->nouts, NULL);
 		free(o);
 		if (rc)
@@ -252,28 +232,21 @@ int sv_fetch_record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, 
 {
 	pending_outcome *p = t->is_robots ? new_outcome(&f->robots_caps, &f->nrobots, &f->caprobots)
 					  : new_outcome(&f->outs, &f->nouts, &f->capouts);
+	char sha[SV_DIGEST_HEX_LEN + 1];
 	if (!p)
 		return sv_error_set(SV_EIO, "out of memory");
 	if (d)
-		sv_digest_to_hex(d, p->sha);
-	snprintf(p->ts, sizeof(p->ts), "%s", t->ts);
-	p->o = (sv_queue_outcome){t->item.id, kind, retry_at, NULL, (int)status, info ? (int64_t)info->length : 0,
-				  NULL};
+		sv_digest_to_hex(d, sha);
+	p->o = (sv_queue_outcome){t->item.id, kind, retry_at, NULL, (int)status, info ? (int64_t)info->length : 0};
 	if (error && !(p->reason = strdup(error)))
 		return sv_error_set(SV_EIO, "out of memory");
 	p->o.reason = p->reason;
 	if (kind != SV_OUTCOME_RETRY) {
-		p->record = capture_record(f, t, status, info, d ? p->sha : NULL, ckind, truncated, error, redirect);
+		p->record = capture_record(f, t, status, info, d ? sha : NULL, ckind, truncated, error, redirect);
 		if (!p->record)
 			return sv_error_set(SV_EIO, "out of memory");
 		f->pending_bytes += strlen(p->record);
-		p->kind = ckind;
-		p->length = info ? (int64_t)info->length : -1;
-		p->has_sha = d != NULL;
-		p->has_capture = 1;
 	}
-	if (t->is_robots && !(p->url = strdup(t->item.url)))
-		return sv_error_set(SV_EIO, "out of memory");
 	return 0;
 }
 

@@ -78,9 +78,10 @@ static int node_alive(const char *node)
 	return strcmp(open + 1, "salvage") == 0 && state != 'Z' && state != 'X';
 }
 
-/* A fetcher's way into the ledger: one file of capture records per checkpoint. */
+/* A fetcher's way into the ledger (one file of capture records per checkpoint), then the capture index. */
 typedef struct {
 	sv_ledger *ledger;
+	sv_index *index;
 	const char *machine;
 	unsigned seq;
 } ledger_sink;
@@ -90,7 +91,7 @@ static int commit_records(void *ctx, const char *const *records, size_t n)
 	ledger_sink *ls = ctx;
 	char by[64];
 	snprintf(by, sizeof(by), "fetcher %d", (int)getpid());
-	return sv_archive_commit_records(ls->ledger, ls->machine, &ls->seq, records, n, by);
+	return sv_archive_commit_records(ls->ledger, ls->index, ls->machine, &ls->seq, records, n, by);
 }
 
 static int child(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats *stats, int index)
@@ -99,7 +100,7 @@ static int child(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats
 	sv_objects *store = NULL;
 	sv_fetch_options o;
 	char host[128] = "localhost", machine[256], node[200], log[64], *tmp = sv_archive_path(a, "tmp"), *log_path;
-	ledger_sink sink = {NULL, machine, 0};
+	ledger_sink sink = {NULL, NULL, machine, 0};
 	int rc;
 
 	install_signals(1);
@@ -120,13 +121,14 @@ static int child(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats
 	o.stats = stats;
 	o.log_path = log_path;
 	if ((rc = sv_archive_queue(a, co->queue_url, &q)) == 0 && (rc = sv_archive_objects(a, &store)) == 0 &&
-	    (rc = sv_archive_ledger(a, &sink.ledger)) == 0) {
+	    (rc = sv_archive_ledger(a, &sink.ledger)) == 0 && (rc = sv_archive_index(a, &sink.index)) == 0) {
 		if (co->jobs > 1)
 			sv_queue_set_node_share(q, (a->host_max_inflight + co->jobs - 1) / co->jobs);
 		rc = sv_fetch_run(q, store, &o);
 	}
 	if (rc && co->event)
 		co->event(co->ctx, &(sv_crawl_event){SV_CRAWL_FETCHER_FAILED, index, sv_error_last()});
+	sv_index_close(sink.index);
 	sv_ledger_free(sink.ledger);
 	sv_objects_free(store);
 	sv_queue_close(q);
@@ -153,6 +155,11 @@ int sv_crawl_prepare(const sv_archive *a, const char *queue_url, size_t *reclaim
 		rc = tmp ? sv_partial_clean(tmp) : sv_error_set(SV_EIO, "out of memory");
 		free(tmp);
 	}
+	/* An index never built is built now, once, rather than by every fetcher at once. */
+	sv_index *ix = NULL;
+	if (rc == 0)
+		rc = sv_archive_index(a, &ix);
+	sv_index_close(ix);
 	sv_objects_free(store);
 	sv_queue_close(q);
 	return rc;

@@ -4,9 +4,9 @@
  * link extractor), and completes outcomes in batches.
  *
  * What must stay true: an outcome reaches the queue only after its object is
- * durable and its capture record committed (sv_objects_sync, then the ledger,
- * then complete); links found on a page are
- * queued before the page is marked done; a stop releases every lease it
+ * durable and its capture record committed (sv_objects_sync, then the ledger
+ * and the capture index, then complete); links found on a page are queued
+ * before the page is marked done; a stop releases every lease it
  * holds; no URL becomes a file path; only http and https are ever fetched.
  */
 #ifndef SV_FETCH_H
@@ -45,8 +45,9 @@ typedef struct {
 	volatile sig_atomic_t *stop; /* 1: stop claiming and finish cleanly; 2: stop at once */
 	sv_fetch_stats *stats; /* may be NULL */
 	/* At each checkpoint, after the objects are synced and before the queue
-	 * marks anything done: the capture records to commit (the ledger). A
-	 * non-zero return stops the fetcher with nothing marked. NULL: none. */
+	 * marks anything done: the capture records to commit (the ledger, then
+	 * the capture index). A non-zero return stops the fetcher with nothing
+	 * marked. NULL: none. */
 	int (*commit_records)(void *ctx, const char *const *records, size_t n);
 	void *commit_ctx;
 } sv_fetch_options;

@@ -95,13 +95,9 @@ typedef struct transfer {
 
 /* An outcome waiting for the next checkpoint, with the strings it owns. */
 typedef struct {
-	sv_queue_outcome o;
-	sv_queue_capture c;
-	char *record, *reason, *url;
-	char ts[SV_RFC3339_LEN], sha[SV_DIGEST_HEX_LEN + 1];
-	sv_kind kind;
-	int64_t length;
-	int has_capture, has_sha;
+	sv_queue_outcome o; /* a robots.txt fetch has none: it is no queued URL */
+	char *record;       /* its capture record (none for a retry) */
+	char *reason;
 } pending_outcome;
 
 typedef struct {

@@ -26,9 +26,6 @@ typedef struct sv_queue_ops {
 	int (*host_set_robots)(sv_queue *q, const char *host, const char *robots, int status,
 			       int crawl_delay_ms);
 	int (*host_cooldown)(sv_queue *q, const char *host, int64_t until_ms, int timed_out);
-	/* Captures whose URL starts with prefix ("" for all), oldest first; fn returning non-zero stops. */
-	int (*captures)(sv_queue *q, const char *prefix,
-			int (*fn)(void *ctx, const sv_queue_capture_row *row), void *ctx);
 	/* Gives leases back without counting an attempt (a clean stop). */
 	int (*release)(sv_queue *q, const char *node, const int64_t *ids, size_t n);
 	/* The transfers of these leased URLs have ended: their hosts' connection slots are free
@@ -41,8 +38,6 @@ typedef struct sv_queue_ops {
 	int (*reclaim)(sv_queue *q, const char *prefix, int (*alive)(const char *node), size_t *released);
 	/* Cheap counts for deciding whether a crawl is over. */
 	int (*pending)(sv_queue *q, int64_t *queued, int64_t *leased);
-	/* Records a capture that has no queued URL behind it (robots.txt, manual puts). */
-	int (*add_capture)(sv_queue *q, const char *url, const sv_queue_capture *c, int status);
 	void (*close)(sv_queue *q);
 } sv_queue_ops;
 

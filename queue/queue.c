@@ -166,11 +166,6 @@ int sv_queue_host_cooldown(sv_queue *q, const char *host, int64_t until_ms, int 
 	return q->ops.host_cooldown(q, host, until_ms, timed_out);
 }
 
-int sv_queue_captures(sv_queue *q, const char *prefix, int (*fn)(void *ctx, const sv_queue_capture_row *row), void *ctx)
-{
-	return q->ops.captures(q, prefix, fn, ctx);
-}
-
 int sv_queue_release(sv_queue *q, const char *node, const int64_t *ids, size_t n)
 {
 	return q->ops.release(q, node, ids, n);
@@ -194,9 +189,4 @@ int sv_queue_reclaim(sv_queue *q, const char *prefix, int (*alive)(const char *n
 int sv_queue_pending(sv_queue *q, int64_t *queued, int64_t *leased)
 {
 	return q->ops.pending(q, queued, leased);
-}
-
-int sv_queue_add_capture(sv_queue *q, const char *url, const sv_queue_capture *c, int status)
-{
-	return q->ops.add_capture(q, url, c, status);
 }

@@ -91,15 +91,6 @@ typedef struct {
 
 typedef enum { SV_OUTCOME_DONE, SV_OUTCOME_RETRY, SV_OUTCOME_FAILED, SV_OUTCOME_SKIPPED } sv_outcome_kind;
 
-/* What was captured (DESIGN.md "Ledger"): kept with the outcome, in the same transaction. */
-typedef struct {
-	const char *record; /* the capture record, one JSON object */
-	const char *ts;     /* UTC, RFC 3339 with ms */
-	const char *sha256; /* hex digest of the payload, or NULL */
-	int64_t length;     /* payload bytes, -1 if none */
-	sv_kind kind;
-} sv_queue_capture;
-
 typedef struct {
 	int64_t id;
 	sv_outcome_kind kind;
@@ -107,17 +98,7 @@ typedef struct {
 	const char *reason;  /* RETRY/FAILED: why */
 	int status;          /* HTTP status, 0 if none */
 	int64_t bytes;       /* payload bytes */
-	const sv_queue_capture *capture; /* DONE, FAILED and SKIPPED: the record to keep, or NULL */
 } sv_queue_outcome;
-
-/* A capture record as listed by captures(). Strings live until the callback
- * returns; kind is the name as stored (sv_kind_name of what was added). */
-typedef struct {
-	int64_t id;
-	const char *url, *ts, *sha256, *kind, *record;
-	int status;
-	int64_t length;
-} sv_queue_capture_row;
 
 typedef struct {
 	int64_t seed; /* 0 for the totals */
@@ -161,8 +142,6 @@ int sv_queue_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_
 int sv_queue_host_get(sv_queue *q, const char *host, sv_queue_host *out);
 int sv_queue_host_set_robots(sv_queue *q, const char *host, const char *robots, int status, int crawl_delay_ms);
 int sv_queue_host_cooldown(sv_queue *q, const char *host, int64_t until_ms, int timed_out);
-/* Captures whose URL starts with prefix ("" for all), oldest first; fn returning non-zero stops. */
-int sv_queue_captures(sv_queue *q, const char *prefix, int (*fn)(void *ctx, const sv_queue_capture_row *row), void *ctx);
 /* Gives leases back without counting an attempt (a clean stop). */
 int sv_queue_release(sv_queue *q, const char *node, const int64_t *ids, size_t n);
 /* The transfers of these leased URLs have ended: their hosts' connection slots are free
@@ -175,8 +154,6 @@ int sv_queue_failures(sv_queue *q, int (*fn)(void *ctx, const char *reason, int6
 int sv_queue_reclaim(sv_queue *q, const char *prefix, int (*alive)(const char *node), size_t *released);
 /* Cheap counts for deciding whether a crawl is over. */
 int sv_queue_pending(sv_queue *q, int64_t *queued, int64_t *leased);
-/* Records a capture that has no queued URL behind it (robots.txt, manual puts). */
-int sv_queue_add_capture(sv_queue *q, const char *url, const sv_queue_capture *c, int status);
 
 /* Opens the queue at location: a file path or sqlite:PATH (created if missing).
  * postgresql:// and postgres:// are known but not in this build; they, and any

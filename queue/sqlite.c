@@ -26,7 +26,11 @@
 
 #include <sqlite3.h>
 
-#define SCHEMA_VERSION "3" /* 2: captures, redirects, skipped; 3: host slots */
+/* 2: captures, redirects, skipped; 3: host slots. Captures have since moved
+ * to the archive's capture index (storage/index.c): a queue.db of schema 3
+ * made before that keeps a captures table nobody writes, which the index
+ * takes in once when it is first built. */
+#define SCHEMA_VERSION "3"
 
 static const char SCHEMA[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -56,11 +60,7 @@ static const char SCHEMA[] =
 	"CREATE UNIQUE INDEX IF NOT EXISTS urls_key ON urls(key);"
 	"CREATE INDEX IF NOT EXISTS urls_queued ON urls(host, priority DESC, id) WHERE state = 0;"
 	"CREATE INDEX IF NOT EXISTS urls_leased ON urls(lease_ms) WHERE state = 1;"
-	"CREATE INDEX IF NOT EXISTS urls_slots ON urls(host, node) WHERE slot = 1;"
-	"CREATE TABLE IF NOT EXISTS captures("
-	" id INTEGER PRIMARY KEY, url TEXT NOT NULL, ts TEXT NOT NULL, status INTEGER, sha256 TEXT,"
-	" length INTEGER, kind TEXT, record TEXT NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS captures_url ON captures(url);";
+	"CREATE INDEX IF NOT EXISTS urls_slots ON urls(host, node) WHERE slot = 1;";
 
 /* Prepared once, reset after each use. */
 enum {
@@ -89,12 +89,10 @@ enum {
 	ST_URL_DONE,
 	ST_URL_RETRY,
 	ST_URL_FAILED,
-	ST_CAPTURE_ADD,
 	ST_HOST_RELEASE,
 	ST_URL_RENEW,
 	ST_EXPIRED,
 	ST_URL_EXPIRE,
-	ST_URL_TEXT,
 	ST_URL_RELEASE,
 	ST_COUNT
 };
@@ -138,13 +136,10 @@ static const char *const SQL[ST_COUNT] = {
 			 " reason = ?3, status = ?4, node = NULL, lease_ms = NULL, slot = 0 WHERE id = ?1",
 	[ST_URL_FAILED] = "UPDATE urls SET state = ?5, attempts = attempts + 1, reason = ?2, status = ?3,"
 			  " done_ms = ?4, node = NULL, lease_ms = NULL, slot = 0 WHERE id = ?1",
-	[ST_CAPTURE_ADD] = "INSERT INTO captures(url, ts, status, sha256, length, kind, record)"
-			   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[ST_HOST_RELEASE] = "UPDATE hosts SET inflight = max(inflight - ?2, 0), queued = queued + ?3,"
 			    " next_ms = min(next_ms, ?4) WHERE id = ?1",
 	[ST_URL_RENEW] = "UPDATE urls SET lease_ms = ?3 WHERE id = ?1 AND state = 1 AND node = ?2",
 	[ST_EXPIRED] = "SELECT id, host, expiries, slot FROM urls WHERE state = 1 AND lease_ms < ?1",
-	[ST_URL_TEXT] = "SELECT url FROM urls WHERE id = ?1",
 	[ST_URL_RELEASE] = "UPDATE urls SET state = 0, node = NULL, lease_ms = NULL, slot = 0 WHERE id = ?1",
 	[ST_URL_EXPIRE] = "UPDATE urls SET state = ?2, expiries = expiries + 1, node = NULL, lease_ms = NULL,"
 			  " reason = ?3, done_ms = ?4, slot = 0 WHERE id = ?1",
@@ -668,77 +663,6 @@ static int q_add_sheet(sv_queue *q, const char *name, const void *raw, size_t ra
 	return finish(s, add_sheet_locked(s, name, raw, raw_len, rows, n, sv_queue_now_ms(q), res));
 }
 
-/* ---- captures ---- */
-
-/* The URL text of a queued URL (valid until the next use of the statement). */
-static const char *url_of(sqlite_queue *s, int64_t id)
-{
-	sqlite3_stmt *st = s->st[ST_URL_TEXT];
-	sqlite3_reset(st);
-	sqlite3_bind_int64(st, 1, id);
-	return sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-}
-
-static int insert_capture(sqlite_queue *s, const char *url, const sv_queue_capture *c, int status)
-{
-	if (!url)
-		return sv_error_set(SV_EIO, "queue '%s': capture of an unknown URL", s->path);
-	sqlite3_stmt *st = stmt(s, ST_CAPTURE_ADD);
-	sqlite3_bind_text(st, 1, url, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, c->ts, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 3, status);
-	if (c->sha256)
-		sqlite3_bind_text(st, 4, c->sha256, -1, SQLITE_STATIC);
-	if (c->length >= 0)
-		sqlite3_bind_int64(st, 5, c->length);
-	sqlite3_bind_text(st, 6, sv_kind_name(c->kind), -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, c->record, -1, SQLITE_STATIC);
-	int rc = run_done(s, st, "record a capture");
-	sqlite3_reset(s->st[ST_URL_TEXT]);
-	return rc;
-}
-
-static int q_add_capture(sv_queue *q, const char *url, const sv_queue_capture *c, int status)
-{
-	sqlite_queue *s = impl(q);
-	int rc = begin(s);
-	if (rc)
-		return rc;
-	return finish(s, insert_capture(s, url, c, status));
-}
-
-static int q_captures(sv_queue *q, const char *prefix, int (*fn)(void *ctx, const sv_queue_capture_row *row),
-		      void *ctx)
-{
-	sqlite_queue *s = impl(q);
-	sqlite3_stmt *st;
-	int rc = 0, step;
-	if (sqlite3_prepare_v2(s->db,
-			       "SELECT id, url, ts, status, sha256, length, kind, record FROM captures"
-			       " WHERE substr(url, 1, length(?1)) = ?1 ORDER BY id",
-			       -1, &st, NULL) != SQLITE_OK)
-		return db_fail(s, "list captures");
-	sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		sv_queue_capture_row r = {
-			.id = sqlite3_column_int64(st, 0),
-			.url = (const char *)sqlite3_column_text(st, 1),
-			.ts = (const char *)sqlite3_column_text(st, 2),
-			.status = sqlite3_column_int(st, 3),
-			.sha256 = (const char *)sqlite3_column_text(st, 4),
-			.length = sqlite3_column_type(st, 5) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 5),
-			.kind = (const char *)sqlite3_column_text(st, 6),
-			.record = (const char *)sqlite3_column_text(st, 7),
-		};
-		if ((rc = fn(ctx, &r)) != 0)
-			break;
-	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = db_fail(s, "list captures");
-	sqlite3_finalize(st);
-	return rc;
-}
-
 /* ---- leases ---- */
 
 /*
@@ -1181,8 +1105,6 @@ static int complete_locked(sv_queue *q, const char *node, const sv_queue_outcome
 		}
 		if ((rc = run_done(s, st, "record an outcome")) == 0)
 			(*accepted)++;
-		if (rc == 0 && o[i].capture && o[i].kind != SV_OUTCOME_RETRY)
-			rc = insert_capture(s, url_of(s, o[i].id), o[i].capture, o[i].status);
 	}
 	if (rc == 0)
 		rc = release_hosts(s, &hosts, INT64_MAX);
@@ -1386,13 +1308,11 @@ static const sv_queue_ops SQLITE_OPS = {
 	.host_get = q_host_get,
 	.host_set_robots = q_host_set_robots,
 	.host_cooldown = q_host_cooldown,
-	.captures = q_captures,
 	.release = q_release,
 	.pending = q_pending,
 	.reclaim = q_reclaim,
 	.failures = q_failures,
 	.free_slots = q_free_slots,
-	.add_capture = q_add_capture,
 	.close = q_close,
 };
 

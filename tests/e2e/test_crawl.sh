@@ -801,3 +801,30 @@ test_crawl_one_connection_batches_ledger_commits() {
 	# Every capture is in the ledger all the same.
 	expect_eq "$(git -C a/ledger.git archive main captures | tar -xO | grep -c '"url"')" "$(wc -l <ls.json)"
 }
+
+# --- the capture index, apart from the work queue ---
+
+# A crawl's captures go to the archive's index.db, not to the work queue (which
+# may be shared by many machines): queue.db keeps no capture, and the index
+# made anew from the ledger lists exactly what the crawl listed, in order.
+test_crawl_captures_are_indexed_apart_from_the_queue() {
+	cr_demo_site
+	cr_sheet "url" "http://$SITE/"
+	cr_init
+	cr_crawl ../sheet.csv
+	expect_status 0
+	"$SALVAGE" -C a ls >ls.before || fail "ls failed"
+	[ "$(wc -l <ls.before)" -ge 10 ] || fail "too few captures listed: $(cat ls.before)"
+	python3 - a/queue.db <<-'PY' || fail "queue.db still keeps captures"
+		import sqlite3, sys
+		db = sqlite3.connect(sys.argv[1])
+		tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+		assert "urls" in tables and "captures" not in tables, tables
+	PY
+	rm -f a/index.db a/index.db-wal a/index.db-shm
+	"$SALVAGE" -C a reindex >reindex.out || fail "reindex failed"
+	expect_eq "$(cat reindex.out)" "indexed $(wc -l <ls.before) captures from the ledger"
+	"$SALVAGE" -C a ls >ls.after || fail "ls failed"
+	# The same captures; within one checkpoint's file the ledger keeps the crawl's order.
+	expect_eq "$(sort ls.after)" "$(sort ls.before)"
+}

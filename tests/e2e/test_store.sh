@@ -648,3 +648,60 @@ test_verify_finds_a_damaged_ledger() {
 	expect_in "ledger.git: " "$out"
 	expect_in "DAMAGE FOUND" "$out"
 }
+
+# --- the capture index: index.db, made anew from the ledger ---
+
+# ls reads index.db; a lost index is built again from the ledger, and
+# reindex makes it anew on demand, listing the same captures in the same order.
+test_lost_index_is_rebuilt_from_the_ledger() {
+	st_init a
+	for i in 1 2 3; do
+		printf 'n,%s\n' "$i" >t$i.csv
+		sv -C a put "$PWD/t$i.csv" --url "http://data.example.gov/t$i.csv"
+		expect_status 0
+	done
+	sv -C a ls
+	before=$out
+	expect_eq "$(printf '%s\n' "$before" | wc -l)" 3
+	[ -f a/index.db ] || fail "no index.db in the archive"
+	rm -f a/index.db a/index.db-wal a/index.db-shm
+	sv -C a ls
+	expect_status 0
+	expect_eq "$out" "$before"
+	sv -C a reindex
+	expect_status 0
+	expect_eq "$out" "indexed 3 captures from the ledger"
+	sv -C a ls
+	expect_eq "$out" "$before"
+	sv -C a cat http://data.example.gov/t2.csv
+	expect_eq "$out" "n,2"
+	sv -C a reindex extra
+	expect_status 2
+}
+
+# An archive from before the index kept its captures in queue.db: the first
+# command that reads captures takes them in, in their order, with the ledger's.
+test_captures_of_an_old_queue_are_taken_in() {
+	st_init a
+	printf 'x\n' >x.csv
+	sv -C a put "$PWD/x.csv" --url http://data.example.gov/x.csv
+	expect_status 0
+	rm -f a/index.db a/index.db-wal a/index.db-shm
+	python3 - a/queue.db <<-'PY'
+		import sqlite3, sys
+		db = sqlite3.connect(sys.argv[1])
+		db.execute("CREATE TABLE captures(id INTEGER PRIMARY KEY, url TEXT NOT NULL, ts TEXT NOT NULL,"
+		           " status INTEGER, sha256 TEXT, length INTEGER, kind TEXT, record TEXT NOT NULL)")
+		rec = ('{"url":"http://old.example.gov/","ts":"2025-01-20T10:00:00.000Z","status":200,"mime":null,'
+		       '"length":null,"sha256":null,"stored":null,"headers":null,"seed":1,"via":null,"kind":"page",'
+		       '"node":"old"}')
+		db.execute("INSERT INTO captures(url, ts, status, kind, record) VALUES(?, ?, 200, 'page', ?)",
+		           ("http://old.example.gov/", "2025-01-20T10:00:00.000Z", rec))
+		db.commit()
+	PY
+	sv -C a ls
+	expect_status 0
+	expect_eq "$(printf '%s\n' "$out" | wc -l)" 2
+	expect_in "2025-01-20T10:00:00.000Z  200" "$(printf '%s\n' "$out" | head -n 1)"
+	expect_in "http://data.example.gov/x.csv" "$(printf '%s\n' "$out" | tail -n 1)"
+}

@@ -172,7 +172,7 @@ static void complete_all(const char *node, sv_queue_item *items, size_t n, sv_ou
 	sv_queue_outcome o[512];
 	size_t acc;
 	for (size_t i = 0; i < n; i++)
-		o[i] = (sv_queue_outcome){items[i].id, kind, fake_now + 5000, "test", 200, 100, NULL};
+		o[i] = (sv_queue_outcome){items[i].id, kind, fake_now + 5000, "test", 200, 100};
 	cr_assert_eq(sv_queue_complete(q, node, o, n, &acc), 0, "%s", sv_error_last());
 	cr_assert_eq(acc, want_accepted);
 }
@@ -523,7 +523,7 @@ static void child_claimer(int fd, int kill_self)
 			raise(SIGKILL);
 		sv_queue_outcome o[37];
 		for (size_t i = 0; i < n; i++)
-			o[i] = (sv_queue_outcome){it[i].id, SV_OUTCOME_DONE, 0, NULL, 200, 1, NULL};
+			o[i] = (sv_queue_outcome){it[i].id, SV_OUTCOME_DONE, 0, NULL, 200, 1};
 		size_t acc;
 		if (sv_queue_complete(cq, node, o, n, &acc) != 0 || acc != n)
 			_exit(5);
@@ -630,55 +630,23 @@ QUEUE_TEST(a_killed_claimer_loses_nothing)
 	cr_assert_eq(t.done, (int64_t)total);
 }
 
-static int collect(void *ctx, const sv_queue_capture_row *r)
-{
-	char(*urls)[128] = ctx;
-	for (int i = 0; i < 8; i++)
-		if (!urls[i][0]) {
-			snprintf(urls[i], sizeof(urls[i]), "%s %d %s", r->url, r->status, r->sha256 ? r->sha256 : "-");
-			break;
-		}
-	return 0;
-}
-
-static int collect_kinds(void *ctx, const sv_queue_capture_row *r)
-{
-	char(*kinds)[128] = ctx;
-	for (int i = 0; i < 8; i++)
-		if (!kinds[i][0]) {
-			snprintf(kinds[i], sizeof(kinds[i]), "%s", r->kind);
-			break;
-		}
-	return 0;
-}
-
-QUEUE_TEST(outcomes_keep_their_capture_records)
+/* The capture records of these outcomes are kept by the capture index now (test_index.c). */
+QUEUE_TEST(outcomes_are_counted_by_state)
 {
 	const char *u[] = {"http://a.example/"};
 	sv_queue_item *it;
 	int64_t seed = add_rows("s", u, NULL, 1, NULL);
 	enqueue_fmt(seed, "http://a.example/p%d", 0, 3, SV_KIND_PAGE);
 	cr_assert_eq(claim("n", 4, 60000, &it), 4);
-	sv_queue_capture cap = {"{\"x\":1}", "2026-11-24T00:00:00.000Z", "ab", 10, SV_KIND_PAGE};
-	sv_queue_capture nocap = {"{\"error\":\"robots\"}", "2026-11-24T00:00:00.000Z", NULL, -1, SV_KIND_PAGE};
 	sv_queue_outcome o[4] = {
-		{it[0].id, SV_OUTCOME_DONE, 0, NULL, 404, 10, &cap},
-		{it[1].id, SV_OUTCOME_FAILED, 0, "connection refused", 0, 0, &nocap},
-		{it[2].id, SV_OUTCOME_SKIPPED, 0, "robots.txt", 0, 0, &nocap},
-		{it[3].id, SV_OUTCOME_RETRY, fake_now, "timeout", 0, 0, &nocap},
+		{it[0].id, SV_OUTCOME_DONE, 0, NULL, 404, 10},
+		{it[1].id, SV_OUTCOME_FAILED, 0, "connection refused", 0, 0},
+		{it[2].id, SV_OUTCOME_SKIPPED, 0, "robots.txt", 0, 0},
+		{it[3].id, SV_OUTCOME_RETRY, fake_now, "timeout", 0, 0},
 	};
 	size_t acc;
 	cr_assert_eq(sv_queue_complete(q, "n", o, 4, &acc), 0, "%s", sv_error_last());
 	cr_assert_eq(acc, 4);
-	cr_assert_eq(sv_queue_add_capture(q, "http://a.example/robots.txt", &cap, 200), 0);
-
-	char all[8][128] = {{0}}, some[8][128] = {{0}};
-	cr_assert_eq(sv_queue_captures(q, "", collect, all), 0);
-	cr_assert_str_neq(all[3], "", "done, failed, skipped and the robots capture; not the retry");
-	cr_assert_str_eq(all[4], "");
-	cr_assert_eq(sv_queue_captures(q, "http://a.example/robots", collect, some), 0);
-	cr_assert_str_eq(some[0], "http://a.example/robots.txt 200 ab");
-	cr_assert_str_eq(some[1], "");
 	sv_queue_seed_stats t = totals();
 	cr_assert_eq(t.done, 1);
 	cr_assert_eq(t.failed, 1);
@@ -687,7 +655,7 @@ QUEUE_TEST(outcomes_keep_their_capture_records)
 	sv_queue_items_free(it, 4);
 }
 
-/* Each kind comes back from a claim as it was queued, and a capture lists its kind by name. */
+/* Each kind comes back from a claim as it was queued. */
 QUEUE_TEST(kinds_come_back_as_queued)
 {
 	static const sv_kind kinds[] = {SV_KIND_PAGE, SV_KIND_DATASET, SV_KIND_REQUISITE, SV_KIND_ROBOTS,
@@ -712,12 +680,6 @@ QUEUE_TEST(kinds_come_back_as_queued)
 		cr_assert_eq(it[i].kind, want, "%s: %s", it[i].url, sv_kind_name(it[i].kind));
 	}
 	sv_queue_items_free(it, n);
-
-	sv_queue_capture c = {"{}", "2026-11-24T00:00:00.000Z", NULL, -1, SV_KIND_MANUAL};
-	cr_assert_eq(sv_queue_add_capture(q, "http://m.example/", &c, 0), 0, "%s", sv_error_last());
-	char listed[8][128] = {{0}};
-	cr_assert_eq(sv_queue_captures(q, "http://m.example/", collect_kinds, listed), 0);
-	cr_assert_str_eq(listed[0], "manual");
 }
 
 /* ---- which backend a location chooses ---- */
