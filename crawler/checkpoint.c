@@ -5,7 +5,7 @@
  * Outcomes and their capture records wait here, and so do the links found,
  * until the checkpoint makes them durable in the one order that keeps every
  * promise after a crash: links queued, objects synced, records committed to
- * the ledger, outcomes marked in the queue.
+ * the ledger and then the capture index, outcomes marked in the queue.
  */
 #include "fetcher.h"
 
