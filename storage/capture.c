@@ -4,6 +4,7 @@
 #include "capture.h"
 
 #include "../common/error.h"
+#include "../common/hex.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -89,11 +90,7 @@ int sv_capture_to_json(const sv_capture *c, char **out)
 /* Records name objects as their files are named: 64 lower-case hex digits. */
 static int is_hex64(const char *s)
 {
-	size_t i = 0;
-	for (; s[i]; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return i == 64;
+	return strlen(s) == 64 && sv_hex_is_lower(s, 64);
 }
 
 static const char *get_str(json_t *j, const char *key)

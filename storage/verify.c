@@ -10,6 +10,7 @@
 #include "verify.h"
 
 #include "../common/error.h"
+#include "../common/hex.h"
 #include "../common/path.h"
 #include "objects.h"
 
@@ -330,17 +331,9 @@ static void enqueue(verify_run *v, char *path)
 	maybe_progress(v);
 }
 
-static int is_hex_lower(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 static int is_object_name(const char *name)
 {
-	return strlen(name) == SV_DIGEST_HEX_LEN + 4 && is_hex_lower(name, SV_DIGEST_HEX_LEN) &&
+	return strlen(name) == SV_DIGEST_HEX_LEN + 4 && sv_hex_is_lower(name, SV_DIGEST_HEX_LEN) &&
 	       strcmp(name + SV_DIGEST_HEX_LEN, ".zst") == 0;
 }
 
@@ -433,7 +426,7 @@ static int walk(verify_run *v, const char *objects_dir)
 			rc = sv_error_set(SV_EIO, "out of memory");
 			break;
 		}
-		if (strlen(e->d_name) == 2 && is_hex_lower(e->d_name, 2) &&
+		if (strlen(e->d_name) == 2 && sv_hex_is_lower(e->d_name, 2) &&
 		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
 			rc = walk_prefix_dir(v, path, e->d_name);
 		else
