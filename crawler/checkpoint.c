@@ -225,28 +225,66 @@ static char *capture_record(fetcher *f, transfer *t, long status, const sv_objec
 	return sv_capture_to_json(&c, &s) == 0 ? s : NULL;
 }
 
-/* Queues the outcome of t for the next checkpoint. capture: keep a record. */
+/*
+ * The record of a URL whose full record could not be built: url, ts and
+ * why, so that the URL is a recorded failure rather than lost.
+ */
+static char *minimal_record(fetcher *f, transfer *t, long status, const char *why)
+{
+	sv_capture c = SV_CAPTURE_INIT;
+	char *s = NULL;
+	c.url = t->item.url;
+	c.ts = t->ts;
+	c.status = (int)status;
+	c.seed = t->item.seed;
+	c.kind = t->is_robots ? SV_KIND_ROBOTS : t->item.kind;
+	c.node = f->o->machine;
+	c.error = why;
+	c.attempt = t->item.attempts + 1;
+	return sv_capture_to_json(&c, &s) == 0 ? s : NULL;
+}
+
+/*
+ * Queues the outcome of t for the next checkpoint, with its capture record
+ * (none for a retry). The outcome is added only once its record exists, so
+ * a URL is never marked done without one; a record that cannot be built
+ * makes the outcome a failure that says why.
+ */
 int sv_fetch_record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, const sv_objects_commit_info *info,
 		  const sv_digest *d, sv_kind ckind, const char *truncated, const char *error,
 		  const char *redirect, int64_t retry_at)
 {
-	pending_outcome *p = t->is_robots ? new_outcome(&f->robots_caps, &f->nrobots, &f->caprobots)
-					  : new_outcome(&f->outs, &f->nouts, &f->capouts);
-	char sha[SV_DIGEST_HEX_LEN + 1];
-	if (!p)
-		return sv_error_set(SV_EIO, "out of memory");
+	char sha[SV_DIGEST_HEX_LEN + 1], why[512];
+	char *record = NULL, *reason = NULL;
 	if (d)
 		sv_digest_to_hex(d, sha);
-	p->o = (sv_queue_outcome){t->item.id, kind, retry_at, NULL, (int)status, info ? (int64_t)info->length : 0};
-	if (error && !(p->reason = strdup(error)))
-		return sv_error_set(SV_EIO, "out of memory");
-	p->o.reason = p->reason;
-	if (kind != SV_OUTCOME_RETRY) {
-		p->record = capture_record(f, t, status, info, d ? sha : NULL, ckind, truncated, error, redirect);
-		if (!p->record)
+	if (kind != SV_OUTCOME_RETRY &&
+	    !(record = capture_record(f, t, status, info, d ? sha : NULL, ckind, truncated, error, redirect))) {
+		snprintf(why, sizeof(why), "capture record cannot be built: %s", sv_error_last());
+		if (!(record = minimal_record(f, t, status, why)))
 			return sv_error_set(SV_EIO, "out of memory");
-		f->pending_bytes += strlen(p->record);
+		if (kind == SV_OUTCOME_DONE && !t->is_robots && f->stats->done)
+			f->stats->done--; /* counted by outcome.c as done */
+		f->stats->failed++;
+		kind = SV_OUTCOME_FAILED;
+		error = why;
 	}
+	if (error && !(reason = strdup(error))) {
+		free(record);
+		return sv_error_set(SV_EIO, "out of memory");
+	}
+	pending_outcome *p = t->is_robots ? new_outcome(&f->robots_caps, &f->nrobots, &f->caprobots)
+					  : new_outcome(&f->outs, &f->nouts, &f->capouts);
+	if (!p) {
+		free(record);
+		free(reason);
+		return sv_error_set(SV_EIO, "out of memory");
+	}
+	p->o = (sv_queue_outcome){t->item.id, kind, retry_at, reason, (int)status, info ? (int64_t)info->length : 0};
+	p->record = record;
+	p->reason = reason;
+	if (record)
+		f->pending_bytes += strlen(record);
 	return 0;
 }
 

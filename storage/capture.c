@@ -7,28 +7,109 @@
 #include "../common/hex.h"
 
 #include <jansson.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
+
+/* Sets key to v; v is NULL only when out of memory. */
+static int set(json_t *o, const char *key, json_t *v)
+{
+	if (!v || json_object_set_new(o, key, v))
+		return sv_error_set(SV_EIO, "out of memory");
+	return 0;
+}
+
+/* Length of the valid UTF-8 sequence at s[0..n) (1 to 4), or 0 when the byte
+ * there does not start one (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xbf;
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		lo = s[0] == 0xe0 ? 0xa0 : 0x80;
+		hi = s[0] == 0xed ? 0x9f : 0xbf;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		lo = s[0] == 0xf0 ? 0x90 : 0x80;
+		hi = s[0] == 0xf4 ? 0x8f : 0xbf;
+	} else
+		return 0;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+/*
+ * A text from the network as a JSON string: as it is when it is UTF-8, else
+ * with each byte that is not part of valid UTF-8 written %XX (a Latin-1
+ * "Donn\xe9es" becomes "Donn%E9es"), so that no server can make a record
+ * unbuildable. NULL only when out of memory.
+ */
+static json_t *text(const char *s)
+{
+	size_t n = strlen(s), bad = 0;
+	for (size_t i = 0, k; i < n; i += k ? k : 1)
+		if (!(k = utf8_seq((const unsigned char *)s + i, n - i)))
+			bad++;
+	if (!bad)
+		return json_stringn(s, n);
+	char *e = malloc(n + 2 * bad + 1), *o = e;
+	if (!e)
+		return NULL;
+	for (size_t i = 0, k; i < n; i += k ? k : 1) {
+		if ((k = utf8_seq((const unsigned char *)s + i, n - i))) {
+			memcpy(o, s + i, k);
+			o += k;
+		} else {
+			o += sprintf(o, "%%%02X", (unsigned char)s[i]);
+		}
+	}
+	json_t *j = json_stringn(e, (size_t)(o - e));
+	free(e);
+	return j;
+}
 
 static json_t *str_or_null(const char *s)
 {
-	return s ? json_string(s) : json_null();
+	return s ? text(s) : json_null();
+}
+
+/*
+ * The raw header block, byte for byte: "headers" when it is UTF-8 without
+ * NUL (which readers refuse), else "headers_b64", the standard base64 of
+ * the bytes.
+ */
+static int set_headers(json_t *o, const sv_capture *c)
+{
+	if (!c->headers)
+		return set(o, "headers", json_null());
+	json_t *v = memchr(c->headers, 0, c->headers_len) ? NULL : json_stringn(c->headers, c->headers_len);
+	if (v)
+		return set(o, "headers", v);
+	if (c->headers_len > (size_t)INT_MAX / 4 * 3)
+		return sv_error_set(SV_EINVAL, "a header block of %zu bytes", c->headers_len);
+	unsigned char *b = malloc((c->headers_len + 2) / 3 * 4 + 1);
+	if (!b)
+		return sv_error_set(SV_EIO, "out of memory");
+	EVP_EncodeBlock(b, (const unsigned char *)c->headers, (int)c->headers_len);
+	v = json_string((const char *)b);
+	free(b);
+	return set(o, "headers_b64", v);
 }
 
 static json_t *int_or_null(int64_t v)
 {
 	return v >= 0 ? json_integer((json_int_t)v) : json_null();
-}
-
-/*
- * Sets key to v. v is NULL when a text from the server is not UTF-8 (a
- * hostile Content-Type, say): the key is left out, and the capture is still
- * recorded.
- */
-static int set(json_t *o, const char *key, json_t *v)
-{
-	if (!v)
-		return 0;
-	return json_object_set_new(o, key, v) ? sv_error_set(SV_EIO, "out of memory") : 0;
 }
 
 int sv_capture_to_json(const sv_capture *c, char **out)
@@ -39,7 +120,7 @@ int sv_capture_to_json(const sv_capture *c, char **out)
 	if (rc == 0 && !c->url)
 		rc = sv_error_set(SV_EINVAL, "capture record without a URL");
 	if (rc == 0)
-		rc = set(o, "url", json_string(c->url));
+		rc = set(o, "url", text(c->url));
 	if (rc == 0)
 		rc = set(o, "ts", str_or_null(c->ts));
 	if (rc == 0)
@@ -52,9 +133,8 @@ int sv_capture_to_json(const sv_capture *c, char **out)
 		rc = set(o, "sha256", str_or_null(c->sha256));
 	if (rc == 0)
 		rc = set(o, "stored", int_or_null(c->stored));
-	/* Header blocks are kept as sent, whatever their bytes. */
 	if (rc == 0)
-		rc = set(o, "headers", c->headers ? json_stringn_nocheck(c->headers, c->headers_len) : json_null());
+		rc = set_headers(o, c);
 	if (rc == 0)
 		rc = set(o, "seed", int_or_null(c->seed));
 	if (rc == 0)
@@ -64,23 +144,23 @@ int sv_capture_to_json(const sv_capture *c, char **out)
 	if (rc == 0)
 		rc = set(o, "node", str_or_null(c->node));
 	if (rc == 0 && c->content_encoding)
-		rc = set(o, "content_encoding", json_string(c->content_encoding));
+		rc = set(o, "content_encoding", text(c->content_encoding));
 	if (rc == 0 && c->resumed_at >= 0)
 		rc = set(o, "resumed_at", json_integer((json_int_t)c->resumed_at));
 	if (rc == 0 && c->redirect)
-		rc = set(o, "redirect", json_string(c->redirect));
+		rc = set(o, "redirect", text(c->redirect));
 	if (rc == 0 && c->truncated)
-		rc = set(o, "truncated", json_string(c->truncated));
+		rc = set(o, "truncated", text(c->truncated));
 	if (rc == 0 && c->error)
-		rc = set(o, "error", json_string(c->error));
+		rc = set(o, "error", text(c->error));
 	if (rc == 0 && c->headers_truncated)
 		rc = set(o, "headers_truncated", json_true());
 	if (rc == 0 && c->attempt > 0)
 		rc = set(o, "attempt", json_integer(c->attempt));
 	if (rc == 0 && c->file)
-		rc = set(o, "file", json_string(c->file));
+		rc = set(o, "file", text(c->file));
 	if (rc == 0 && c->note)
-		rc = set(o, "note", json_string(c->note));
+		rc = set(o, "note", text(c->note));
 	if (rc == 0 && !(*out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)))
 		rc = sv_error_set(SV_EIO, "out of memory");
 	json_decref(o);
@@ -126,6 +206,17 @@ int sv_capture_parse(sv_capture_parsed *out, const char *line, size_t len)
 	if ((v = json_object_get(j, "headers")) && json_is_string(v)) {
 		c->headers = json_string_value(v);
 		c->headers_len = json_string_length(v);
+	} else if ((v = json_object_get(j, "headers_b64")) && json_is_string(v)) {
+		const char *b = json_string_value(v);
+		size_t n = json_string_length(v);
+		int got;
+		if (n % 4 || n > INT_MAX || !(out->headers_buf = malloc(n / 4 * 3 + 1)) ||
+		    (got = EVP_DecodeBlock((unsigned char *)out->headers_buf, (const unsigned char *)b, (int)n)) < 0)
+			return sv_error_set(SV_ECORRUPT, "not a capture record: bad headers_b64");
+		/* EVP_DecodeBlock counts the padding as zero bytes. */
+		c->headers_len = (size_t)got - (n && b[n - 1] == '=') - (n > 1 && b[n - 2] == '=');
+		out->headers_buf[c->headers_len] = '\0';
+		c->headers = out->headers_buf;
 	}
 	c->seed = get_int(j, "seed");
 	c->via = get_str(j, "via");
@@ -151,5 +242,6 @@ void sv_capture_parsed_clear(sv_capture_parsed *p)
 	if (!p)
 		return;
 	json_decref(p->json);
+	free(p->headers_buf);
 	memset(p, 0, sizeof(*p));
 }

@@ -10,10 +10,14 @@
  * What stays true: the fields always written come in this order: url, ts,
  * status, mime, length, sha256, stored, headers, seed, via, kind, node; the
  * optional ones follow, only when set. An absent value is JSON null (for the
- * always-written fields) or no key at all (for the optional ones); a text
- * that is not UTF-8 is left out too. The raw response header block is
- * kept as received; one that is not UTF-8 cannot be written (jansson
- * refuses it) and sv_capture_to_json fails.
+ * always-written fields) or no key at all (for the optional ones). The raw
+ * response header block is kept byte for byte: as "headers" when it is
+ * UTF-8 without NUL, else as "headers_b64" (standard base64, in place of
+ * "headers"); readers get the same bytes back either way. Every other text
+ * that came from the network (url, mime, via, content_encoding, redirect,
+ * error...) is written as it is when it is UTF-8, else with each byte
+ * that is not valid UTF-8 written %XX: no server can make a record
+ * unbuildable.
  */
 #ifndef SV_CAPTURE_H
 #define SV_CAPTURE_H
@@ -71,12 +75,14 @@ typedef struct {
 	sv_capture c;
 	int kind_known; /* 0: the record's kind is missing or unknown (c.kind is then SV_KIND_PAGE) */
 	void *json;     /* the parsed document */
+	char *headers_buf; /* c.headers decoded from headers_b64, or NULL */
 } sv_capture_parsed;
 
 /*
  * Reads one record. SV_ECORRUPT when the line is not a capture record: not a
- * JSON object, no url, or a sha256 that is neither null nor 64 lower-case
- * hex digits (the way records are written, and object files named).
+ * JSON object, no url, a sha256 that is neither null nor 64 lower-case
+ * hex digits (the way records are written, and object files named), or a
+ * headers_b64 that is not base64.
  * out is usable (and must be cleared) whatever is returned.
  */
 int sv_capture_parse(sv_capture_parsed *out, const char *line, size_t len);

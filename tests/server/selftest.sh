@@ -221,6 +221,12 @@ check "/gzip/: Content-Length is the compressed size" "$(hdr "$tmp/h" Content-Le
 check "/chunked/: no Content-Length, same bytes" \
 	"$("${C[@]}" -D "$tmp/h" -o "$tmp/ch" "$U/chunked/data.csv"; echo "$(hdr "$tmp/h" Transfer-Encoding)/$(hdr "$tmp/h" Content-Length)")$(cmp -s "$tmp/ch" "$root/data.csv" && echo " same")" \
 	"chunked/ same"
+"${C[@]}" -D "$tmp/h" -o "$tmp/hd" "$U/header/data.csv?name=Content-Disposition&value=attachment%3B%20filename%3D%22Donn%E9es.csv%22"
+check "/header/: a Latin-1 header sent byte for byte, same body" \
+	"$(grep -ac $'^Content-Disposition: attachment; filename="Donn\xe9es.csv"\r$' "$tmp/h")$(cmp -s "$tmp/hd" "$root/data.csv" && echo " same")" \
+	"1 same"
+check "/header/: a line break in the value gets 400" \
+	"$("${C[@]}" -o /dev/null -w '%{http_code}' "$U/header/data.csv?name=X&value=a%0d%0aInjected:%201")" "400"
 "${C[@]}" -o "$tmp/m" "$U/malformed.html"
 check "/malformed.html: NULs, bad UTF-8 and five links" \
 	"$(tr -cd '\000' <"$tmp/m" | wc -c) $(grep -c $'\xff' "$tmp/m") $(grep -ao 'malformed-[0-9]' "$tmp/m" | sort -u | wc -l)" "3 1 5"

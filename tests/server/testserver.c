@@ -35,6 +35,8 @@
  *                     with Content-Encoding: gzip whatever Accept-Encoding says;
  *                     ranges address the compressed bytes.
  *   /chunked/REST     no Content-Length: chunked transfer, Range ignored.
+ *   /header/REST?name=N&value=V   REST with one more response header N: V,
+ *                     V percent-decoded into raw bytes (Latin-1 and all).
  *   /status/CODE[/REST][?retry_after=S][&times=K]
  *                     answers CODE (200-599), with Retry-After: S verbatim
  *                     when given; with times=K only the first K requests do,
@@ -155,6 +157,7 @@ struct mods {
 	uint64_t extra;            /* bytes announced beyond the body (/short/) */
 	bool lie;                  /* /short/ */
 	bool gzip, chunked;
+	const char *hname, *hvalue; /* /header/: one more response header, bytes as given */
 };
 
 /* A body sent through the content reader. */
@@ -908,6 +911,8 @@ static enum MHD_Result serve(struct MHD_Connection *c, struct req *r, struct ent
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, date);
 	if (crange[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, crange);
+	if (m->hname)
+		MHD_add_response_header(resp, m->hname, m->hvalue);
 	if (r->head)
 		r->bytes = 0;
 	r->status = status;
@@ -1180,6 +1185,14 @@ static enum MHD_Result route(struct MHD_Connection *c, struct req *r, const char
 			rest = p + skip - 1;
 		} else if ((skip = starts(p, "/chunked/"))) {
 			m.chunked = true;
+			rest = p + skip - 1;
+		} else if ((skip = starts(p, "/header/"))) {
+			m.hname = arg(c, "name");
+			m.hvalue = arg(c, "value");
+			if (!m.hname || !*m.hname || !m.hvalue || strpbrk(m.hname, ": \t\r\n") ||
+			    strpbrk(m.hvalue, "\r\n"))
+				return fail(c, r, MHD_HTTP_BAD_REQUEST,
+					    "usage: /header/PATH?name=NAME&value=PERCENT-ENCODED-BYTES (no line breaks)");
 			rest = p + skip - 1;
 		} else {
 			break;

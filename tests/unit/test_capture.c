@@ -87,18 +87,53 @@ Test(capture, manual_record)
 	free(s);
 }
 
-/* A text from the server that is not UTF-8 is left out; the capture is still recorded. */
-Test(capture, bad_text_left_out)
+/* A text from the server that is not UTF-8 has its bad bytes written %XX; the capture is still recorded. */
+Test(capture, bad_text_escaped)
 {
 	sv_capture c = SV_CAPTURE_INIT;
 	c.url = "https://a.gov/";
 	c.status = 200;
 	c.mime = "text/html; charset=\xe9";
 	c.via = "https://a.gov/caf\xc3\xa9";
+	c.redirect = "https://a.gov/\xff\xc3";
+	c.error = "bad \xed\xa0\x80 surrogate";
 	char *s = to_json(&c);
-	cr_assert_null(strstr(s, "\"mime\""));
+	cr_assert_not_null(strstr(s, "\"mime\":\"text/html; charset=%E9\""), "%s", s);
 	cr_assert_not_null(strstr(s, "\"via\":\"https://a.gov/caf\xc3\xa9\""));
+	cr_assert_not_null(strstr(s, "\"redirect\":\"https://a.gov/%FF%C3\""), "%s", s);
+	cr_assert_not_null(strstr(s, "\"error\":\"bad %ED%A0%80 surrogate\""), "%s", s);
 	free(s);
+}
+
+/* A Latin-1 header block (Content-Disposition: filename="Donn\xe9es.csv") is
+ * kept byte for byte, as headers_b64, and read back as the same bytes. */
+Test(capture, latin1_headers_round_trip)
+{
+	static const char block[] = "HTTP/1.1 200 OK\r\nContent-Disposition: attachment; "
+				    "filename=\"Donn\xe9" "es.csv\"\r\nX-Nul: a\0b\r\n\r\n";
+	sv_capture c = SV_CAPTURE_INIT;
+	c.url = "https://a.gov/d";
+	c.headers = block;
+	c.headers_len = sizeof(block) - 1;
+	char *s = to_json(&c);
+	cr_assert_null(strstr(s, "\"headers\""), "%s", s);
+	cr_assert_not_null(strstr(s, "\"headers_b64\":\""), "%s", s);
+	sv_capture_parsed p;
+	cr_assert_eq(sv_capture_parse(&p, s, strlen(s)), 0, "%s", sv_error_last());
+	cr_assert_eq(p.c.headers_len, sizeof(block) - 1);
+	cr_assert_eq(memcmp(p.c.headers, block, sizeof(block) - 1), 0);
+	sv_capture_parsed_clear(&p);
+	free(s);
+	/* Every length modulo 3, for the padding. */
+	for (size_t n = sizeof(block) - 4; n < sizeof(block); n++) {
+		c.headers_len = n;
+		s = to_json(&c);
+		cr_assert_eq(sv_capture_parse(&p, s, strlen(s)), 0);
+		cr_assert_eq(p.c.headers_len, n);
+		cr_assert_eq(memcmp(p.c.headers, block, n), 0);
+		sv_capture_parsed_clear(&p);
+		free(s);
+	}
 }
 
 Test(capture, no_url_is_refused)
@@ -172,6 +207,8 @@ ParameterizedTestParameters(capture, parse_refuses)
 		 SV_ECORRUPT},
 		{"{\"url\":\"u\",\"sha256\":null}", 0},
 		{"{\"url\":\"u\",\"kind\":\"weird\"}", 0},
+		{"{\"url\":\"u\",\"headers_b64\":\"abc\"}", SV_ECORRUPT},
+		{"{\"url\":\"u\",\"headers_b64\":\"a!==\"}", SV_ECORRUPT},
 	};
 	return cr_make_param_array(parse_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
