@@ -81,6 +81,51 @@ static int summary(const sv_archive *a, const char *queue_url, int stopped, doub
 	return t.failed > 0 && !stopped ? 1 : 0;
 }
 
+static const char *plural(int64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
+/*
+ * Rows whose URLs are all finished and that rescued nothing: no 2xx page,
+ * dataset, requisite or other file, only redirects, failures, skips,
+ * robots.txt and sitemaps. Each is named, and so is a run that rescued
+ * nothing at all: never a success. 1 when one was found, 0 when none, or a
+ * negative exit status.
+ */
+static int nothing_rescued(const sv_archive *a, const char *queue_url, int stopped)
+{
+	sv_queue *q = NULL;
+	sv_queue_seed_stats *rows = NULL, t;
+	size_t n = 0;
+	int rc, found = 0;
+	if (stopped)
+		return 0;
+	if ((rc = sv_archive_queue(a, queue_url, &q)) || (rc = sv_queue_stats(q, &rows, &n, &t))) {
+		sv_queue_close(q);
+		return -sv_cli_error(rc);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const sv_queue_seed_stats *r = &rows[i];
+		int64_t other = r->done - r->redirects;
+		if (!r->active || r->queued + r->leased > 0 || r->done + r->failed + r->skipped == 0 || r->rescued)
+			continue;
+		printf("row %s:%u (%s): nothing rescued: %lld %s, %lld other %s (errors, sitemaps), %lld failed, "
+		       "%lld skipped%s%s\n",
+		       r->sheet, r->line, r->url, (long long)r->redirects, plural(r->redirects, "redirect", "redirects"),
+		       (long long)other, plural(other, "answer", "answers"), (long long)r->failed, (long long)r->skipped,
+		       r->landing ? "; the seed lands on " : "", r->landing ? r->landing : "");
+		found = 1;
+	}
+	if (n && t.queued + t.leased == 0 && t.rescued == 0 && t.done + t.failed + t.skipped > 0) {
+		printf("nothing rescued in this run: no page, dataset or file was captured\n");
+		found = 1;
+	}
+	sv_queue_stats_free(rows, n);
+	sv_queue_close(q);
+	return found;
+}
+
 static void on_progress(void *ctx, const sv_fetch_stats *stats, int jobs)
 {
 	watcher *w = ctx;
@@ -185,6 +230,10 @@ static int run(const sv_command *cmd, int argc, char **argv)
 		return rc;
 	}
 	rc = summary(a, co.queue_url, res.stopped, sv_cli_meter_seconds(&w.meter));
+	if (rc >= 0) {
+		int none = nothing_rescued(a, co.queue_url, res.stopped);
+		rc = none < 0 ? none : none ? 1 : rc;
+	}
 	sv_archive_free(a);
 	if (rc < 0)
 		return -rc;
@@ -201,7 +250,8 @@ const sv_command sv_cmd_crawl = {
 	"Loads the sheets (as 'salvage seed' does) and fetches every page and dataset\n"
 	"in scope of their rows, storing each payload once in the archive. Ctrl-C\n"
 	"stops cleanly (twice: at once); running the same command again resumes.\n"
-	"Exit status 0 when everything was fetched, 1 when URLs failed for good.\n"
+	"Exit status 0 when everything was fetched, 1 when URLs failed for good or\n"
+	"a row rescued nothing (only redirects, failures, skips: named in the summary).\n"
 	"\n"
 	"  --jobs N        fetcher processes (default: one per CPU)\n"
 	"  --transfers N   transfers at once per fetcher (default crawl.transfers, 32)\n"

@@ -47,17 +47,18 @@ static void print_meta(const char *meta)
 
 static json_t *row_json(const sv_queue_seed_stats *r)
 {
-	json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "queued", (json_int_t)r->queued, "leased",
-			      (json_int_t)r->leased, "done", (json_int_t)r->done, "failed",
+	json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "queued", (json_int_t)r->queued,
+			      "leased", (json_int_t)r->leased, "done", (json_int_t)r->done, "failed",
 			      (json_int_t)r->failed, "skipped", (json_int_t)r->skipped, "paused",
 			      (json_int_t)r->paused, "bytes", (json_int_t)r->bytes, "datasets",
-			      (json_int_t)r->datasets);
+			      (json_int_t)r->datasets, "rescued", (json_int_t)r->rescued);
 	if (o && r->seed) {
 		json_t *meta = r->meta ? json_loads(r->meta, 0, NULL) : NULL;
 		json_object_set_new(o, "sheet", json_string(r->sheet));
 		json_object_set_new(o, "line", json_integer(r->line));
 		json_object_set_new(o, "url", json_string(r->url));
 		json_object_set_new(o, "active", json_boolean(r->active));
+		json_object_set_new(o, "landing", r->landing ? json_string(r->landing) : json_null());
 		json_object_set_new(o, "meta", meta ? meta : json_object());
 	}
 	return o;
@@ -123,6 +124,8 @@ static int run(const sv_command *cmd, int argc, char **argv)
 		snprintf(label, sizeof(label), "%.12s:%u%s", rows[i].sheet, rows[i].line,
 			 rows[i].active ? "" : " (off)");
 		print_row(label, &rows[i], rows[i].url);
+		if (rows[i].landing)
+			printf("      lands on %s (the seed redirects there; the row's scope follows)\n", rows[i].landing);
 		print_meta(rows[i].meta);
 	}
 	print_row("TOTAL", &total, "");
@@ -143,7 +146,9 @@ const sv_command sv_cmd_status = {
 	"usage: salvage status [--json] [--queue URL]\n"
 	"\n"
 	"One line per seed row: URLs queued, leased (being fetched), done and failed,\n"
-	"payload bytes fetched and datasets found, with the row's other columns\n"
-	"(agency, title, notes...) beneath; then the totals. --json gives the same\n"
-	"for scripts: {\"rows\": [...], \"total\": {...}}.\n",
+	"payload bytes fetched and datasets found, with where the seed lands when it\n"
+	"redirects and the row's other columns (agency, title, notes...) beneath;\n"
+	"then the totals. --json gives the same for scripts, with each row's\n"
+	"\"landing\" and \"rescued\" (URLs done with a 2xx answer, robots.txt and\n"
+	"sitemaps aside): {\"rows\": [...], \"total\": {...}}.\n",
 };

@@ -105,6 +105,10 @@ static int claim_more(fetcher *f)
 		t->item = items[i];
 		memset(&items[i], 0, sizeof(items[i])); /* the transfer owns the strings now */
 		t->seed = sv_fetch_seed_get(f, t->item.seed);
+		if (t->seed && (rc = sv_fetch_seed_meets(f, t->seed, &t->item))) {
+			sv_fetch_transfer_free(t);
+			break;
+		}
 		t->host = sv_fetch_host_get(f, t->item.host);
 		/* Whether this URL is itself in scope: only then are its links followed further. */
 		sv_scope_decision self;
@@ -180,8 +184,7 @@ static void fetcher_free(fetcher *f)
 	free(f->seen);
 	for (seed_info *s = f->seeds; s;) {
 		seed_info *next = s->next;
-		sv_row_free(s->row);
-		free(s);
+		sv_fetch_seed_free(s);
 		s = next;
 	}
 	for (unsigned b = 0; b < HOST_BUCKETS; b++)

@@ -39,11 +39,15 @@
 #define RECORDS_FLUSH (8u << 20)   /* bytes of capture records waiting, at most */
 #define RESUME_MIN (4u * 1024 * 1024) /* bodies from this size are kept in tmp/ to resume by Range */
 
-/* A sheet row's settings, read from the queue once per fetcher. */
+/* A sheet row's settings, read from the queue once per fetcher; where its
+ * seed landed, read again when a fetcher may not know it yet. */
 typedef struct seed_info {
 	int64_t id;
 	sv_row *row;                     /* NULL: unreadable settings, which follow nothing */
 	const sv_scope_compiled *scope;  /* the row's, or NULL */
+	size_t nlandings;                /* landings of the row's seed taken into scope */
+	char **hosts;                    /* hosts of the row this fetcher met since its scope last grew */
+	size_t nhosts;
 	int robots;                      /* 1 respect */
 	int64_t max_bytes;               /* -1 none */
 	struct seed_info *next;
@@ -155,6 +159,8 @@ int sv_fetch_finish_error(fetcher *f, transfer *t, CURLcode res, long status);
 
 /* hosts.c */
 seed_info *sv_fetch_seed_get(fetcher *f, int64_t id);
+int sv_fetch_seed_meets(fetcher *f, seed_info *s, const sv_queue_item *item);
+void sv_fetch_seed_free(seed_info *s);
 host_info *sv_fetch_host_get(fetcher *f, const char *key);
 void sv_fetch_robots_known(fetcher *f, host_info *h, const char *body, size_t len, int status);
 int sv_fetch_start_item(fetcher *f, transfer *t);

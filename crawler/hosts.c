@@ -4,7 +4,11 @@
  * robots.txt is fetched once per host by whichever fetcher meets the host
  * first and kept in the queue for the others; URLs of a host wait in memory
  * (parked) until its rules are known. A row's settings are read from the
- * queue once.
+ * queue once; where its seed landed (seed_landings, written by the fetcher
+ * that followed the seed's redirect before it queued the target) is read
+ * again whenever this fetcher claims a URL of the seed's own redirect chain
+ * or meets a host it has not seen for the row: another fetcher may have
+ * rebased the row's scope since.
  */
 #include "fetcher.h"
 
@@ -15,6 +19,67 @@
 #include <string.h>
 
 static void release_waiting(fetcher *f, host_info *h);
+
+/* Takes the row's landings added since the last read into its scope. */
+static int refresh_landings(fetcher *f, seed_info *s)
+{
+	char **urls = NULL;
+	size_t n = 0;
+	int rc;
+	if (!s->row)
+		return 0;
+	if ((rc = sv_queue_landings(f->q, s->id, &urls, &n)))
+		return rc;
+	for (size_t i = s->nlandings; i < n && rc == 0; i++)
+		if ((rc = sv_row_add_landing(s->row, urls[i])) == SV_EINVAL)
+			rc = 0; /* kept by a fetcher that could follow it: cannot happen, and follows nothing */
+	if (rc == 0 && n > s->nlandings) {
+		s->nlandings = n;
+		/* The scope grew: a host met before may be in it now. */
+		for (size_t i = 0; i < s->nhosts; i++)
+			free(s->hosts[i]);
+		s->nhosts = 0;
+	}
+	sv_queue_landings_free(urls, n);
+	return rc;
+}
+
+void sv_fetch_seed_free(seed_info *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nhosts; i++)
+		free(s->hosts[i]);
+	free(s->hosts);
+	sv_row_free(s->row);
+	free(s);
+}
+
+/*
+ * A URL of row s was claimed: reads the row's landings again when it is on
+ * the seed's own redirect chain (depth 0, a page) or on a host this fetcher
+ * has not met for the row.
+ */
+int sv_fetch_seed_meets(fetcher *f, seed_info *s, const sv_queue_item *item)
+{
+	int chain = item->depth == 0 && item->kind == SV_KIND_PAGE;
+	size_t i = 0;
+	while (i < s->nhosts && strcmp(s->hosts[i], item->host))
+		i++;
+	if (i == s->nhosts) {
+		char **more = realloc(s->hosts, (s->nhosts + 1) * sizeof(*more));
+		if (!more || !(more[s->nhosts] = strdup(item->host))) {
+			if (more)
+				s->hosts = more;
+			return sv_error_set(SV_EIO, "out of memory");
+		}
+		s->hosts = more;
+		s->nhosts++;
+	} else if (!chain) {
+		return 0;
+	}
+	return refresh_landings(f, s);
+}
 
 seed_info *sv_fetch_seed_get(fetcher *f, int64_t id)
 {
@@ -30,6 +95,10 @@ seed_info *sv_fetch_seed_get(fetcher *f, int64_t id)
 	if (sv_queue_seed_params(f->q, id, &params) == 0 && params)
 		sv_row_from_json(&s->row, params);
 	free(params);
+	if (refresh_landings(f, s) != 0) {
+		sv_fetch_seed_free(s);
+		return NULL;
+	}
 	s->scope = sv_row_scope(s->row);
 	s->robots = sv_row_robots(s->row);
 	s->max_bytes = sv_row_max_bytes(s->row);

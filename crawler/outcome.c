@@ -5,7 +5,11 @@
  * when no complete response came after every attempt. 5xx, 408 and 429 are
  * retried with exponential backoff and jitter (429 and 503 also cool the
  * host down, honouring Retry-After), and the last response is kept.
- * Redirects are captures; their targets are queued after a scope check.
+ * Redirects are captures; their targets are queued after a scope check,
+ * except on the seed's own redirect chain (depth 0, a page): there, as
+ * Heritrix's seedsRedirectNewSeeds, the target is where the seed lands, on
+ * any host: it is kept in the queue (seed_landings) before it is queued,
+ * and the row's scope is rebased on it (see hosts.c for other fetchers).
  */
 #include "fetcher.h"
 
@@ -97,8 +101,10 @@ int sv_fetch_finish_response(fetcher *f, transfer *t, long status)
 				return rc;
 		return sv_fetch_record(f, t, SV_OUTCOME_DONE, status, &info, &d, SV_KIND_ROBOTS, NULL, NULL, NULL, 0);
 	}
-	/* A seed's own page: its host's /sitemap.xml seeds discovery too. */
-	if (t->item.depth == 0 && t->item.redirects == 0 && sv_fetch_is_kind(t, SV_KIND_PAGE) &&
+	/* A seed's own page, and every page its redirects land on: their hosts'
+	 * /sitemap.xml seeds discovery too. */
+	int chain = t->item.depth == 0 && sv_fetch_is_kind(t, SV_KIND_PAGE);
+	if (chain &&
 	    (rc = sv_fetch_queue_sitemap(f, "/sitemap.xml", t->item.url, t->item.seed)))
 		return rc;
 	sv_kind kind = capture_kind(t);
@@ -126,6 +132,14 @@ int sv_fetch_finish_response(fetcher *f, transfer *t, long status)
 			note = "redirect to a URL that is not http(s): not followed";
 		} else if (t->item.redirects + 1 > f->o->max_redirects) {
 			note = "too many redirects: not followed";
+		} else if (chain && t->seed && t->seed->row) {
+			if ((rc = sv_queue_landing_add(f->q, t->item.seed, target)) ||
+			    (rc = sv_row_add_landing(t->seed->row, target)) ||
+			    (rc = sv_fetch_add_link(f, target, t->item.seed, 0, SV_KIND_PAGE, t->item.url,
+						    t->item.redirects + 1))) {
+				free(target);
+				return rc;
+			}
 		} else if (t->seed && t->seed->scope) {
 			sv_scope_decision sd;
 			int from = t->item.depth > 0 ? t->item.depth - 1 : 0;

@@ -135,6 +135,11 @@ const sv_scope_compiled *sv_row_scope(const sv_row *r)
 	return r ? r->compiled : NULL;
 }
 
+int sv_row_add_landing(sv_row *r, const char *url)
+{
+	return sv_scope_add_landing(r->compiled, url);
+}
+
 int sv_row_robots(const sv_row *r)
 {
 	return r ? r->robots : 1;

@@ -29,6 +29,9 @@ int sv_row_to_json(const sv_row *r, char **out);
 int sv_row_from_json(sv_row **out, const char *json);
 
 const sv_scope_compiled *sv_row_scope(const sv_row *r);
+/* Rebases the row's scope on url, where the seed's own redirects led too
+ * (see sv_scope_add_landing). */
+int sv_row_add_landing(sv_row *r, const char *url);
 int sv_row_robots(const sv_row *r);        /* 1: respect robots.txt */
 int64_t sv_row_max_bytes(const sv_row *r); /* size cap per file; -1 none */
 

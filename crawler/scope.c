@@ -47,16 +47,22 @@ typedef struct {
 	size_t len;        /* of the whole URL */
 } parts;
 
+/* A starting point of the scope: the seed, or a URL its redirects reached. */
+typedef struct {
+	char *url;          /* normalised */
+	parts p;            /* into url */
+	size_t folder_len;  /* its path up to and including its last '/' */
+	const char *domain; /* into url: its host without a leading "www." */
+	size_t domain_len;
+} base;
+
 struct sv_scope_compiled {
 	sv_scope scope;
 	int depth;
 	int datasets;
 	size_t max_url_length;
-	char *seed;       /* normalised */
-	parts seed_parts; /* into seed */
-	size_t folder_len; /* the seed's path up to and including its last '/' */
-	const char *domain; /* into seed: its host without a leading "www." */
-	size_t domain_len;
+	base *bases;      /* the seed first, then where its redirects landed */
+	size_t nbases;
 	pattern *include, *exclude;
 	size_t ninclude, nexclude;
 };
@@ -261,24 +267,31 @@ static int same_authority(const parts *a, const parts *b)
 	return same_host(a, b) && a->port_len == b->port_len && memcmp(a->port, b->port, a->port_len) == 0;
 }
 
+static int in_scope_of(sv_scope scope, const base *b, const parts *u)
+{
+	switch (scope) {
+	case SV_SCOPE_PAGE:
+		return strcmp(u->url, b->url) == 0;
+	case SV_SCOPE_PREFIX:
+		return same_authority(u, &b->p) && u->path_len >= b->folder_len &&
+		       memcmp(u->path, b->p.path, b->folder_len) == 0;
+	case SV_SCOPE_HOST:
+		return same_authority(u, &b->p);
+	case SV_SCOPE_DOMAIN:
+		if (u->host_len == b->domain_len)
+			return strncasecmp(u->host, b->domain, b->domain_len) == 0;
+		return u->host_len > b->domain_len && u->host[u->host_len - b->domain_len - 1] == '.' &&
+		       strncasecmp(u->host + u->host_len - b->domain_len, b->domain, b->domain_len) == 0;
+	}
+	return 0;
+}
+
+/* In the scope of the seed or of any place it landed (a handful: one loop). */
 static int in_scope(const sv_scope_compiled *s, const parts *u)
 {
-	const parts *seed = &s->seed_parts;
-
-	switch (s->scope) {
-	case SV_SCOPE_PAGE:
-		return strcmp(u->url, s->seed) == 0;
-	case SV_SCOPE_PREFIX:
-		return same_authority(u, seed) && u->path_len >= s->folder_len &&
-		       memcmp(u->path, seed->path, s->folder_len) == 0;
-	case SV_SCOPE_HOST:
-		return same_authority(u, seed);
-	case SV_SCOPE_DOMAIN:
-		if (u->host_len == s->domain_len)
-			return strncasecmp(u->host, s->domain, s->domain_len) == 0;
-		return u->host_len > s->domain_len && u->host[u->host_len - s->domain_len - 1] == '.' &&
-		       strncasecmp(u->host + u->host_len - s->domain_len, s->domain, s->domain_len) == 0;
-	}
+	for (size_t i = 0; i < s->nbases; i++)
+		if (in_scope_of(s->scope, &s->bases[i], u))
+			return 1;
 	return 0;
 }
 
@@ -463,10 +476,51 @@ static int compile_list(pattern **out, size_t *n, const char *which, const char 
 	return 0;
 }
 
+/* Adds url (normalised here) as a starting point; what is refused is named by what. */
+static int add_base(sv_scope_compiled *s, const char *url, const char *what)
+{
+	base *b, *more;
+	char *n = NULL;
+	int rc;
+	if ((rc = sv_url_normalize(&n, url, NULL)) < 0) {
+		sv_error_prefix(what);
+		return rc;
+	}
+	for (size_t i = 0; i < s->nbases; i++)
+		if (!strcmp(s->bases[i].url, n)) {
+			free(n);
+			return 0;
+		}
+	if (!(more = realloc(s->bases, (s->nbases + 1) * sizeof(*more)))) {
+		free(n);
+		return sv_error_set(SV_EIO, "out of memory");
+	}
+	s->bases = more;
+	b = &s->bases[s->nbases];
+	memset(b, 0, sizeof(*b));
+	b->url = n;
+	if (split_url(&b->p, n) < 0) {
+		rc = sv_error_set(SV_EINVAL, "%s '%s' is not an http or https URL", what, n);
+		free(n);
+		return rc;
+	}
+	s->nbases++;
+	for (size_t i = 0; i < b->p.path_len; i++)
+		if (b->p.path[i] == '/')
+			b->folder_len = i + 1;
+	b->domain = b->p.host;
+	b->domain_len = b->p.host_len;
+	/* "www.com" stays whole: what is left must still be a name with a dot */
+	if (b->domain_len > 4 && strncasecmp(b->domain, "www.", 4) == 0 && memchr(b->domain + 4, '.', b->domain_len - 4)) {
+		b->domain += 4;
+		b->domain_len -= 4;
+	}
+	return 0;
+}
+
 int sv_scope_compile(sv_scope_compiled **out, const sv_scope_rules *rules)
 {
 	sv_scope_compiled *s;
-	const parts *seed;
 	int rc;
 
 	*out = NULL;
@@ -478,25 +532,8 @@ int sv_scope_compile(sv_scope_compiled **out, const sv_scope_rules *rules)
 	s->depth = rules->depth < 0 ? -1 : rules->depth;
 	s->datasets = rules->datasets;
 	s->max_url_length = rules->max_url_length > 0 ? (size_t)rules->max_url_length : SV_SCOPE_URL_MAX_DEFAULT;
-	if ((rc = sv_url_normalize(&s->seed, rules->seed_url, NULL)) < 0) {
-		sv_error_prefix("seed URL");
+	if ((rc = add_base(s, rules->seed_url, "seed URL")) < 0)
 		goto fail;
-	}
-	if (split_url(&s->seed_parts, s->seed) < 0) {
-		rc = sv_error_set(SV_EINVAL, "seed URL '%s' is not an http or https URL", s->seed);
-		goto fail;
-	}
-	seed = &s->seed_parts;
-	for (size_t i = 0; i < seed->path_len; i++)
-		if (seed->path[i] == '/')
-			s->folder_len = i + 1;
-	s->domain = seed->host;
-	s->domain_len = seed->host_len;
-	/* "www.com" stays whole: what is left must still be a name with a dot */
-	if (s->domain_len > 4 && strncasecmp(s->domain, "www.", 4) == 0 && memchr(s->domain + 4, '.', s->domain_len - 4)) {
-		s->domain += 4;
-		s->domain_len -= 4;
-	}
 	if ((rc = compile_list(&s->include, &s->ninclude, "include", rules->include)) < 0 ||
 	    (rc = compile_list(&s->exclude, &s->nexclude, "exclude", rules->exclude)) < 0)
 		goto fail;
@@ -505,6 +542,13 @@ int sv_scope_compile(sv_scope_compiled **out, const sv_scope_rules *rules)
 fail:
 	sv_scope_free(s);
 	return rc;
+}
+
+int sv_scope_add_landing(sv_scope_compiled *s, const char *url)
+{
+	if (!s || !url)
+		return sv_error_set(SV_EINVAL, "a landing without rules or URL");
+	return add_base(s, url, "landing URL");
 }
 
 void sv_scope_free(sv_scope_compiled *s)
@@ -517,7 +561,9 @@ void sv_scope_free(sv_scope_compiled *s)
 		free(s->exclude[i].glob);
 	free(s->include);
 	free(s->exclude);
-	free(s->seed);
+	for (size_t i = 0; i < s->nbases; i++)
+		free(s->bases[i].url);
+	free(s->bases);
 	free(s);
 }
 

@@ -23,6 +23,11 @@
  *           it: a seed on www.example.gov takes example.gov, data.example.gov
  *           and www.example.gov, but not other.gov nor badexample.gov; any
  *           port, http or https.
+ * A seed that redirects lands somewhere else (http://agency.gov/ to
+ * https://www.agency.gov/, often another host): every URL of the seed's own
+ * redirect chain is a starting point too (sv_scope_add_landing), and each
+ * scope above is taken from each starting point: a URL is in scope when it
+ * is in the scope of any of them.
  * Calendars and other endless but well-formed link spaces are bounded by
  * depth and by the row's max_urls, not recognised here.
  */
@@ -136,6 +141,13 @@ int sv_scope_url_is_dataset(const char *url);
  * argument may be NULL.
  */
 int sv_scope_is_dataset_type(const char *content_type, const char *url, const char *content_disposition);
+
+/*
+ * Adds url, reached by the seed's own redirects, as another starting point
+ * of the scope (nothing when it is one already). SV_EINVAL when url is not
+ * an http(s) URL.
+ */
+int sv_scope_add_landing(sv_scope_compiled *s, const char *url);
 
 void sv_scope_free(sv_scope_compiled *s); /* NULL is a no-op */
 

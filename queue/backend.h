@@ -38,6 +38,8 @@ typedef struct sv_queue_ops {
 	int (*reclaim)(sv_queue *q, const char *prefix, int (*alive)(const char *node), size_t *released);
 	/* Cheap counts for deciding whether a crawl is over. */
 	int (*pending)(sv_queue *q, int64_t *queued, int64_t *leased);
+	int (*landing_add)(sv_queue *q, int64_t seed, const char *url);
+	int (*landings)(sv_queue *q, int64_t seed, char ***urls, size_t *n);
 	void (*close)(sv_queue *q);
 } sv_queue_ops;
 

@@ -101,8 +101,26 @@ void sv_queue_stats_free(sv_queue_seed_stats *rows, size_t n)
 		free(rows[i].sheet);
 		free(rows[i].url);
 		free(rows[i].meta);
+		free(rows[i].landing);
 	}
 	free(rows);
+}
+
+int sv_queue_landing_add(sv_queue *q, int64_t seed, const char *url)
+{
+	return q->ops.landing_add(q, seed, url);
+}
+
+int sv_queue_landings(sv_queue *q, int64_t seed, char ***urls, size_t *n)
+{
+	return q->ops.landings(q, seed, urls, n);
+}
+
+void sv_queue_landings_free(char **urls, size_t n)
+{
+	for (size_t i = 0; urls && i < n; i++)
+		free(urls[i]);
+	free(urls);
 }
 
 void sv_queue_host_clear(sv_queue_host *h)

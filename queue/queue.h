@@ -110,6 +110,9 @@ typedef struct {
 	int64_t queued, leased, done, failed, paused, skipped;
 	int64_t bytes;    /* payload bytes of done URLs */
 	int64_t datasets; /* URLs of kind dataset found */
+	int64_t rescued;  /* done with a 2xx answer, robots.txt and sitemaps aside */
+	int64_t redirects; /* done with a 3xx answer */
+	char *landing;    /* where the seed's own redirects led last, or NULL */
 } sv_queue_seed_stats;
 
 typedef struct {
@@ -154,6 +157,13 @@ int sv_queue_failures(sv_queue *q, int (*fn)(void *ctx, const char *reason, int6
 int sv_queue_reclaim(sv_queue *q, const char *prefix, int (*alive)(const char *node), size_t *released);
 /* Cheap counts for deciding whether a crawl is over. */
 int sv_queue_pending(sv_queue *q, int64_t *queued, int64_t *leased);
+/* Where a row's seed lands: a URL its own redirect chain reached (any
+ * host), kept once per row, before the URL is queued, so that every fetcher
+ * can rebase the row's scope on it. */
+int sv_queue_landing_add(sv_queue *q, int64_t seed, const char *url);
+/* The landings of a row, in the order they were added; free with sv_queue_landings_free. */
+int sv_queue_landings(sv_queue *q, int64_t seed, char ***urls, size_t *n);
+void sv_queue_landings_free(char **urls, size_t n);
 
 /* Opens the queue at location: a file path or sqlite:PATH (created if missing).
  * postgresql:// and postgres:// are known but not in this build; they, and any

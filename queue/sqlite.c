@@ -60,7 +60,9 @@ static const char SCHEMA[] =
 	"CREATE UNIQUE INDEX IF NOT EXISTS urls_key ON urls(key);"
 	"CREATE INDEX IF NOT EXISTS urls_queued ON urls(host, priority DESC, id) WHERE state = 0;"
 	"CREATE INDEX IF NOT EXISTS urls_leased ON urls(lease_ms) WHERE state = 1;"
-	"CREATE INDEX IF NOT EXISTS urls_slots ON urls(host, node) WHERE slot = 1;";
+	"CREATE INDEX IF NOT EXISTS urls_slots ON urls(host, node) WHERE slot = 1;"
+	/* Added without a schema change: an older queue.db gains it when opened. */
+	"CREATE TABLE IF NOT EXISTS seed_landings(seed INTEGER NOT NULL, url TEXT NOT NULL, PRIMARY KEY(seed, url));";
 
 /* Prepared once, reset after each use. */
 enum {
@@ -970,6 +972,60 @@ static int q_failures(sv_queue *q, int (*fn)(void *ctx, const char *reason, int6
 	return rc;
 }
 
+/* ---- seed landings ---- */
+
+static int q_landing_add(sv_queue *q, int64_t seed, const char *url)
+{
+	sqlite_queue *s = impl(q);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO seed_landings(seed, url) VALUES(?1, ?2)", -1, &st,
+			       NULL) != SQLITE_OK)
+		return db_fail(s, "keep where a seed lands");
+	sqlite3_bind_int64(st, 1, seed);
+	sqlite3_bind_text(st, 2, url, -1, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return step == SQLITE_DONE ? 0 : db_fail(s, "keep where a seed lands");
+}
+
+static int q_landings(sv_queue *q, int64_t seed, char ***urls, size_t *n)
+{
+	sqlite_queue *s = impl(q);
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int rc = 0, step;
+	*urls = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT url FROM seed_landings WHERE seed = ?1 ORDER BY rowid", -1, &st,
+			       NULL) != SQLITE_OK)
+		return db_fail(s, "read where a seed lands");
+	sqlite3_bind_int64(st, 1, seed);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			char **p = realloc(*urls, (cap = cap ? cap * 2 : 4) * sizeof(*p));
+			if (!p) {
+				rc = sv_error_set(SV_EIO, "out of memory");
+				break;
+			}
+			*urls = p;
+		}
+		if (!((*urls)[*n] = col_dup(st, 0))) {
+			rc = sv_error_set(SV_EIO, "out of memory");
+			break;
+		}
+		(*n)++;
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(s, "read where a seed lands");
+	sqlite3_finalize(st);
+	if (rc) {
+		sv_queue_landings_free(*urls, *n);
+		*urls = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
 static int q_reclaim(sv_queue *q, const char *prefix, int (*alive)(const char *node), size_t *released)
 {
 	sqlite_queue *s = impl(q);
@@ -1148,10 +1204,14 @@ static int q_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_
 	static const char sql[] =
 		"SELECT s.id, s.sheet, s.url, s.line, s.meta, s.active,"
 		" coalesce(u.queued, 0), coalesce(u.leased, 0), coalesce(u.done, 0), coalesce(u.failed, 0),"
-		" coalesce(u.paused, 0), coalesce(u.bytes, 0), coalesce(u.datasets, 0), coalesce(u.skipped, 0)"
+		" coalesce(u.paused, 0), coalesce(u.bytes, 0), coalesce(u.datasets, 0), coalesce(u.skipped, 0),"
+		" coalesce(u.rescued, 0), coalesce(u.redirects, 0),"
+		" (SELECT url FROM seed_landings l WHERE l.seed = s.id ORDER BY l.rowid DESC LIMIT 1)"
 		" FROM seeds s LEFT JOIN (SELECT seed, sum(state = 0) AS queued, sum(state = 1) AS leased,"
 		"  sum(state = 2) AS done, sum(state = 3) AS failed, sum(state = 4) AS paused, sum(state = 5) AS skipped,"
-		"  sum(CASE WHEN state = 2 THEN bytes END) AS bytes, sum(kind = 'dataset') AS datasets"
+		"  sum(CASE WHEN state = 2 THEN bytes END) AS bytes, sum(kind = 'dataset') AS datasets,"
+		"  sum(state = 2 AND status BETWEEN 200 AND 299 AND kind NOT IN ('robots', 'sitemap')) AS rescued,"
+		"  sum(state = 2 AND status BETWEEN 300 AND 399) AS redirects"
 		"  FROM urls GROUP BY seed) u ON u.seed = s.id"
 		" ORDER BY s.sheet, s.line, s.id";
 	sqlite_queue *s = impl(q);
@@ -1191,6 +1251,9 @@ static int q_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_
 		r->bytes = sqlite3_column_int64(st, 11);
 		r->datasets = sqlite3_column_int64(st, 12);
 		r->skipped = sqlite3_column_int64(st, 13);
+		r->rescued = sqlite3_column_int64(st, 14);
+		r->redirects = sqlite3_column_int64(st, 15);
+		r->landing = col_dup(st, 16);
 		total->queued += r->queued;
 		total->leased += r->leased;
 		total->done += r->done;
@@ -1199,6 +1262,8 @@ static int q_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_
 		total->bytes += r->bytes;
 		total->datasets += r->datasets;
 		total->skipped += r->skipped;
+		total->rescued += r->rescued;
+		total->redirects += r->redirects;
 	}
 	if (rc == 0 && step != SQLITE_DONE)
 		rc = db_fail(s, "read statistics");
@@ -1313,6 +1378,8 @@ static const sv_queue_ops SQLITE_OPS = {
 	.reclaim = q_reclaim,
 	.failures = q_failures,
 	.free_slots = q_free_slots,
+	.landing_add = q_landing_add,
+	.landings = q_landings,
 	.close = q_close,
 };
 
