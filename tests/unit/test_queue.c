@@ -730,3 +730,58 @@ ParameterizedTest(const open_case *c, queue_open, chooses_by_location)
 	}
 	th_rmrf(d);
 }
+
+/* Where a seed lands is kept once per row, in order, and status shows the last. */
+QUEUE_TEST(seed_landings)
+{
+	const char *u[] = {"http://a.example/", "http://b.example/"};
+	int64_t seed = add_rows("s", u, NULL, 2, NULL);
+	char **l;
+	size_t n;
+	cr_assert_eq(sv_queue_landings(q, seed, &l, &n), 0);
+	cr_assert_eq(n, 0);
+	sv_queue_landings_free(l, n);
+	cr_assert_eq(sv_queue_landing_add(q, seed, "https://a.example/"), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_queue_landing_add(q, seed, "https://www.a.example/"), 0);
+	cr_assert_eq(sv_queue_landing_add(q, seed, "https://a.example/"), 0); /* again: kept once */
+	cr_assert_eq(sv_queue_landings(q, seed, &l, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(l[0], "https://a.example/");
+	cr_assert_str_eq(l[1], "https://www.a.example/");
+	sv_queue_landings_free(l, n);
+	sv_queue_seed_stats *st, total;
+	cr_assert_eq(sv_queue_stats(q, &st, &n, &total), 0);
+	for (size_t i = 0; i < n; i++)
+		if (st[i].seed == seed)
+			cr_assert_str_eq(st[i].landing, "https://www.a.example/");
+		else
+			cr_assert_null(st[i].landing);
+	sv_queue_stats_free(st, n);
+}
+
+/* rescued counts 2xx answers only, robots.txt and sitemaps aside; redirects apart. */
+QUEUE_TEST(rescued_and_redirects_counted)
+{
+	const char *u[] = {"http://a.example/"};
+	int64_t seed = add_rows("s", u, NULL, 1, NULL);
+	enqueue_fmt(seed, "http://a.example/sitemap%d.xml", 0, 1, SV_KIND_SITEMAP);
+	sv_queue_item *items;
+	size_t n = claim("n1", 10, 60000, &items);
+	cr_assert_eq(n, 2);
+	sv_queue_outcome o[2];
+	for (size_t i = 0; i < n; i++)
+		o[i] = (sv_queue_outcome){items[i].id, SV_OUTCOME_DONE, 0, NULL,
+					  items[i].kind == SV_KIND_SITEMAP ? 200 : 301, 10};
+	cr_assert_eq(sv_queue_complete(q, "n1", o, n, NULL), 0, "%s", sv_error_last());
+	sv_queue_items_free(items, n);
+	sv_queue_seed_stats t = totals();
+	cr_assert_eq(t.done, 2);
+	cr_assert_eq(t.rescued, 0);
+	cr_assert_eq(t.redirects, 1);
+	enqueue_fmt(seed, "http://a.example/p%d.html", 0, 1, SV_KIND_PAGE);
+	n = claim("n1", 10, 60000, &items);
+	cr_assert_eq(n, 1);
+	complete_all("n1", items, n, SV_OUTCOME_DONE, 1);
+	sv_queue_items_free(items, n);
+	cr_assert_eq(totals().rescued, 1);
+}

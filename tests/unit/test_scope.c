@@ -280,6 +280,44 @@ ParameterizedTest(decide_case *c, scope, decide)
 	sv_scope_free(s);
 }
 
+/* ---- where the seed lands ---- */
+
+/* A seed that redirects to another host: each scope is taken from the landing too. */
+Test(scope, landing_rebases_each_scope)
+{
+	static const struct {
+		sv_scope scope;
+		const char *in, *out;
+	} cases[] = {
+		{SV_SCOPE_HOST, "http://localhost:8081/any/page.html", "http://localhost:8082/"},
+		{SV_SCOPE_PREFIX, "http://localhost:8081/site/p.html", "http://localhost:8081/other.html"},
+		{SV_SCOPE_DOMAIN, "http://data.example.gov/x", "http://example.org/"},
+		{SV_SCOPE_PAGE, "http://localhost:8081/site/", "http://localhost:8081/site/p.html"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		sv_scope_rules rules = SV_SCOPE_RULES_INIT;
+		sv_scope_compiled *s;
+		sv_scope_decision d;
+		const char *landing = cases[i].scope == SV_SCOPE_DOMAIN ? "https://www.example.gov/" : "http://localhost:8081/site/";
+		rules.scope = cases[i].scope;
+		rules.seed_url = "http://127.0.0.1:8080/start";
+		cr_assert_eq(sv_scope_compile(&s, &rules), 0, "%s", sv_error_last());
+		cr_assert_eq(sv_scope_decide(s, cases[i].in, 0, 1, 0, &d), 0);
+		cr_assert_eq(d.follow, 0, "case %zu: followed before the landing", i);
+		cr_assert_eq(sv_scope_add_landing(s, landing), 0, "%s", sv_error_last());
+		cr_assert_eq(sv_scope_add_landing(s, landing), 0); /* twice: once */
+		cr_assert_eq(sv_scope_decide(s, cases[i].in, 0, 1, 0, &d), 0);
+		cr_assert_eq(d.follow, 1, "case %zu: %s", i, d.reason);
+		cr_assert_eq(sv_scope_decide(s, cases[i].out, 0, 1, 0, &d), 0);
+		cr_assert_eq(d.follow, 0, "case %zu: %s followed", i, cases[i].out);
+		/* The seed's own scope still holds. */
+		cr_assert_eq(sv_scope_decide(s, "http://127.0.0.1:8080/start", 0, 1, 0, &d), 0);
+		cr_assert_eq(d.follow, 1);
+		cr_assert_eq(sv_scope_add_landing(s, "ftp://x/"), SV_EINVAL);
+		sv_scope_free(s);
+	}
+}
+
 /* ---- URL length ---- */
 
 Test(scope, url_length_limit)
