@@ -292,7 +292,9 @@ test_crawl_404_recorded_not_retried() {
 	cr_sheet "url,scope" "http://$(cr_addr s)/no-such-page.html,page"
 	cr_init
 	cr_crawl ../sheet.csv
-	expect_status 0
+	# Recorded, not failed; but the row rescued nothing, which is no success.
+	expect_status 1
+	expect_in "/no-such-page.html): nothing rescued" "$out"
 	cr_refresh
 	url=http://$(cr_addr s)/no-such-page.html
 	expect_eq "$(cr_py "count(a[0])" "$url")" 1
@@ -338,8 +340,10 @@ test_crawl_500_five_attempts_last_kept() {
 	SECONDS=0
 	cr_crawl ../sheet.csv
 	echo "crawl took $SECONDS s"
-	# A complete response came: the URL is done, with the 500 as its capture.
-	expect_status 0
+	# A complete response came: the URL is done, with the 500 as its capture;
+	# the row rescued nothing, which is no success.
+	expect_status 1
+	expect_in "/status/500): nothing rescued" "$out"
 	cr_refresh
 	expect_eq "$(cr_py "count(a[0])" "$url")" 1
 	expect_eq "$(cr_field "$url" status)" 500
