@@ -424,7 +424,9 @@ test_crawl_redirect_to_other_schemes_not_followed() {
 	cr_sheet "url,scope" "$u1,host" "$u2,host"
 	cr_init
 	cr_crawl ../sheet.csv
-	expect_status 0
+	# Recorded, not followed: the rows rescued nothing, which is no success.
+	expect_status 1
+	expect_in "to=ftp://127.0.0.1/x): nothing rescued: 1 redirect" "$out"
 	cr_refresh
 	for u in "$u1" "$u2"; do
 		expect_eq "$(cr_field "$u" status)" 302
@@ -447,7 +449,9 @@ test_crawl_redirect_loop_ends() {
 	cr_sheet "url,scope" "http://$(cr_addr s)/loop/0,prefix"
 	cr_init
 	cr_crawl ../sheet.csv
-	expect_status 0
+	# Only redirects: the row rescued nothing, which is no success.
+	expect_status 1
+	expect_in "/loop/0): nothing rescued: 11 redirects" "$out"
 	cr_refresh
 	cr_no_url_twice
 	n=$(cr_py "sum(1 for c in caps if '/loop/' in c['url'])")
