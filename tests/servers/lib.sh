@@ -15,3 +15,12 @@ sv_stop_pidfile() {
 	done
 	kill -9 "$pid" 2>/dev/null || true
 }
+
+# sv_free_port: a TCP port free on 127.0.0.1 now (another process may take it
+# before the caller binds it: callers try again).
+sv_free_port() {
+	python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}

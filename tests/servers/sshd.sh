@@ -45,13 +45,6 @@ sv_sshd_install() {
 		$p apt-get install -y -qq "${missing[@]}" </dev/null >&2
 }
 
-sv_free_port() {
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
 sv_sshd_start() {
 	local dir=${1:?usage: sv_sshd_start DIR} user port try hostkey
 	sv_sshd_install || return 1
