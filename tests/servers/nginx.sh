@@ -38,18 +38,12 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 sv_nginx_install() {
-	local missing=() p
+	local missing=()
 	[ -x /usr/sbin/nginx ] || missing+=(nginx)
 	command -v openssl >/dev/null || missing+=(openssl)
 	command -v curl >/dev/null || missing+=(curl)
 	command -v python3 >/dev/null || missing+=(python3)
-	[ ${#missing[@]} -eq 0 ] && return 0
-	echo "nginx.sh: installing ${missing[*]}" >&2
-	p=
-	[ "$(id -u)" -ne 0 ] && p=sudo
-	export DEBIAN_FRONTEND=noninteractive
-	$p apt-get update -qq </dev/null >&2 &&
-		$p apt-get install -y -qq "${missing[@]}" </dev/null >&2
+	sv_apt_install nginx.sh "${missing[@]}"
 }
 
 # sv_nginx_cert DIR NAME ISSUER CA_FLAG: DIR/NAME.key and DIR/NAME.pem, an EC
@@ -79,7 +73,14 @@ subjectAltName=IP:127.0.0.1,DNS:localhost"
 	fi
 }
 
-# The configuration for the ports given; ssl+http2 as nginx 1.22 spells it.
+# sv_nginx_tls_server DIR UPSTREAM PORT CERT: an https + HTTP/2 server block
+# (as nginx 1.22 spells it) with DIR/CERT.pem, proxying to UPSTREAM.
+sv_nginx_tls_server() {
+	echo "server { listen 127.0.0.1:$3 ssl http2; ssl_certificate $1/$4.pem; ssl_certificate_key $1/$4.key;" \
+		"location / { proxy_pass http://127.0.0.1:$2; } }"
+}
+
+# The configuration for the ports given.
 sv_nginx_conf() {
 	local dir=$1 up=$2 port=$3 broken=$4 selfsigned=$5 http=$6 user=
 	[ "$(id -u)" -eq 0 ] && user="user $(id -un) $(id -gn);"
@@ -105,24 +106,9 @@ sv_nginx_conf() {
 			proxy_request_buffering off;
 			proxy_read_timeout 300s;
 			keepalive_requests 100000;
-			server {
-				listen 127.0.0.1:$port ssl http2;
-				ssl_certificate $dir/leaf.pem;
-				ssl_certificate_key $dir/leaf.key;
-				location / { proxy_pass http://127.0.0.1:$up; }
-			}
-			server {
-				listen 127.0.0.1:$broken ssl http2;
-				ssl_certificate $dir/broken.pem;
-				ssl_certificate_key $dir/broken.key;
-				location / { proxy_pass http://127.0.0.1:$up; }
-			}
-			server {
-				listen 127.0.0.1:$selfsigned ssl http2;
-				ssl_certificate $dir/selfsigned.pem;
-				ssl_certificate_key $dir/selfsigned.key;
-				location / { proxy_pass http://127.0.0.1:$up; }
-			}
+			$(sv_nginx_tls_server "$dir" "$up" "$port" leaf)
+			$(sv_nginx_tls_server "$dir" "$up" "$broken" broken)
+			$(sv_nginx_tls_server "$dir" "$up" "$selfsigned" selfsigned)
 			server {
 				listen 127.0.0.1:$http;
 				return 301 https://localhost:$port\$request_uri;
@@ -133,26 +119,24 @@ sv_nginx_conf() {
 
 sv_nginx_start() {
 	local dir=${1:?usage: sv_nginx_start DIR UPSTREAM_PORT} up=${2:?usage: sv_nginx_start DIR UPSTREAM_PORT}
-	local try port broken selfsigned http started=
+	local port broken selfsigned http started=
 	sv_nginx_install || return 1
 	mkdir -p "$dir/tmp" || return 1
 	dir=$(cd "$dir" && pwd) || return 1
-	sv_nginx_cert "$dir" ca - ca &&
-		sv_nginx_cert "$dir" leaf ca leaf &&
-		sv_nginx_cert "$dir" intermediate ca ca &&
-		sv_nginx_cert "$dir" broken intermediate leaf &&
-		sv_nginx_cert "$dir" selfsigned - leaf || {
+	if ! { sv_nginx_cert "$dir" ca - ca && sv_nginx_cert "$dir" leaf ca leaf &&
+		sv_nginx_cert "$dir" intermediate ca ca && sv_nginx_cert "$dir" broken intermediate leaf &&
+		sv_nginx_cert "$dir" selfsigned - leaf; }; then
 		echo "nginx.sh: openssl could not make the certificates" >&2
 		return 1
-	}
+	fi
 	# A free port can be taken between the probe and nginx's bind: try again.
-	for try in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		port=$(sv_free_port) && broken=$(sv_free_port) && selfsigned=$(sv_free_port) &&
 			http=$(sv_free_port) || return 1
 		[ "$(printf '%s\n' "$port" "$broken" "$selfsigned" "$http" | sort -u | wc -l)" -eq 4 ] || continue
 		sv_nginx_conf "$dir" "$up" "$port" "$broken" "$selfsigned" "$http" >"$dir/nginx.conf"
 		rm -f "$dir/nginx.pid"
-		if /usr/sbin/nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" </dev/null 2>>"$dir/error.log" &&
+		if /usr/sbin/nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" </dev/null 2>>"$dir/nginx.stderr" &&
 			sv_nginx_wait "$dir" "$port" "$broken" "$selfsigned" "$http"; then
 			started=1
 			break
@@ -160,20 +144,11 @@ sv_nginx_start() {
 		sv_nginx_stop "$dir"
 	done
 	if [ -z "$started" ]; then
-		echo "nginx.sh: nginx did not start; see $dir/error.log" >&2
+		echo "nginx.sh: nginx did not start; see $dir/error.log and $dir/nginx.stderr" >&2
 		return 1
 	fi
 
-	if [ -n "${SV_SERVER_OWNER_PID:-}" ]; then
-		(
-			owner=$SV_SERVER_OWNER_PID
-			while kill -0 "$owner" 2>/dev/null && [ -f "$dir/nginx.pid" ]; do
-				sleep 1
-			done
-			sv_nginx_stop "$dir"
-		) </dev/null >/dev/null 2>&1 &
-		disown 2>/dev/null || true
-	fi
+	sv_watch_owner "$dir/nginx.pid" sv_nginx_stop "$dir"
 
 	cat >"$dir/nginx.env" <<-EOF
 		export SV_NGINX_PORT=$port
@@ -191,9 +166,9 @@ sv_nginx_start() {
 
 # Waits until every port takes connections; 1 if nginx died or never did.
 sv_nginx_wait() {
-	local dir=$1 i p ok
+	local dir=$1 p ok
 	shift
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		if [ -s "$dir/nginx.pid" ] && ! kill -0 "$(cat "$dir/nginx.pid")" 2>/dev/null; then
 			return 1
 		fi
