@@ -169,6 +169,105 @@ static int get_int(git_config *cfg, const char *key, int def, int lo, int hi, co
 	return 0;
 }
 
+/*
+ * crawl.caFile: a PEM file (relative to the archive folder unless absolute)
+ * that must hold a certificate, so that a typo is a config error and not a
+ * crawl in which every https URL fails.
+ */
+static int get_ca_file(git_config *cfg, sv_archive *a)
+{
+	git_buf buf = GIT_BUF_INIT;
+	char head[1 << 16];
+	int e = git_config_get_path(&buf, cfg, "crawl.caFile"), rc = 0;
+	if (e == GIT_ENOTFOUND)
+		return 0;
+	if (e < 0)
+		return git_fail("bad value in", a->conf_path);
+	if (!*buf.ptr)
+		rc = sv_error_set(SV_EINVAL, "%s: crawl.caFile is empty", a->conf_path);
+	else if (!(a->ca_file = buf.ptr[0] == '/' ? strdup(buf.ptr) : sv_archive_path(a, buf.ptr)))
+		rc = sv_error_set(SV_EIO, "out of memory");
+	git_buf_dispose(&buf);
+	if (rc)
+		return rc;
+	FILE *f = fopen(a->ca_file, "re");
+	if (!f)
+		return sv_error_set(SV_EINVAL, "%s: crawl.caFile = %s: %s", a->conf_path, a->ca_file, strerror(errno));
+	size_t n = fread(head, 1, sizeof(head) - 1, f);
+	fclose(f);
+	head[n] = '\0';
+	if (!strstr(head, "-----BEGIN CERTIFICATE-----"))
+		return sv_error_set(SV_EINVAL, "%s: crawl.caFile = %s holds no PEM certificate", a->conf_path,
+				    a->ca_file);
+	return 0;
+}
+
+/*
+ * One crawl.insecureHost value as the host key of URLs names it: lower case,
+ * "host" or "host:port" (an IPv6 address in brackets), port 443 dropped.
+ */
+static char *insecure_host_key(const char *v)
+{
+	const char *p = v, *colon;
+	if (*p == '[') {
+		if (!(p = strchr(p, ']')) || p == v + 1)
+			return NULL;
+		for (const char *c = v + 1; c < p; c++)
+			if (!strchr("0123456789abcdefABCDEF:.", *c))
+				return NULL;
+		colon = p[1] == ':' ? p + 1 : NULL;
+		if (p[1] && !colon)
+			return NULL;
+	} else {
+		colon = strchr(v, ':');
+		for (const char *c = v; c < (colon ? colon : v + strlen(v)); c++)
+			if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+			      *c == '.'))
+				return NULL;
+		if (colon == v || !*v || *v == '.' || *v == '-')
+			return NULL;
+	}
+	size_t hlen = colon ? (size_t)(colon - v) : strlen(v);
+	if (colon) {
+		char *end;
+		long port = strtol(colon + 1, &end, 10);
+		if (!colon[1] || *end || port < 1 || port > 65535 || colon[1] == '0' || colon[1] == '+' || colon[1] == '-')
+			return NULL;
+		if (port == 443)
+			colon = NULL;
+	}
+	char *key = colon ? strdup(v) : strndup(v, hlen);
+	for (char *c = key; c && *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	return key;
+}
+
+typedef struct {
+	sv_archive *a;
+	int rc;
+} insecure_ctx;
+
+static int add_insecure_host(const git_config_entry *e, void *ctx)
+{
+	insecure_ctx *ic = ctx;
+	sv_archive *a = ic->a;
+	char *key = insecure_host_key(e->value ? e->value : "");
+	char **bigger = key ? realloc(a->insecure_hosts, (a->ninsecure + 1) * sizeof(*bigger)) : NULL;
+	if (!key)
+		ic->rc = sv_error_set(SV_EINVAL, "%s: crawl.insecureHost = %s (host or host:port)", a->conf_path,
+				      e->value ? e->value : "");
+	else if (!bigger)
+		ic->rc = sv_error_set(SV_EIO, "out of memory");
+	if (ic->rc) {
+		free(key);
+		return GIT_EUSER;
+	}
+	a->insecure_hosts = bigger;
+	a->insecure_hosts[a->ninsecure++] = key;
+	return 0;
+}
+
 int sv_archive_open(sv_archive **out, const char *dir)
 {
 	sv_archive *a = calloc(1, sizeof(*a));
@@ -244,6 +343,18 @@ int sv_archive_open(sv_archive **out, const char *dir)
 			goto fail;
 		}
 	}
+	if ((rc = get_ca_file(cfg, a)))
+		goto fail;
+	{
+		insecure_ctx ic = {a, 0};
+		int e = git_config_get_multivar_foreach(cfg, "crawl.insecureHost", NULL, add_insecure_host, &ic);
+		if (ic.rc)
+			rc = ic.rc;
+		else if (e < 0 && e != GIT_ENOTFOUND)
+			rc = git_fail("bad value in", a->conf_path);
+		if (rc)
+			goto fail;
+	}
 	git_config_free(cfg);
 	*out = a;
 	return 0;
@@ -280,6 +391,10 @@ void sv_archive_free(sv_archive *a)
 	free(a->root);
 	free(a->conf_path);
 	free(a->queue_url);
+	free(a->ca_file);
+	for (size_t i = 0; i < a->ninsecure; i++)
+		free(a->insecure_hosts[i]);
+	free(a->insecure_hosts);
 	free(a);
 }
 

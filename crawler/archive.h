@@ -26,6 +26,9 @@ typedef struct {
 	int host_delay_ms;     /* crawl.delayMs, default 0 */
 	int transfers;         /* crawl.transfers per fetcher, default 32 */
 	int robots;            /* crawl.robots: 1 respect (default), 0 ignore */
+	char *ca_file;         /* crawl.caFile, absolute: PEM certificates trusted beside the system's; NULL none */
+	char **insecure_hosts; /* crawl.insecureHost: host keys ("host", "host:port") whose TLS is not verified */
+	size_t ninsecure;
 } sv_archive;
 
 /* Creates an archive in dir. *existed is set when dir already was one (nothing is changed then). */

@@ -222,6 +222,7 @@ static char *capture_record(fetcher *f, transfer *t, long status, const sv_objec
 	c.error = error;
 	c.headers_truncated = t->headers_cut;
 	c.attempt = t->item.attempts + 1;
+	c.tls_unverified = t->tls_unverified;
 	return sv_capture_to_json(&c, &s) == 0 ? s : NULL;
 }
 

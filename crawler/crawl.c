@@ -117,6 +117,9 @@ static int child(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats
 	o.tmp_dir = tmp;
 	o.transfers = co->transfers;
 	o.robots = co->robots;
+	o.ca_file = a->ca_file;
+	o.insecure_hosts = (const char *const *)a->insecure_hosts;
+	o.ninsecure = a->ninsecure;
 	o.stop = &stop_requests;
 	o.stats = stats;
 	o.log_path = log_path;

@@ -211,6 +211,7 @@ static void fetcher_free(fetcher *f)
 		curl_multi_cleanup(f->multi);
 	if (f->log)
 		fclose(f->log);
+	free(f->ca_pem); /* after every transfer: they borrow it (CURL_BLOB_NOCOPY) */
 }
 
 int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
@@ -227,8 +228,9 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 	srand((unsigned)(sv_now_ms() ^ (int64_t)getpid()));
 	if (!(f.multi = curl_multi_init()))
 		return sv_error_set(SV_EIO, "cannot start libcurl");
-	if (o->log_path && !(f.log = fopen(o->log_path, "ae"))) {
+	if (o->log_path && !(f.log = fopen(o->log_path, "ae")))
 		rc = sv_error_errno(errno, "cannot open '%s'", o->log_path);
+	if (rc || (rc = sv_fetch_tls_init(&f))) {
 		fetcher_free(&f);
 		return rc;
 	}

@@ -40,6 +40,9 @@ typedef struct {
 	int checkpoint_ms;     /* outcomes are made durable at least this often; default 5000 */
 	int max_redirects;     /* per chain; default 10 */
 	int robots;            /* 0: ignore robots.txt everywhere */
+	const char *ca_file;   /* PEM certificates trusted beside the system's, or NULL */
+	const char *const *insecure_hosts; /* host keys (sv_url_host_key) whose TLS is not verified */
+	size_t ninsecure;
 	const char *user_agent;
 	const char *log_path;  /* capture records appended as JSON lines, or NULL */
 	volatile sig_atomic_t *stop; /* 1: stop claiming and finish cleanly; 2: stop at once */

@@ -11,6 +11,7 @@
  *                 is known; per row: its settings, read once
  *   checkpoint.c  what waits for the next checkpoint (outcomes, capture
  *                 records, links found) and the checkpoint itself
+ *   tls.c         HTTP/2 and certificate trust: crawl.caFile, crawl.insecureHost
  */
 #ifndef SV_FETCHER_H
 #define SV_FETCHER_H
@@ -92,6 +93,7 @@ typedef struct transfer {
 	size_t mlen;
 	int too_big;
 	int in_scope; /* links found here may lead further (an in-scope page or stylesheet) */
+	int tls_unverified; /* https with verification off (crawl.insecureHost) */
 	char errbuf[CURL_ERROR_SIZE];
 	struct transfer *next;              /* in a host's waiting list */
 	struct transfer *run_prev, *run_next; /* in the running list */
@@ -134,6 +136,8 @@ typedef struct fetcher {
 	int64_t *ended; /* leased URLs whose transfer ended: host slots to free */
 	size_t nended, capended;
 	FILE *log; /* JSON lines: the capture records, as they are completed */
+	char *ca_pem; /* the system's CA bundle and crawl.caFile, or NULL: libcurl's default trust */
+	size_t ca_len;
 } fetcher;
 
 /* checkpoint.c */
@@ -164,6 +168,10 @@ void sv_fetch_seed_free(seed_info *s);
 host_info *sv_fetch_host_get(fetcher *f, const char *key);
 void sv_fetch_robots_known(fetcher *f, host_info *h, const char *body, size_t len, int status);
 int sv_fetch_start_item(fetcher *f, transfer *t);
+
+/* tls.c: the trust of every transfer, once per fetcher (o->ca_file); then per transfer. */
+int sv_fetch_tls_init(fetcher *f);
+void sv_fetch_tls_set(fetcher *f, transfer *t);
 
 /* fetch.c */
 void sv_fetch_note_ended(fetcher *f, const transfer *t);

@@ -9,7 +9,7 @@ pkgs=(
 	libcurl4-openssl-dev libsqlite3-dev libcsv-dev libjansson-dev libxml2-dev
 	libmicrohttpd-dev zlib1g-dev zip
 	zstd coreutils util-linux time sqlite3 python3
-	openssh-server openssh-client curl openssl
+	openssh-server openssh-client curl openssl nginx
 )
 
 missing=()

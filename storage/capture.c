@@ -157,6 +157,8 @@ int sv_capture_to_json(const sv_capture *c, char **out)
 		rc = set(o, "headers_truncated", json_true());
 	if (rc == 0 && c->attempt > 0)
 		rc = set(o, "attempt", json_integer(c->attempt));
+	if (rc == 0 && c->tls_unverified)
+		rc = set(o, "tls_unverified", json_true());
 	if (rc == 0 && c->file)
 		rc = set(o, "file", text(c->file));
 	if (rc == 0 && c->note)
@@ -232,6 +234,7 @@ int sv_capture_parse(sv_capture_parsed *out, const char *line, size_t len)
 	c->error = get_str(j, "error");
 	c->headers_truncated = json_is_true(json_object_get(j, "headers_truncated"));
 	c->attempt = get_int(j, "attempt") > 0 ? (int)get_int(j, "attempt") : 0;
+	c->tls_unverified = json_is_true(json_object_get(j, "tls_unverified"));
 	c->file = get_str(j, "file");
 	c->note = get_str(j, "note");
 	return 0;

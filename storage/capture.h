@@ -9,8 +9,9 @@
  *
  * What stays true: the fields always written come in this order: url, ts,
  * status, mime, length, sha256, stored, headers, seed, via, kind, node; the
- * optional ones follow, only when set. An absent value is JSON null (for the
- * always-written fields) or no key at all (for the optional ones). The raw
+ * optional ones follow, only when set (tls_unverified only when true). An
+ * absent value is JSON null (for the always-written fields) or no key at
+ * all (for the optional ones). The raw
  * response header block is kept byte for byte: as "headers" when it is
  * UTF-8 without NUL, else as "headers_b64" (standard base64, in place of
  * "headers"); readers get the same bytes back either way. Every other text
@@ -54,6 +55,7 @@ typedef struct {
 	const char *error;      /* why nothing (or not all) was rescued */
 	int headers_truncated;  /* 1: headers cut at the limit */
 	int attempt;            /* 1-based; 0 absent */
+	int tls_unverified;     /* 1: fetched over https without verifying the server (crawl.insecureHost) */
 	const char *file;       /* manual: the file's own name */
 	const char *note;       /* manual: the volunteer's note */
 } sv_capture;

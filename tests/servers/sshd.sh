@@ -32,24 +32,11 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 sv_sshd_install() {
-	local missing=() p
+	local missing=()
 	[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 	command -v ssh-keygen >/dev/null || missing+=(openssh-client)
 	command -v python3 >/dev/null || missing+=(python3)
-	[ ${#missing[@]} -eq 0 ] && return 0
-	echo "sshd.sh: installing ${missing[*]}" >&2
-	p=
-	[ "$(id -u)" -ne 0 ] && p=sudo
-	export DEBIAN_FRONTEND=noninteractive
-	$p apt-get update -qq </dev/null >&2 &&
-		$p apt-get install -y -qq "${missing[@]}" </dev/null >&2
-}
-
-sv_free_port() {
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
+	sv_apt_install sshd.sh "${missing[@]}"
 }
 
 sv_sshd_start() {
@@ -105,16 +92,7 @@ sv_sshd_start() {
 	hostkey=$(cut -d' ' -f1,2 "$dir/host_ed25519.pub")
 	echo "[127.0.0.1]:$port $hostkey" >"$dir/known_hosts"
 
-	if [ -n "${SV_SERVER_OWNER_PID:-}" ]; then
-		(
-			owner=$SV_SERVER_OWNER_PID
-			while kill -0 "$owner" 2>/dev/null && [ -f "$dir/sshd.pid" ]; do
-				sleep 1
-			done
-			sv_sshd_stop "$dir"
-		) </dev/null >/dev/null 2>&1 &
-		disown 2>/dev/null || true
-	fi
+	sv_watch_owner "$dir/sshd.pid" sv_sshd_stop "$dir"
 
 	cat >"$dir/sshd.env" <<-EOF
 		export SV_SSHD_HOST=127.0.0.1

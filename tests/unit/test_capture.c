@@ -66,6 +66,32 @@ Test(capture, failure_record_has_nulls_and_optional_fields)
 	free(s);
 }
 
+/* A capture made with TLS verification off says so; one made with it on has no such key. */
+Test(capture, tls_unverified_written_only_when_set_and_read_back)
+{
+	sv_capture c = SV_CAPTURE_INIT;
+	sv_capture_parsed p;
+	c.url = "https://a.gov/";
+	c.status = 200;
+	c.attempt = 1;
+	c.tls_unverified = 1;
+	char *s = to_json(&c);
+	cr_assert_str_eq(s, "{\"url\":\"https://a.gov/\",\"ts\":null,\"status\":200,\"mime\":null,\"length\":null,"
+			    "\"sha256\":null,\"stored\":null,\"headers\":null,\"seed\":null,\"via\":null,"
+			    "\"kind\":\"page\",\"node\":null,\"attempt\":1,\"tls_unverified\":true}");
+	cr_assert_eq(sv_capture_parse(&p, s, strlen(s)), 0);
+	cr_assert_eq(p.c.tls_unverified, 1);
+	sv_capture_parsed_clear(&p);
+	free(s);
+	c.tls_unverified = 0;
+	s = to_json(&c);
+	cr_assert_null(strstr(s, "tls_unverified"), "%s", s);
+	cr_assert_eq(sv_capture_parse(&p, s, strlen(s)), 0);
+	cr_assert_eq(p.c.tls_unverified, 0);
+	sv_capture_parsed_clear(&p);
+	free(s);
+}
+
 Test(capture, manual_record)
 {
 	sv_capture c = SV_CAPTURE_INIT;
