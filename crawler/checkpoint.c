@@ -230,7 +230,7 @@ int sv_fetch_record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, 
 		  const sv_digest *d, sv_kind ckind, const char *truncated, const char *error,
 		  const char *redirect, int64_t retry_at)
 {
-	pending_outcome *p = t->is_robots ? new_outcome(&f->robots_caps, &f->nrobots, &f->caprobots)
+	pending_outcome *p = t->is_robots || t->no_outcome ? new_outcome(&f->robots_caps, &f->nrobots, &f->caprobots)
 					  : new_outcome(&f->outs, &f->nouts, &f->capouts);
 	char sha[SV_DIGEST_HEX_LEN + 1];
 	if (!p)
