@@ -6,32 +6,6 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154 # $out, $err and $status are set by ck_crawl
 
-CK_TESTSERVER=${BUILD:-build/rel}/tests/testserver
-ck_pids=()
-
-ck_cleanup() {
-	local p
-	for p in "${ck_pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-}
-
-# ck_server NAME ROOT [ARGS...]: a test server serving ROOT on a free port
-# (NAME.port), logging to NAME.log, with the testserver options ARGS.
-ck_server() {
-	local name=$1 root=$2
-	shift 2
-	[ -x "$CK_TESTSERVER" ] || skip "testserver not built ($CK_TESTSERVER)"
-	mkdir -p "$root"
-	"$CK_TESTSERVER" --root "$root" --port-file "$name.port" --log "$name.log" "$@" 2>"$name.stderr" &
-	ck_pids+=($!)
-	trap ck_cleanup EXIT
-	for _ in $(seq 200); do
-		[ -s "$name.port" ] && return 0
-		sleep 0.05
-	done
-	fail "test server $name did not start: $(cat "$name.stderr")"
-}
-
 # ck_crawl SHEET_LINE...: a new archive ./a crawls a sheet of these lines (the
 # first is the header) under `timeout 120`; $out, $err, $status as sv sets them.
 ck_crawl() {
@@ -46,6 +20,16 @@ ck_crawl() {
 	err=$(cat crawl.err)
 	[ "$status" -lt 124 ] || fail "crawl timed out or died (exit $status); stdout: $out; stderr: $err"
 	"$SALVAGE" -C a ls --json >ls.json || fail "salvage ls --json failed"
+}
+
+# ck_crawl_page PREFIX: a server (s) whose /index.html is a small page; the
+# crawl of http://127.0.0.1:PORT/PREFIX/index.html, kept in $url.
+ck_crawl_page() {
+	trap testservers_stop EXIT
+	testserver_start s www
+	echo '<html><body><a href="/gen/after.html">after</a></body></html>' >www/index.html
+	url=http://127.0.0.1:$(cat s.port)/$1/index.html
+	ck_crawl "url,scope" "$url,prefix"
 }
 
 # ck_caps URL: the captures of URL in ls.json, one a line: "STATUS KIND REDIRECT SET-COOKIE?".
@@ -67,8 +51,9 @@ ck_log() {
 }
 
 test_cookies_site_behind_a_check_is_crawled() {
-	ck_server s www --cookie-check
-	ck_server other other
+	trap testservers_stop EXIT
+	testserver_start s www --cookie-check
+	testserver_start other other
 	A=127.0.0.1:$(cat s.port)
 	B=localhost:$(cat other.port) # another host name: a cookie of 127.0.0.1 is not its cookie
 	mkdir -p www/data www/private
@@ -110,11 +95,7 @@ test_cookies_site_behind_a_check_is_crawled() {
 }
 
 test_cookies_check_in_front_of_a_page_is_followed() {
-	ck_server s www
-	echo '<html><body><a href="/gen/after.html">after</a></body></html>' >www/index.html
-	A=127.0.0.1:$(cat s.port)
-	url=http://$A/cookie-check/index.html
-	ck_crawl "url,scope" "$url,prefix"
+	ck_crawl_page cookie-check
 	expect_status 0
 	# The 302 to itself is in `ls`, then the page itself, asked again with the cookie.
 	expect_eq "$(ck_caps "$url")" "302 page $url set-cookie
@@ -125,11 +106,7 @@ test_cookies_check_in_front_of_a_page_is_followed() {
 }
 
 test_cookies_check_never_passed_ends_as_a_failure() {
-	ck_server s www
-	echo '<html><body>never seen</body></html>' >www/index.html
-	A=127.0.0.1:$(cat s.port)
-	url=http://$A/cookie-never/index.html
-	ck_crawl "url,scope" "$url,prefix"
+	ck_crawl_page cookie-never
 	expect_status 1
 	expect_in "1 failed" "$out"
 	# Asked three times (the first and two more with the cookie), then given up.
