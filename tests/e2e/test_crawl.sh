@@ -717,7 +717,8 @@ test_crawl_kill_9_then_resume() {
 
 	SECONDS=0
 	cr_crawl ../sheet.csv
-	echo "the re-run took $SECONDS s"
+	rerun_s=$SECONDS # the checks below take long under load: they are not the re-run
+	echo "the re-run took $rerun_s s"
 	expect_status 0
 	expect_in "crawl finished" "$out"
 	cr_check_slow_site 6 20000
@@ -728,7 +729,7 @@ test_crawl_kill_9_then_resume() {
 	grep ' GET /slow/2M/big.bin?mb=8 206 range=bytes=' s.log ||
 		fail "the big download was not resumed by Range: $(grep big.bin s.log)"
 	# Without the lease reclaim, the re-run would wait for the lease expiry (120 s).
-	[ "$SECONDS" -lt 60 ] || fail "the re-run took $SECONDS s"
+	[ "$rerun_s" -lt 60 ] || fail "the re-run took $rerun_s s"
 }
 
 # --- 16. one hop out of scope to another host ---
