@@ -274,8 +274,8 @@ int sv_fetch_record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, 
 		free(record);
 		return sv_error_set(SV_EIO, "out of memory");
 	}
-	pending_outcome *p = t->is_robots ? new_outcome(&f->robots_caps, &f->nrobots, &f->caprobots)
-					  : new_outcome(&f->outs, &f->nouts, &f->capouts);
+	pending_outcome *p = t->is_robots || t->no_outcome ? new_outcome(&f->robots_caps, &f->nrobots, &f->caprobots)
+							   : new_outcome(&f->outs, &f->nouts, &f->capouts);
 	if (!p) {
 		free(record);
 		free(reason);

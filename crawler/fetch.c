@@ -59,6 +59,32 @@ void sv_fetch_note_ended(fetcher *f, const transfer *t)
 	f->ended[f->nended++] = t->item.id;
 }
 
+/*
+ * A cookie check answered: the same URL again at once, with the lease it has
+ * and the cookie now in the jar. A fresh transfer takes over the claimed item.
+ */
+static int fetch_again(fetcher *f, transfer *t)
+{
+	transfer *n = sv_fetch_transfer_new();
+	if (!n)
+		return sv_error_set(SV_EIO, "out of memory");
+	n->item = t->item;
+	memset(&t->item, 0, sizeof(t->item)); /* n owns the strings now */
+	n->seed = t->seed;
+	n->host = t->host;
+	n->in_scope = t->in_scope;
+	n->cookie_again = t->cookie_again + 1;
+	int rc = sv_fetch_transfer_start(f, n);
+	if (rc) {
+		t->item = n->item; /* back to t, whose end is noted as usual */
+		memset(&n->item, 0, sizeof(n->item));
+		sv_fetch_transfer_free(n);
+		return rc;
+	}
+	sv_fetch_transfer_free(t);
+	return 0;
+}
+
 static void done(fetcher *f, transfer *t, CURLcode res)
 {
 	long status = 0;
@@ -70,14 +96,16 @@ static void done(fetcher *f, transfer *t, CURLcode res)
 	f->stats->inflight = f->active;
 	if (t->received >= BIG_BODY && f->stats->big_inflight)
 		f->stats->big_inflight--;
-	sv_fetch_note_ended(f, t);
 	if (res == CURLE_OK && t->store_rc == 0) {
 		rc = sv_fetch_finish_response(f, t, status);
 		if (rc == 1) /* short body after all */
 			rc = sv_fetch_finish_error(f, t, CURLE_PARTIAL_FILE, status);
+		if (rc == 2 && (rc = fetch_again(f, t)) == 0)
+			return; /* the same URL on the same host slot */
 	} else {
 		rc = sv_fetch_finish_error(f, t, res, status);
 	}
+	sv_fetch_note_ended(f, t);
 	if (rc && !f->fatal)
 		f->fatal = rc;
 	sv_fetch_transfer_free(t);
@@ -209,6 +237,8 @@ static void fetcher_free(fetcher *f)
 	free(f->links);
 	if (f->multi)
 		curl_multi_cleanup(f->multi);
+	if (f->cookies)
+		curl_share_cleanup(f->cookies); /* after every easy handle that used it */
 	if (f->log)
 		fclose(f->log);
 	free(f->ca_pem); /* after every transfer: they borrow it (CURL_BLOB_NOCOPY) */
@@ -226,8 +256,16 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 	f.o = o;
 	f.stats = o->stats ? o->stats : &f.local;
 	srand((unsigned)(sv_now_ms() ^ (int64_t)getpid()));
-	if (!(f.multi = curl_multi_init()))
+	/* One cookie jar for the fetcher (a cookie check passed once serves every
+	 * URL of its host here). It lives in memory and ends with the fetcher.
+	 * Which server gets a cookie is curl's domain rules: a cookie without
+	 * Domain= goes back only to the host that set it; like browsers
+	 * (RFC 6265), curl does not tell ports apart. Single-threaded: no locks. */
+	if (!(f.multi = curl_multi_init()) || !(f.cookies = curl_share_init()) ||
+	    curl_share_setopt(f.cookies, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE) != CURLSHE_OK) {
+		fetcher_free(&f);
 		return sv_error_set(SV_EIO, "cannot start libcurl");
+	}
 	if (o->log_path && !(f.log = fopen(o->log_path, "ae")))
 		rc = sv_error_errno(errno, "cannot open '%s'", o->log_path);
 	if (rc || (rc = sv_fetch_tls_init(&f))) {

@@ -94,6 +94,9 @@ typedef struct transfer {
 	int too_big;
 	int in_scope; /* links found here may lead further (an in-scope page or stylesheet) */
 	int tls_unverified; /* https with verification off (crawl.insecureHost) */
+	int set_cookie;   /* the response carried Set-Cookie */
+	int cookie_again; /* times this URL was fetched again at once for a cookie check (outcome.c) */
+	int no_outcome;   /* this capture is not the URL's outcome: it is fetched again at once */
 	char errbuf[CURL_ERROR_SIZE];
 	struct transfer *next;              /* in a host's waiting list */
 	struct transfer *run_prev, *run_next; /* in the running list */
@@ -118,11 +121,12 @@ typedef struct fetcher {
 	sv_fetch_stats local;
 	sv_fetch_stats *stats;
 	CURLM *multi;
+	CURLSH *cookies; /* the cookie jar of every transfer here: in memory only */
 	transfer *running; /* on the multi handle */
 	size_t active, parked;
 	pending_outcome *outs;
 	size_t nouts, capouts;
-	pending_outcome *robots_caps; /* captures of robots.txt fetches (no queued URL) */
+	pending_outcome *robots_caps; /* captures with no queue outcome: robots.txt, a cookie check's 3xx */
 	size_t nrobots, caprobots;
 	pending_link *links;
 	size_t nlinks, caplinks;
@@ -157,7 +161,8 @@ void sv_fetch_transfer_free(transfer *t); /* NULL is a no-op */
 int sv_fetch_transfer_start(fetcher *f, transfer *t);
 int sv_fetch_is_kind(const transfer *t, sv_kind kind);
 
-/* outcome.c: 0, 1 for a body shorter than announced (then finish_error), or a negative error. */
+/* outcome.c: 0, 1 for a body shorter than announced (then finish_error), 2 to fetch the same URL
+ * again at once (a cookie check), or a negative error. */
 int sv_fetch_finish_response(fetcher *f, transfer *t, long status);
 int sv_fetch_finish_error(fetcher *f, transfer *t, CURLcode res, long status);
 

@@ -10,6 +10,8 @@
  * Heritrix's seedsRedirectNewSeeds, the target is where the seed lands, on
  * any host: it is kept in the queue (seed_landings) before it is queued,
  * and the row's scope is rebased on it (see hosts.c for other fetchers).
+ * A redirect to the URL itself that sets a cookie (a cookie check) is
+ * fetched again at once, with the cookie, at most COOKIE_AGAIN times.
  */
 #include "fetcher.h"
 
@@ -19,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#define COOKIE_AGAIN 2
 
 static int64_t backoff_ms(int attempts)
 {
@@ -130,6 +134,18 @@ int sv_fetch_finish_response(fetcher *f, transfer *t, long status)
 	if (status >= 300 && status < 400 && t->location) {
 		if (sv_url_normalize(&target, t->location, t->item.url) != 0) {
 			note = "redirect to a URL that is not http(s): not followed";
+		} else if (t->set_cookie && !strcmp(target, t->item.url)) {
+			/* The queue would drop the target as a URL it has: ask again here,
+			 * keeping the lease; this response is a capture of its own. */
+			int again = t->cookie_again < COOKIE_AGAIN;
+			t->no_outcome = again;
+			if (!again)
+				f->stats->failed++;
+			rc = sv_fetch_record(f, t, again ? SV_OUTCOME_DONE : SV_OUTCOME_FAILED, status, &info, &d, kind,
+					     NULL, again ? NULL : "redirects to itself: its cookie was not accepted", target,
+					     0);
+			free(target);
+			return rc ? rc : again ? 2 : 0;
 		} else if (t->item.redirects + 1 > f->o->max_redirects) {
 			note = "too many redirects: not followed";
 		} else if (chain && t->seed && t->seed->row) {

@@ -90,6 +90,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 		free(t->etag), t->etag = NULL;
 		free(t->last_modified), t->last_modified = NULL;
 		free(t->content_range), t->content_range = NULL;
+		t->set_cookie = 0;
 	}
 	if (t->hlen + len <= HEADERS_MAX) {
 		if (!t->headers && !(t->headers = malloc(HEADERS_MAX)))
@@ -114,6 +115,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	set_field(&t->etag, header_value(p, len, "ETag"));
 	set_field(&t->last_modified, header_value(p, len, "Last-Modified"));
 	set_field(&t->content_range, header_value(p, len, "Content-Range"));
+	if (len > 11 && !strncasecmp(p, "Set-Cookie:", 11))
+		t->set_cookie = 1;
 	return len;
 }
 
@@ -260,6 +263,10 @@ int sv_fetch_transfer_start(fetcher *f, transfer *t)
 	/* Redirects are captures of their own; only robots.txt follows them (RFC 9309). */
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, t->is_robots ? 1L : 0L);
 	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+	/* Cookies: the fetcher's jar, in memory, never a file ("" reads none);
+	 * curl's domain rules decide which server gets which (see fetch.c). */
+	curl_easy_setopt(e, CURLOPT_SHARE, f->cookies);
+	curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
 	curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L); /* the payload is the entity as sent */
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)f->o->connect_timeout_s);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1000L);

@@ -68,6 +68,31 @@ slow_site() {
 	PY
 }
 
+testserver_pids=()
+
+# testserver_start NAME ROOT [OPTION...]: starts the test server
+# ($BUILD/tests/testserver) on a free port serving ROOT, with the options
+# OPTION (say --cookie-check); its port goes to NAME.port, its request log to
+# NAME.log. testservers_stop stops every server started so (call it on EXIT).
+testserver_start() {
+	local name=$1 root=$2 bin=${BUILD:-build/rel}/tests/testserver
+	shift 2
+	[ -x "$bin" ] || skip "testserver not built ($bin)"
+	mkdir -p "$root"
+	"$bin" --port 0 --root "$root" --port-file "$name.port" --log "$name.log" "$@" 2>"$name.stderr" &
+	testserver_pids+=($!)
+	for _ in $(seq 200); do
+		[ -s "$name.port" ] && return 0
+		sleep 0.05
+	done
+	fail "test server $name did not start: $(cat "$name.stderr")"
+}
+
+testservers_stop() {
+	local p
+	for p in "${testserver_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+}
+
 # Removes a test folder, unmounting anything a test mounted inside it.
 cleanup_dir() {
 	local m

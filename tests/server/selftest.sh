@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # tests/server/selftest.sh -- checks testserver from the outside, with curl
 # against 127.0.0.1 only: static files, ranges and validators, path
-# traversal, every trap, 256 concurrent connections, the request log, two
-# instances side by side, SIGTERM, and make_demo_site.sh. Prints one line per
-# check and "N passed, N failed"; exits 1 when a check failed. Takes ~10 s.
+# traversal, every trap, the whole-site cookie checks, 256 concurrent
+# connections, the request log, two instances side by side, SIGTERM, and
+# make_demo_site.sh. Prints one line per check and "N passed, N failed";
+# exits 1 when a check failed. Takes ~10 s.
 #
 #   bash tests/server/selftest.sh
 #
@@ -257,6 +258,27 @@ check "/bigger-than-it-says: claims 5 GiB, sends slowly" \
 	"$("${C[@]}" --max-time 1 -D "$tmp/h" -o /dev/null -w '%{size_download}' "$U/bigger-than-it-says" | awk '{ print ($1 < 1048576) }') $(hdr "$tmp/h" Content-Length)" \
 	"1 5368709120"
 
+check "/cookie-check/: 302 to itself with Set-Cookie" \
+	"$("${C[@]}" -D "$tmp/h" -o /dev/null -w '%{http_code} ' "$U/cookie-check/data.csv?a=1"; echo "$(hdr "$tmp/h" Location) $(hdr "$tmp/h" Set-Cookie)")" \
+	"302 /cookie-check/data.csv?a=1 sv_check=ok; Path=/"
+check "/cookie-check/: with the cookie, the file" \
+	"$("${C[@]}" -b '' -L -o "$tmp/ck" -w '%{http_code} %{num_redirects}' "$U/cookie-check/data.csv"; cmp -s "$tmp/ck" "$root/data.csv" && echo " same")" \
+	"200 1 same"
+check "log: the cookie sent" "$(grep -c ' GET /cookie-check/data.csv 200 .* cookie=sv_check=ok$' "$tmp/main.log") $(grep -c ' GET /cookie-check/data.csv 302 .* cookie=-$' "$tmp/main.log")" "1 1"
+check "/cookie-never/: 302 to itself, cookie or not (curl 47)" \
+	"$("${C[@]}" -b '' -L --max-redirs 5 -o /dev/null "$U/cookie-never/data.csv"; echo $?)" 47
+start "$root" cookies --cookie-check
+cookie_pids=("$pid")
+check "--cookie-check: robots.txt and every path behind the check" \
+	"$(for t in /robots.txt /data.csv /dir/; do "${C[@]}" -o /dev/null -w '%{http_code} ' "http://127.0.0.1:$port$t"; done; \
+	"${C[@]}" -b '' -L -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/data.csv")" "302 302 302 200"
+start "$root" never --cookie-never
+cookie_pids+=("$pid")
+check "--cookie-never: never served" \
+	"$("${C[@]}" -b '' -L --max-redirs 3 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/data.csv"; echo " $?")" "302 47"
+kill -TERM "${cookie_pids[@]}"
+wait "${cookie_pids[@]}"
+
 # --- load ---
 t0=$(date +%s%N)
 codes=$(seq 256 | xargs -P 256 -I{} curl -s --max-time 20 -o /dev/null -w '%{http_code}\n' "$U/slow/2000/small.txt?n={}" | sort | uniq -c | awk '{ print $1 "x" $2 }')
@@ -266,7 +288,7 @@ check "256 concurrent 1-second downloads" "$codes $([ $ms -lt 8000 ] && echo con
 # --- the log ---
 lines=$(wc -l <"$tmp/main.log")
 check "log: one well-formed line per request" \
-	"$(grep -cE '^[0-9]+\.[0-9]{3} (GET|HEAD|POST) [^ ]+ [0-9]{3} range=[^ ]+ if-range=[^ ]+ bytes=[0-9]+ end=[a-z-]+ ms=[0-9]+ ua=' "$tmp/main.log")" "$lines"
+	"$(grep -cE '^[0-9]+\.[0-9]{3} (GET|HEAD|POST) [^ ]+ [0-9]{3} range=[^ ]+ if-range=[^ ]+ bytes=[0-9]+ end=[a-z-]+ ms=[0-9]+ ua=[^ ]+ cookie=[^ ]+$' "$tmp/main.log")" "$lines"
 check "log: a 206 names its range" "$(grep -c ' 206 range=bytes=1234567-2345678 ' "$tmp/main.log")" 1
 
 # --- two instances, SIGTERM ---

@@ -3,6 +3,7 @@
  * the demo and the benchmarks crawl (libmicrohttpd).
  *
  *   testserver [--port N] --root DIR [--port-file FILE] [--log FILE]
+ *              [--cookie-check | --cookie-never]
  *
  * It listens on 127.0.0.1 only, never on another address. Port 0 (the
  * default) picks a free port; FILE receives it, written atomically once the
@@ -37,6 +38,12 @@
  *   /chunked/REST     no Content-Length: chunked transfer, Range ignored.
  *   /header/REST?name=N&value=V   REST with one more response header N: V,
  *                     V percent-decoded into raw bytes (Latin-1 and all).
+ *   /cookie-check/REST   a cookie check: a request without the cookie
+ *                     sv_check=ok gets 302 + Set-Cookie: sv_check=ok; Path=/
+ *                     + Location: its own target; with the cookie, REST.
+ *   /cookie-never/REST   the same 302 + Set-Cookie every time, cookie or not.
+ *                     --cookie-check and --cookie-never put every path of the
+ *                     server (robots.txt too) behind these.
  *   /status/CODE[/REST][?retry_after=S][&times=K]
  *                     answers CODE (200-599), with Retry-After: S verbatim
  *                     when given; with times=K only the first K requests do,
@@ -65,9 +72,9 @@
  *                     above, so following them costs one small fetch each.
  *
  * Log (--log): one line per request, appended when the request ends:
- *   SECS.MS METHOD TARGET STATUS range=R if-range=I bytes=N end=E ms=D ua=U
+ *   SECS.MS METHOD TARGET STATUS range=R if-range=I bytes=N end=E ms=D ua=U cookie=C
  * SECS.MS is the arrival time (Unix epoch); TARGET the raw request target; R,
- * I and U the Range, If-Range and User-Agent headers ("-" when absent);
+ * I, U and C the Range, If-Range, User-Agent and Cookie headers ("-" when absent);
  * N the body bytes handed to the connection (for files sent by sendfile, the
  * response's length; else what was produced); E ok, error (the server cut the
  * body), abort (the client left), timeout, shutdown or read-error; D the
@@ -119,6 +126,7 @@
 
 static const char usage[] =
 	"usage: testserver [--port N] --root DIR [--port-file FILE] [--log FILE]\n"
+	"                  [--cookie-check | --cookie-never]\n"
 	"Serves DIR, and the traps described in tests/server/README.md, on 127.0.0.1.\n";
 
 /* One request, from the request line to the log line. */
@@ -127,7 +135,7 @@ struct req {
 	struct timespec t0;        /* CLOCK_MONOTONIC at arrival */
 	struct timespec wall;      /* CLOCK_REALTIME at arrival */
 	char method[16];
-	char range[128], if_range[128], ua[160]; /* "" when absent */
+	char range[128], if_range[128], ua[160], cookie[256]; /* "" when absent */
 	bool head;
 	bool seen;                 /* the access handler ran once (headers only) */
 	unsigned status;           /* 0 until a response is queued */
@@ -1129,6 +1137,29 @@ static enum MHD_Result route_generated(struct MHD_Connection *c, struct req *r, 
 	return MHD_NO;
 }
 
+#define CHECK_COOKIE "sv_check=ok"
+
+enum cookie_mode { COOKIE_OFF, COOKIE_CHECK, COOKIE_NEVER };
+static enum cookie_mode cookie_site; /* --cookie-check or --cookie-never: every path */
+
+/* Whether the Cookie header holds sv_check=ok as one of its pairs. */
+static bool has_check_cookie(const char *h)
+{
+	size_t n = strlen(CHECK_COOKIE);
+	for (const char *p = h; (p = strstr(p, CHECK_COOKIE)); p += n)
+		if ((p == h || p[-1] == ' ' || p[-1] == ';') && (p[n] == '\0' || p[n] == ';'))
+			return true;
+	return false;
+}
+
+/* The cookie check: 302 to the request's own target, setting the cookie. */
+static enum MHD_Result cookie_redirect(struct MHD_Connection *c, struct req *r)
+{
+	return respond(c, r, MHD_HTTP_FOUND, "text/html; charset=utf-8",
+		       "<!DOCTYPE html>\n<html><body><p>Checking your browser.</p></body></html>\n",
+		       MHD_HTTP_HEADER_LOCATION, r->uri, MHD_HTTP_HEADER_SET_COOKIE, CHECK_COOKIE "; Path=/", NULL);
+}
+
 static enum MHD_Result status_page(struct MHD_Connection *c, struct req *r, unsigned code)
 {
 	const char *ra = arg(c, "retry_after"), *reason = MHD_get_reason_phrase_for(code);
@@ -1156,8 +1187,16 @@ static enum MHD_Result route(struct MHD_Connection *c, struct req *r, const char
 		return fail(c, r, MHD_HTTP_BAD_REQUEST, "the target must be a path without NULs");
 	if (has_dotdot(url))
 		return fail(c, r, MHD_HTTP_BAD_REQUEST, "no .. in paths");
+	if (cookie_site == COOKIE_NEVER || (cookie_site == COOKIE_CHECK && !has_check_cookie(r->cookie)))
+		return cookie_redirect(c, r);
 	for (;;) {
-		if ((got = peel(p, "/reset/", &n, &rest))) {
+		if ((skip = starts(p, "/cookie-never/"))) {
+			return cookie_redirect(c, r);
+		} else if ((skip = starts(p, "/cookie-check/"))) {
+			if (!has_check_cookie(r->cookie))
+				return cookie_redirect(c, r);
+			rest = p + skip - 1;
+		} else if ((got = peel(p, "/reset/", &n, &rest))) {
 			if (got < 0)
 				return fail(c, r, MHD_HTTP_BAD_REQUEST, "usage: /reset/N/PATH[?once=1]");
 			if (!r->head && (!arg_flag(c, "once") || counter_bump("reset", r->uri) == 1))
@@ -1251,6 +1290,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	copy_header(r->range, sizeof r->range, c, MHD_HTTP_HEADER_RANGE);
 	copy_header(r->if_range, sizeof r->if_range, c, MHD_HTTP_HEADER_IF_RANGE);
 	copy_header(r->ua, sizeof r->ua, c, MHD_HTTP_HEADER_USER_AGENT);
+	copy_header(r->cookie, sizeof r->cookie, c, MHD_HTTP_HEADER_COOKIE);
 	r->head = !strcmp(method, MHD_HTTP_METHOD_HEAD);
 	if (!r->head && strcmp(method, MHD_HTTP_METHOD_GET))
 		return respond(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "text/html; charset=utf-8",
@@ -1270,7 +1310,7 @@ static void on_done(void *cls, struct MHD_Connection *c, void **req_cls, enum MH
 		[MHD_REQUEST_TERMINATED_CLIENT_ABORT] = "abort",
 	};
 	struct req *r = *req_cls;
-	char uri[1024], range[400], if_range[400], ua[480], line[3000];
+	char uri[1024], range[400], if_range[400], ua[480], cookie[800], line[4000];
 	struct timespec now;
 	int64_t ms;
 	int n;
@@ -1287,11 +1327,12 @@ static void on_done(void *cls, struct MHD_Connection *c, void **req_cls, enum MH
 		log_escape(range, sizeof range, r->range);
 		log_escape(if_range, sizeof if_range, r->if_range);
 		log_escape(ua, sizeof ua, r->ua);
+		log_escape(cookie, sizeof cookie, r->cookie);
 		n = snprintf(line, sizeof line,
-			     "%lld.%03ld %s %s %u range=%s if-range=%s bytes=%" PRIu64 " end=%s ms=%" PRId64 " ua=%s\n",
+			     "%lld.%03ld %s %s %u range=%s if-range=%s bytes=%" PRIu64 " end=%s ms=%" PRId64 " ua=%s cookie=%s\n",
 			     (long long)r->wall.tv_sec, r->wall.tv_nsec / 1000000, r->method[0] ? r->method : "-", uri,
 			     r->status, range, if_range, r->bytes,
-			     (unsigned)toe < sizeof ends / sizeof ends[0] && ends[toe] ? ends[toe] : "other", ms, ua);
+			     (unsigned)toe < sizeof ends / sizeof ends[0] && ends[toe] ? ends[toe] : "other", ms, ua, cookie);
 		if (n >= (int)sizeof line) {
 			n = (int)sizeof line - 1;
 			line[n - 1] = '\n';
@@ -1327,6 +1368,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"port", required_argument, NULL, 'p'}, {"root", required_argument, NULL, 'r'},
 		{"port-file", required_argument, NULL, 'f'}, {"log", required_argument, NULL, 'l'},
+		{"cookie-check", no_argument, NULL, 'c'}, {"cookie-never", no_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
 	};
 	const char *root_arg = NULL, *port_file = NULL, *log_path = NULL;
@@ -1352,6 +1394,8 @@ int main(int argc, char **argv)
 		case 'r': root_arg = optarg; break;
 		case 'f': port_file = optarg; break;
 		case 'l': log_path = optarg; break;
+		case 'c': cookie_site = COOKIE_CHECK; break;
+		case 'n': cookie_site = COOKIE_NEVER; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;
 		}
