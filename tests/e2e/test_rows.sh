@@ -8,28 +8,10 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154 # $out, $err and $status are set by sv and rw_crawl
 
-RW_TESTSERVER=${BUILD:-build/rel}/tests/testserver
-
-rw_pids=()
-
-rw_cleanup() {
-	local p
-	for p in "${rw_pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-}
-
-# rw_server NAME ROOT: a test server on a free port serving ROOT; its port in NAME.port, its log in NAME.log.
+# rw_server NAME ROOT: lib.sh's test server, stopped when the test ends.
 rw_server() {
-	[ -x "$RW_TESTSERVER" ] || skip "testserver not built ($RW_TESTSERVER)"
-	mkdir -p "$2"
-	"$RW_TESTSERVER" --port 0 --root "$2" --port-file "$1.port" --log "$1.log" 2>"$1.stderr" &
-	rw_pids+=($!)
-	trap rw_cleanup EXIT
-	for _ in $(seq 200); do
-		[ -s "$1.port" ] && return 0
-		sleep 0.05
-	done
-	fail "test server $1 did not start: $(cat "$1.stderr")"
+	testserver_start "$1" "$2"
+	trap testservers_stop EXIT
 }
 
 # rw_crawl ARGS...: `salvage crawl ARGS...` in the archive ./a (created if
