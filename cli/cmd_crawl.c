@@ -56,6 +56,23 @@ static int print_reason(void *ctx, const char *reason, int64_t count)
 	return 0;
 }
 
+static int print_waiting_host(void *ctx, const char *host, const char *reason, int64_t urls)
+{
+	int *hosts = ctx;
+	if ((*hosts)++ == 0)
+		printf("waiting for robots.txt (not fetched, not skipped):\n");
+	printf("  %s: %lld URLs waiting; %s\n", host, (long long)urls, reason);
+	return 0;
+}
+
+/* Hosts whose robots.txt could not be fetched in this run: their URLs wait for the next one. */
+static int robots_waiting(sv_queue *q)
+{
+	int hosts = 0;
+	sv_queue_robots_waiting(q, print_waiting_host, &hosts);
+	return hosts;
+}
+
 static int summary(const sv_archive *a, const char *queue_url, int stopped, double secs)
 {
 	sv_queue *q = NULL;
@@ -74,11 +91,12 @@ static int summary(const sv_archive *a, const char *queue_url, int stopped, doub
 		printf("failures by reason:\n");
 		sv_queue_failures(q, print_reason, NULL);
 	}
+	int waiting = robots_waiting(q);
 	if (stopped || t.queued + t.leased > 0)
 		printf("%lld URLs remain: run the same command again to resume\n", (long long)(t.queued + t.leased));
 	sv_queue_stats_free(rows, n);
 	sv_queue_close(q);
-	return t.failed > 0 && !stopped ? 1 : 0;
+	return (t.failed > 0 || waiting) && !stopped ? 1 : 0;
 }
 
 static void on_progress(void *ctx, const sv_fetch_stats *stats, int jobs)
@@ -201,7 +219,8 @@ const sv_command sv_cmd_crawl = {
 	"Loads the sheets (as 'salvage seed' does) and fetches every page and dataset\n"
 	"in scope of their rows, storing each payload once in the archive. Ctrl-C\n"
 	"stops cleanly (twice: at once); running the same command again resumes.\n"
-	"Exit status 0 when everything was fetched, 1 when URLs failed for good.\n"
+	"Exit status 0 when everything was fetched, 1 when URLs failed for good or\n"
+	"wait for a robots.txt that could not be fetched (run again to continue).\n"
 	"\n"
 	"  --jobs N        fetcher processes (default: one per CPU)\n"
 	"  --transfers N   transfers at once per fetcher (default crawl.transfers, 32)\n"

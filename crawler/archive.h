@@ -26,6 +26,7 @@ typedef struct {
 	int host_delay_ms;     /* crawl.delayMs, default 0 */
 	int transfers;         /* crawl.transfers per fetcher, default 32 */
 	int robots;            /* crawl.robots: 1 respect (default), 0 ignore */
+	int robots_attempts;   /* crawl.robotsAttempts: robots.txt fetches per host and run, default 5 */
 } sv_archive;
 
 /* Creates an archive in dir. *existed is set when dir already was one (nothing is changed then). */
