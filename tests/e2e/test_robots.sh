@@ -43,6 +43,19 @@ rb_archive() {
 	git config -f a/salvage.conf crawl.robotsAttempts 2
 }
 
+# rb_crawl: runs the crawl of the sheet in the archive (sv: $out, $err, $status).
+rb_crawl() {
+	cd a
+	sv crawl --jobs 2 ../sheet.csv
+	cd ..
+}
+
+# rb_all_fetched: the last crawl ended well with the site's four pages captured.
+rb_all_fetched() {
+	expect_status 0
+	expect_eq "$(rb_pages)" 4
+}
+
 # rb_pages: how many of the site's four pages have a 200 capture.
 rb_pages() {
 	(cd a && "$SALVAGE" ls) | awk '$2 == 200 && $5 == "page"' | grep -c -e '/$' -e '/p[0-2].html$' || true
@@ -52,12 +65,9 @@ test_robots_503_once_then_the_urls_are_fetched() {
 	rb_site site
 	rb_server s site --fail /robots.txt=503:1
 	rb_archive
-	cd a
-	sv crawl --jobs 2 ../sheet.csv
-	cd ..
-	expect_status 0
+	rb_crawl
+	rb_all_fetched
 	expect_in "0 skipped (robots.txt)" "$out"
-	expect_eq "$(rb_pages)" 4
 	# Both answers are captures: the 503 and the 200 that followed it.
 	ls_out=$(cd a && "$SALVAGE" ls)
 	echo "$ls_out" | grep -q ' 503 .* robots .*/robots.txt$' || fail "no capture of the 503: $ls_out"
@@ -68,9 +78,7 @@ test_robots_always_503_the_urls_wait_for_the_next_run() {
 	rb_site site
 	rb_server s site --fail /robots.txt=503
 	rb_archive
-	cd a
-	sv crawl --jobs 2 ../sheet.csv
-	cd ..
+	rb_crawl
 	expect_status 1
 	expect_in "127.0.0.1:$port: 1 URLs waiting; robots.txt: HTTP 503" "$out"
 	expect_in "run the same command again" "$out"
@@ -80,11 +88,8 @@ test_robots_always_503_the_urls_wait_for_the_next_run() {
 	# The server is fixed: the same command continues the host.
 	rb_stop
 	RB_PORT=$port rb_server s2 site
-	cd a
-	sv crawl --jobs 2 ../sheet.csv
-	cd ..
-	expect_status 0
-	expect_eq "$(rb_pages)" 4
+	rb_crawl
+	rb_all_fetched
 }
 
 test_robots_refused_connection_the_urls_wait_for_the_next_run() {
@@ -92,29 +97,22 @@ test_robots_refused_connection_the_urls_wait_for_the_next_run() {
 	rb_server probe site
 	rb_stop # nothing listens on $port now: connections are refused
 	rb_archive
-	cd a
-	sv crawl --jobs 2 ../sheet.csv
-	cd ..
+	rb_crawl
 	expect_status 1
 	expect_in "127.0.0.1:$port: 1 URLs waiting; robots.txt: " "$out"
+	expect_in "onnect" "$out" # curl's reason: could not connect, connection refused
 	expect_in "0 skipped (robots.txt)" "$out"
 	RB_PORT=$port rb_server s site
-	cd a
-	sv crawl --jobs 2 ../sheet.csv
-	cd ..
-	expect_status 0
-	expect_eq "$(rb_pages)" 4
+	rb_crawl
+	rb_all_fetched
 }
 
 test_crawl_delay_holds_from_the_first_request() {
 	rb_site site 'User-agent: *\nCrawl-delay: 1\n'
 	rb_server s site
 	rb_archive
-	cd a
-	sv crawl --jobs 2 ../sheet.csv
-	cd ..
-	expect_status 0
-	expect_eq "$(rb_pages)" 4
+	rb_crawl
+	rb_all_fetched
 	# Every request to the host, robots.txt the first, at least ~1 s after the one before.
 	python3 - s.log <<-'EOF' || fail "Crawl-delay not kept: $(cat s.log)"
 		import sys
