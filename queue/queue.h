@@ -48,9 +48,11 @@ typedef struct {
 	 * share, so that one fetcher does not take every slot of a site and do
 	 * all the parsing and compressing alone while the others wait. */
 	int host_node_max;
-	/* 1: a host whose robots.txt is not yet known has one URL leased at a
-	 * time, whose claimer fetches robots.txt first (see
-	 * sv_queue_set_robots_first). */
+	/* 1: a host whose robots.txt is not yet known has one URL claimed,
+	 * whose claimer fetches robots.txt first, and none other until the
+	 * rules are kept (sv_queue_host_set_robots), robots.txt failed
+	 * (sv_queue_host_robots_failed), the claim's lease time passed, or a
+	 * new run starts (sv_queue_robots_retry). */
 	int robots_first;
 } sv_queue_options;
 #define SV_QUEUE_OPTIONS_INIT {4, 0, 5, 60000, NULL, NULL, 0, 0}
@@ -161,7 +163,8 @@ int sv_queue_host_delay(sv_queue *q, const char *host, int crawl_delay_ms, int *
 /* Hosts given up for this run with URLs waiting, with the reason. */
 int sv_queue_robots_waiting(sv_queue *q, int (*fn)(void *ctx, const char *host, const char *reason, int64_t urls),
 			    void *ctx);
-/* A new run: hosts whose robots.txt failed get their tries again (*hosts of them). */
+/* A new run: hosts whose robots.txt failed get their tries again, and first claims of
+ * fetchers gone are forgotten (*hosts of them). */
 int sv_queue_robots_retry(sv_queue *q, size_t *hosts);
 int sv_queue_host_cooldown(sv_queue *q, const char *host, int64_t until_ms, int timed_out);
 /* Gives leases back without counting an attempt (a clean stop). */

@@ -27,7 +27,8 @@
 #include <sqlite3.h>
 
 /* 2: captures, redirects, skipped; 3: host slots; 4: robots.txt failures
- * (hosts.robots_tries, robots_error, robots_held; a schema 3 file is
+ * and first claims (hosts.robots_tries, robots_error, robots_held,
+ * robots_claim_ms; a schema 3 file is
  * migrated in place, see MIGRATE_3). Captures have since moved to the
  * archive's capture index (storage/index.c): a queue.db of schema 3 made
  * before that keeps a captures table nobody writes, which the index takes in
@@ -49,7 +50,8 @@ static const char SCHEMA[] =
 	" next_ms INTEGER NOT NULL DEFAULT 0, cooldown_ms INTEGER NOT NULL DEFAULT 0,"
 	" robots TEXT, robots_ms INTEGER, robots_status INTEGER,"
 	" crawl_delay_ms INTEGER NOT NULL DEFAULT -1, timeouts INTEGER NOT NULL DEFAULT 0,"
-	" robots_tries INTEGER NOT NULL DEFAULT 0, robots_error TEXT, robots_held INTEGER NOT NULL DEFAULT 0);"
+	" robots_tries INTEGER NOT NULL DEFAULT 0, robots_error TEXT, robots_held INTEGER NOT NULL DEFAULT 0,"
+	" robots_claim_ms INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX IF NOT EXISTS hosts_waiting ON hosts(priority DESC, next_ms) WHERE queued > 0;"
 	"CREATE TABLE IF NOT EXISTS urls("
 	" id INTEGER PRIMARY KEY, key INTEGER NOT NULL, url TEXT NOT NULL, host INTEGER NOT NULL,"
@@ -75,6 +77,7 @@ static const char MIGRATE_3[] =
 	"ALTER TABLE hosts ADD COLUMN robots_tries INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE hosts ADD COLUMN robots_error TEXT;"
 	"ALTER TABLE hosts ADD COLUMN robots_held INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE hosts ADD COLUMN robots_claim_ms INTEGER NOT NULL DEFAULT 0;"
 	"CREATE TEMP TABLE unreached AS SELECT id FROM hosts"
 	" WHERE robots_ms IS NOT NULL AND (robots_status = 0 OR robots_status >= 500 OR robots_status = 429);"
 	"UPDATE hosts SET robots = NULL, robots_ms = NULL, robots_status = NULL, crawl_delay_ms = -1,"
@@ -106,6 +109,7 @@ enum {
 	ST_URL_LEASE,
 	ST_HOST_CLAIMED,
 	ST_HOST_WAIT,
+	ST_HOST_ROBOTS_CLAIM,
 	ST_URL_OWNER,
 	ST_URL_FREE_SLOT,
 	ST_URL_DONE,
@@ -140,6 +144,7 @@ static const char *const SQL[ST_COUNT] = {
 			" delay_ms = max(delay_ms, ?4) WHERE id = ?1",
 	[ST_HOSTS_READY] = "SELECT id, host, inflight, max(delay_ms, crawl_delay_ms, ?3), robots_ms IS NULL FROM hosts"
 			   " WHERE queued > 0 AND next_ms <= ?1 AND cooldown_ms <= ?1 AND inflight < ?2 AND robots_held = 0"
+			   " AND robots_claim_ms <= ?1"
 			   " ORDER BY priority DESC, next_ms LIMIT ?4",
 	[ST_HOST_URLS] = "SELECT id, url, seed, depth, kind, via, attempts, redirects FROM urls"
 			 " WHERE host = ?1 AND state = 0 AND not_before_ms <= ?2"
@@ -150,6 +155,7 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_HOST_CLAIMED] = "UPDATE hosts SET inflight = inflight + ?2, queued = queued - ?2, next_ms = ?3"
 			    " WHERE id = ?1",
 	[ST_HOST_WAIT] = "UPDATE hosts SET next_ms = ?2, queued = ?3 WHERE id = ?1",
+	[ST_HOST_ROBOTS_CLAIM] = "UPDATE hosts SET robots_claim_ms = ?2 WHERE id = ?1",
 	[ST_URL_OWNER] = "SELECT host, slot FROM urls WHERE id = ?1 AND state = 1 AND node = ?2",
 	[ST_URL_FREE_SLOT] = "UPDATE urls SET slot = 0 WHERE id = ?1",
 	[ST_URL_DONE] = "UPDATE urls SET state = 2, status = ?2, bytes = ?3, done_ms = ?4, node = NULL,"
@@ -801,7 +807,9 @@ static int claim_locked(sv_queue *q, const char *node, size_t max, int lease_ms,
 	for (size_t h = 0; h < nh && rc == 0 && *n < max; h++) {
 		/* With a delay, one request per host per delay; without, up to the cap. */
 		int64_t room = hosts[h].delay_ms > 0 ? 1 : q->opts.host_max_inflight - hosts[h].inflight;
-		/* robots.txt first: one URL, whose claimer asks for it, before any other. */
+		/* robots.txt first: one URL, whose claimer asks for it, and no other
+		 * until its rules are kept here (robots_claim_ms, cleared then) or it
+		 * failed, or the lease would have run out. */
 		if (q->opts.robots_first && hosts[h].robots_unknown) {
 			if (hosts[h].inflight > 0)
 				continue;
@@ -853,6 +861,13 @@ static int claim_locked(sv_queue *q, const char *node, size_t max, int lease_ms,
 		*n += got;
 		if (rc)
 			break;
+		if (got > 0 && q->opts.robots_first && hosts[h].robots_unknown) {
+			st = stmt(s, ST_HOST_ROBOTS_CLAIM);
+			sqlite3_bind_int64(st, 1, hosts[h].id);
+			sqlite3_bind_int64(st, 2, now + lease_ms);
+			if ((rc = run_done(s, st, "update a host")))
+				break;
+		}
 		if (got > 0) {
 			st = stmt(s, ST_HOST_CLAIMED);
 			sqlite3_bind_int64(st, 1, hosts[h].id);
@@ -1302,7 +1317,8 @@ static int q_host_set_robots(sv_queue *q, const char *host, const char *robots, 
 			 "INSERT INTO hosts(host, robots, robots_status, crawl_delay_ms, robots_ms)"
 			 " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(host) DO UPDATE SET robots = excluded.robots,"
 			 " robots_status = excluded.robots_status, crawl_delay_ms = excluded.crawl_delay_ms,"
-			 " robots_ms = excluded.robots_ms, robots_tries = 0, robots_error = NULL, robots_held = 0",
+			 " robots_ms = excluded.robots_ms, robots_tries = 0, robots_error = NULL, robots_held = 0,"
+			 " robots_claim_ms = 0",
 			 host, robots ? robots : "", status, crawl_delay_ms, sv_queue_now_ms(q));
 }
 
@@ -1322,7 +1338,8 @@ static int q_host_robots_failed(sv_queue *q, const char *host, const char *reaso
 			 "INSERT INTO hosts(host, robots_tries, robots_error, robots_held, cooldown_ms)"
 			 " VALUES(?1, 1, ?2, ?4, CASE WHEN ?4 THEN 0 ELSE ?3 END)"
 			 " ON CONFLICT(host) DO UPDATE SET robots_tries = robots_tries + 1, robots_error = excluded.robots_error,"
-			 " robots_held = excluded.robots_held, cooldown_ms = max(cooldown_ms, excluded.cooldown_ms)",
+			 " robots_held = excluded.robots_held, cooldown_ms = max(cooldown_ms, excluded.cooldown_ms),"
+			 " robots_claim_ms = 0",
 			 host, reason ? reason : "robots.txt: unreachable", retry_at_ms, give_up ? 1 : 0, 0);
 }
 
@@ -1383,8 +1400,8 @@ static int q_robots_retry(sv_queue *q, size_t *hosts)
 	if (rc)
 		return rc;
 	if (sqlite3_exec(s->db,
-			 "UPDATE hosts SET robots_tries = 0, robots_held = 0, cooldown_ms = 0"
-			 " WHERE robots_tries > 0 OR robots_held = 1",
+			 "UPDATE hosts SET robots_tries = 0, robots_held = 0, cooldown_ms = 0, robots_claim_ms = 0"
+			 " WHERE robots_tries > 0 OR robots_held = 1 OR robots_claim_ms > 0",
 			 NULL, NULL, NULL) != SQLITE_OK)
 		return finish(s, db_fail(s, "retry robots.txt"));
 	*hosts = (size_t)sqlite3_changes(s->db);

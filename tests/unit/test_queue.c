@@ -742,10 +742,14 @@ QUEUE_TEST(robots_first_leases_one_url_of_an_unknown_host)
 	sv_queue_item *none;
 	cr_assert_eq(claim("m", 10, 60000, &none), 0, "and no other while it is out");
 	sv_queue_items_free(none, 0);
+	size_t freed;
+	cr_assert_eq(sv_queue_claim(q, "n", &it[0].id, 1, 10, 60000, &none, &freed), 0);
+	cr_assert_eq(freed, 0, "nor once its transfer ended, while its rules are not kept");
+	sv_queue_items_free(none, 0);
 	cr_assert_eq(sv_queue_host_set_robots(q, "a.example", "User-agent: *\n", 200, -1), 0);
 	sv_queue_item *more;
-	cr_assert_eq(claim("m", 10, 60000, &more), 3, "rules known: up to the host cap");
-	sv_queue_items_free(more, 3);
+	cr_assert_eq(claim("m", 10, 60000, &more), 4, "rules known: up to the host cap");
+	sv_queue_items_free(more, 4);
 	sv_queue_items_free(it, 1);
 }
 
@@ -844,7 +848,8 @@ Test(queue_sqlite, schema_3_is_migrated, .init = setup, .fini = teardown)
 	sv_queue_close(q);
 	q = NULL;
 	sql(path, "ALTER TABLE hosts DROP COLUMN robots_tries; ALTER TABLE hosts DROP COLUMN robots_error;"
-		  "ALTER TABLE hosts DROP COLUMN robots_held; UPDATE meta SET value = '3' WHERE key = 'schema';");
+		  "ALTER TABLE hosts DROP COLUMN robots_held; ALTER TABLE hosts DROP COLUMN robots_claim_ms;"
+		  "UPDATE meta SET value = '3' WHERE key = 'schema';");
 
 	q = open_queue(1, 4, 0);
 	cr_assert_eq(sv_queue_host_get(q, "a.example", &h), 0, "%s", sv_error_last());
