@@ -56,6 +56,23 @@ static int print_reason(void *ctx, const char *reason, int64_t count)
 	return 0;
 }
 
+static int print_waiting_host(void *ctx, const char *host, const char *reason, int64_t urls)
+{
+	int *hosts = ctx;
+	if ((*hosts)++ == 0)
+		printf("waiting for robots.txt (not fetched, not skipped):\n");
+	printf("  %s: %lld URLs waiting; %s\n", host, (long long)urls, reason);
+	return 0;
+}
+
+/* Hosts whose robots.txt could not be fetched in this run: their URLs wait for the next one. */
+static int robots_waiting(sv_queue *q)
+{
+	int hosts = 0;
+	sv_queue_robots_waiting(q, print_waiting_host, &hosts);
+	return hosts;
+}
+
 static int summary(const sv_archive *a, const char *queue_url, int stopped, double secs)
 {
 	sv_queue *q = NULL;
@@ -74,11 +91,12 @@ static int summary(const sv_archive *a, const char *queue_url, int stopped, doub
 		printf("failures by reason:\n");
 		sv_queue_failures(q, print_reason, NULL);
 	}
+	int waiting = robots_waiting(q);
 	if (stopped || t.queued + t.leased > 0)
 		printf("%lld URLs remain: run the same command again to resume\n", (long long)(t.queued + t.leased));
 	sv_queue_stats_free(rows, n);
 	sv_queue_close(q);
-	return t.failed > 0 && !stopped ? 1 : 0;
+	return (t.failed > 0 || waiting) && !stopped ? 1 : 0;
 }
 
 static const char *plural(int64_t n, const char *one, const char *many)
@@ -108,16 +126,17 @@ static int nothing_rescued(const sv_archive *a, const char *queue_url, int stopp
 	for (size_t i = 0; i < n; i++) {
 		const sv_queue_seed_stats *r = &rows[i];
 		int64_t other = r->done - r->redirects;
-		if (!r->active || r->queued + r->leased > 0 || r->done + r->failed + r->skipped == 0 || r->rescued)
+		/* URLs still queued when a crawl ends wait for a robots.txt (listed above). */
+		if (!r->active || r->leased > 0 || r->done + r->failed + r->skipped + r->queued == 0 || r->rescued)
 			continue;
 		printf("row %s:%u (%s): nothing rescued: %lld %s, %lld other %s (errors, sitemaps), %lld failed, "
-		       "%lld skipped%s%s\n",
+		       "%lld skipped, %lld waiting%s%s\n",
 		       r->sheet, r->line, r->url, (long long)r->redirects, plural(r->redirects, "redirect", "redirects"),
 		       (long long)other, plural(other, "answer", "answers"), (long long)r->failed, (long long)r->skipped,
-		       r->landing ? "; the seed lands on " : "", r->landing ? r->landing : "");
+		       (long long)r->queued, r->landing ? "; the seed lands on " : "", r->landing ? r->landing : "");
 		found = 1;
 	}
-	if (n && t.queued + t.leased == 0 && t.rescued == 0 && t.done + t.failed + t.skipped > 0) {
+	if (n && t.leased == 0 && t.rescued == 0 && t.done + t.failed + t.skipped + t.queued > 0) {
 		printf("nothing rescued in this run: no page, dataset or file was captured\n");
 		found = 1;
 	}
@@ -251,7 +270,8 @@ const sv_command sv_cmd_crawl = {
 	"in scope of their rows, storing each payload once in the archive. Ctrl-C\n"
 	"stops cleanly (twice: at once); running the same command again resumes.\n"
 	"Exit status 0 when everything was fetched, 1 when URLs failed for good or\n"
-	"a row rescued nothing (only redirects, failures, skips: named in the summary).\n"
+	"a row rescued nothing (only redirects, failures, skips: named in the summary), or\n"
+	"URLs wait for a robots.txt that could not be fetched (run again to continue).\n"
 	"\n"
 	"  --jobs N        fetcher processes (default: one per CPU)\n"
 	"  --transfers N   transfers at once per fetcher (default crawl.transfers, 32)\n"

@@ -308,7 +308,8 @@ int sv_archive_open(sv_archive **out, const char *dir)
 	    (rc = get_int(cfg, "storage.compressThreads", 0, 0, 64, a->conf_path, &a->compress_threads)) ||
 	    (rc = get_int(cfg, "crawl.hostConnections", 4, 1, 256, a->conf_path, &a->host_max_inflight)) ||
 	    (rc = get_int(cfg, "crawl.delayMs", 0, 0, 3600000, a->conf_path, &a->host_delay_ms)) ||
-	    (rc = get_int(cfg, "crawl.transfers", 32, 1, 1024, a->conf_path, &a->transfers)))
+	    (rc = get_int(cfg, "crawl.transfers", 32, 1, 1024, a->conf_path, &a->transfers)) ||
+	    (rc = get_int(cfg, "crawl.robotsAttempts", 5, 1, 100, a->conf_path, &a->robots_attempts)))
 		goto fail;
 	{
 		git_buf buf = GIT_BUF_INIT;

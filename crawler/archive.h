@@ -29,6 +29,7 @@ typedef struct {
 	char *ca_file;         /* crawl.caFile, absolute: PEM certificates trusted beside the system's; NULL none */
 	char **insecure_hosts; /* crawl.insecureHost: host keys ("host", "host:port") whose TLS is not verified */
 	size_t ninsecure;
+	int robots_attempts;   /* crawl.robotsAttempts: robots.txt fetches per host and run, default 5 */
 } sv_archive;
 
 /* Creates an archive in dir. *existed is set when dir already was one (nothing is changed then). */

@@ -5,7 +5,8 @@
  * Outcomes and their capture records wait here, and so do the links found,
  * until the checkpoint makes them durable in the one order that keeps every
  * promise after a crash: links queued, objects synced, records committed to
- * the ledger and then the capture index, outcomes marked in the queue.
+ * the ledger and then the capture index, robots.txt rules kept in the queue,
+ * outcomes marked in the queue.
  */
 #include "fetcher.h"
 
@@ -128,6 +129,36 @@ int sv_fetch_flush_links(fetcher *f)
 	return 0;
 }
 
+/* Keeps robots.txt rules for the queue until the checkpoint that commits their capture. */
+int sv_fetch_keep_rules(fetcher *f, const char *host, const char *body, size_t len, int status, int crawl_delay_ms)
+{
+	if (f->nrules == f->caprules) {
+		size_t c = f->caprules ? f->caprules * 2 : 16;
+		pending_rules *p = realloc(f->rules, c * sizeof(*p));
+		if (!p)
+			return sv_error_set(SV_EIO, "out of memory");
+		f->rules = p;
+		f->caprules = c;
+	}
+	pending_rules *r = &f->rules[f->nrules];
+	r->host = strdup(host);
+	r->body = strndup(body ? body : "", body ? len : 0);
+	r->status = status;
+	r->crawl_delay_ms = crawl_delay_ms;
+	if (!r->host || !r->body) {
+		sv_fetch_rules_free(r);
+		return sv_error_set(SV_EIO, "out of memory");
+	}
+	f->nrules++;
+	return 0;
+}
+
+void sv_fetch_rules_free(pending_rules *r)
+{
+	free(r->host);
+	free(r->body);
+}
+
 /* Hands the capture records of the pending outcomes to the ledger. */
 static int commit_records(fetcher *f)
 {
@@ -153,9 +184,10 @@ static int commit_records(fetcher *f)
 /*
  * A checkpoint, in the order that keeps every promise after a crash: the
  * links found are queued; the object store is synced; the capture records
- * are committed (to the ledger, then the capture index); only then are the
- * outcomes marked in the queue. A URL marked done is in the ledger, and
- * every ledger record points to an object on disk.
+ * are committed (to the ledger, then the capture index); only then are
+ * robots.txt rules kept and the outcomes marked in the queue. A URL marked
+ * done, and a host whose rules the queue keeps, is in the ledger, and every
+ * ledger record points to an object on disk.
  */
 int sv_fetch_checkpoint(fetcher *f)
 {
@@ -167,6 +199,14 @@ int sv_fetch_checkpoint(fetcher *f)
 		return 0;
 	if ((rc = sv_objects_sync(f->store)) || (rc = commit_records(f)))
 		return rc;
+	/* robots.txt rules, now that their captures are durable: kept in the queue for every fetcher. */
+	for (size_t i = 0; i < f->nrules; i++)
+		if ((rc = sv_queue_host_set_robots(f->q, f->rules[i].host, f->rules[i].body, f->rules[i].status,
+						   f->rules[i].crawl_delay_ms)))
+			return rc;
+	for (size_t i = 0; i < f->nrules; i++)
+		sv_fetch_rules_free(&f->rules[i]);
+	f->nrules = 0;
 	for (size_t i = 0; i < f->nrobots; i++) {
 		if (f->log && f->robots_caps[i].record)
 			fprintf(f->log, "%s\n", f->robots_caps[i].record);

@@ -120,6 +120,7 @@ static int child(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats
 	o.ca_file = a->ca_file;
 	o.insecure_hosts = (const char *const *)a->insecure_hosts;
 	o.ninsecure = a->ninsecure;
+	o.robots_attempts = a->robots_attempts;
 	o.stop = &stop_requests;
 	o.stats = stats;
 	o.log_path = log_path;
@@ -127,6 +128,7 @@ static int child(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats
 	    (rc = sv_archive_ledger(a, &sink.ledger)) == 0 && (rc = sv_archive_index(a, &sink.index)) == 0) {
 		if (co->jobs > 1)
 			sv_queue_set_node_share(q, (a->host_max_inflight + co->jobs - 1) / co->jobs);
+		sv_queue_set_robots_first(q, co->robots);
 		rc = sv_fetch_run(q, store, &o);
 	}
 	if (rc && co->event)
@@ -151,6 +153,10 @@ int sv_crawl_prepare(const sv_archive *a, const char *queue_url, size_t *reclaim
 	 * not when they expire. */
 	if ((rc = sv_archive_queue(a, queue_url, &q)) == 0 && node_prefix(prefix, sizeof(prefix)) == 0)
 		rc = sv_queue_reclaim(q, prefix, node_alive, reclaimed);
+	/* Hosts whose robots.txt failed in an earlier run get their tries again: their URLs continue. */
+	size_t retried;
+	if (rc == 0)
+		rc = sv_queue_robots_retry(q, &retried);
 	if (rc == 0 && (rc = sv_archive_objects(a, &store)) == 0)
 		rc = sv_objects_clean_temps(store, NULL);
 	if (rc == 0) {

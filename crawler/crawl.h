@@ -3,7 +3,7 @@
  *
  * sv_crawl_prepare cleans what an earlier run left (leases held by this
  * machine's fetchers that died are given back at once, temp objects and
- * partial downloads removed) and builds the capture index if it never was;
+ * partial downloads removed, hosts whose robots.txt failed tried again) and builds the capture index if it never was;
  * sv_crawl_run forks the fetchers, each with its
  * own queue connection, object store and ledger handle (SQLite connections
  * must not cross fork()), and watches them until every one is gone.

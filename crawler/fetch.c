@@ -24,6 +24,7 @@ void sv_fetch_options_init(sv_fetch_options *o)
 	o->transfers = 32;
 	o->lease_ms = 120000;
 	o->max_attempts = 5;
+	o->robots_attempts = 5;
 	o->connect_timeout_s = 30;
 	o->low_speed_time_s = 60;
 	o->checkpoint_ms = 5000;
@@ -231,6 +232,9 @@ static void fetcher_free(fetcher *f)
 		free(f->links[i].url);
 		free(f->links[i].via);
 	}
+	for (size_t i = 0; i < f->nrules; i++)
+		sv_fetch_rules_free(&f->rules[i]);
+	free(f->rules);
 	free(f->outs);
 	free(f->ended);
 	free(f->robots_caps);
@@ -335,8 +339,10 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 		if (f.nended)
 			idle_until = 0; /* room again: claim at once, which frees their host slots */
 		now = sv_now_ms();
+		/* robots.txt rules reach the queue (for the other fetchers) with the
+		 * checkpoint that commits their capture: soon, not at the timed one. */
 		if (now - f.last_checkpoint >= o->checkpoint_ms || f.nouts >= OUTCOMES_FLUSH ||
-		    f.pending_bytes >= RECORDS_FLUSH) {
+		    f.pending_bytes >= RECORDS_FLUSH || (f.nrules && now - f.last_checkpoint >= RULES_MS)) {
 			if ((rc = sv_fetch_checkpoint(&f)))
 				break;
 		} else if (now - f.last_links >= LINKS_MS || f.nlinks >= LINKS_FLUSH) {

@@ -35,6 +35,7 @@ typedef struct {
 	int transfers;         /* concurrent transfers; default 32 */
 	int lease_ms;          /* default 120000 */
 	int max_attempts;      /* default 5 */
+	int robots_attempts;   /* robots.txt fetches per host and run before its URLs wait for the next run; default 5 */
 	int connect_timeout_s; /* default 30 */
 	int low_speed_time_s;  /* abort when under 1 kB/s for this long; default 60 */
 	int checkpoint_ms;     /* outcomes are made durable at least this often; default 5000 */

@@ -7,8 +7,8 @@
  *   transfer.c    one transfer: the request, headers, the body into the
  *                 object store, a partial download and discovery
  *   outcome.c     what a finished transfer means: done, retry or failed
- *   hosts.c       per host: robots.txt fetched once and URLs parked until it
- *                 is known; per row: its settings, read once
+ *   hosts.c       per host: robots.txt fetched once (again after a failure)
+ *                 and URLs parked until it is known; per row: its settings
  *   checkpoint.c  what waits for the next checkpoint (outcomes, capture
  *                 records, links found) and the checkpoint itself
  *   tls.c         HTTP/2 and certificate trust: crawl.caFile, crawl.insecureHost
@@ -36,6 +36,7 @@
 #define BIG_BODY (10u * 1024 * 1024)
 #define LINKS_FLUSH 4096           /* queue discovered links at least this often */
 #define LINKS_MS 1000              /* and at least every second */
+#define RULES_MS 500               /* robots.txt rules wait at most this long for a checkpoint */
 #define OUTCOMES_FLUSH 4096        /* outcomes waiting for a checkpoint, at most */
 #define RECORDS_FLUSH (8u << 20)   /* bytes of capture records waiting, at most */
 #define RESUME_MIN (4u * 1024 * 1024) /* bodies from this size are kept in tmp/ to resume by Range */
@@ -114,6 +115,13 @@ typedef struct {
 	char *url, *via;
 } pending_link;
 
+/* robots.txt rules this fetcher uses already, kept in the queue for the
+ * others once its capture record is durable (at the next checkpoint). */
+typedef struct {
+	char *host, *body;
+	int status, crawl_delay_ms;
+} pending_rules;
+
 typedef struct fetcher {
 	sv_queue *q;
 	sv_objects *store;
@@ -130,6 +138,8 @@ typedef struct fetcher {
 	size_t nrobots, caprobots;
 	pending_link *links;
 	size_t nlinks, caplinks;
+	pending_rules *rules;
+	size_t nrules, caprules;
 	uint64_t *seen;    /* 128-bit keys of URLs this fetcher has queued (see seen_before) */
 	size_t nseen;
 	seed_info *seeds;
@@ -152,6 +162,7 @@ int sv_fetch_add_link(fetcher *f, const char *url, int64_t seed, int depth, sv_k
 		      int redirects);
 int sv_fetch_queue_sitemap(fetcher *f, const char *url, const char *via, int64_t seed);
 int sv_fetch_flush_links(fetcher *f);
+int sv_fetch_keep_rules(fetcher *f, const char *host, const char *body, size_t len, int status, int crawl_delay_ms);
 int sv_fetch_checkpoint(fetcher *f);
 void sv_fetch_outcome_free(pending_outcome *p);
 
@@ -171,8 +182,10 @@ seed_info *sv_fetch_seed_get(fetcher *f, int64_t id);
 int sv_fetch_seed_meets(fetcher *f, seed_info *s, const sv_queue_item *item);
 void sv_fetch_seed_free(seed_info *s);
 host_info *sv_fetch_host_get(fetcher *f, const char *key);
-void sv_fetch_robots_known(fetcher *f, host_info *h, const char *body, size_t len, int status);
+int sv_fetch_robots_fetched(fetcher *f, transfer *t, int status);
+int sv_fetch_robots_failed(fetcher *f, transfer *t, const char *reason, int permanent);
 int sv_fetch_start_item(fetcher *f, transfer *t);
+void sv_fetch_rules_free(pending_rules *r);
 
 /* tls.c: the trust of every transfer, once per fetcher (o->ca_file); then per transfer. */
 int sv_fetch_tls_init(fetcher *f);

@@ -2,9 +2,12 @@
  * crawler/hosts.c -- what one fetcher keeps per host and per sheet row.
  *
  * robots.txt is fetched once per host by whichever fetcher meets the host
- * first and kept in the queue for the others; URLs of a host wait in memory
- * (parked) until its rules are known. A row's settings are read from the
- * queue once; where its seed landed (seed_landings, written by the fetcher
+ * first (the queue leases one URL of a host whose robots.txt is unknown) and
+ * kept in the queue for the others once its capture is durable; that URL
+ * waits in memory (parked) until the rules are known. A robots.txt that
+ * cannot be fetched is tried again later (RFC 9309: disallow for now), its
+ * host's URLs waiting in the queue. A row's settings are read from the queue
+ * once; where its seed landed (seed_landings, written by the fetcher
  * that followed the seed's redirect before it queued the target) is read
  * again whenever this fetcher claims a URL of the seed's own redirect chain
  * or meets a host it has not seen for the row: another fetcher may have
@@ -17,8 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void release_waiting(fetcher *f, host_info *h);
 
 /* Takes the row's landings added since the last read into its scope. */
 static int refresh_landings(fetcher *f, seed_info *s)
@@ -131,7 +132,8 @@ host_info *sv_fetch_host_get(fetcher *f, const char *key)
 	return h;
 }
 
-void sv_fetch_robots_known(fetcher *f, host_info *h, const char *body, size_t len, int status)
+/* The rules of h, from robots.txt as fetched or as the queue keeps it. */
+static void set_rules(host_info *h, const char *body, size_t len, int status)
 {
 	sv_robots *r = NULL;
 	if (sv_robots_parse(&r, body ? body : "", len, status, "salvage") != 0)
@@ -139,25 +141,104 @@ void sv_fetch_robots_known(fetcher *f, host_info *h, const char *body, size_t le
 	sv_robots_free(h->robots);
 	h->robots = r;
 	h->robots_state = ROBOTS_KNOWN;
-	if (body || status)
-		sv_queue_host_set_robots(f->q, h->key, body ? body : "", status,
-					  r ? sv_robots_crawl_delay_ms(r) : -1);
-	release_waiting(f, h);
 }
 
-static void release_waiting(fetcher *f, host_info *h)
+/* The URLs parked for h: started, or with requeue given back to the queue
+ * (no attempt counted), which hands them out when the host may be asked. */
+static int release_waiting(fetcher *f, host_info *h, int requeue)
 {
 	transfer *t = h->waiting;
+	int rc = 0;
 	h->waiting = NULL;
 	while (t) {
 		transfer *next = t->next;
+		int r;
 		f->parked--;
 		t->next = NULL;
-		int rc = sv_fetch_start_item(f, t);
-		if (rc && !f->fatal)
-			f->fatal = rc;
+		if (requeue) {
+			r = sv_queue_release(f->q, f->o->node, &t->item.id, 1);
+			sv_fetch_transfer_free(t);
+		} else {
+			r = sv_fetch_start_item(f, t);
+		}
+		if (r && !rc)
+			rc = r;
 		t = next;
 	}
+	return rc;
+}
+
+/*
+ * robots.txt answered (t is its transfer, its capture recorded). Its rules
+ * hold in this fetcher at once and reach the queue at the next checkpoint,
+ * after the capture (a crash in between fetches it again). The fetch was a
+ * request to the host: the next one waits for the host's delay, so with a
+ * delay the parked URLs go back to the queue rather than start now.
+ */
+int sv_fetch_robots_fetched(fetcher *f, transfer *t, int status)
+{
+	host_info *h = t->host;
+	int delay = 0, rc;
+	if (status >= 500 || status == 429) { /* RFC 9309: unreachable, disallow for now */
+		char why[48];
+		snprintf(why, sizeof(why), "robots.txt: HTTP %d", status);
+		return sv_fetch_robots_failed(f, t, why, 0);
+	}
+	set_rules(h, (const char *)t->mem, t->mlen, status);
+	int crawl_delay = h->robots ? sv_robots_crawl_delay_ms(h->robots) : -1;
+	if ((rc = sv_fetch_keep_rules(f, h->key, (const char *)t->mem, t->mlen, status, crawl_delay)) ||
+	    (rc = sv_queue_host_delay(f->q, h->key, crawl_delay, &delay)))
+		return rc;
+	return release_waiting(f, h, delay > 0);
+}
+
+/* A robots.txt transfer backs off 1, 2, 4... s (at most a minute) after its tries-th failure. */
+static int64_t robots_backoff_ms(int tries)
+{
+	return 1000LL << (tries < 6 ? tries - 1 : 5);
+}
+
+/*
+ * robots.txt could not be fetched (reason says why). Its host's URLs wait,
+ * neither skipped nor failed: the parked ones go back to the queue, and the
+ * host cools down until the next try. After the last try of this run (at
+ * once for a permanent error such as a certificate problem) the host is
+ * given up until the next run, whose start tries robots.txt again.
+ */
+int sv_fetch_robots_failed(fetcher *f, transfer *t, const char *reason, int permanent)
+{
+	host_info *h = t->host;
+	sv_queue_host qh;
+	int tries = sv_queue_host_get(f->q, h->key, &qh) == 0 ? qh.robots_tries + 1 : 1;
+	sv_queue_host_clear(&qh);
+	int give_up = permanent || tries >= f->o->robots_attempts;
+	int rc = sv_queue_host_robots_failed(f->q, h->key, reason, sv_now_ms() + robots_backoff_ms(tries), give_up);
+	h->robots_state = ROBOTS_UNKNOWN;
+	int rrc = release_waiting(f, h, 1);
+	return rc ? rc : rrc;
+}
+
+/* Starts robots.txt of t's host, for t's row. */
+static int start_robots(fetcher *f, transfer *t)
+{
+	host_info *h = t->host;
+	transfer *r = sv_fetch_transfer_new();
+	const char *scheme_end = strstr(t->item.url, "://");
+	size_t slen = scheme_end ? (size_t)(scheme_end - t->item.url) : 4;
+	if (!r || !(r->item.url = malloc(slen + strlen(h->key) + 16)) || !(r->item.host = strdup(h->key))) {
+		sv_fetch_transfer_free(r);
+		return sv_error_set(SV_EIO, "out of memory");
+	}
+	sprintf(r->item.url, "%.*s://%s/robots.txt", (int)slen, t->item.url, h->key);
+	r->item.seed = t->item.seed;
+	r->item.kind = SV_KIND_ROBOTS;
+	r->is_robots = 1;
+	r->host = h;
+	h->robots_state = ROBOTS_FETCHING;
+	int rc = sv_fetch_transfer_start(f, r);
+	if (rc)
+		sv_fetch_transfer_free(r);
+	return rc;
 }
 
 /* Starts a claimed URL, or parks it until its host's robots.txt is known. */
@@ -165,39 +246,19 @@ int sv_fetch_start_item(fetcher *f, transfer *t)
 {
 	host_info *h = t->host;
 	int respect = f->o->robots && (!t->seed || t->seed->robots);
+	/* Also for a row that ignores robots.txt, when the crawl does not: the
+	 * queue hands out one URL of a host until its rules are kept (or have
+	 * failed), whichever row asks. Such a URL starts without waiting. */
+	if (f->o->robots && h->robots_state == ROBOTS_UNKNOWN) {
+		sv_queue_host qh;
+		if (sv_queue_host_get(f->q, h->key, &qh) == 0 && qh.robots_at_ms > 0)
+			set_rules(h, qh.robots, qh.robots ? strlen(qh.robots) : 0, qh.robots_status);
+		sv_queue_host_clear(&qh);
+		int rc;
+		if (h->robots_state == ROBOTS_UNKNOWN && (rc = start_robots(f, t)))
+			return rc;
+	}
 	if (respect && h->robots_state != ROBOTS_KNOWN) {
-		if (h->robots_state == ROBOTS_UNKNOWN) {
-			sv_queue_host qh;
-			if (sv_queue_host_get(f->q, h->key, &qh) == 0 && qh.robots_at_ms > 0) {
-				h->robots_state = ROBOTS_FETCHING; /* known below, without a fetch */
-				t->next = h->waiting;
-				h->waiting = t;
-				f->parked++;
-				sv_fetch_robots_known(f, h, qh.robots, qh.robots ? strlen(qh.robots) : 0, qh.robots_status);
-				sv_queue_host_clear(&qh);
-				return 0;
-			}
-			sv_queue_host_clear(&qh);
-			transfer *r = sv_fetch_transfer_new();
-			const char *scheme_end = strstr(t->item.url, "://");
-			size_t slen = scheme_end ? (size_t)(scheme_end - t->item.url) : 4;
-			if (!r || !(r->item.url = malloc(slen + strlen(h->key) + 16)) ||
-			    !(r->item.host = strdup(h->key))) {
-				sv_fetch_transfer_free(r);
-				return sv_error_set(SV_EIO, "out of memory");
-			}
-			sprintf(r->item.url, "%.*s://%s/robots.txt", (int)slen, t->item.url, h->key);
-			r->item.seed = t->item.seed;
-			r->item.kind = SV_KIND_ROBOTS;
-			r->is_robots = 1;
-			r->host = h;
-			h->robots_state = ROBOTS_FETCHING;
-			int rc = sv_fetch_transfer_start(f, r);
-			if (rc) {
-				sv_fetch_transfer_free(r);
-				return rc;
-			}
-		}
 		t->next = h->waiting;
 		h->waiting = t;
 		f->parked++;

@@ -12,6 +12,8 @@
  * and the row's scope is rebased on it (see hosts.c for other fetchers).
  * A redirect to the URL itself that sets a cookie (a cookie check) is
  * fetched again at once, with the cookie, at most COOKIE_AGAIN times.
+ * robots.txt is a capture too; what its answer means for its host is
+ * hosts.c's (a 5xx, 429 or no answer: its URLs wait for another try).
  */
 #include "fetcher.h"
 
@@ -97,13 +99,18 @@ int sv_fetch_finish_response(fetcher *f, transfer *t, long status)
 		t->discover = NULL;
 	}
 	if (t->is_robots) {
-		sv_fetch_robots_known(f, t->host, (const char *)t->mem, t->mlen, (int)status);
+		/* The capture first: the rules reach the queue only once it is durable. */
+		if ((rc = sv_fetch_record(f, t, SV_OUTCOME_DONE, status, &info, &d, SV_KIND_ROBOTS, NULL, NULL, NULL, 0)) ||
+		    (rc = sv_fetch_robots_fetched(f, t, (int)status)))
+			return rc;
 		const char *const *maps;
-		size_t nmaps = t->host->robots ? sv_robots_sitemaps(t->host->robots, &maps) : 0;
+		size_t nmaps = t->host->robots_state == ROBOTS_KNOWN && t->host->robots
+				       ? sv_robots_sitemaps(t->host->robots, &maps)
+				       : 0;
 		for (size_t i = 0; i < nmaps && i < 100; i++)
 			if ((rc = sv_fetch_queue_sitemap(f, maps[i], t->item.url, t->item.seed)))
 				return rc;
-		return sv_fetch_record(f, t, SV_OUTCOME_DONE, status, &info, &d, SV_KIND_ROBOTS, NULL, NULL, NULL, 0);
+		return 0;
 	}
 	/* A seed's own page, and every page its redirects land on: their hosts'
 	 * /sitemap.xml seeds discovery too. */
@@ -182,7 +189,7 @@ int sv_fetch_finish_error(fetcher *f, transfer *t, CURLcode res, long status)
 {
 	const char *truncated = NULL;
 	char error[CURL_ERROR_SIZE + 64];
-	int permanent = 0, timed_out = 0;
+	int permanent = 0, timed_out = 0, rc;
 
 	sv_objects_writer_abort(t->w);
 	t->w = NULL;
@@ -227,11 +234,11 @@ int sv_fetch_finish_error(fetcher *f, transfer *t, CURLcode res, long status)
 		break;
 	}
 	if (t->is_robots) {
-		/* Unreachable robots.txt: RFC 9309 says assume complete disallow, but
-		 * a host that does not answer at all will fail its URLs anyway. */
-		sv_fetch_robots_known(f, t->host, NULL, 0, 0);
-		return sv_fetch_record(f, t, SV_OUTCOME_FAILED, status, NULL, NULL, SV_KIND_ROBOTS, truncated, error, NULL,
-				       0);
+		/* Unreachable: RFC 9309 disallows for now; the host's URLs wait for another try. */
+		char why[sizeof(error) + 16];
+		snprintf(why, sizeof(why), "robots.txt: %s", error);
+		rc = sv_fetch_record(f, t, SV_OUTCOME_FAILED, status, NULL, NULL, SV_KIND_ROBOTS, truncated, error, NULL, 0);
+		return rc ? rc : sv_fetch_robots_failed(f, t, why, permanent);
 	}
 	if (timed_out) {
 		int64_t pause_ms = 1000 * (1LL << (t->item.attempts < 8 ? t->item.attempts : 8));

@@ -26,6 +26,12 @@ typedef struct sv_queue_ops {
 	int (*host_set_robots)(sv_queue *q, const char *host, const char *robots, int status,
 			       int crawl_delay_ms);
 	int (*host_cooldown)(sv_queue *q, const char *host, int64_t until_ms, int timed_out);
+	int (*host_robots_failed)(sv_queue *q, const char *host, const char *reason, int64_t retry_at_ms,
+				  int give_up);
+	int (*host_delay)(sv_queue *q, const char *host, int crawl_delay_ms, int *delay_ms);
+	int (*robots_waiting)(sv_queue *q, int (*fn)(void *ctx, const char *host, const char *reason, int64_t urls),
+			      void *ctx);
+	int (*robots_retry)(sv_queue *q, size_t *hosts);
 	/* Gives leases back without counting an attempt (a clean stop). */
 	int (*release)(sv_queue *q, const char *node, const int64_t *ids, size_t n);
 	/* The transfers of these leased URLs have ended: their hosts' connection slots are free

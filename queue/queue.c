@@ -126,12 +126,18 @@ void sv_queue_landings_free(char **urls, size_t n)
 void sv_queue_host_clear(sv_queue_host *h)
 {
 	free(h->robots);
+	free(h->robots_error);
 	memset(h, 0, sizeof(*h));
 }
 
 void sv_queue_set_node_share(sv_queue *q, int host_node_max)
 {
 	q->opts.host_node_max = host_node_max;
+}
+
+void sv_queue_set_robots_first(sv_queue *q, int on)
+{
+	q->opts.robots_first = on;
 }
 
 int sv_queue_add_sheet(sv_queue *q, const char *name, const void *raw, size_t raw_len, const sv_queue_seed *rows, size_t n, sv_queue_sheet_result *res)
@@ -202,6 +208,28 @@ int sv_queue_failures(sv_queue *q, int (*fn)(void *ctx, const char *reason, int6
 int sv_queue_reclaim(sv_queue *q, const char *prefix, int (*alive)(const char *node), size_t *released)
 {
 	return q->ops.reclaim(q, prefix, alive, released);
+}
+
+int sv_queue_host_robots_failed(sv_queue *q, const char *host, const char *reason, int64_t retry_at_ms,
+				int give_up)
+{
+	return q->ops.host_robots_failed(q, host, reason, retry_at_ms, give_up);
+}
+
+int sv_queue_host_delay(sv_queue *q, const char *host, int crawl_delay_ms, int *delay_ms)
+{
+	return q->ops.host_delay(q, host, crawl_delay_ms, delay_ms);
+}
+
+int sv_queue_robots_waiting(sv_queue *q, int (*fn)(void *ctx, const char *host, const char *reason, int64_t urls),
+			    void *ctx)
+{
+	return q->ops.robots_waiting(q, fn, ctx);
+}
+
+int sv_queue_robots_retry(sv_queue *q, size_t *hosts)
+{
+	return q->ops.robots_retry(q, hosts);
 }
 
 int sv_queue_pending(sv_queue *q, int64_t *queued, int64_t *leased)

@@ -48,8 +48,14 @@ typedef struct {
 	 * share, so that one fetcher does not take every slot of a site and do
 	 * all the parsing and compressing alone while the others wait. */
 	int host_node_max;
+	/* 1: a host whose robots.txt is not yet known has one URL claimed,
+	 * whose claimer fetches robots.txt first, and none other until the
+	 * rules are kept (sv_queue_host_set_robots), robots.txt failed
+	 * (sv_queue_host_robots_failed), the claim's lease time passed, or a
+	 * new run starts (sv_queue_robots_retry). */
+	int robots_first;
 } sv_queue_options;
-#define SV_QUEUE_OPTIONS_INIT {4, 0, 5, 60000, NULL, NULL, 0}
+#define SV_QUEUE_OPTIONS_INIT {4, 0, 5, 60000, NULL, NULL, 0, 0}
 
 /* A row of a seed sheet, as the queue keeps it. */
 typedef struct {
@@ -123,6 +129,9 @@ typedef struct {
 	int64_t cooldown_until_ms;
 	int inflight;
 	int timeouts;            /* consecutive timeouts */
+	int robots_tries;        /* robots.txt fetches failed in this run, one after another */
+	char *robots_error;      /* why the last one failed, or NULL */
+	int robots_held;         /* 1: robots.txt given up for this run; the host's URLs wait */
 } sv_queue_host;
 
 /*
@@ -143,7 +152,23 @@ int sv_queue_complete(sv_queue *q, const char *node, const sv_queue_outcome *out
 int sv_queue_seed_params(sv_queue *q, int64_t seed, char **params);
 int sv_queue_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_seed_stats *total);
 int sv_queue_host_get(sv_queue *q, const char *host, sv_queue_host *out);
+/* Keeps robots.txt as fetched (only once its capture record is durable); clears its failures. */
 int sv_queue_host_set_robots(sv_queue *q, const char *host, const char *robots, int status, int crawl_delay_ms);
+/* A robots.txt fetch failed (RFC 9309: unreachable, disallow for now): counts a try and keeps
+ * reason; the host's URLs wait until retry_at_ms, or with give_up until the next run (they no
+ * longer count as queued for sv_queue_pending). */
+int sv_queue_host_robots_failed(sv_queue *q, const char *host, const char *reason, int64_t retry_at_ms,
+				int give_up);
+/* robots.txt was just fetched: keeps its Crawl-delay (-1 none) and makes the host's next request
+ * wait for the delay that applies now (the larger of the row's, Crawl-delay and the default), which
+ * goes to *delay_ms. */
+int sv_queue_host_delay(sv_queue *q, const char *host, int crawl_delay_ms, int *delay_ms);
+/* Hosts given up for this run with URLs waiting, with the reason. */
+int sv_queue_robots_waiting(sv_queue *q, int (*fn)(void *ctx, const char *host, const char *reason, int64_t urls),
+			    void *ctx);
+/* A new run: hosts whose robots.txt failed get their tries again, and first claims of
+ * fetchers gone are forgotten (*hosts of them). */
+int sv_queue_robots_retry(sv_queue *q, size_t *hosts);
 int sv_queue_host_cooldown(sv_queue *q, const char *host, int64_t until_ms, int timed_out);
 /* Gives leases back without counting an attempt (a clean stop). */
 int sv_queue_release(sv_queue *q, const char *node, const int64_t *ids, size_t n);
@@ -181,5 +206,8 @@ void sv_queue_host_clear(sv_queue_host *h);
 /* The most connections to one host this handle's node may hold (see
  * sv_queue_options.host_node_max). */
 void sv_queue_set_node_share(sv_queue *q, int host_node_max);
+
+/* Whether a host whose robots.txt is unknown gets one URL at a time (sv_queue_options.robots_first). */
+void sv_queue_set_robots_first(sv_queue *q, int on);
 
 #endif

@@ -26,11 +26,14 @@
 
 #include <sqlite3.h>
 
-/* 2: captures, redirects, skipped; 3: host slots. Captures have since moved
- * to the archive's capture index (storage/index.c): a queue.db of schema 3
- * made before that keeps a captures table nobody writes, which the index
- * takes in once when it is first built. */
-#define SCHEMA_VERSION "3"
+/* 2: captures, redirects, skipped; 3: host slots; 4: robots.txt failures
+ * and first claims (hosts.robots_tries, robots_error, robots_held,
+ * robots_claim_ms; a schema 3 file is
+ * migrated in place, see MIGRATE_3). Captures have since moved to the
+ * archive's capture index (storage/index.c): a queue.db of schema 3 made
+ * before that keeps a captures table nobody writes, which the index takes in
+ * once when it is first built. */
+#define SCHEMA_VERSION "4"
 
 static const char SCHEMA[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -46,7 +49,9 @@ static const char SCHEMA[] =
 	" priority INTEGER NOT NULL DEFAULT 0, delay_ms INTEGER NOT NULL DEFAULT -1,"
 	" next_ms INTEGER NOT NULL DEFAULT 0, cooldown_ms INTEGER NOT NULL DEFAULT 0,"
 	" robots TEXT, robots_ms INTEGER, robots_status INTEGER,"
-	" crawl_delay_ms INTEGER NOT NULL DEFAULT -1, timeouts INTEGER NOT NULL DEFAULT 0);"
+	" crawl_delay_ms INTEGER NOT NULL DEFAULT -1, timeouts INTEGER NOT NULL DEFAULT 0,"
+	" robots_tries INTEGER NOT NULL DEFAULT 0, robots_error TEXT, robots_held INTEGER NOT NULL DEFAULT 0,"
+	" robots_claim_ms INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX IF NOT EXISTS hosts_waiting ON hosts(priority DESC, next_ms) WHERE queued > 0;"
 	"CREATE TABLE IF NOT EXISTS urls("
 	" id INTEGER PRIMARY KEY, key INTEGER NOT NULL, url TEXT NOT NULL, host INTEGER NOT NULL,"
@@ -63,6 +68,26 @@ static const char SCHEMA[] =
 	"CREATE INDEX IF NOT EXISTS urls_slots ON urls(host, node) WHERE slot = 1;"
 	/* Added without a schema change: an older queue.db gains it when opened. */
 	"CREATE TABLE IF NOT EXISTS seed_landings(seed INTEGER NOT NULL, url TEXT NOT NULL, PRIMARY KEY(seed, url));";
+
+/*
+ * Schema 3 to 4, in the transaction that opens the file. Schema 3 kept a
+ * robots.txt that could not be fetched (status 0 or 5xx) as "disallow all"
+ * for good, and skipped the host's URLs: those rules are dropped, so that
+ * robots.txt is asked again, and the URLs they skipped are queued again.
+ */
+static const char MIGRATE_3[] =
+	"ALTER TABLE hosts ADD COLUMN robots_tries INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE hosts ADD COLUMN robots_error TEXT;"
+	"ALTER TABLE hosts ADD COLUMN robots_held INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE hosts ADD COLUMN robots_claim_ms INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TEMP TABLE unreached AS SELECT id FROM hosts"
+	" WHERE robots_ms IS NOT NULL AND (robots_status = 0 OR robots_status >= 500 OR robots_status = 429);"
+	"UPDATE hosts SET robots = NULL, robots_ms = NULL, robots_status = NULL, crawl_delay_ms = -1,"
+	" queued = queued + (SELECT count(*) FROM urls WHERE urls.host = hosts.id AND state = 5)"
+	" WHERE id IN (SELECT id FROM unreached);"
+	"UPDATE urls SET state = 0, reason = NULL, done_ms = NULL WHERE state = 5 AND host IN (SELECT id FROM unreached);"
+	"DROP TABLE unreached;"
+	"UPDATE meta SET value = '4' WHERE key = 'schema';";
 
 /* Prepared once, reset after each use. */
 enum {
@@ -86,6 +111,7 @@ enum {
 	ST_URL_LEASE,
 	ST_HOST_CLAIMED,
 	ST_HOST_WAIT,
+	ST_HOST_ROBOTS_CLAIM,
 	ST_URL_OWNER,
 	ST_URL_FREE_SLOT,
 	ST_URL_DONE,
@@ -118,8 +144,9 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_HOST_NEW] = "INSERT INTO hosts(host) VALUES(?1)",
 	[ST_HOST_ADD] = "UPDATE hosts SET queued = queued + ?2, priority = max(priority, ?3),"
 			" delay_ms = max(delay_ms, ?4) WHERE id = ?1",
-	[ST_HOSTS_READY] = "SELECT id, host, inflight, max(delay_ms, crawl_delay_ms, ?3) FROM hosts"
-			   " WHERE queued > 0 AND next_ms <= ?1 AND cooldown_ms <= ?1 AND inflight < ?2"
+	[ST_HOSTS_READY] = "SELECT id, host, inflight, max(delay_ms, crawl_delay_ms, ?3), robots_ms IS NULL FROM hosts"
+			   " WHERE queued > 0 AND next_ms <= ?1 AND cooldown_ms <= ?1 AND inflight < ?2 AND robots_held = 0"
+			   " AND robots_claim_ms <= ?1"
 			   " ORDER BY priority DESC, next_ms LIMIT ?4",
 	[ST_HOST_URLS] = "SELECT id, url, seed, depth, kind, via, attempts, redirects FROM urls"
 			 " WHERE host = ?1 AND state = 0 AND not_before_ms <= ?2"
@@ -130,6 +157,7 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_HOST_CLAIMED] = "UPDATE hosts SET inflight = inflight + ?2, queued = queued - ?2, next_ms = ?3"
 			    " WHERE id = ?1",
 	[ST_HOST_WAIT] = "UPDATE hosts SET next_ms = ?2, queued = ?3 WHERE id = ?1",
+	[ST_HOST_ROBOTS_CLAIM] = "UPDATE hosts SET robots_claim_ms = ?2 WHERE id = ?1",
 	[ST_URL_OWNER] = "SELECT host, slot FROM urls WHERE id = ?1 AND state = 1 AND node = ?2",
 	[ST_URL_FREE_SLOT] = "UPDATE urls SET slot = 0 WHERE id = ?1",
 	[ST_URL_DONE] = "UPDATE urls SET state = 2, status = ?2, bytes = ?3, done_ms = ?4, node = NULL,"
@@ -741,6 +769,7 @@ typedef struct {
 	int64_t id;
 	char *host;
 	int inflight, delay_ms;
+	int robots_unknown;
 } ready_host;
 
 static int claim_locked(sv_queue *q, const char *node, size_t max, int lease_ms, sv_queue_item *items,
@@ -768,6 +797,7 @@ static int claim_locked(sv_queue *q, const char *node, size_t max, int lease_ms,
 		hosts[nh].host = col_dup(st, 1);
 		hosts[nh].inflight = sqlite3_column_int(st, 2);
 		hosts[nh].delay_ms = sqlite3_column_int(st, 3);
+		hosts[nh].robots_unknown = sqlite3_column_int(st, 4);
 		if (!hosts[nh].host) {
 			rc = sv_error_set(SV_EIO, "out of memory");
 			break;
@@ -779,6 +809,14 @@ static int claim_locked(sv_queue *q, const char *node, size_t max, int lease_ms,
 	for (size_t h = 0; h < nh && rc == 0 && *n < max; h++) {
 		/* With a delay, one request per host per delay; without, up to the cap. */
 		int64_t room = hosts[h].delay_ms > 0 ? 1 : q->opts.host_max_inflight - hosts[h].inflight;
+		/* robots.txt first: one URL, whose claimer asks for it, and no other
+		 * until its rules are kept here (robots_claim_ms, cleared then) or it
+		 * failed, or the lease would have run out. */
+		if (q->opts.robots_first && hosts[h].robots_unknown) {
+			if (hosts[h].inflight > 0)
+				continue;
+			room = 1;
+		}
 		if (room > (int64_t)(max - *n))
 			room = (int64_t)(max - *n);
 		if (q->opts.host_node_max > 0 && hosts[h].delay_ms <= 0 && room > 0) {
@@ -825,6 +863,13 @@ static int claim_locked(sv_queue *q, const char *node, size_t max, int lease_ms,
 		*n += got;
 		if (rc)
 			break;
+		if (got > 0 && q->opts.robots_first && hosts[h].robots_unknown) {
+			st = stmt(s, ST_HOST_ROBOTS_CLAIM);
+			sqlite3_bind_int64(st, 1, hosts[h].id);
+			sqlite3_bind_int64(st, 2, now + lease_ms);
+			if ((rc = run_done(s, st, "update a host")))
+				break;
+		}
 		if (got > 0) {
 			st = stmt(s, ST_HOST_CLAIMED);
 			sqlite3_bind_int64(st, 1, hosts[h].id);
@@ -1094,7 +1139,8 @@ static int q_pending(sv_queue *q, int64_t *queued, int64_t *leased)
 	sqlite3_stmt *st;
 	int rc = 0;
 	if (sqlite3_prepare_v2(s->db,
-			       "SELECT (SELECT count(*) FROM urls WHERE state = 0),"
+			       "SELECT (SELECT count(*) FROM urls WHERE state = 0"
+			       "  AND host NOT IN (SELECT id FROM hosts WHERE robots_held = 1)),"
 			       " (SELECT count(*) FROM urls WHERE state = 1)",
 			       -1, &st, NULL) != SQLITE_OK)
 		return db_fail(s, "count URLs");
@@ -1288,7 +1334,7 @@ static int q_host_get(sv_queue *q, const char *host, sv_queue_host *out)
 	out->crawl_delay_ms = -1;
 	if (sqlite3_prepare_v2(s->db,
 			       "SELECT robots, robots_ms, robots_status, crawl_delay_ms, cooldown_ms, inflight,"
-			       " timeouts FROM hosts WHERE host = ?1",
+			       " timeouts, robots_tries, robots_error, robots_held FROM hosts WHERE host = ?1",
 			       -1, &st, NULL) != SQLITE_OK)
 		return db_fail(s, "read a host");
 	sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
@@ -1300,6 +1346,9 @@ static int q_host_get(sv_queue *q, const char *host, sv_queue_host *out)
 		out->cooldown_until_ms = sqlite3_column_int64(st, 4);
 		out->inflight = sqlite3_column_int(st, 5);
 		out->timeouts = sqlite3_column_int(st, 6);
+		out->robots_tries = sqlite3_column_int(st, 7);
+		out->robots_error = col_dup(st, 8);
+		out->robots_held = sqlite3_column_int(st, 9);
 	}
 	sqlite3_finalize(st);
 	return rc;
@@ -1333,7 +1382,8 @@ static int q_host_set_robots(sv_queue *q, const char *host, const char *robots, 
 			 "INSERT INTO hosts(host, robots, robots_status, crawl_delay_ms, robots_ms)"
 			 " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(host) DO UPDATE SET robots = excluded.robots,"
 			 " robots_status = excluded.robots_status, crawl_delay_ms = excluded.crawl_delay_ms,"
-			 " robots_ms = excluded.robots_ms",
+			 " robots_ms = excluded.robots_ms, robots_tries = 0, robots_error = NULL, robots_held = 0,"
+			 " robots_claim_ms = 0",
 			 host, robots ? robots : "", status, crawl_delay_ms, sv_queue_now_ms(q));
 }
 
@@ -1344,6 +1394,83 @@ static int q_host_cooldown(sv_queue *q, const char *host, int64_t until_ms, int 
 			 " ON CONFLICT(host) DO UPDATE SET cooldown_ms = max(cooldown_ms, excluded.cooldown_ms),"
 			 " timeouts = CASE WHEN excluded.timeouts > 0 THEN timeouts + 1 ELSE 0 END",
 			 host, NULL, until_ms, timed_out ? 1 : 0, 0);
+}
+
+static int q_host_robots_failed(sv_queue *q, const char *host, const char *reason, int64_t retry_at_ms,
+				int give_up)
+{
+	return exec_host(impl(q),
+			 "INSERT INTO hosts(host, robots_tries, robots_error, robots_held, cooldown_ms)"
+			 " VALUES(?1, 1, ?2, ?4, CASE WHEN ?4 THEN 0 ELSE ?3 END)"
+			 " ON CONFLICT(host) DO UPDATE SET robots_tries = robots_tries + 1, robots_error = excluded.robots_error,"
+			 " robots_held = excluded.robots_held, cooldown_ms = max(cooldown_ms, excluded.cooldown_ms),"
+			 " robots_claim_ms = 0",
+			 host, reason ? reason : "robots.txt: unreachable", retry_at_ms, give_up ? 1 : 0, 0);
+}
+
+static int q_host_delay(sv_queue *q, const char *host, int crawl_delay_ms, int *delay_ms)
+{
+	sqlite_queue *s = impl(q);
+	sqlite3_stmt *st;
+	int rc = begin(s);
+	*delay_ms = 0;
+	if (rc)
+		return rc;
+	if (sqlite3_prepare_v2(s->db,
+			       "UPDATE hosts SET crawl_delay_ms = ?2, next_ms = max(next_ms, ?3 + max(delay_ms, ?2, ?4))"
+			       " WHERE host = ?1 RETURNING max(delay_ms, crawl_delay_ms, ?4)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return finish(s, db_fail(s, "update a host"));
+	sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, crawl_delay_ms);
+	sqlite3_bind_int64(st, 3, sv_queue_now_ms(q));
+	sqlite3_bind_int(st, 4, q->opts.host_delay_ms);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		*delay_ms = sqlite3_column_int(st, 0);
+		step = sqlite3_step(st);
+	}
+	rc = step == SQLITE_DONE ? 0 : db_fail(s, "update a host");
+	sqlite3_finalize(st);
+	return finish(s, rc);
+}
+
+static int q_robots_waiting(sv_queue *q, int (*fn)(void *ctx, const char *host, const char *reason, int64_t urls),
+			    void *ctx)
+{
+	sqlite_queue *s = impl(q);
+	sqlite3_stmt *st;
+	int rc = 0, step;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT h.host, coalesce(h.robots_error, 'robots.txt: unreachable'), count(*)"
+			       " FROM hosts h JOIN urls u ON u.host = h.id AND u.state = 0"
+			       " WHERE h.robots_held = 1 GROUP BY h.id ORDER BY h.host",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "list hosts waiting for robots.txt");
+	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+		if ((rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+			     sqlite3_column_int64(st, 2))))
+			break;
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(s, "list hosts waiting for robots.txt");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int q_robots_retry(sv_queue *q, size_t *hosts)
+{
+	sqlite_queue *s = impl(q);
+	int rc = begin(s);
+	*hosts = 0;
+	if (rc)
+		return rc;
+	if (sqlite3_exec(s->db,
+			 "UPDATE hosts SET robots_tries = 0, robots_held = 0, cooldown_ms = 0, robots_claim_ms = 0"
+			 " WHERE robots_tries > 0 OR robots_held = 1 OR robots_claim_ms > 0",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		return finish(s, db_fail(s, "retry robots.txt"));
+	*hosts = (size_t)sqlite3_changes(s->db);
+	return finish(s, 0);
 }
 
 /* ---- open and close ---- */
@@ -1373,6 +1500,10 @@ static const sv_queue_ops SQLITE_OPS = {
 	.host_get = q_host_get,
 	.host_set_robots = q_host_set_robots,
 	.host_cooldown = q_host_cooldown,
+	.host_robots_failed = q_host_robots_failed,
+	.host_delay = q_host_delay,
+	.robots_waiting = q_robots_waiting,
+	.robots_retry = q_robots_retry,
 	.release = q_release,
 	.pending = q_pending,
 	.reclaim = q_reclaim,
@@ -1444,7 +1575,13 @@ int sv_queue_sqlite_open(sv_queue **out, const char *path, const sv_queue_option
 			rc = sv_error_set(SV_EIO, "queue '%s': %s", path, err ? err : "cannot write");
 			goto fail;
 		}
-		if (version && strcmp(version, SCHEMA_VERSION)) {
+		if (version && !strcmp(version, "3")) {
+			if (sqlite3_exec(s->db, MIGRATE_3, NULL, NULL, &err) != SQLITE_OK) {
+				rc = sv_error_set(SV_EIO, "queue '%s': cannot migrate schema 3: %s", path,
+						  err ? err : sqlite3_errmsg(s->db));
+				goto fail;
+			}
+		} else if (version && strcmp(version, SCHEMA_VERSION)) {
 			rc = sv_error_set(SV_EINVAL, "queue '%s' has schema %s; this salvage reads %s", path,
 					  version, SCHEMA_VERSION);
 			goto fail;

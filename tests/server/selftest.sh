@@ -311,6 +311,24 @@ check "SIGINT: exit 0" $? 0
 wait
 pids=()
 
+# --- --fail PATH=CODE[:TIMES] ---
+mkdir -p "$tmp/failing"
+printf 'User-agent: *\n' >"$tmp/failing/robots.txt"
+printf 'home\n' >"$tmp/failing/index.html"
+start "$tmp/failing" failing --fail /robots.txt=503:2 --fail /index.html=500
+codes=""
+for _ in 1 2 3; do codes+="$("${C[@]}" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/robots.txt?x") "; done
+check "--fail /robots.txt=503:2: twice, then the file" "$codes$("${C[@]}" "http://127.0.0.1:$port/robots.txt")" \
+	"503 503 200 User-agent: *"
+check "--fail /index.html=500: always; other paths as usual" \
+	"$("${C[@]}" -o /dev/null -w '%{http_code} ' "http://127.0.0.1:$port/index.html")$("${C[@]}" -o /dev/null -w '%{http_code} ' "http://127.0.0.1:$port/index.html")$("${C[@]}" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/nope")" \
+	"500 500 404"
+"$bin" --root "$tmp/failing" --fail robots.txt=503 2>/dev/null
+check "--fail without a leading slash: usage, exit 2" $? 2
+kill -TERM "$pid"
+wait "$pid"
+pids=()
+
 # --- the demo site ---
 mkdir -p "$tmp/demo/site" "$tmp/demo/data"
 start "$tmp/demo/site" site

@@ -4,6 +4,7 @@
  *
  *   testserver [--port N] --root DIR [--port-file FILE] [--log FILE]
  *              [--cookie-check | --cookie-never]
+ *              [--fail PATH=CODE[:TIMES]]...
  *
  * It listens on 127.0.0.1 only, never on another address. Port 0 (the
  * default) picks a free port; FILE receives it, written atomically once the
@@ -48,6 +49,10 @@
  *                     answers CODE (200-599), with Retry-After: S verbatim
  *                     when given; with times=K only the first K requests do,
  *                     later ones serve REST (or a small 200 page).
+ * --fail PATH=CODE[:TIMES] (repeatable): a GET or HEAD of exactly PATH (the
+ * query aside; /robots.txt, say, which no prefix can reach) answers CODE
+ * (200-599) like /status/ does, the first TIMES requests only when given
+ * (then PATH is served as usual), every one otherwise.
  * Generated routes:
  *   /loop/N           302 to /loop/N+1, forever.
  *   /redirect?to=URL[&code=3xx]   redirect (302 by default) to any Location,
@@ -124,9 +129,20 @@
 #define NBUCKETS 1024                 /* counter hash buckets */
 #define MAX_CONNECTIONS 1024
 
+#define FAILS_MAX 16
+
+/* --fail rules: PATH answers CODE, for the first TIMES requests (0: always). */
+static struct fail_rule {
+	const char *path;
+	unsigned code;
+	uint64_t times;
+} fails[FAILS_MAX];
+static size_t nfails;
+
 static const char usage[] =
 	"usage: testserver [--port N] --root DIR [--port-file FILE] [--log FILE]\n"
 	"                  [--cookie-check | --cookie-never]\n"
+	"                  [--fail PATH=CODE[:TIMES]]...\n"
 	"Serves DIR, and the traps described in tests/server/README.md, on 127.0.0.1.\n";
 
 /* One request, from the request line to the log line. */
@@ -1187,6 +1203,10 @@ static enum MHD_Result route(struct MHD_Connection *c, struct req *r, const char
 		return fail(c, r, MHD_HTTP_BAD_REQUEST, "the target must be a path without NULs");
 	if (has_dotdot(url))
 		return fail(c, r, MHD_HTTP_BAD_REQUEST, "no .. in paths");
+	for (size_t i = 0; i < nfails; i++)
+		if (!strcmp(url, fails[i].path) &&
+		    (fails[i].times == 0 || counter_bump("fail", fails[i].path) <= fails[i].times))
+			return status_page(c, r, fails[i].code);
 	if (cookie_site == COOKIE_NEVER || (cookie_site == COOKIE_CHECK && !has_check_cookie(r->cookie)))
 		return cookie_redirect(c, r);
 	for (;;) {
@@ -1363,13 +1383,33 @@ static int write_port_file(const char *path, unsigned port)
 	return 0;
 }
 
+/* PATH=CODE[:TIMES] into fails[]; 0, or -1 when malformed. */
+static int parse_fail(char *arg)
+{
+	char *eq = strrchr(arg, '='), *end;
+	unsigned long code;
+	unsigned long long times = 0;
+
+	if (!eq || arg[0] != '/' || nfails == FAILS_MAX)
+		return -1;
+	*eq = '\0';
+	errno = 0;
+	code = strtoul(eq + 1, &end, 10);
+	if (*end == ':')
+		times = strtoull(end + 1, &end, 10);
+	if (errno || *end || code < 200 || code > 599)
+		return -1;
+	fails[nfails++] = (struct fail_rule){arg, (unsigned)code, times};
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"port", required_argument, NULL, 'p'}, {"root", required_argument, NULL, 'r'},
 		{"port-file", required_argument, NULL, 'f'}, {"log", required_argument, NULL, 'l'},
 		{"cookie-check", no_argument, NULL, 'c'}, {"cookie-never", no_argument, NULL, 'n'},
-		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+		{"fail", required_argument, NULL, 'F'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
 	};
 	const char *root_arg = NULL, *port_file = NULL, *log_path = NULL;
 	const union MHD_DaemonInfo *info;
@@ -1381,7 +1421,7 @@ int main(int argc, char **argv)
 	char *end;
 	int opt, sig;
 
-	while ((opt = getopt_long(argc, argv, "p:r:f:l:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "p:r:f:l:F:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'p':
 			errno = 0;
@@ -1396,6 +1436,13 @@ int main(int argc, char **argv)
 		case 'l': log_path = optarg; break;
 		case 'c': cookie_site = COOKIE_CHECK; break;
 		case 'n': cookie_site = COOKIE_NEVER; break;
+		case 'F':
+			if (parse_fail(optarg)) {
+				fprintf(stderr, "testserver: bad --fail '%s' (PATH=CODE[:TIMES], CODE 200-599, at most %d)\n%s",
+					optarg, FAILS_MAX, usage);
+				return 2;
+			}
+			break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;
 		}

@@ -785,3 +785,149 @@ QUEUE_TEST(rescued_and_redirects_counted)
 	sv_queue_items_free(items, n);
 	cr_assert_eq(totals().rescued, 1);
 }
+
+QUEUE_TEST(robots_first_leases_one_url_of_an_unknown_host)
+{
+	const char *u[] = {"http://a.example/"};
+	sv_queue_item *it;
+	int64_t seed = add_rows("s", u, NULL, 1, NULL);
+	enqueue_fmt(seed, "http://a.example/p%d", 0, 5, SV_KIND_PAGE);
+	sv_queue_set_robots_first(q, 1);
+	cr_assert_eq(claim("n", 10, 60000, &it), 1, "robots.txt unknown: one URL, to ask for it");
+	sv_queue_item *none;
+	cr_assert_eq(claim("m", 10, 60000, &none), 0, "and no other while it is out");
+	sv_queue_items_free(none, 0);
+	size_t freed;
+	cr_assert_eq(sv_queue_claim(q, "n", &it[0].id, 1, 10, 60000, &none, &freed), 0);
+	cr_assert_eq(freed, 0, "nor once its transfer ended, while its rules are not kept");
+	sv_queue_items_free(none, 0);
+	cr_assert_eq(sv_queue_host_set_robots(q, "a.example", "User-agent: *\n", 200, -1), 0);
+	sv_queue_item *more;
+	cr_assert_eq(claim("m", 10, 60000, &more), 4, "rules known: up to the host cap");
+	sv_queue_items_free(more, 4);
+	sv_queue_items_free(it, 1);
+}
+
+QUEUE_TEST(robots_delay_holds_from_the_robots_fetch)
+{
+	const char *u[] = {"http://a.example/"};
+	sv_queue_item *it;
+	int delay;
+	add_rows("s", u, NULL, 1, NULL);
+	cr_assert_eq(sv_queue_host_delay(q, "a.example", 1500, &delay), 0);
+	cr_assert_eq(delay, 1500);
+	cr_assert_eq(claim("n", 10, 60000, &it), 0, "robots.txt was a request: the next waits");
+	fake_now += 1500;
+	cr_assert_eq(claim("n", 10, 60000, &it), 1);
+	sv_queue_items_free(it, 1);
+}
+
+static int count_waiting(void *ctx, const char *host, const char *reason, int64_t urls)
+{
+	cr_assert_str_eq(host, "a.example");
+	cr_assert_str_eq(reason, "robots.txt: HTTP 503");
+	*(int64_t *)ctx += urls;
+	return 0;
+}
+
+QUEUE_TEST(a_failed_robots_txt_makes_urls_wait_not_skip)
+{
+	const char *u[] = {"http://a.example/"};
+	sv_queue_item *it;
+	sv_queue_host h;
+	int64_t queued, leased, waiting = 0;
+	size_t hosts;
+	int64_t seed = add_rows("s", u, NULL, 1, NULL);
+	enqueue_fmt(seed, "http://a.example/p%d", 0, 2, SV_KIND_PAGE);
+	cr_assert_eq(sv_queue_host_robots_failed(q, "a.example", "robots.txt: HTTP 503", fake_now + 1000, 0), 0);
+	cr_assert_eq(claim("n", 10, 60000, &it), 0, "cooling down until the next try");
+	cr_assert_eq(sv_queue_pending(q, &queued, &leased), 0);
+	cr_assert_eq(queued, 3, "waiting URLs keep a crawl going");
+	cr_assert_eq(sv_queue_host_robots_failed(q, "a.example", "robots.txt: HTTP 503", fake_now + 2000, 1), 0);
+	cr_assert_eq(sv_queue_host_get(q, "a.example", &h), 0);
+	cr_assert_eq(h.robots_tries, 2);
+	cr_assert_eq(h.robots_held, 1);
+	cr_assert_str_eq(h.robots_error, "robots.txt: HTTP 503");
+	sv_queue_host_clear(&h);
+	fake_now += 5000;
+	cr_assert_eq(claim("n", 10, 60000, &it), 0, "given up for this run");
+	cr_assert_eq(sv_queue_pending(q, &queued, &leased), 0);
+	cr_assert_eq(queued, 0, "a host given up does not keep the crawl from ending");
+	cr_assert_eq(sv_queue_robots_waiting(q, count_waiting, &waiting), 0);
+	cr_assert_eq(waiting, 3);
+	cr_assert_eq(totals().queued, 3, "not skipped, not failed");
+	cr_assert_eq(totals().skipped + totals().failed, 0);
+
+	cr_assert_eq(sv_queue_robots_retry(q, &hosts), 0, "the next run");
+	cr_assert_eq(hosts, 1);
+	cr_assert_eq(claim("n", 10, 60000, &it), 3, "the host is handed out again");
+	sv_queue_items_free(it, 3);
+	cr_assert_eq(sv_queue_host_set_robots(q, "a.example", "", 200, -1), 0);
+	cr_assert_eq(sv_queue_host_get(q, "a.example", &h), 0);
+	cr_assert_eq(h.robots_tries + h.robots_held, 0, "rules known: the failures are over");
+	cr_assert_null(h.robots_error);
+	sv_queue_host_clear(&h);
+}
+
+static void sql(const char *path, const char *text)
+{
+	sqlite3 *db;
+	char *err = NULL;
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, text, NULL, NULL, &err), SQLITE_OK, "%s", err ? err : "");
+	sqlite3_close(db);
+}
+
+/* A queue.db of schema 3 (no robots.txt failures) is migrated in place; the
+ * rules it kept for an unreachable robots.txt are dropped, and the URLs they
+ * skipped queued again. */
+Test(queue_sqlite, schema_3_is_migrated, .init = setup, .fini = teardown)
+{
+	const char *u[] = {"http://a.example/", "http://b.example/"};
+	char path[4300], *version = NULL;
+	sv_queue_item *it;
+	sv_queue_host h;
+	B = &BACKENDS[0];
+	B->fresh(location, sizeof(location), dir);
+	snprintf(path, sizeof(path), "%s", location + strlen("sqlite:"));
+	q = open_queue(1, 4, 0);
+	add_rows("s", u, NULL, 2, NULL);
+	cr_assert_eq(claim("n", 10, 60000, &it), 2);
+	sv_queue_outcome o[2] = {{it[0].id, SV_OUTCOME_SKIPPED, 0, "disallowed by robots.txt", 0, 0},
+				 {it[1].id, SV_OUTCOME_SKIPPED, 0, "disallowed by robots.txt", 0, 0}};
+	size_t acc;
+	cr_assert_eq(sv_queue_complete(q, "n", o, 2, &acc), 0);
+	sv_queue_items_free(it, 2);
+	cr_assert_eq(sv_queue_host_set_robots(q, "a.example", "", 503, -1), 0);
+	cr_assert_eq(sv_queue_host_set_robots(q, "b.example", "User-agent: *\nDisallow: /\n", 200, -1), 0);
+	sv_queue_close(q);
+	q = NULL;
+	sql(path, "ALTER TABLE hosts DROP COLUMN robots_tries; ALTER TABLE hosts DROP COLUMN robots_error;"
+		  "ALTER TABLE hosts DROP COLUMN robots_held; ALTER TABLE hosts DROP COLUMN robots_claim_ms;"
+		  "UPDATE meta SET value = '3' WHERE key = 'schema';");
+
+	q = open_queue(1, 4, 0);
+	cr_assert_eq(sv_queue_host_get(q, "a.example", &h), 0, "%s", sv_error_last());
+	cr_assert_eq(h.robots_at_ms, 0, "a 503 is not kept as rules");
+	cr_assert_eq(h.robots_tries, 0);
+	sv_queue_host_clear(&h);
+	cr_assert_eq(sv_queue_host_get(q, "b.example", &h), 0);
+	cr_assert_str_eq(h.robots, "User-agent: *\nDisallow: /\n", "rules fetched are kept");
+	sv_queue_host_clear(&h);
+	cr_assert_eq(totals().queued, 1, "a.example's skipped URL is queued again");
+	cr_assert_eq(totals().skipped, 1, "b.example's stays skipped");
+	cr_assert_eq(claim("n", 10, 60000, &it), 1);
+	cr_assert_str_eq(it[0].url, "http://a.example/");
+	sv_queue_items_free(it, 1);
+
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema'", -1, &st, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	version = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	cr_assert_str_eq(version, "4");
+	free(version);
+}
