@@ -93,6 +93,22 @@ testservers_stop() {
 	for p in "${testserver_pids[@]}"; do kill "$p" 2>/dev/null || true; done
 }
 
+# crawl_in DIR ARGS...: `salvage crawl ARGS...` in archive DIR under
+# `timeout 120`, standard input closed; stdout in $out, stderr in $err, exit
+# status in $status. A hang fails the test.
+crawl_in() {
+	local dir=$1
+	shift
+	set +e
+	(cd "$dir" && exec timeout -k 10 120 "$SALVAGE" crawl "$@") >crawl.out 2>crawl.err <&-
+	status=$?
+	set -e
+	out=$(cat crawl.out)
+	err=$(cat crawl.err)
+	[ "$status" -lt 124 ] || fail "crawl hung or died ($status); stdout: $out; stderr: $err"
+	echo "crawl exit $status; stdout: $out; stderr: $err"
+}
+
 # Removes a test folder, unmounting anything a test mounted inside it.
 cleanup_dir() {
 	local m

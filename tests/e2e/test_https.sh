@@ -61,16 +61,7 @@ ht_init() {
 # ht_crawl DIR ARGS...: `salvage crawl ARGS...` in archive DIR under timeout;
 # stdout in $out, stderr in $err, exit status in $status.
 ht_crawl() {
-	local dir=$1
-	shift
-	set +e
-	(cd "$dir" && exec timeout -k 10 120 "$SALVAGE" crawl "$@") >crawl.out 2>crawl.err <&-
-	status=$?
-	set -e
-	out=$(cat crawl.out)
-	err=$(cat crawl.err)
-	[ "$status" -lt 124 ] || fail "crawl hung or died ($status); stdout: $out; stderr: $err"
-	echo "crawl exit $status; stdout: $out; stderr: $err"
+	crawl_in "$@"
 }
 
 # ht_py DIR EXPR [ARGS...]: EXPR over the capture records of archive DIR:

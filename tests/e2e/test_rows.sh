@@ -18,14 +18,7 @@ rw_server() {
 # missing) under `timeout 120`; stdout in $out, stderr in $err, status in $status.
 rw_crawl() {
 	[ -d a ] || { sv init a && expect_status 0; }
-	set +e
-	(cd a && exec timeout -k 10 120 "$SALVAGE" crawl "$@") >crawl.out 2>crawl.err <&-
-	status=$?
-	set -e
-	out=$(cat crawl.out)
-	err=$(cat crawl.err)
-	[ "$status" -lt 124 ] || fail "crawl hung or died ($status); stdout: $out; stderr: $err"
-	echo "crawl exit $status; stdout: $out; stderr: $err"
+	crawl_in a "$@"
 }
 
 # rw_site DIR: a small site: index.html links two pages and a dataset.
