@@ -322,6 +322,27 @@ test_crawl_503_retry_after_then_success() {
 	done
 }
 
+# Retry-After as an HTTP date (as many agency servers and CDNs send it), 6 s
+# ahead: the retry waits for that date, longer than salvage's own first
+# backoff (at most 3 s), so a gap of 4.5 s or more shows the date was read.
+test_crawl_503_retry_after_http_date() {
+	cr_server s www
+	local when
+	when=$(date -u -d '+6 seconds' '+%a, %d %b %Y %H:%M:%S GMT' | sed 's/ /%20/g; s/,/%2C/g')
+	target="/status/503?retry_after=$when&times=1"
+	url=http://$(cr_addr s)$target
+	cr_sheet "url,scope" "$url,page"
+	cr_init
+	cr_crawl ../sheet.csv
+	expect_status 0
+	cr_refresh
+	expect_eq "$(cr_field "$url" status)" 200
+	gaps=$(cr_get_times s "$target" | awk 'NR > 1 { printf "%.3f ", $1 - prev } { prev = $1 }')
+	echo "gap: $gaps"
+	[ -n "$gaps" ] || fail "no retry seen"
+	awk -v g="$gaps" 'BEGIN { exit !(g >= 4.5) }' || fail "retried after $gaps s, before the Retry-After date"
+}
+
 # --- 4. 500 forever: the last answer is kept ---
 
 test_crawl_500_five_attempts_last_kept() {

@@ -565,7 +565,7 @@ test_status_with_no_rows() {
 	sv status --json
 	expect_status 0
 	expect_eq "$(sd_json "(d['rows'], d['total'])")" \
-		"([], {'queued': 0, 'leased': 0, 'done': 0, 'failed': 0, 'skipped': 0, 'paused': 0, 'bytes': 0, 'datasets': 0})"
+		"([], {'queued': 0, 'leased': 0, 'done': 0, 'failed': 0, 'skipped': 0, 'paused': 0, 'bytes': 0, 'datasets': 0, 'rescued': 0})"
 }
 
 test_metadata_in_status_and_json() {
@@ -593,7 +593,7 @@ test_metadata_in_status_and_json() {
 		"{'agency': 'Environmental Protection Agency', 'title': 'Climate Change Indicators', 'nominated_by': 'J. Rivera', 'notes': 'Keep the \"Download the data\" files'}"
 	expect_eq "$(sd_json "d['rows'][1]['meta']")" "{'agency': 'New York State', 'title': 'Open NY'}"
 	expect_eq "$(sd_json "sorted(d['rows'][0].keys())")" \
-		"['active', 'bytes', 'datasets', 'done', 'failed', 'leased', 'line', 'meta', 'paused', 'queued', 'sheet', 'skipped', 'url']"
+		"['active', 'bytes', 'datasets', 'done', 'failed', 'landing', 'leased', 'line', 'meta', 'paused', 'queued', 'rescued', 'sheet', 'skipped', 'url']"
 }
 
 test_status_multiline_metadata_stays_on_one_line() {
