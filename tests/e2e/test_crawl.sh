@@ -300,22 +300,33 @@ test_crawl_404_recorded_not_retried() {
 
 # --- 3. 503 with Retry-After, twice, then 200 ---
 
-test_crawl_503_retry_after_then_success() {
+# cr_crawl_target TARGET: crawls http://SERVER$TARGET alone (scope page) on
+# a new server s, which must end well; sets $url. cr_gaps TARGET: the seconds
+# between the requests for TARGET, in order.
+cr_crawl_target() {
 	cr_server s www
-	target='/status/503?retry_after=1&times=2'
-	url=http://$(cr_addr s)$target
+	url=http://$(cr_addr s)$1
 	cr_sheet "url,scope" "$url,page"
 	cr_init
 	cr_crawl ../sheet.csv
 	expect_status 0
 	cr_refresh
+}
+
+cr_gaps() {
+	cr_get_times s "$1" | awk 'NR > 1 { printf "%.3f ", $1 - prev } { prev = $1 }'
+}
+
+test_crawl_503_retry_after_then_success() {
+	target='/status/503?retry_after=1&times=2'
+	cr_crawl_target "$target"
 	expect_eq "$(cr_py "count(a[0])" "$url")" 1
 	expect_eq "$(cr_field "$url" status)" 200
 	expect_eq "$(cr_field "$url" attempt)" 3
 	expect_eq "$(cr_gets s "$target")" 3
 	expect_eq "$(awk -v t="$target" '$2 == "GET" && $3 == t { print $4 }' s.log | tr '\n' ' ')" "503 503 200 "
 	# Retry-After: 1 is honoured: the requests are at least ~1 s apart.
-	gaps=$(cr_get_times s "$target" | awk 'NR > 1 { printf "%.3f ", $1 - prev } { prev = $1 }')
+	gaps=$(cr_gaps "$target")
 	echo "gaps between the requests: $gaps"
 	for g in $gaps; do
 		awk -v g="$g" 'BEGIN { exit !(g >= 0.95) }' || fail "requests only $g s apart (Retry-After: 1): $gaps"
@@ -326,18 +337,12 @@ test_crawl_503_retry_after_then_success() {
 # ahead: the retry waits for that date, longer than salvage's own first
 # backoff (at most 3 s), so a gap of 4.5 s or more shows the date was read.
 test_crawl_503_retry_after_http_date() {
-	cr_server s www
 	local when
 	when=$(date -u -d '+6 seconds' '+%a, %d %b %Y %H:%M:%S GMT' | sed 's/ /%20/g; s/,/%2C/g')
 	target="/status/503?retry_after=$when&times=1"
-	url=http://$(cr_addr s)$target
-	cr_sheet "url,scope" "$url,page"
-	cr_init
-	cr_crawl ../sheet.csv
-	expect_status 0
-	cr_refresh
+	cr_crawl_target "$target"
 	expect_eq "$(cr_field "$url" status)" 200
-	gaps=$(cr_get_times s "$target" | awk 'NR > 1 { printf "%.3f ", $1 - prev } { prev = $1 }')
+	gaps=$(cr_gaps "$target")
 	echo "gap: $gaps"
 	[ -n "$gaps" ] || fail "no retry seen"
 	awk -v g="$gaps" 'BEGIN { exit !(g >= 4.5) }' || fail "retried after $gaps s, before the Retry-After date"
