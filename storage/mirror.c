@@ -189,11 +189,13 @@ static void ledger_options(const sv_mirror_remote *r, sv_ledger_remote_options *
 	o->ssh_key = r->ssh_key;
 }
 
-static int open_transport(const sv_mirror_remote *r, sv_transport **t)
+/* create: for a push, which makes a missing location (see transport.h). */
+static int open_transport(const sv_mirror_remote *r, int create, sv_transport **t)
 {
 	sv_transport_options o;
 	int rc;
 	transport_options(r, &o);
+	o.create = create;
 	if ((rc = sv_transport_open(t, r->objects, &o)))
 		sv_error_prefix("mirror '%s'", r->name);
 	return rc;
@@ -909,7 +911,7 @@ int sv_mirror_push(const sv_mirror_local *l, const sv_mirror_remote *r, const sv
 		free(local.v);
 		free(local.sizes);
 		memset(&local, 0, sizeof(local));
-		if ((rc = list_local(l->objects, 1, &local)) || (rc = open_transport(r, &t)) ||
+		if ((rc = list_local(l->objects, 1, &local)) || (rc = open_transport(r, 1, &t)) ||
 		    (rc = recheck(&s, t, local.v, local.sizes, local.n)))
 			goto done;
 	}
@@ -927,7 +929,7 @@ int sv_mirror_push(const sv_mirror_local *l, const sv_mirror_remote *r, const sv
 	/* 3. Upload what is missing. */
 	if (ntodo) {
 		size_t removed = 0;
-		if (!t && (rc = open_transport(r, &t)))
+		if (!t && (rc = open_transport(r, 1, &t)))
 			goto done;
 		/* Leftovers of pushes that died long ago; recent ones may belong to a push still running. */
 		sv_transport_clean_temps(t, "sha256", STALE_TEMP_SECS, &removed);
@@ -1111,7 +1113,7 @@ int sv_mirror_verify(const sv_mirror_local *l, const sv_mirror_remote *r, const 
 	/* The tips first: the records read next hold at least everything they do. */
 	if ((rc = sv_ledger_tips(l->ledger, &tips, &ntips)) || (rc = sv_ledger_records(l->ledger, collect_named, &ns)))
 		goto done;
-	if ((rc = open_transport(r, &t)) || (rc = list_remote(t, &remote)))
+	if ((rc = open_transport(r, 0, &t)) || (rc = list_remote(t, &remote)))
 		goto done;
 	if (!(check = malloc((ns.named.n ? ns.named.n : 1) * sizeof(*check)))) {
 		rc = sv_error_set(SV_EIO, "out of memory");
@@ -1325,7 +1327,7 @@ int sv_mirror_pull(const sv_mirror_local *l, const sv_mirror_remote *r, const sv
 	if ((rc = sv_ledger_fetch(l->ledger, r->ledger, &lo)))
 		goto done;
 	/* 2. The objects this archive lacks. */
-	if ((rc = open_transport(r, &t)) || (rc = list_remote(t, &remote)) ||
+	if ((rc = open_transport(r, 0, &t)) || (rc = list_remote(t, &remote)) ||
 	    (rc = sv_objects_foreach(l->objects, 0, collect_here, &here)))
 		goto done;
 	for (size_t i = 0; i < remote.cap; i++)

@@ -66,8 +66,12 @@ typedef struct {
 	int transfers;
 	int connect_timeout_s; /* 0: 30 */
 	int stall_timeout_s;   /* 0: 60 */
+	/* 1 for a push: a missing location is made (file: its last folder, when
+	 * the folder above exists; sftp: the folders of each upload; s3: a
+	 * prefix needs nothing). 0: a missing file location is an error. */
+	int create;
 } sv_transport_options;
-#define SV_TRANSPORT_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0}
+#define SV_TRANSPORT_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0}
 
 /* opts may be NULL (an s3 URL then fails: it needs an endpoint and keys). */
 int sv_transport_open(sv_transport **out, const char *url, const sv_transport_options *opts);

@@ -4,8 +4,10 @@
  *
  * What must stay true: a file appears under its name only complete (a temp
  * file beside it, renamed into place), and a batch is reported done only
- * once one syncfs made all of it durable; the folder must exist when opened
- * (a disk that is not mounted must not fill its mount point).
+ * once one syncfs made all of it durable; the folder must exist when opened,
+ * except that a push makes its last folder when the one above it exists (as
+ * rsync and restic do for a first copy; a missing disk whose mount point
+ * itself is gone still stops it).
  */
 #include "transport_backend.h"
 
@@ -412,7 +414,6 @@ int sv_transport_file_open(sv_transport *t, CURLU *u, const sv_transport_options
 	char *host = sv_transport_url_part(u, CURLUPART_HOST, 0);
 	struct stat st;
 	int rc = 0;
-	(void)o; /* a folder here needs no options */
 	if (host && *host && strcmp(host, "localhost") != 0)
 		rc = sv_transport_fail(t, SV_EINVAL, "a file URL names a folder on this machine (file:///path)");
 	free(host);
@@ -423,8 +424,9 @@ int sv_transport_file_open(sv_transport *t, CURLU *u, const sv_transport_options
 	sv_transport_strip_slashes(t->root);
 	if (t->root[0] != '/')
 		return sv_transport_fail(t, SV_EINVAL, "a file URL needs an absolute path");
-	/* The folder must exist: a mirror on a disk that is not mounted must not fill the parent. */
-	if (stat(t->root, &st) != 0)
+	/* Only one level is made: a mirror on a disk that is not mounted must not fill a parent. */
+	if (stat(t->root, &st) != 0 &&
+	    !(errno == ENOENT && o && o->create && mkdir(t->root, 0755) == 0 && stat(t->root, &st) == 0))
 		return sv_transport_fail(t, SV_EIO, "cannot open: %s", strerror(errno));
 	if (!S_ISDIR(st.st_mode))
 		return sv_transport_fail(t, SV_EINVAL, "not a folder");

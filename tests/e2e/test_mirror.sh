@@ -841,3 +841,39 @@ test_unreachable_remote_exit_3() {
 	expect_in "not-mounted" "$err"
 	[ ! -e not-mounted ] || fail "a missing mirror folder was created"
 }
+
+# --- 5. A first push to a new place ---
+
+# rsync, rclone and restic users expect a first push to make what it needs:
+# the objects folder and a bare ledger repository under an existing folder.
+test_first_push_creates_file_mirror() {
+	mr_home
+	mr_archive a
+	mkdir -p backup/off
+	off=$PWD/backup/off
+	sv -C a mirror add off --objects "file://$off/objects" --ledger "file://$off/ledger.git"
+	expect_status 0
+	sv -C a mirror push off
+	expect_status 0
+	expect_in "ledger pushed (1 branch)" "$out"
+	expect_eq "$(mr_remote_objects "$off/objects")" "$(mr_local_objects a)"
+	expect_eq "$(git --git-dir="$off/ledger.git" rev-parse --is-bare-repository)" "true"
+	expect_eq "$(git --git-dir="$off/ledger.git" rev-parse main)" "$(git --git-dir=a/ledger.git rev-parse main)"
+	sv -C a mirror verify --deep off
+	expect_status 0
+	sv clone --objects "file://$off/objects" --ledger "file://$off/ledger.git" c
+	expect_status 0
+	expect_eq "$(mr_ls c)" "$(mr_ls a)"
+
+	# Only the last folder is made: a missing disk (its mount point gone too) is not filled.
+	sv -C a mirror add gone --objects "file://$PWD/unmounted/off/objects" --ledger "file://$off/ledger.git"
+	expect_status 0
+	sv -C a mirror push gone
+	expect_status 3
+	expect_in "No such file or directory" "$err"
+	[ ! -e unmounted ] || fail "a push made the folders above the mirror's own"
+	# pull, verify and clone never make a location.
+	sv clone --objects "file://$off/nothing" --ledger "file://$off/ledger.git" d
+	[ "$status" -ne 0 ] || fail "clone from a missing objects folder succeeded"
+	[ ! -e "$off/nothing" ] || fail "clone made the mirror's objects folder"
+}
