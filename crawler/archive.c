@@ -170,6 +170,30 @@ static int get_int(git_config *cfg, const char *key, int def, int lo, int hi, co
 }
 
 /*
+ * crawl.netrcFile: user names and passwords per host in netrc syntax
+ * (relative to the archive folder unless absolute), so that none is ever
+ * written in a sheet, which is published with the ledger. It must be
+ * readable: a typo is a config error, not a crawl in which every login fails.
+ */
+static int get_netrc_file(git_config *cfg, sv_archive *a)
+{
+	git_buf buf = GIT_BUF_INIT;
+	int e = git_config_get_path(&buf, cfg, "crawl.netrcFile"), rc = 0;
+	if (e == GIT_ENOTFOUND)
+		return 0;
+	if (e < 0)
+		return git_fail("bad value in", a->conf_path);
+	if (!*buf.ptr)
+		rc = sv_error_set(SV_EINVAL, "%s: crawl.netrcFile is empty", a->conf_path);
+	else if (!(a->netrc_file = buf.ptr[0] == '/' ? strdup(buf.ptr) : sv_archive_path(a, buf.ptr)))
+		rc = sv_error_set(SV_EIO, "out of memory");
+	git_buf_dispose(&buf);
+	if (rc == 0 && access(a->netrc_file, R_OK) != 0)
+		rc = sv_error_set(SV_EINVAL, "%s: crawl.netrcFile = %s: %s", a->conf_path, a->netrc_file, strerror(errno));
+	return rc;
+}
+
+/*
  * crawl.caFile: a PEM file (relative to the archive folder unless absolute)
  * that must hold a certificate, so that a typo is a config error and not a
  * crawl in which every https URL fails.
@@ -344,7 +368,7 @@ int sv_archive_open(sv_archive **out, const char *dir)
 			goto fail;
 		}
 	}
-	if ((rc = get_ca_file(cfg, a)))
+	if ((rc = get_ca_file(cfg, a)) || (rc = get_netrc_file(cfg, a)))
 		goto fail;
 	{
 		insecure_ctx ic = {a, 0};
@@ -393,6 +417,7 @@ void sv_archive_free(sv_archive *a)
 	free(a->conf_path);
 	free(a->queue_url);
 	free(a->ca_file);
+	free(a->netrc_file);
 	for (size_t i = 0; i < a->ninsecure; i++)
 		free(a->insecure_hosts[i]);
 	free(a->insecure_hosts);

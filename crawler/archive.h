@@ -27,6 +27,7 @@ typedef struct {
 	int transfers;         /* crawl.transfers per fetcher, default 32 */
 	int robots;            /* crawl.robots: 1 respect (default), 0 ignore */
 	char *ca_file;         /* crawl.caFile, absolute: PEM certificates trusted beside the system's; NULL none */
+	char *netrc_file;      /* crawl.netrcFile, absolute: credentials per host (never in a sheet); NULL none */
 	char **insecure_hosts; /* crawl.insecureHost: host keys ("host", "host:port") whose TLS is not verified */
 	size_t ninsecure;
 	int robots_attempts;   /* crawl.robotsAttempts: robots.txt fetches per host and run, default 5 */

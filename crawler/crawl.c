@@ -118,6 +118,7 @@ static int child(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats
 	o.transfers = co->transfers;
 	o.robots = co->robots;
 	o.ca_file = a->ca_file;
+	o.netrc_file = a->netrc_file;
 	o.insecure_hosts = (const char *const *)a->insecure_hosts;
 	o.ninsecure = a->ninsecure;
 	o.robots_attempts = a->robots_attempts;

@@ -42,6 +42,7 @@ typedef struct {
 	int max_redirects;     /* per chain; default 10 */
 	int robots;            /* 0: ignore robots.txt everywhere */
 	const char *ca_file;   /* PEM certificates trusted beside the system's, or NULL */
+	const char *netrc_file; /* a netrc file: user and password per host, or NULL */
 	const char *const *insecure_hosts; /* host keys (sv_url_host_key) whose TLS is not verified */
 	size_t ninsecure;
 	const char *user_agent;

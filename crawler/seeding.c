@@ -168,7 +168,7 @@ int sv_seed_sheets(sv_queue *q, sv_ledger *ledger, char **paths, size_t n, int s
 {
 	loaded_sheet *sheets = calloc(n ? n : 1, sizeof(*sheets));
 	reporter rep = {report_fn, ctx, 0, 0};
-	size_t readable = 0;
+	size_t readable = 0, credentials = 0;
 	int rc = 0;
 
 	if (!sheets)
@@ -188,6 +188,7 @@ int sv_seed_sheets(sv_queue *q, sv_ledger *ledger, char **paths, size_t n, int s
 		}
 		for (size_t e = 0; e < sh->nerrors; e++)
 			report(&rep, sh->path, sh->errors[e].line, sh->errors[e].column, sh->errors[e].message);
+		credentials += sh->credentials;
 		rep.total += sh->total_errors - sh->nerrors;
 		rep.reported += sh->total_errors - sh->nerrors;
 		if (lrc)
@@ -219,7 +220,11 @@ int sv_seed_sheets(sv_queue *q, sv_ledger *ledger, char **paths, size_t n, int s
 		if (rep.total > SV_SEED_MAX_REPORTED)
 			emit(&rep, &(sv_seed_event){.kind = SV_SEED_MORE_PROBLEMS,
 						    .count = rep.total - SV_SEED_MAX_REPORTED});
-		if (!skip_bad_rows)
+		if (credentials)
+			/* The sheets go into the ledger byte for byte: leaving the rows out is not enough. */
+			rc = sv_error_set(SV_EINVAL, "%zu URL%s with credentials in the sheet%s: nothing loaded, "
+				"even with --skip-bad-rows", credentials, credentials == 1 ? "" : "s", n == 1 ? "" : "s");
+		else if (!skip_bad_rows)
 			rc = sv_error_set(SV_EINVAL, "%zu problem%s in the sheet%s: nothing loaded"
 				" (fix them, or use --skip-bad-rows to load the good rows)",
 				rep.total, rep.total == 1 ? "" : "s", n == 1 ? "" : "s");

@@ -272,6 +272,11 @@ int sv_fetch_transfer_start(fetcher *f, transfer *t)
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1000L);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)f->o->low_speed_time_s);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, f->o->user_agent);
+	if (f->o->netrc_file) {
+		/* libcurl takes from it only the entry of the URL's own host, for each request. */
+		curl_easy_setopt(e, CURLOPT_NETRC_FILE, f->o->netrc_file);
+		curl_easy_setopt(e, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+	}
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);

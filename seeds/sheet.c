@@ -16,6 +16,7 @@
 #include "sheet.h"
 
 #include "../common/error.h"
+#include "../common/redact.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -471,16 +472,25 @@ static void check_max_bytes(parser *p, sv_sheet_row *r, const char *v, pos at)
  */
 static int check_url(parser *p, const char *v, pos at)
 {
-	char b[SHOW_MAX + 8];
-	const char *rest, *end, *host;
+	char b[SHOW_MAX + 8], redacted[4 * SHOW_MAX];
+	const char *rest, *end, *host, *shown = redacted;
+	/* Messages show the URL without any password or token it holds. */
+	sv_redact_url(v, redacted, sizeof(redacted));
 	if (!*v) {
 		add_error(p, at, "the url is empty");
+		return -1;
+	}
+	/* Any scheme: the sheet is committed to the ledger and pushed to every mirror as it is. */
+	if ((rest = strstr(v, "://")) && memchr(rest + 3, '@', strcspn(rest + 3, "/?#"))) {
+		add_error(p, at, "credentials in a URL would be published with the ledger; remove them from "
+			  "the sheet and name a netrc file holding them in salvage.conf (crawl.netrcFile)");
+		p->sh->pub.credentials++;
 		return -1;
 	}
 	for (const unsigned char *s = (const unsigned char *)v; *s; s++) {
 		if (*s < 0x20 || *s == 0x7f) {
 			add_error(p, at, "url '%s' has a line break or control character in it "
-				  "(one url per row)", show(b, v));
+				  "(one url per row)", show(b, shown));
 			return -1;
 		}
 	}
@@ -491,16 +501,13 @@ static int check_url(parser *p, const char *v, pos at)
 	} else {
 		if (!strchr(v, ':') && strchr(v, '.') && !strchr(v, ' '))
 			add_error(p, at, "'%s' is not an http or https URL (did you mean 'https://%s'?)",
-				  show(b, v), b);
+				  show(b, shown), b);
 		else
-			add_error(p, at, "'%s' is not an http or https URL", show(b, v));
+			add_error(p, at, "'%s' is not an http or https URL", show(b, shown));
 		return -1;
 	}
 	end = rest + strcspn(rest, "/?#");
 	host = rest;
-	for (const char *s = rest; s < end; s++)
-		if (*s == '@')
-			host = s + 1;
 	if (*host == '[') {
 		const char *close = memchr(host, ']', (size_t)(end - host));
 		if (!close || close == host + 1)
@@ -511,7 +518,7 @@ static int check_url(parser *p, const char *v, pos at)
 			end = colon;
 	}
 	if (host >= end) {
-		add_error(p, at, "'%s' has no host", show(b, v));
+		add_error(p, at, "'%s' has no host", show(b, shown));
 		return -1;
 	}
 	return 0;

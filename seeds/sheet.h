@@ -57,6 +57,7 @@ typedef struct {
 	sv_sheet_error errors[SV_SHEET_MAX_ERRORS]; /* the first errors, in sheet order */
 	size_t nerrors;         /* how many are in errors[] */
 	size_t total_errors;    /* how many there were in all */
+	size_t credentials;     /* errors that are URLs holding credentials: raw must be stored nowhere */
 } sv_sheet;
 
 /*

@@ -4,7 +4,7 @@
  *
  *   testserver [--port N] --root DIR [--port-file FILE] [--log FILE]
  *              [--cookie-check | --cookie-never]
- *              [--fail PATH=CODE[:TIMES]]...
+ *              [--fail PATH=CODE[:TIMES]]... [--basic-auth USER:PASSWORD]
  *
  * It listens on 127.0.0.1 only, never on another address. Port 0 (the
  * default) picks a free port; FILE receives it, written atomically once the
@@ -45,6 +45,10 @@
  *   /cookie-never/REST   the same 302 + Set-Cookie every time, cookie or not.
  *                     --cookie-check and --cookie-never put every path of the
  *                     server (robots.txt too) behind these.
+ *   /basic-auth/REST  REST for a request whose Authorization header holds
+ *                     the --basic-auth USER:PASSWORD; any other request gets
+ *                     401 + WWW-Authenticate: Basic (so does every one when
+ *                     --basic-auth is not given). The password is never in a URL.
  *   /status/CODE[/REST][?retry_after=S][&times=K]
  *                     answers CODE (200-599), with Retry-After: S verbatim
  *                     when given; with times=K only the first K requests do,
@@ -139,10 +143,12 @@ static struct fail_rule {
 } fails[FAILS_MAX];
 static size_t nfails;
 
+static const char *basic_auth; /* --basic-auth USER:PASSWORD, or NULL */
+
 static const char usage[] =
 	"usage: testserver [--port N] --root DIR [--port-file FILE] [--log FILE]\n"
 	"                  [--cookie-check | --cookie-never]\n"
-	"                  [--fail PATH=CODE[:TIMES]]...\n"
+	"                  [--fail PATH=CODE[:TIMES]]... [--basic-auth USER:PASSWORD]\n"
 	"Serves DIR, and the traps described in tests/server/README.md, on 127.0.0.1.\n";
 
 /* One request, from the request line to the log line. */
@@ -1234,6 +1240,18 @@ static enum MHD_Result route(struct MHD_Connection *c, struct req *r, const char
 			if (!*rest)
 				return respond(c, r, MHD_HTTP_OK, "text/html; charset=utf-8",
 					       "<!DOCTYPE html>\n<html><body><p>Recovered.</p></body></html>\n", NULL);
+		} else if ((skip = starts(p, "/basic-auth/"))) {
+			char *pass = NULL, *user = MHD_basic_auth_get_username_password(c, &pass);
+			size_t ul = user ? strlen(user) : 0;
+			bool ok = basic_auth && user && pass && !strncmp(basic_auth, user, ul) && basic_auth[ul] == ':' &&
+				  !strcmp(basic_auth + ul + 1, pass);
+			MHD_free(user);
+			MHD_free(pass);
+			if (!ok)
+				return respond(c, r, MHD_HTTP_UNAUTHORIZED, "text/html; charset=utf-8",
+					       "<!DOCTYPE html>\n<html><body><p>Log in first.</p></body></html>\n",
+					       MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"salvage-test\"", NULL);
+			rest = p + skip - 1;
 		} else if ((skip = starts(p, "/short/"))) {
 			if (!arg_size(c, "extra", 4096, &m.extra) || m.extra == 0 || m.extra > GEN_MAX)
 				return fail(c, r, MHD_HTTP_BAD_REQUEST, "usage: /short/PATH[?extra=N]");
@@ -1409,7 +1427,8 @@ int main(int argc, char **argv)
 		{"port", required_argument, NULL, 'p'}, {"root", required_argument, NULL, 'r'},
 		{"port-file", required_argument, NULL, 'f'}, {"log", required_argument, NULL, 'l'},
 		{"cookie-check", no_argument, NULL, 'c'}, {"cookie-never", no_argument, NULL, 'n'},
-		{"fail", required_argument, NULL, 'F'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+		{"fail", required_argument, NULL, 'F'}, {"basic-auth", required_argument, NULL, 'a'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
 	};
 	const char *root_arg = NULL, *port_file = NULL, *log_path = NULL;
 	const union MHD_DaemonInfo *info;
@@ -1434,6 +1453,7 @@ int main(int argc, char **argv)
 		case 'r': root_arg = optarg; break;
 		case 'f': port_file = optarg; break;
 		case 'l': log_path = optarg; break;
+		case 'a': basic_auth = optarg; break;
 		case 'c': cookie_site = COOKIE_CHECK; break;
 		case 'n': cookie_site = COOKIE_NEVER; break;
 		case 'F':
