@@ -1007,8 +1007,13 @@ static void clean_own_temps(const char *tmpdir, const char *prefix)
 	closedir(d);
 }
 
-/* Downloads a remote object to a temp file in tmpdir; its path into *path (unlink and free it). */
-static int download(const char *tmpdir, sv_transport *t, const sv_digest *d, const char *prefix, char **path, int *fd)
+/*
+ * Downloads a remote object of at most size bytes (the listing's: a larger one
+ * is stopped there, SV_ECORRUPT) to a temp file in tmpdir; its path into *path
+ * (unlink and free it).
+ */
+static int download(const char *tmpdir, sv_transport *t, const sv_digest *d, int64_t size, const char *prefix,
+		    char **path, int *fd)
 {
 	char name[SV_OBJECTS_NAME_LEN + 1];
 	static unsigned counter;
@@ -1025,7 +1030,7 @@ static int download(const char *tmpdir, sv_transport *t, const sv_digest *d, con
 		return rc;
 	}
 	sv_objects_name(d, name);
-	if ((rc = sv_transport_get(t, name, *fd)))
+	if ((rc = sv_transport_get(t, name, *fd, size)))
 		return rc;
 	if (lseek(*fd, 0, SEEK_SET) != 0)
 		return sv_error_errno(errno, "cannot read '%s'", *path);
@@ -1165,7 +1170,8 @@ int sv_mirror_verify(const sv_mirror_local *l, const sv_mirror_remote *r, const 
 			check[j] = tmp;
 		}
 		sv_objects_name(&check[i], rname);
-		rc = download(l->tmp_dir, t, &check[i], "mirror-verify.", &path, &fd);
+		const dslot *there = dset_find(&remote, &check[i]);
+		rc = download(l->tmp_dir, t, &check[i], there ? there->size : -1, "mirror-verify.", &path, &fd);
 		if (rc == 0)
 			rc = sv_objects_check_path(path, &check[i]);
 		drop_download(path, fd);
@@ -1219,12 +1225,13 @@ done:
 typedef struct {
 	sv_transport *t;
 	const char *name;
+	int64_t size; /* the listing's: no more is taken */
 } fetch_ctx;
 
 static int fetch_into(void *ctx, int fd)
 {
 	fetch_ctx *f = ctx;
-	return sv_transport_get(f->t, f->name, fd);
+	return sv_transport_get(f->t, f->name, fd, f->size);
 }
 
 /* A capture's identity: its URL, time, status and payload. */
@@ -1340,7 +1347,7 @@ int sv_mirror_pull(const sv_mirror_local *l, const sv_mirror_remote *r, const sv
 			continue;
 		sv_objects_name(d, rname);
 		/* Byte for byte as the remote holds it: its size matches the mirror's, and a clone pushed on is the same copy. */
-		fetch_ctx f = {t, rname};
+		fetch_ctx f = {t, rname, remote.slot[i].size};
 		rc = sv_objects_adopt(l->objects, d, fetch_into, &f, NULL);
 		if (rc == SV_ECORRUPT || rc == SV_ENOTFOUND) {
 			problem(&p, "%s: damaged on mirror %s, not copied: %s", rname, r->name, sv_error_last());

@@ -357,12 +357,12 @@ int sv_transport_put_data(sv_transport *t, const char *name, const void *buf, si
 	return t->ops.put(t, &it, 1, 1, NULL, NULL);
 }
 
-int sv_transport_get(sv_transport *t, const char *name, int fd)
+int sv_transport_get(sv_transport *t, const char *name, int fd, int64_t max)
 {
 	int rc;
 	if ((rc = check_name(t, name, 0)) != 0)
 		return rc;
-	return t->ops.get(t, name, fd, -1);
+	return t->ops.get(t, name, fd, max);
 }
 
 int sv_transport_get_data(sv_transport *t, const char *name, size_t max, char **out, size_t *len)

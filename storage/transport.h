@@ -115,8 +115,11 @@ int sv_transport_put_many(sv_transport *t, const char *const *local, const char 
 int sv_transport_put_data(sv_transport *t, const char *name, const void *buf, size_t len);
 
 /* Writes NAME's content to fd, from its current offset. The caller checks what
- * it got; after a failure fd may hold part of the file. */
-int sv_transport_get(sv_transport *t, const char *name, int fd);
+ * it got; after a failure fd may hold part of the file. max >= 0: a file
+ * larger than max bytes fails with SV_ECORRUPT as soon as more has come (at
+ * most one network buffer past max is read, none is written), so that a
+ * mirror sending more than its listing said cannot fill the disk. */
+int sv_transport_get(sv_transport *t, const char *name, int fd, int64_t max);
 
 /* Reads NAME, at most max bytes (a larger file fails), into a malloc'd *out (NUL-terminated). */
 int sv_transport_get_data(sv_transport *t, const char *name, size_t max, char **out, size_t *len);

@@ -426,7 +426,7 @@ int sv_transport_job_error(job *j, const char *verb, const char *name)
 		return sv_transport_fail(t, j->write_errno == ENOSPC || j->write_errno == EDQUOT ? SV_ENOSPC : SV_EIO,
 			    "cannot %s '%s': %s", verb, name, strerror(j->write_errno));
 	if (j->too_big)
-		return sv_transport_fail(t, SV_EIO, "cannot %s '%s': the reply is larger than %lld bytes", verb, name,
+		return sv_transport_fail(t, j->to_body ? SV_EIO : SV_ECORRUPT, "cannot %s '%s': the reply is larger than %lld bytes", verb, name,
 			    (long long)(j->to_body ? (int64_t)j->body_max : j->max));
 	if (j->result != CURLE_OK) {
 		sv_transport_trim_newline(j->errbuf);

@@ -382,7 +382,7 @@ static int file_get(sv_transport *t, const char *name, int fd, int64_t max)
 	if (copy_fd(in, fd, max, &which, &too_big) != 0) {
 		int e = errno;
 		if (too_big)
-			rc = sv_transport_fail(t, SV_EIO, "cannot get '%s': larger than %lld bytes", name, (long long)max);
+			rc = sv_transport_fail(t, SV_ECORRUPT, "cannot get '%s': larger than %lld bytes", name, (long long)max);
 		else
 			rc = sv_transport_fail(t, which && (e == ENOSPC || e == EDQUOT) ? SV_ENOSPC : SV_EIO, "cannot get '%s': %s",
 				  name, strerror(e));

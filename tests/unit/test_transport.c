@@ -260,7 +260,7 @@ static void expect_content(remote *r, const char *name, const unsigned char *wan
 	snprintf(path, sizeof(path), "%s/download", r->local);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	cr_assert_geq(fd, 0);
-	cr_assert_eq(sv_transport_get(r->t, name, fd), 0, "get %s: %s", name, sv_error_last());
+	cr_assert_eq(sv_transport_get(r->t, name, fd, -1), 0, "get %s: %s", name, sv_error_last());
 	cr_assert_eq(fstat(fd, &st), 0);
 	cr_assert_eq((size_t)st.st_size, len, "%s: got %lld bytes, want %zu", name, (long long)st.st_size, len);
 	got = malloc(len + 1);
@@ -386,7 +386,7 @@ ParameterizedTest(enum kind *k, transport, missing)
 	cr_assert_null(data);
 	cr_assert(strstr(sv_error_last(), "objects/nothing.zst"), "%s", sv_error_last());
 	fd = open("/dev/null", O_WRONLY);
-	cr_assert_eq(sv_transport_get(R.t, "nothing", fd), SV_ENOTFOUND, "%s", sv_error_last());
+	cr_assert_eq(sv_transport_get(R.t, "nothing", fd, -1), SV_ENOTFOUND, "%s", sv_error_last());
 	close(fd);
 	cr_assert_eq(sv_transport_list(R.t, "other", on_list, l), 0, "%s", sv_error_last());
 	cr_assert_eq(l->n, 0);
