@@ -877,3 +877,40 @@ test_first_push_creates_file_mirror() {
 	[ "$status" -ne 0 ] || fail "clone from a missing objects folder succeeded"
 	[ ! -e "$off/nothing" ] || fail "clone made the mirror's objects folder"
 }
+
+# --- A hostile mirror ---
+
+# An object the listing says is small but that arrives far larger (64 MiB) is
+# stopped at the listed size, reported damaged and not adopted; the rest of
+# the pull goes on.
+test_hostile_mirror_download_capped() {
+	mr_home
+	mr_archive a
+	sv -C a mirror add off --objects "file://$PWD/off" --ledger "file://$PWD/off.git"
+	expect_status 0
+	sv -C a mirror push off
+	expect_status 0
+	big=$(cd off && find sha256 -name '*.zst' | sort | head -1)
+	python3 "$MR_REPO/tests/servers/hostile_s3.py" "$PWD/off" s3.port s3.log "$big" 2>s3.err &
+	mr_pids+=($!)
+	for _ in $(seq 100); do
+		[ -s s3.port ] && break
+		sleep 0.05
+	done
+	[ -s s3.port ] || fail "the hostile S3 server did not start: $(cat s3.err)"
+	export AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=secretexample
+	sv clone --objects s3://bkt --s3-endpoint "http://127.0.0.1:$(cat s3.port)" --ledger "file://$PWD/off.git" c
+	# Where plain-http S3 must be allowed, the clone's own config says so for the pulls below.
+	[ -f c/salvage.conf ] && git config -f c/salvage.conf remote.origin.allowHttp true
+	expect_status 1
+	echo "$out $err"
+	expect_in "$(basename "$big")" "$out $err"
+	expect_in "larger than" "$out $err"
+	read -r key sent <s3.log
+	expect_eq "$key" "$big"
+	[ "$sent" -lt $((16 << 20)) ] || fail "the server sent $sent bytes before the download stopped"
+	[ ! -e "c/objects/$big" ] || fail "the oversized object was adopted"
+	[ -z "$(find c/tmp -type f -size +1M)" ] || fail "a large download was left in tmp: $(ls -la c/tmp)"
+	# Every other object came.
+	expect_eq "$(objects_in c)" "$(($(objects_in a) - 1))"
+}
