@@ -886,6 +886,7 @@ test_first_push_creates_file_mirror() {
 test_hostile_mirror_download_capped() {
 	mr_home
 	mr_archive a
+	mkdir off
 	sv -C a mirror add off --objects "file://$PWD/off" --ledger "file://$PWD/off.git"
 	expect_status 0
 	sv -C a mirror push off
