@@ -12,9 +12,54 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The escape of the control at *p into out (at least 7 bytes), its length; 0 if *p starts no control. */
+static size_t control_escape(const unsigned char *p, int keep_newlines, char *out, size_t *skip)
+{
+	*skip = 1;
+	if ((*p < 0x20 && !(keep_newlines && *p == '\n')) || *p == 0x7f)
+		return (size_t)snprintf(out, 7, "\\x%02x", *p);
+	if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) { /* C1 controls, U+0080-U+009F (CSI is U+009B) */
+		*skip = 2;
+		return (size_t)snprintf(out, 7, "\\u%04x", p[1]);
+	}
+	return 0;
+}
+
+void sv_cli_put_text(FILE *f, const char *s, int keep_newlines)
+{
+	char esc[8];
+	size_t n, skip;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p += skip) {
+		if ((n = control_escape(p, keep_newlines, esc, &skip)))
+			fwrite(esc, 1, n, f);
+		else
+			fputc(*p, f);
+	}
+}
+
+const char *sv_cli_escape(char *buf, size_t cap, const char *s)
+{
+	char esc[8];
+	size_t o = 0, n, skip;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p += skip) {
+		if (!(n = control_escape(p, 0, esc, &skip)))
+			esc[n++] = (char)*p;
+		if (o + n >= cap)
+			break;
+		memcpy(buf + o, esc, n);
+		o += n;
+	}
+	if (cap)
+		buf[o] = '\0';
+	return buf;
+}
+
 int sv_cli_error(int code)
 {
-	fprintf(stderr, "salvage: %s\n", sv_error_last());
+	/* Messages may quote what a mirror or a server sent. */
+	fputs("salvage: ", stderr);
+	sv_cli_put_text(stderr, sv_error_last(), 1);
+	fputc('\n', stderr);
 	return sv_error_exit_status(code);
 }
 

@@ -10,6 +10,7 @@
 #include "../crawler/seeding.h"
 #include "../storage/mirror.h"
 
+#include <stdio.h>
 #include <time.h>
 
 typedef struct sv_command {
@@ -21,6 +22,14 @@ typedef struct sv_command {
 
 /* Prints "salvage: <last error>" and returns the exit status for code. */
 int sv_cli_error(int code);
+/*
+ * Writes s to f with control bytes shown escaped (\x1b; C1 controls as
+ * \u009b), so that text from a ledger, a mirror or a server never drives the
+ * terminal. keep_newlines: '\n' is written as it is (multi-line messages).
+ */
+void sv_cli_put_text(FILE *f, const char *s, int keep_newlines);
+/* The same into buf (cut to fit, whole escapes only); returns buf. */
+const char *sv_cli_escape(char *buf, size_t cap, const char *s);
 /* Prints "salvage: <message>" and the command's usage to stderr; returns 2. */
 int sv_cli_usage(const sv_command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* 1 if argv[i] is -h or --help (and prints the usage to stdout). */

@@ -29,8 +29,13 @@ static int print_capture(void *arg, const sv_index_row *r)
 	char status[16] = "  -"; /* a manual capture has no HTTP status */
 	if (r->status > 0)
 		snprintf(status, sizeof(status), "%3d", r->status);
-	printf("%s  %s  %-64s  %10s  %-9s  %s\n", r->ts, status, r->sha256 ? r->sha256 : "-", len,
-	       r->kind ? r->kind : "-", r->url);
+	/* Records may come from a mirror: nothing in them reaches the terminal raw. */
+	char ts[128], sha[256], kind[128];
+	printf("%s  %s  %-64s  %10s  %-9s  ", sv_cli_escape(ts, sizeof(ts), r->ts), status,
+	       sv_cli_escape(sha, sizeof(sha), r->sha256 ? r->sha256 : "-"), len,
+	       sv_cli_escape(kind, sizeof(kind), r->kind ? r->kind : "-"));
+	sv_cli_put_text(stdout, r->url, 0);
+	putchar('\n');
 	return 0;
 }
 

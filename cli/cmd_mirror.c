@@ -157,7 +157,9 @@ static void on_failed(void *ctx, const char *name, const char *why)
 		return;
 	if (u->progress)
 		sv_cli_progress_clear();
-	fprintf(stderr, "salvage: cannot upload %s: %s\n", name, why);
+	fprintf(stderr, "salvage: cannot upload %s: ", name);
+	sv_cli_put_text(stderr, why, 0);
+	fputc('\n', stderr);
 }
 
 static void on_problem(void *ctx, const char *text)
@@ -165,14 +167,17 @@ static void on_problem(void *ctx, const char *text)
 	ui *u = ctx;
 	if (u->progress)
 		sv_cli_progress_clear();
-	printf("%s\n", text);
+	sv_cli_put_text(stdout, text, 0);
+	putchar('\n');
 	fflush(stdout);
 }
 
 static void on_warning(void *ctx, const char *text)
 {
 	(void)ctx;
-	fprintf(stderr, "salvage: %s\n", text);
+	fputs("salvage: ", stderr);
+	sv_cli_put_text(stderr, text, 0);
+	fputc('\n', stderr);
 }
 
 typedef struct {

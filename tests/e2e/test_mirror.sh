@@ -915,3 +915,30 @@ test_hostile_mirror_download_capped() {
 	# Every other object came.
 	expect_eq "$(objects_in c)" "$(($(objects_in a) - 1))"
 }
+
+# A mirror's ledger is not trusted text: a record whose URL holds terminal
+# escape sequences is shown with its control bytes escaped by ls, never raw.
+test_hostile_ledger_shown_escaped() {
+	mr_home
+	echo "a file" >f.txt
+	sv init a
+	expect_status 0
+	mr_put a "$PWD/f.txt" --url http://example.gov/f.txt
+	mkdir -p off/objects
+	sv -C a mirror add off --objects "file://$PWD/off/objects" --ledger "file://$PWD/off/ledger.git"
+	sv -C a mirror push off
+	expect_status 0
+	# The mirror's keeper adds a commit whose record's URL clears the screen and retitles the terminal.
+	git clone -q off/ledger.git work
+	f=$(cd work && git ls-files 'captures/*' | head -1)
+	sed -i 's|"url":"http://example.gov/f.txt"|"url":"http://example.gov/\\u001b[2J\\u001b]0;pwned\\u0007\\u009b31mx"|' "work/$f"
+	grep -q 'u001b' "work/$f" || fail "the record was not rewritten: $(cat "work/$f")"
+	git -C work -c user.name=m -c user.email=m@example.org commit -qam "hostile"
+	git -C work push -q origin HEAD:main
+	sv clone --objects "file://$PWD/off/objects" --ledger "file://$PWD/off/ledger.git" c
+	sv -C c ls
+	expect_status 0
+	echo "$out"
+	case "$out" in *$'\e'* | *$'\a'* | *$'\xc2\x9b'*) fail "ls printed control bytes raw: $(printf '%s' "$out" | od -c | head)" ;; esac
+	expect_in 'http://example.gov/\x1b[2J\x1b]0;pwned\x07\u009b31mx' "$out"
+}
