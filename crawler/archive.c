@@ -170,49 +170,48 @@ static int get_int(git_config *cfg, const char *key, int def, int lo, int hi, co
 }
 
 /*
- * crawl.netrcFile: user names and passwords per host in netrc syntax
- * (relative to the archive folder unless absolute), so that none is ever
- * written in a sheet, which is published with the ledger. It must be
- * readable: a typo is a config error, not a crawl in which every login fails.
+ * A file named by key (relative to the archive folder unless absolute) into
+ * *out, absolute; *out stays NULL when the key is not set.
  */
-static int get_netrc_file(git_config *cfg, sv_archive *a)
+static int get_file(git_config *cfg, sv_archive *a, const char *key, char **out)
 {
 	git_buf buf = GIT_BUF_INIT;
-	int e = git_config_get_path(&buf, cfg, "crawl.netrcFile"), rc = 0;
+	int e = git_config_get_path(&buf, cfg, key), rc = 0;
 	if (e == GIT_ENOTFOUND)
 		return 0;
 	if (e < 0)
 		return git_fail("bad value in", a->conf_path);
 	if (!*buf.ptr)
-		rc = sv_error_set(SV_EINVAL, "%s: crawl.netrcFile is empty", a->conf_path);
-	else if (!(a->netrc_file = buf.ptr[0] == '/' ? strdup(buf.ptr) : sv_archive_path(a, buf.ptr)))
+		rc = sv_error_set(SV_EINVAL, "%s: %s is empty", a->conf_path, key);
+	else if (!(*out = buf.ptr[0] == '/' ? strdup(buf.ptr) : sv_archive_path(a, buf.ptr)))
 		rc = sv_error_set(SV_EIO, "out of memory");
 	git_buf_dispose(&buf);
-	if (rc == 0 && access(a->netrc_file, R_OK) != 0)
+	return rc;
+}
+
+/*
+ * crawl.netrcFile: user names and passwords per host in netrc syntax, so
+ * that none is ever written in a sheet, which is published with the ledger.
+ * It must be readable: a typo is a config error, not a crawl in which every
+ * login fails.
+ */
+static int get_netrc_file(git_config *cfg, sv_archive *a)
+{
+	int rc = get_file(cfg, a, "crawl.netrcFile", &a->netrc_file);
+	if (rc == 0 && a->netrc_file && access(a->netrc_file, R_OK) != 0)
 		rc = sv_error_set(SV_EINVAL, "%s: crawl.netrcFile = %s: %s", a->conf_path, a->netrc_file, strerror(errno));
 	return rc;
 }
 
 /*
- * crawl.caFile: a PEM file (relative to the archive folder unless absolute)
- * that must hold a certificate, so that a typo is a config error and not a
- * crawl in which every https URL fails.
+ * crawl.caFile: a PEM file that must hold a certificate, so that a typo is a
+ * config error and not a crawl in which every https URL fails.
  */
 static int get_ca_file(git_config *cfg, sv_archive *a)
 {
-	git_buf buf = GIT_BUF_INIT;
 	char head[1 << 16];
-	int e = git_config_get_path(&buf, cfg, "crawl.caFile"), rc = 0;
-	if (e == GIT_ENOTFOUND)
-		return 0;
-	if (e < 0)
-		return git_fail("bad value in", a->conf_path);
-	if (!*buf.ptr)
-		rc = sv_error_set(SV_EINVAL, "%s: crawl.caFile is empty", a->conf_path);
-	else if (!(a->ca_file = buf.ptr[0] == '/' ? strdup(buf.ptr) : sv_archive_path(a, buf.ptr)))
-		rc = sv_error_set(SV_EIO, "out of memory");
-	git_buf_dispose(&buf);
-	if (rc)
+	int rc = get_file(cfg, a, "crawl.caFile", &a->ca_file);
+	if (rc || !a->ca_file)
 		return rc;
 	FILE *f = fopen(a->ca_file, "re");
 	if (!f)
