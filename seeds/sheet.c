@@ -473,7 +473,7 @@ static void check_max_bytes(parser *p, sv_sheet_row *r, const char *v, pos at)
 static int check_url(parser *p, const char *v, pos at)
 {
 	char b[SHOW_MAX + 8], redacted[4 * SHOW_MAX];
-	const char *rest, *end, *host, *shown = redacted;
+	const char *rest, *end, *host, *shown = strstr(v, "://") ? redacted : v;
 	/* Messages show the URL without any password or token it holds. */
 	sv_redact_url(v, redacted, sizeof(redacted));
 	if (!*v) {

@@ -835,7 +835,8 @@ test_unreachable_remote_exit_3() {
 	expect_status 3
 	sv -C a mirror verify gone
 	expect_status 3
-	sv -C a mirror add nodisk --objects "file://$PWD/not-mounted" --ledger "$PWD/l.git"
+	# A first push makes the objects folder itself (one level), never the folders above it.
+	sv -C a mirror add nodisk --objects "file://$PWD/not-mounted/objects" --ledger "$PWD/l.git"
 	sv -C a mirror push nodisk
 	expect_status 3
 	expect_in "not-mounted" "$err"
