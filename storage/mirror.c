@@ -548,16 +548,16 @@ static int check_endpoint(const char *endpoint, const sv_mirror_remote *r)
 	if (parse_parts(endpoint, &p) != 0 || !p.scheme || (strcmp(p.scheme, "http") && strcmp(p.scheme, "https")) ||
 	    !p.host)
 		rc = sv_error_set(SV_EINVAL, "the S3 endpoint must be an http or https URL, such as https://s3.amazonaws.com");
+	else if (p.user || p.password)
+		rc = sv_error_set(SV_EINVAL, "the S3 endpoint holds a user name or password: %s", no_secrets);
+	else if (p.query || p.fragment)
+		rc = sv_error_set(SV_EINVAL, "the S3 endpoint has a query or fragment");
 	else if (strcmp(p.scheme, "https") != 0 && !r->allow_http)
 		rc = sv_error_set(SV_EINVAL,
 				  "mirror '%s': the S3 endpoint is plain http: request signatures and any session token "
 				  "would travel in clear; use https, or allow it for a server on this machine or a "
 				  "trusted network (mirror.%s.allowHttp = true in salvage.conf, or --allow-http)",
 				  r->name, r->name);
-	else if (p.user || p.password)
-		rc = sv_error_set(SV_EINVAL, "the S3 endpoint holds a user name or password: %s", no_secrets);
-	else if (p.query || p.fragment)
-		rc = sv_error_set(SV_EINVAL, "the S3 endpoint has a query or fragment");
 	parts_free(&p);
 	return rc;
 }
@@ -1380,6 +1380,8 @@ int sv_mirror_pull(const sv_mirror_local *l, const sv_mirror_remote *r, const sv
 		return rc;
 	if ((rc = take_lock(l, ".pull", "pulling into this archive", &lock)))
 		goto done;
+	/* What a pull killed midway left in objects/tmp (its partial downloads stay in tmp/ to resume). */
+	sv_objects_clean_temps(l->objects, NULL);
 	/* 1. The ledger: the remote had every object it names before it got it. */
 	ledger_options(r, &lo);
 	if ((rc = sv_ledger_fetch(l->ledger, r->ledger, &lo)))

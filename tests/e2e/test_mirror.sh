@@ -738,7 +738,7 @@ test_s3_push_verify_clone() {
 	mr_archive a
 	n=$(find a/objects/sha256 -type f | wc -l)
 	sv -C a mirror add cloud --objects "s3://$SV_S3_BUCKET/rescue/2026" --s3-endpoint "$SV_S3_ENDPOINT" \
-		--s3-region "$SV_S3_REGION" --ledger "$PWD/cloud-ledger.git"
+		--s3-region "$SV_S3_REGION" --ledger "$PWD/cloud-ledger.git" --allow-http
 	expect_status 0
 	sv -C a mirror push cloud
 	expect_status 0
@@ -764,7 +764,7 @@ test_s3_push_verify_clone() {
 	expect_status 0
 	expect_in "1 object uploaded" "$out"
 
-	sv clone --objects "s3://$SV_S3_BUCKET/rescue/2026" --s3-endpoint "$SV_S3_ENDPOINT" \
+	sv clone --objects "s3://$SV_S3_BUCKET/rescue/2026" --s3-endpoint "$SV_S3_ENDPOINT" --allow-http \
 		--ledger "$PWD/cloud-ledger.git" c
 	expect_status 0
 	sv -C c verify
@@ -786,7 +786,7 @@ test_credentials_never_leak() {
 	mr_archive a
 	secret=$AWS_SECRET_ACCESS_KEY
 	export AWS_SESSION_TOKEN=session-token-$RANDOM-$RANDOM-sekrit
-	sv -C a mirror add cloud --objects "s3://$SV_S3_BUCKET/leak" --s3-endpoint "$SV_S3_ENDPOINT" \
+	sv -C a mirror add cloud --objects "s3://$SV_S3_BUCKET/leak" --s3-endpoint "$SV_S3_ENDPOINT" --allow-http \
 		--ledger "$PWD/leak-ledger.git"
 	expect_status 0
 	{
@@ -794,12 +794,12 @@ test_credentials_never_leak() {
 		"$SALVAGE" -C a mirror push --recheck cloud
 		"$SALVAGE" -C a mirror verify --deep cloud
 		"$SALVAGE" -C a mirror pull cloud
-		"$SALVAGE" clone --objects "s3://$SV_S3_BUCKET/leak" --s3-endpoint "$SV_S3_ENDPOINT" \
+		"$SALVAGE" clone --objects "s3://$SV_S3_BUCKET/leak" --s3-endpoint "$SV_S3_ENDPOINT" --allow-http \
 			--ledger "$PWD/leak-ledger.git" c
 		# Failures carry messages from the server: a wrong secret, a refused session token.
 		AWS_SECRET_ACCESS_KEY=wrong-$secret "$SALVAGE" -C a mirror push --recheck cloud
 		AWS_SECRET_ACCESS_KEY=wrong-$secret "$SALVAGE" -C a mirror verify --deep cloud
-		"$SALVAGE" clone --objects "s3://$SV_S3_BUCKET/leak" --s3-endpoint "http://127.0.0.1:9" \
+		"$SALVAGE" clone --objects "s3://$SV_S3_BUCKET/leak" --s3-endpoint "http://127.0.0.1:9" --allow-http \
 			--ledger "$PWD/leak-ledger.git" d
 		# sftp with a password in a URL written into the file by hand (never by salvage).
 		git config -f a/salvage.conf remote.byhand.objects \
