@@ -18,8 +18,8 @@
  * A file appears under its name only complete: file and sftp upload to a temp
  * name in the same remote folder (".svtmp.<time>.<pid>.<counter>.<random>.<base>",
  * so two pushes at once never collide) and rename it; an S3 PUT is atomic by
- * nature; large files go up as S3 multipart uploads, which the object appears
- * under its name only once complete. Missing folders are made. A push that is
+ * nature; large files go up as S3 multipart uploads, and appear under their
+ * name only once complete. Missing folders are made. A push that is
  * interrupted can leave temp files (unfinished multipart uploads on s3);
  * listings never show them and sv_transport_clean_temps() removes them.
  *
