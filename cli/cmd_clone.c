@@ -82,7 +82,7 @@ done:
 const sv_command sv_cmd_clone = {
 	"clone", run, "rebuild an archive from a mirror",
 	"usage: salvage clone --objects URL --ledger URL [--s3-endpoint URL] [--s3-region REGION]\n"
-	"                     [--ssh-key FILE] [--known-hosts FILE] DIR\n"
+	"                     [--allow-http] [--ssh-key FILE] [--known-hosts FILE] DIR\n"
 	"\n"
 	"Creates a new archive in DIR (missing or empty), saves the mirror in its\n"
 	"salvage.conf as \"origin\" and pulls everything from it: the ledger, every\n"

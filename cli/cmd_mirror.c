@@ -34,6 +34,10 @@ int sv_mirror_parse_remote_flag(sv_mirror_remote *r, int argc, char **argv, int 
 {
 	const char *arg = argv[*i];
 	*rc = 0;
+	if (strcmp(arg, "--allow-http") == 0) {
+		r->allow_http = 1;
+		return 1;
+	}
 	for (size_t f = 0; f < sizeof(remote_flags) / sizeof(remote_flags[0]); f++) {
 		size_t n = strlen(remote_flags[f].flag);
 		const char *value;
@@ -93,6 +97,8 @@ static int local_open(const sv_archive *a, local_parts *p)
 		rc = sv_archive_objects(a, &p->l.objects);
 	p->l.state_dir = p->state_dir;
 	p->l.tmp_dir = p->tmp_dir;
+	p->l.multipart_threshold = a->multipart_threshold;
+	p->l.multipart_part_size = a->multipart_part_size;
 	if (rc)
 		local_close(p);
 	return rc;
@@ -599,7 +605,7 @@ static int run(const sv_command *cmd, int argc, char **argv)
 const sv_command sv_cmd_mirror = {
 	"mirror", run, "copy the archive offsite (add, push, verify, pull, list)",
 	"usage: salvage mirror add NAME --objects URL --ledger URL [--s3-endpoint URL]\n"
-	"                          [--s3-region REGION] [--ssh-key FILE] [--known-hosts FILE]\n"
+	"                          [--s3-region REGION] [--allow-http] [--ssh-key FILE] [--known-hosts FILE]\n"
 	"       salvage mirror push [--recheck] NAME\n"
 	"       salvage mirror verify [--deep | --sample N%] NAME\n"
 	"       salvage mirror pull NAME [DIR]\n"
@@ -610,7 +616,9 @@ const sv_command sv_cmd_mirror = {
 	"\n"
 	"  add     saves a mirror in salvage.conf as [remote \"NAME\"]. Objects URLs:\n"
 	"          file:///absolute/path, sftp://user@host[:port]/path, s3://bucket/prefix\n"
-	"          (with --s3-endpoint, e.g. https://s3.eu-west-1.amazonaws.com). Ledger:\n"
+	"          (with --s3-endpoint, e.g. https://s3.eu-west-1.amazonaws.com; an http\n"
+	"          endpoint is refused unless --allow-http, which saves\n"
+	"          mirror.NAME.allowHttp = true: signatures and tokens go in clear). Ledger:\n"
 	"          a path, file:///path, ssh://user@host[:port]/path (an existing bare\n"
 	"          repository) or https://. No password is ever saved: S3 keys come from\n"
 	"          AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN); ssh\n"
@@ -621,6 +629,9 @@ const sv_command sv_cmd_mirror = {
 	"          there. What the mirror holds is remembered in mirrors/NAME.have, so\n"
 	"          a push with nothing new sends nothing; an interrupted push just\n"
 	"          continues. --recheck lists the mirror instead of trusting that.\n"
+	"          S3 objects from mirror.multipartThreshold (64 MiB) go up as multipart\n"
+	"          uploads (parts of mirror.multipartPartSize, 16 MiB, in parallel); one\n"
+	"          cut short resumes from its last stored part (mirrors/NAME.uploads).\n"
 	"          Exit 1 if uploads failed (the ledger is then not pushed).\n"
 	"  verify  checks that every object named by the ledger is on the mirror with\n"
 	"          the right size, and that the mirror's ledger has every branch.\n"
@@ -628,6 +639,8 @@ const sv_command sv_cmd_mirror = {
 	"          N% of them. Each problem is one line; exit 1 if there are any.\n"
 	"  pull    fetches the ledger, downloads (and re-hashes) the objects this\n"
 	"          archive lacks, and adds the new captures (salvage ls). With DIR,\n"
-	"          brings the archive DIR up to date instead, making it if needed.\n"
+	"          brings the archive DIR up to date instead, making it if needed. A\n"
+	"          download of an object from mirror.multipartThreshold on that was cut\n"
+	"          short is kept (tmp/) and resumed with a Range request.\n"
 	"  list    one line per mirror: name, objects URL, ledger URL.\n",
 };

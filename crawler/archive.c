@@ -169,6 +169,24 @@ static int get_int(git_config *cfg, const char *key, int def, int lo, int hi, co
 	return 0;
 }
 
+/* A size in bytes (git's k, m and g suffixes work); def when absent. */
+static int get_size(git_config *cfg, const char *key, int64_t lo, int64_t hi, const char *path, int64_t *out)
+{
+	int64_t v;
+	int e = git_config_get_int64(&v, cfg, key);
+	if (e == GIT_ENOTFOUND) {
+		*out = 0;
+		return 0;
+	}
+	if (e < 0)
+		return git_fail("bad value in", path);
+	if (v < lo || v > hi)
+		return sv_error_set(SV_EINVAL, "%s: %s = %lld is out of range %lld..%lld", path, key, (long long)v,
+				    (long long)lo, (long long)hi);
+	*out = v;
+	return 0;
+}
+
 /*
  * A file named by key (relative to the archive folder unless absolute) into
  * *out, absolute; *out stays NULL when the key is not set.
@@ -332,7 +350,11 @@ int sv_archive_open(sv_archive **out, const char *dir)
 	    (rc = get_int(cfg, "crawl.hostConnections", 4, 1, 256, a->conf_path, &a->host_max_inflight)) ||
 	    (rc = get_int(cfg, "crawl.delayMs", 0, 0, 3600000, a->conf_path, &a->host_delay_ms)) ||
 	    (rc = get_int(cfg, "crawl.transfers", 32, 1, 1024, a->conf_path, &a->transfers)) ||
-	    (rc = get_int(cfg, "crawl.robotsAttempts", 5, 1, 100, a->conf_path, &a->robots_attempts)))
+	    (rc = get_int(cfg, "crawl.robotsAttempts", 5, 1, 100, a->conf_path, &a->robots_attempts)) ||
+	    /* Below S3's 5 MiB part minimum only for test servers (see README). */
+	    (rc = get_size(cfg, "mirror.multipartThreshold", 1, INT64_MAX, a->conf_path, &a->multipart_threshold)) ||
+	    (rc = get_size(cfg, "mirror.multipartPartSize", 1024, (int64_t)5 << 30, a->conf_path,
+			   &a->multipart_part_size)))
 		goto fail;
 	{
 		git_buf buf = GIT_BUF_INIT;
@@ -646,6 +668,17 @@ int sv_archive_remote_get(const sv_archive *a, const char *name, sv_mirror_remot
 		}
 		*REMOTE_FIELD(r, i) = v;
 	}
+	{
+		char key[512];
+		int e;
+		snprintf(key, sizeof(key), "mirror.%s.allowHttp", name);
+		if ((e = git_config_get_bool(&r->allow_http, cfg, key)) == GIT_ENOTFOUND) {
+			r->allow_http = 0;
+		} else if (e < 0) {
+			rc = git_fail("bad value in", a->conf_path);
+			goto fail;
+		}
+	}
 	git_config_free(cfg);
 	*out = r;
 	return 0;
@@ -700,6 +733,14 @@ int sv_archive_remote_add(const sv_archive *a, const sv_mirror_remote *r)
 			continue;
 		snprintf(key, sizeof(key), "remote.%s.%s", r->name, remote_keys[i].key);
 		if (git_config_set_string(cfg, key, v) < 0) {
+			rc = git_fail("cannot write", a->conf_path);
+			goto done;
+		}
+	}
+	if (r->allow_http) {
+		char key[512];
+		snprintf(key, sizeof(key), "mirror.%s.allowHttp", r->name);
+		if (git_config_set_bool(cfg, key, 1) < 0) {
 			rc = git_fail("cannot write", a->conf_path);
 			goto done;
 		}

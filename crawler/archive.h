@@ -31,6 +31,8 @@ typedef struct {
 	char **insecure_hosts; /* crawl.insecureHost: host keys ("host", "host:port") whose TLS is not verified */
 	size_t ninsecure;
 	int robots_attempts;   /* crawl.robotsAttempts: robots.txt fetches per host and run, default 5 */
+	int64_t multipart_threshold; /* mirror.multipartThreshold, bytes; 0: the transport's default (64 MiB) */
+	int64_t multipart_part_size; /* mirror.multipartPartSize, bytes; 0: the transport's default (16 MiB) */
 } sv_archive;
 
 /* Creates an archive in dir. *existed is set when dir already was one (nothing is changed then). */

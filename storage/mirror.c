@@ -170,9 +170,14 @@ static int take_lock(const sv_mirror_local *l, const char *name, const char *wha
 
 /* ---------------------------------------------------------------- opening a remote */
 
-static void transport_options(const sv_mirror_remote *r, sv_transport_options *o)
+static void transport_options(const sv_mirror_local *l, const sv_mirror_remote *r, const char *uploads,
+			      sv_transport_options *o)
 {
 	*o = (sv_transport_options)SV_TRANSPORT_OPTIONS_INIT;
+	o->s3_allow_http = r->allow_http;
+	o->multipart_threshold = l->multipart_threshold;
+	o->multipart_part_size = l->multipart_part_size;
+	o->multipart_state_dir = uploads;
 	o->s3_endpoint = r->s3_endpoint;
 	o->s3_region = r->s3_region;
 	o->access_key = getenv("AWS_ACCESS_KEY_ID");
@@ -189,15 +194,20 @@ static void ledger_options(const sv_mirror_remote *r, sv_ledger_remote_options *
 	o->ssh_key = r->ssh_key;
 }
 
-/* create: for a push, which makes a missing location (see transport.h). */
-static int open_transport(const sv_mirror_remote *r, int create, sv_transport **t)
+/* create: for a push, which makes a missing location (see transport.h);
+ * STATE/NAME.uploads keeps the multipart uploads under way. */
+static int open_transport(const sv_mirror_local *l, const sv_mirror_remote *r, int create, sv_transport **t)
 {
 	sv_transport_options o;
+	char *uploads = state_path(l, r->name, ".uploads");
 	int rc;
-	transport_options(r, &o);
+	if (!uploads)
+		return sv_error_set(SV_EIO, "out of memory");
+	transport_options(l, r, uploads, &o);
 	o.create = create;
 	if ((rc = sv_transport_open(t, r->objects, &o)))
 		sv_error_prefix("mirror '%s'", r->name);
+	free(uploads);
 	return rc;
 }
 
@@ -533,7 +543,7 @@ static int check_objects_url(const sv_mirror_remote *r)
 	return rc;
 }
 
-static int check_endpoint(const char *endpoint)
+static int check_endpoint(const char *endpoint, const sv_mirror_remote *r)
 {
 	url_parts p;
 	int rc = 0;
@@ -544,6 +554,12 @@ static int check_endpoint(const char *endpoint)
 		rc = sv_error_set(SV_EINVAL, "the S3 endpoint holds a user name or password: %s", no_secrets);
 	else if (p.query || p.fragment)
 		rc = sv_error_set(SV_EINVAL, "the S3 endpoint has a query or fragment");
+	else if (strcmp(p.scheme, "https") != 0 && !r->allow_http)
+		rc = sv_error_set(SV_EINVAL,
+				  "mirror '%s': the S3 endpoint is plain http: request signatures and any session token "
+				  "would travel in clear; use https, or allow it for a server on this machine or a "
+				  "trusted network (mirror.%s.allowHttp = true in salvage.conf, or --allow-http)",
+				  r->name, r->name);
 	parts_free(&p);
 	return rc;
 }
@@ -659,7 +675,7 @@ int sv_mirror_check_remote(sv_mirror_remote *r)
 		return sv_error_set(SV_EINVAL, "a mirror needs --objects URL and --ledger URL");
 	if ((rc = check_objects_url(r)) || (rc = check_ledger_url(r)))
 		return rc;
-	if (r->s3_endpoint && (rc = check_endpoint(r->s3_endpoint)))
+	if (r->s3_endpoint && (rc = check_endpoint(r->s3_endpoint, r)))
 		return rc;
 	if (r->s3_region && (!*r->s3_region || strspn(r->s3_region, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
 							 strlen(r->s3_region)))
@@ -899,7 +915,8 @@ int sv_mirror_push(const sv_mirror_local *l, const sv_mirror_remote *r, const sv
 	s.r = r;
 	s.cb = &po->cb;
 	s.res = out;
-	if ((rc = take_lock(l, r->name, "pushing to or checking this mirror", &lock)))
+	if ((r->s3_endpoint && (rc = check_endpoint(r->s3_endpoint, r))) ||
+	    (rc = take_lock(l, r->name, "pushing to or checking this mirror", &lock)))
 		goto done;
 	/* 1. The tips to publish, before anything else: their objects are all in the store now. */
 	if ((rc = sv_ledger_tips(l->ledger, &tips, &ntips)))
@@ -911,7 +928,7 @@ int sv_mirror_push(const sv_mirror_local *l, const sv_mirror_remote *r, const sv
 		free(local.v);
 		free(local.sizes);
 		memset(&local, 0, sizeof(local));
-		if ((rc = list_local(l->objects, 1, &local)) || (rc = open_transport(r, 1, &t)) ||
+		if ((rc = list_local(l->objects, 1, &local)) || (rc = open_transport(l, r, 1, &t)) ||
 		    (rc = recheck(&s, t, local.v, local.sizes, local.n)))
 			goto done;
 	}
@@ -929,7 +946,7 @@ int sv_mirror_push(const sv_mirror_local *l, const sv_mirror_remote *r, const sv
 	/* 3. Upload what is missing. */
 	if (ntodo) {
 		size_t removed = 0;
-		if (!t && (rc = open_transport(r, 1, &t)))
+		if (!t && (rc = open_transport(l, r, 1, &t)))
 			goto done;
 		/* Leftovers of pushes that died long ago; recent ones may belong to a push still running. */
 		sv_transport_clean_temps(t, "sha256", STALE_TEMP_SECS, &removed);
@@ -1115,10 +1132,12 @@ int sv_mirror_verify(const sv_mirror_local *l, const sv_mirror_remote *r, const 
 	sample = vo->deep ? 100 : vo->sample;
 	if (!(vo->sample >= 0 && vo->sample <= 100))
 		return sv_error_set(SV_EINVAL, "the sample must be a percentage, 0 to 100");
+	if (r->s3_endpoint && (rc = check_endpoint(r->s3_endpoint, r)))
+		return rc;
 	/* The tips first: the records read next hold at least everything they do. */
 	if ((rc = sv_ledger_tips(l->ledger, &tips, &ntips)) || (rc = sv_ledger_records(l->ledger, collect_named, &ns)))
 		goto done;
-	if ((rc = open_transport(r, 0, &t)) || (rc = list_remote(t, &remote)))
+	if ((rc = open_transport(l, r, 0, &t)) || (rc = list_remote(t, &remote)))
 		goto done;
 	if (!(check = malloc((ns.named.n ? ns.named.n : 1) * sizeof(*check)))) {
 		rc = sv_error_set(SV_EIO, "out of memory");
@@ -1225,13 +1244,51 @@ done:
 typedef struct {
 	sv_transport *t;
 	const char *name;
-	int64_t size; /* the listing's: no more is taken */
+	const char *partial; /* a large object: the download kept between pulls, or NULL */
+	int64_t size;        /* its size on the remote: no more is taken */
 } fetch_ctx;
 
+/*
+ * A large object goes to its partial file first, resumed from what an earlier
+ * pull left there (a Range request), then is copied into fd; the partial stays
+ * when the download is cut short again.
+ */
 static int fetch_into(void *ctx, int fd)
 {
 	fetch_ctx *f = ctx;
-	return sv_transport_get(f->t, f->name, fd, f->size);
+	struct stat st;
+	int pfd, rc = 0;
+	if (!f->partial)
+		return sv_transport_get(f->t, f->name, fd, f->size);
+	if ((pfd = open(f->partial, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 || fstat(pfd, &st) != 0) {
+		rc = sv_error_errno(errno, "cannot open '%s'", f->partial);
+		goto done;
+	}
+	if (st.st_size > f->size && ftruncate(pfd, 0) != 0) {
+		rc = sv_error_errno(errno, "cannot truncate '%s'", f->partial);
+		goto done;
+	}
+	if (st.st_size != f->size && (rc = sv_transport_get_rest(f->t, f->name, pfd, st.st_size > f->size ? 0 : st.st_size, f->size)))
+		goto done;
+	if (lseek(pfd, 0, SEEK_SET) != 0) {
+		rc = sv_error_errno(errno, "cannot read '%s'", f->partial);
+		goto done;
+	}
+	for (;;) {
+		ssize_t n = copy_file_range(pfd, NULL, fd, NULL, 1 << 30, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = sv_error_errno(errno, "cannot copy '%s'", f->partial);
+			break;
+		}
+		if (n == 0)
+			break;
+	}
+done:
+	if (pfd >= 0)
+		close(pfd);
+	return rc;
 }
 
 /* A capture's identity: its URL, time, status and payload. */
@@ -1327,14 +1384,18 @@ int sv_mirror_pull(const sv_mirror_local *l, const sv_mirror_remote *r, const sv
 	p.problems = 0;
 	if (!r->objects || !r->ledger)
 		return sv_error_set(SV_EINVAL, "mirror '%s' needs both an objects and a ledger URL", r->name);
+	if (r->s3_endpoint && (rc = check_endpoint(r->s3_endpoint, r)))
+		return rc;
 	if ((rc = take_lock(l, ".pull", "pulling into this archive", &lock)))
 		goto done;
+	/* What a pull killed midway left in objects/tmp (its partial downloads stay in tmp/ to resume). */
+	sv_objects_clean_temps(l->objects, NULL);
 	/* 1. The ledger: the remote had every object it names before it got it. */
 	ledger_options(r, &lo);
 	if ((rc = sv_ledger_fetch(l->ledger, r->ledger, &lo)))
 		goto done;
 	/* 2. The objects this archive lacks. */
-	if ((rc = open_transport(r, 0, &t)) || (rc = list_remote(t, &remote)) ||
+	if ((rc = open_transport(l, r, 0, &t)) || (rc = list_remote(t, &remote)) ||
 	    (rc = sv_objects_foreach(l->objects, 0, collect_here, &here)))
 		goto done;
 	for (size_t i = 0; i < remote.cap; i++)
@@ -1347,8 +1408,21 @@ int sv_mirror_pull(const sv_mirror_local *l, const sv_mirror_remote *r, const sv
 			continue;
 		sv_objects_name(d, rname);
 		/* Byte for byte as the remote holds it: its size matches the mirror's, and a clone pushed on is the same copy. */
-		fetch_ctx f = {t, rname, remote.slot[i].size};
+		fetch_ctx f = {t, rname, NULL, remote.slot[i].size};
+		char *partial = NULL, hex[SV_DIGEST_HEX_LEN + 1];
+		sv_digest_to_hex(d, hex);
+		if (remote.slot[i].size >= (l->multipart_threshold > 0 ? l->multipart_threshold
+									: SV_TRANSPORT_MULTIPART_THRESHOLD) &&
+		    asprintf(&partial, "%s/mirror-pull.%s.part", l->tmp_dir, hex) < 0) {
+			rc = sv_error_set(SV_EIO, "out of memory");
+			goto done;
+		}
+		f.partial = partial;
 		rc = sv_objects_adopt(l->objects, d, fetch_into, &f, NULL);
+		/* Kept only for a download cut short: what was got whole has been checked, good or bad. */
+		if (partial && (rc == 0 || rc == SV_ECORRUPT || rc == SV_ENOTFOUND))
+			unlink(partial);
+		free(partial);
 		if (rc == SV_ECORRUPT || rc == SV_ENOTFOUND) {
 			problem(&p, "%s: damaged on mirror %s, not copied: %s", rname, r->name, sv_error_last());
 			damaged++;

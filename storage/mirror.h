@@ -50,13 +50,16 @@ typedef struct {
 	char *s3_region;   /* remote.NAME.s3Region; NULL: us-east-1 */
 	char *ssh_key;     /* remote.NAME.sshKey: a private key file */
 	char *known_hosts; /* remote.NAME.knownHosts: the host keys to trust */
+	int allow_http;    /* mirror.NAME.allowHttp: an http:// S3 endpoint is accepted (keys' signatures
+			    * and any session token then travel in clear) */
 } sv_mirror_remote;
 
 void sv_mirror_remote_free(sv_mirror_remote *r); /* NULL is a no-op */
 
 /*
  * Checks a remote before it is saved, and makes it fit to save: a valid
- * name, known URL schemes, no password anywhere, s3 settings only for s3.
+ * name, known URL schemes, no password anywhere, s3 settings only for s3,
+ * an https S3 endpoint (http only with allow_http).
  * Relative ledger paths and key files become absolute. SV_EINVAL with a
  * message naming the problem.
  */
@@ -67,7 +70,12 @@ typedef struct {
 	sv_objects *objects;   /* the object store */
 	sv_ledger *ledger;     /* the ledger */
 	const char *state_dir; /* NAME.have and the locks (DIR/mirrors; made if missing) */
-	const char *tmp_dir;   /* verify's downloads (DIR/tmp) */
+	const char *tmp_dir;   /* verify's downloads, and pull's partial ones (DIR/tmp) */
+	/* mirror.multipartThreshold and mirror.multipartPartSize (0: the transport's
+	 * defaults): s3 objects from this size go up in parts of that size, and pull
+	 * keeps a download of an object from this size that was cut short and
+	 * resumes it with a Range request. */
+	int64_t multipart_threshold, multipart_part_size;
 } sv_mirror_local;
 
 typedef struct {

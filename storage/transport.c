@@ -299,6 +299,7 @@ void sv_transport_free(sv_transport *t)
 	free(t->prefix);
 	free(t->sigv4);
 	free(t->access_key);
+	free(t->mp_state_dir);
 	free_secret(t->secret_key);
 	free_secret(t->token_header);
 	for (size_t i = 0; i < sizeof(t->secrets) / sizeof(t->secrets[0]); i++)
@@ -362,7 +363,18 @@ int sv_transport_get(sv_transport *t, const char *name, int fd, int64_t max)
 	int rc;
 	if ((rc = check_name(t, name, 0)) != 0)
 		return rc;
-	return t->ops.get(t, name, fd, max);
+	return t->ops.get(t, name, fd, 0, max);
+}
+
+int sv_transport_get_rest(sv_transport *t, const char *name, int fd, int64_t from, int64_t max)
+{
+	int rc;
+	if ((rc = check_name(t, name, 0)) != 0)
+		return rc;
+	if (from < 0 || lseek(fd, from, SEEK_SET) != from)
+		return sv_transport_fail(t, SV_EINVAL, "cannot get '%s': cannot resume after %lld bytes", name,
+					 (long long)from);
+	return t->ops.get(t, name, fd, from, max);
 }
 
 int sv_transport_get_data(sv_transport *t, const char *name, size_t max, char **out, size_t *len)
@@ -376,7 +388,7 @@ int sv_transport_get_data(sv_transport *t, const char *name, size_t max, char **
 		return rc;
 	if ((fd = memfd_create("salvage-transport", MFD_CLOEXEC)) < 0)
 		return sv_transport_fail(t, SV_EIO, "cannot get '%s': memfd_create: %s", name, strerror(errno));
-	if ((rc = t->ops.get(t, name, fd, (uint64_t)max > (uint64_t)INT64_MAX ? -1 : (int64_t)max)) != 0)
+	if ((rc = t->ops.get(t, name, fd, 0, (uint64_t)max > (uint64_t)INT64_MAX ? -1 : (int64_t)max)) != 0)
 		goto done;
 	if ((size = lseek(fd, 0, SEEK_END)) < 0 || lseek(fd, 0, SEEK_SET) != 0 || !(buf = malloc((size_t)size + 1))) {
 		rc = sv_transport_fail(t, SV_EIO, "cannot get '%s': %s", name, strerror(errno ? errno : ENOMEM));
@@ -438,8 +450,8 @@ int sv_transport_clean_temps(sv_transport *t, const char *dir, int64_t min_age_s
 		*removed = 0;
 	if ((rc = check_name(t, dir, 1)) != 0)
 		return rc;
-	if (!t->ops.remove) /* S3 uploads leave no temp files */
-		return 0;
+	if (!t->ops.remove) /* S3 leaves unfinished multipart uploads instead */
+		return t->ops.clean_uploads ? t->ops.clean_uploads(t, dir, s.before, removed) : 0;
 	rc = t->ops.list(t, dir, 1, collect_temp, &s);
 	if (!rc && s.n)
 		rc = t->ops.remove(t, (const char *const *)s.names, s.n);

@@ -18,8 +18,10 @@
  * A file appears under its name only complete: file and sftp upload to a temp
  * name in the same remote folder (".svtmp.<time>.<pid>.<counter>.<random>.<base>",
  * so two pushes at once never collide) and rename it; an S3 PUT is atomic by
- * nature. Missing folders are made. A push that is interrupted can leave temp
- * files; listings never show them and sv_transport_clean_temps() removes them.
+ * nature; large files go up as S3 multipart uploads, and appear under their
+ * name only once complete. Missing folders are made. A push that is
+ * interrupted can leave temp files (unfinished multipart uploads on s3);
+ * listings never show them and sv_transport_clean_temps() removes them.
  *
  * Errors are sv_error_set() codes: SV_EINVAL for a bad URL, name or option,
  * SV_ENOTFOUND for a missing remote file, SV_EIO for everything else (network,
@@ -41,6 +43,9 @@
 #include <stdint.h>
 
 #define SV_TRANSPORT_NAME_MAX 1024
+/* The defaults of sv_transport_options' multipart sizes. */
+#define SV_TRANSPORT_MULTIPART_THRESHOLD ((int64_t)64 << 20)
+#define SV_TRANSPORT_MULTIPART_PART_SIZE ((int64_t)16 << 20)
 
 typedef struct sv_transport sv_transport;
 
@@ -70,8 +75,23 @@ typedef struct {
 	 * the folder above exists; sftp: the folders of each upload; s3: a
 	 * prefix needs nothing). 0: a missing file location is an error. */
 	int create;
+	/* s3 only. An http:// endpoint sends the keys' signatures and any session
+	 * token in clear: refused (SV_EINVAL) unless this is set. */
+	int s3_allow_http;
+	/* s3 only: files from multipart_threshold bytes on (0: 64 MiB) go up as
+	 * multipart uploads in parts of multipart_part_size bytes (0: 16 MiB; raised
+	 * as needed to stay within S3's 10,000 parts). Real S3 refuses parts under
+	 * 5 MiB except the last: smaller sizes are for test servers. */
+	int64_t multipart_threshold;
+	int64_t multipart_part_size;
+	/* s3 only: a folder of this machine where each multipart upload under way
+	 * keeps its upload id and the ETags of its stored parts (one file per remote
+	 * name, made durable after each part), so that a push killed midway resumes
+	 * it without sending those parts again. NULL: an interrupted multipart upload
+	 * starts over (and the old one is aborted when it is old enough). */
+	const char *multipart_state_dir;
 } sv_transport_options;
-#define SV_TRANSPORT_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0}
+#define SV_TRANSPORT_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, NULL}
 
 /* opts may be NULL (an s3 URL then fails: it needs an endpoint and keys). */
 int sv_transport_open(sv_transport **out, const char *url, const sv_transport_options *opts);
@@ -120,6 +140,14 @@ int sv_transport_put_data(sv_transport *t, const char *name, const void *buf, si
  * most one network buffer past max is read, none is written), so that a
  * mirror sending more than its listing said cannot fill the disk. */
 int sv_transport_get(sv_transport *t, const char *name, int fd, int64_t max);
+
+/*
+ * Resumes a download cut short: fd holds the first `from` bytes of NAME, and
+ * gets the rest after them (an HTTP Range request for s3; a 206 reply must
+ * start where asked). A server that sends all of NAME instead (200) is taken
+ * as a fresh start: fd is emptied first. The caller checks what it got.
+ */
+int sv_transport_get_rest(sv_transport *t, const char *name, int fd, int64_t from, int64_t max);
 
 /* Reads NAME, at most max bytes (a larger file fails), into a malloc'd *out (NUL-terminated). */
 int sv_transport_get_data(sv_transport *t, const char *name, size_t max, char **out, size_t *len);

@@ -46,10 +46,15 @@ typedef struct {
 	int (*list)(sv_transport *t, const char *dir, int temps, sv_transport_list_fn fn, void *ctx);
 	/* replace: NAME may exist with other content and must end up with ours. */
 	int (*put)(sv_transport *t, const put_item *items, size_t n, int replace, sv_transport_done_fn done, void *ctx);
-	/* max < 0: no limit. */
-	int (*get)(sv_transport *t, const char *name, int fd, int64_t max);
+	/* fd holds NAME's first `from` bytes (0: none) and is positioned after them; the
+	 * rest is appended (or, if the server cannot resume, fd is emptied and all of
+	 * NAME written). max: NAME's largest acceptable size; < 0: no limit. */
+	int (*get)(sv_transport *t, const char *name, int fd, int64_t from, int64_t max);
 	/* NULL when uploads leave no temp files (s3). */
 	int (*remove)(sv_transport *t, const char *const *names, size_t n);
+	/* s3: aborts unfinished multipart uploads under dir begun before `before` (a time_t)
+	 * that are not ours to resume; *removed counts them. NULL elsewhere. */
+	int (*clean_uploads)(sv_transport *t, const char *dir, int64_t before, size_t *removed);
 	/* curl backends: sets the options of their own on each request (NULL for file). */
 	void (*curl_setup)(job *j, CURL *e);
 } transport_ops;
@@ -75,6 +80,8 @@ struct sv_transport {
 	char *prefix; /* "" or "a/b", no slash at either end */
 	char *sigv4;
 	char *access_key, *secret_key;
+	int64_t mp_threshold, mp_part_size; /* multipart uploads: objects from this size, in parts of this size */
+	char *mp_state_dir;                 /* NULL: multipart uploads are not resumed */
 	char *token_header; /* "x-amz-security-token: ..." or NULL */
 	/* Strings never to show in a message. */
 	char *secrets[4];
@@ -95,18 +102,24 @@ struct transport_job {
 	char *url;
 	char errbuf[CURL_ERROR_SIZE];
 	int nobody;
+	const char *method; /* NULL: curl's choice (GET, HEAD, or PUT for uploads) */
 	int create_dirs;
 	struct curl_slist *headers, *quote, *postquote;
 	/* upload source: a file or memory */
 	int upload;
 	int in_fd;
 	const unsigned char *data;
+	int64_t in_off; /* where in in_fd the body starts (a multipart upload's part) */
 	int64_t size, sent;
 	int read_errno;
 	/* reply: into out_fd, or into body (listings, and any HTTP error document) */
 	int out_fd;
 	int to_body;
-	int64_t got, max;
+	int64_t from;          /* a resumed GET: out_fd holds the first `from` bytes */
+	int64_t range_start;   /* the first byte of a 206 reply (Content-Range), -1 if none */
+	int restarted;         /* the server sent all of it (200): out_fd was emptied first */
+	int range_bad;         /* a 206 reply for another range than asked */
+	int64_t got, max;      /* max: limit on from + got; < 0: none */
 	int write_errno, too_big;
 	char *body;
 	size_t body_len, body_max;
@@ -116,6 +129,7 @@ struct transport_job {
 	CURLcode result;
 	long status;    /* HTTP status; 0 for sftp */
 	int64_t length; /* Content-Length or the remote file's size; -1 unknown */
+	char etag[128]; /* the reply's ETag header, quotes included; "" if none */
 	char *tmp;      /* sftp put: the temp name */
 };
 
@@ -146,6 +160,28 @@ void sv_transport_strip_slashes(char *s);
 int sv_transport_file_open(sv_transport *t, CURLU *u, const sv_transport_options *o);
 int sv_transport_sftp_open(sv_transport *t, CURLU *u, const sv_transport_options *o);
 int sv_transport_s3_open(sv_transport *t, CURLU *u, const sv_transport_options *o);
+
+/* ---- transport_s3.c and transport_s3_multipart.c */
+
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define MP_MAX_PARTS 10000
+
+/* The x-amz-content-sha256 header (and the session token's) on j. */
+int sv_transport_s3_headers(sv_transport *t, job *j, const char *sha_hex);
+/* Percent-encodes s as SigV4 wants query values; NULL when out of memory. */
+char *sv_transport_s3_query_encode(const char *s);
+/* The SHA-256 of j's upload source (size bytes from in_off) into hex. */
+int sv_transport_s3_body_sha256(sv_transport *t, const put_item *it, const job *j, char *hex);
+/* Uploads the size bytes of it->local as a multipart upload, resuming the one its state file names. */
+int sv_transport_s3_multipart(sv_transport *t, const put_item *it, int64_t size);
+int sv_transport_s3_clean_uploads(sv_transport *t, const char *dir, int64_t before, size_t *removed);
+/* The CompleteMultipartUpload document for n parts (ETags as the server gave them); NULL when out of memory. */
+char *sv_transport_s3_complete_xml(const char (*etags)[128], unsigned n);
+/* Calls fn for each upload of a ListMultipartUploads page (Initiated as a time_t, -1 if unreadable);
+ * *next_key and *next_id are the next page's markers (malloc'd) or NULL. SV_EIO if not such a page. */
+typedef int (*sv_s3_upload_fn)(void *ctx, const char *key, const char *upload_id, int64_t initiated);
+int sv_transport_s3_parse_uploads(const char *body, size_t len, sv_s3_upload_fn fn, void *ctx, char **next_key,
+				  char **next_id);
 
 /* ---- transport_curl.c: requests */
 
@@ -181,8 +217,9 @@ int sv_transport_run_one(sv_transport *t, job *j);
 
 /* base_url/prefix/name, with a trailing '/' for a folder; NULL when out of memory. */
 char *sv_transport_remote_url(const sv_transport *t, const char *name, int folder);
-/* GETs name into fd (at most max bytes; max < 0: no limit) with the headers j holds; clears j. */
-int sv_transport_curl_get(sv_transport *t, job *j, const char *name, int fd, int64_t max);
+/* GETs name into fd with the headers j holds, resuming after `from` bytes (see
+ * transport_ops.get; at most max bytes in all, max < 0: no limit); clears j. */
+int sv_transport_curl_get(sv_transport *t, job *j, const char *name, int fd, int64_t from, int64_t max);
 
 /* A batch of uploads under way. */
 typedef struct {

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -71,6 +72,7 @@ void sv_transport_job_init(job *j, sv_transport *t)
 	j->max = -1;
 	j->body_max = ERROR_BODY_MAX;
 	j->length = -1;
+	j->range_start = -1;
 }
 
 void sv_transport_job_clear(job *j)
@@ -105,7 +107,7 @@ static size_t on_read(char *buf, size_t size, size_t nmemb, void *ud)
 		return want;
 	}
 	for (;;) {
-		ssize_t r = pread(j->in_fd, buf, want, j->sent);
+		ssize_t r = pread(j->in_fd, buf, want, j->in_off + j->sent);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -152,8 +154,23 @@ static size_t on_write(char *buf, size_t size, size_t nmemb, void *ud)
 			body_append(j, buf, keep);
 		return len;
 	}
+	if (j->got == 0 && j->from > 0 && j->status != 0) {
+		/* A resumed GET: 206 must be the range asked for; 200 is all of it, from the start. */
+		if (j->status == 206 && j->range_start != j->from) {
+			j->range_bad = 1;
+			return 0;
+		}
+		if (j->status != 206) {
+			if (ftruncate(j->out_fd, 0) != 0 || lseek(j->out_fd, 0, SEEK_SET) != 0) {
+				j->write_errno = errno;
+				return 0;
+			}
+			j->from = 0;
+			j->restarted = 1;
+		}
+	}
 	j->got += (int64_t)len;
-	if (j->max >= 0 && j->got > j->max) {
+	if (j->max >= 0 && j->from + j->got > j->max) {
 		j->too_big = 1;
 		return 0;
 	}
@@ -174,6 +191,21 @@ static size_t on_header(char *buf, size_t size, size_t nmemb, void *ud)
 	if (len > 5 && strncmp(buf, "HTTP/", 5) == 0) {
 		const char *sp = memchr(buf, ' ', len);
 		j->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+		j->range_start = -1;
+		j->etag[0] = '\0';
+	} else if (len > 5 && len < sizeof(j->etag) && strncasecmp(buf, "ETag:", 5) == 0) {
+		size_t k = 5;
+		while (k < len && buf[k] == ' ')
+			k++;
+		memcpy(j->etag, buf + k, len - k);
+		j->etag[len - k] = '\0';
+		sv_transport_trim_newline(j->etag);
+	} else if (len > 20 && len < 200 && strncasecmp(buf, "Content-Range: bytes ", 21) == 0) {
+		char line[200], *end;
+		memcpy(line, buf + 21, len - 21);
+		line[len - 21] = '\0';
+		long long start = strtoll(line, &end, 10);
+		j->range_start = end != line && *end == '-' && start >= 0 ? (int64_t)start : -1;
 	}
 	return len;
 }
@@ -195,6 +227,8 @@ static void job_setup(job *j, CURL *e)
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)j);
 	if (j->nobody)
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	if (j->method)
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, j->method);
 	if (j->upload) {
 		curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
@@ -205,6 +239,14 @@ static void job_setup(job *j, CURL *e)
 		curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 		curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)j);
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
+		if (j->from > 0) {
+			/* Not RESUME_FROM: curl would fail on a 200, which on_write takes as a fresh start. */
+			char range[32];
+			snprintf(range, sizeof(range), "%lld-", (long long)j->from);
+			curl_easy_setopt(e, CURLOPT_RANGE, range);
+		}
+	} else if (j->from > 0) {
+		curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)j->from);
 	}
 	t->ops.curl_setup(j, e);
 }
@@ -425,6 +467,9 @@ int sv_transport_job_error(job *j, const char *verb, const char *name)
 	if (j->write_errno)
 		return sv_transport_fail(t, j->write_errno == ENOSPC || j->write_errno == EDQUOT ? SV_ENOSPC : SV_EIO,
 			    "cannot %s '%s': %s", verb, name, strerror(j->write_errno));
+	if (j->range_bad)
+		return sv_transport_fail(t, SV_EIO, "cannot %s '%s': asked for the bytes from %lld on, the server sent others",
+			    verb, name, (long long)j->from);
 	if (j->too_big)
 		return sv_transport_fail(t, j->to_body ? SV_EIO : SV_ECORRUPT, "cannot %s '%s': the reply is larger than %lld bytes", verb, name,
 			    (long long)(j->to_body ? (int64_t)j->body_max : j->max));
@@ -476,10 +521,11 @@ char *sv_transport_remote_url(const sv_transport *t, const char *name, int folde
 	return url;
 }
 
-int sv_transport_curl_get(sv_transport *t, job *j, const char *name, int fd, int64_t max)
+int sv_transport_curl_get(sv_transport *t, job *j, const char *name, int fd, int64_t from, int64_t max)
 {
 	int rc;
 	j->out_fd = fd;
+	j->from = from;
 	j->max = max;
 	if (!(j->url = sv_transport_remote_url(t, name, 0))) {
 		sv_transport_job_clear(j);

@@ -366,7 +366,7 @@ static int file_put(sv_transport *t, const put_item *items, size_t n, int replac
 	return first;
 }
 
-static int file_get(sv_transport *t, const char *name, int fd, int64_t max)
+static int file_get(sv_transport *t, const char *name, int fd, int64_t from, int64_t max)
 {
 	char *path = file_path(t, name);
 	int in, rc = 0, which = 0, too_big = 0;
@@ -379,7 +379,10 @@ static int file_get(sv_transport *t, const char *name, int fd, int64_t max)
 			return sv_transport_fail(t, SV_ENOTFOUND, "cannot get '%s': no such file", name);
 		return sv_transport_fail(t, SV_EIO, "cannot get '%s': %s", name, strerror(errno));
 	}
-	if (copy_fd(in, fd, max, &which, &too_big) != 0) {
+	if (from > 0 && lseek(in, from, SEEK_SET) != from) {
+		rc = sv_transport_fail(t, SV_EIO, "cannot get '%s': cannot resume after %lld bytes: %s", name,
+				       (long long)from, strerror(errno));
+	} else if (copy_fd(in, fd, max < 0 ? max : max > from ? max - from : 0, &which, &too_big) != 0) {
 		int e = errno;
 		if (too_big)
 			rc = sv_transport_fail(t, SV_ECORRUPT, "cannot get '%s': larger than %lld bytes", name, (long long)max);
@@ -407,7 +410,7 @@ static int file_remove(sv_transport *t, const char *const *names, size_t n)
 	return 0;
 }
 
-static const transport_ops file_ops = {file_stat, file_list, file_put, file_get, file_remove, NULL};
+static const transport_ops file_ops = {file_stat, file_list, file_put, file_get, file_remove, NULL, NULL};
 
 int sv_transport_file_open(sv_transport *t, CURLU *u, const sv_transport_options *o)
 {

@@ -2,8 +2,10 @@
  * storage/transport_s3.c -- the s3 transport: S3 or a compatible server,
  * path-style (ENDPOINT/bucket/prefix/NAME), every request signed with AWS
  * SigV4 by libcurl and run by transport_curl.c. Listings are ListObjectsV2
- * pages (XML); uploads are single PUTs, atomic by nature, so there are no
- * temp files to clean.
+ * pages (XML); uploads are single PUTs, atomic by nature, except for files
+ * from the multipart threshold on, which go up as multipart uploads
+ * (transport_s3_multipart.c). An http:// endpoint is refused unless the
+ * options allow it.
  *
  * What must stay true: every request carries the SHA-256 of its body
  * (x-amz-content-sha256), so the server checks each upload as it lands;
@@ -18,12 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
 
 #define S3_LIST_BODY_MAX (16u << 20) /* one ListObjectsV2 page (at most 1000 keys) */
-#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 /* Signing: curl computes SigV4 from the access key, the secret and the region. */
 static void s3_setup(job *j, CURL *e)
@@ -35,7 +37,7 @@ static void s3_setup(job *j, CURL *e)
 }
 
 
-static int s3_headers(sv_transport *t, job *j, const char *sha_hex)
+int sv_transport_s3_headers(sv_transport *t, job *j, const char *sha_hex)
 {
 	char line[128];
 	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", sha_hex);
@@ -52,7 +54,7 @@ static int s3_stat(sv_transport *t, const char *name, int64_t *size)
 	int rc;
 	sv_transport_job_init(&j, t);
 	j.nobody = 1;
-	if ((rc = s3_headers(t, &j, EMPTY_SHA256)) != 0 || !(j.url = sv_transport_remote_url(t, name, 0))) {
+	if ((rc = sv_transport_s3_headers(t, &j, EMPTY_SHA256)) != 0 || !(j.url = sv_transport_remote_url(t, name, 0))) {
 		sv_transport_job_clear(&j);
 		return rc ? rc : sv_transport_oom(t);
 	}
@@ -69,7 +71,7 @@ static int s3_stat(sv_transport *t, const char *name, int64_t *size)
 }
 
 /* Percent-encodes s as SigV4 wants query values: all but A-Z a-z 0-9 - _ . ~ */
-static char *query_encode(const char *s)
+char *sv_transport_s3_query_encode(const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	char *out = malloc(3 * strlen(s) + 1), *o = out;
@@ -142,13 +144,13 @@ static int s3_list(sv_transport *t, const char *dir, int temps, sv_transport_lis
 	if (asprintf(&key_prefix, "%s%s%s%s", t->prefix, *t->prefix && *dir ? "/" : "", dir,
 		     *t->prefix || *dir ? "/" : "") < 0)
 		return sv_transport_oom(t);
-	if (!(enc_prefix = query_encode(key_prefix))) {
+	if (!(enc_prefix = sv_transport_s3_query_encode(key_prefix))) {
 		free(key_prefix);
 		return sv_transport_oom(t);
 	}
 	do {
 		job j;
-		char *enc_token = token ? query_encode(token) : NULL;
+		char *enc_token = token ? sv_transport_s3_query_encode(token) : NULL;
 		sv_transport_job_init(&j, t);
 		j.to_body = 1;
 		j.body_max = S3_LIST_BODY_MAX;
@@ -163,7 +165,7 @@ static int s3_list(sv_transport *t, const char *dir, int temps, sv_transport_lis
 		free(token);
 		token = NULL;
 		if (!rc)
-			rc = s3_headers(t, &j, EMPTY_SHA256);
+			rc = sv_transport_s3_headers(t, &j, EMPTY_SHA256);
 		if (!rc)
 			rc = sv_transport_run_one(t, &j);
 		if (!rc && !sv_transport_job_ok(&j))
@@ -178,9 +180,9 @@ static int s3_list(sv_transport *t, const char *dir, int temps, sv_transport_lis
 	return rc;
 }
 
-/* The SHA-256 of the upload source j holds, into hex. S3 checks the body
- * against it: the copy is verified as it lands. */
-static int s3_body_sha256(sv_transport *t, const put_item *it, const job *j, char *hex)
+/* The SHA-256 of the upload source j holds (its size bytes from in_off), into
+ * hex. S3 checks the body against it: the copy is verified as it lands. */
+int sv_transport_s3_body_sha256(sv_transport *t, const put_item *it, const job *j, char *hex)
 {
 	unsigned char md[EVP_MAX_MD_SIZE], *buf = NULL;
 	unsigned mdlen = 0;
@@ -193,13 +195,13 @@ static int s3_body_sha256(sv_transport *t, const put_item *it, const job *j, cha
 	if (j->data) {
 		EVP_DigestUpdate(c, j->data, (size_t)j->size);
 	} else {
-		int64_t off = 0;
+		int64_t off = j->in_off, end = j->in_off + j->size;
 		if (!(buf = malloc(IO_CHUNK))) {
 			rc = sv_transport_oom(t);
 			goto done;
 		}
-		while (off < j->size) {
-			ssize_t r = pread(j->in_fd, buf, IO_CHUNK, off);
+		while (off < end) {
+			ssize_t r = pread(j->in_fd, buf, end - off < IO_CHUNK ? (size_t)(end - off) : IO_CHUNK, off);
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r <= 0) {
@@ -228,8 +230,8 @@ static int s3_put_prepare(void *ctx, size_t i, job *j)
 	char hex[2 * EVP_MAX_MD_SIZE + 1];
 	int rc;
 	/* curl 7.88 signs uploads as if their body were empty unless told the hash: tell it. */
-	if ((rc = sv_transport_put_source(t, it, j)) != 0 || (rc = s3_body_sha256(t, it, j, hex)) != 0 ||
-	    (rc = s3_headers(t, j, hex)) != 0)
+	if ((rc = sv_transport_put_source(t, it, j)) != 0 || (rc = sv_transport_s3_body_sha256(t, it, j, hex)) != 0 ||
+	    (rc = sv_transport_s3_headers(t, j, hex)) != 0)
 		return rc;
 	if (!(j->url = sv_transport_remote_url(t, it->name, 0)))
 		return sv_transport_oom(t);
@@ -243,25 +245,75 @@ static void s3_put_complete(void *ctx, job *j)
 	sv_transport_put_report(s, j->index, rc);
 }
 
-static int s3_put(sv_transport *t, const put_item *items, size_t n, int replace, sv_transport_done_fn done, void *ctx)
+/* The caller's done, for a batch of some of its items (at[i] is item i's index there). */
+typedef struct {
+	sv_transport_done_fn done;
+	void *ctx;
+	const size_t *at;
+} remap;
+
+static void remap_done(void *ctx, size_t i, int code, const char *message)
 {
-	put_state s = {t, items, replace, done, ctx, 0, NULL, NULL, 0, NULL};
-	return sv_transport_put_finish(&s, sv_transport_run_batch(t, n, s3_put_prepare, s3_put_complete, &s));
+	remap *m = ctx;
+	if (m->done)
+		m->done(m->ctx, m->at[i], code, message);
 }
 
-static int s3_get(sv_transport *t, const char *name, int fd, int64_t max)
+/* Single PUTs for the files under the multipart threshold (all at once), then one multipart upload each for the rest. */
+static int s3_put(sv_transport *t, const put_item *items, size_t n, int replace, sv_transport_done_fn done, void *ctx)
+{
+	put_item *small = calloc(n ? n : 1, sizeof(*small));
+	size_t *at = calloc(n ? n : 1, sizeof(*at)), *big = calloc(n ? n : 1, sizeof(*big)), nsmall = 0, nbig = 0;
+	int64_t *sizes = calloc(n ? n : 1, sizeof(*sizes));
+	remap m = {done, ctx, at};
+	put_state all = {t, items, replace, done, ctx, 0, NULL, NULL, 0, NULL};
+	int rc = 0;
+	if (!small || !at || !big || !sizes) {
+		rc = sv_transport_oom(t);
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		if (items[i].local && stat(items[i].local, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= t->mp_threshold) {
+			sizes[nbig] = (int64_t)st.st_size;
+			big[nbig++] = i;
+		} else {
+			at[nsmall] = i;
+			small[nsmall++] = items[i];
+		}
+	}
+	if (nsmall) {
+		put_state s = {t, small, replace, remap_done, &m, 0, NULL, NULL, 0, NULL};
+		rc = sv_transport_put_finish(&s, sv_transport_run_batch(t, nsmall, s3_put_prepare, s3_put_complete, &s));
+		if (rc && !all.first) {
+			all.first = rc;
+			all.first_msg = strdup(sv_error_last());
+		}
+	}
+	for (size_t k = 0; k < nbig; k++)
+		sv_transport_put_report(&all, big[k], sv_transport_s3_multipart(t, &items[big[k]], sizes[k]));
+	rc = sv_transport_put_finish(&all, 0);
+done:
+	free(small);
+	free(at);
+	free(big);
+	free(sizes);
+	return rc;
+}
+
+static int s3_get(sv_transport *t, const char *name, int fd, int64_t from, int64_t max)
 {
 	job j;
 	int rc;
 	sv_transport_job_init(&j, t);
-	if ((rc = s3_headers(t, &j, EMPTY_SHA256)) != 0) {
+	if ((rc = sv_transport_s3_headers(t, &j, EMPTY_SHA256)) != 0) {
 		sv_transport_job_clear(&j);
 		return rc;
 	}
-	return sv_transport_curl_get(t, &j, name, fd, max);
+	return sv_transport_curl_get(t, &j, name, fd, from, max);
 }
 
-static const transport_ops s3_ops = {s3_stat, s3_list, s3_put, s3_get, NULL, s3_setup};
+static const transport_ops s3_ops = {s3_stat, s3_list, s3_put, s3_get, NULL, sv_transport_s3_clean_uploads, s3_setup};
 
 static int all_chars(const char *s, const char *allowed)
 {
@@ -350,6 +402,19 @@ int sv_transport_s3_open(sv_transport *t, CURLU *u, const sv_transport_options *
 		}
 	}
 	if (!t->access_key || !t->secret_key || !t->secrets[0]) {
+		rc = sv_transport_oom(t);
+		goto done;
+	}
+	if (strcmp(scheme, "https") != 0 && !o->s3_allow_http) {
+		rc = sv_transport_fail(t, SV_EINVAL,
+			  "the S3 endpoint %s is plain http: the request signatures and any session token would travel "
+			  "in clear (refused; allow it only for a server on this machine or a trusted network)",
+			  ep);
+		goto done;
+	}
+	t->mp_threshold = o->multipart_threshold > 0 ? o->multipart_threshold : SV_TRANSPORT_MULTIPART_THRESHOLD;
+	t->mp_part_size = o->multipart_part_size > 0 ? o->multipart_part_size : SV_TRANSPORT_MULTIPART_PART_SIZE;
+	if (o->multipart_state_dir && !(t->mp_state_dir = strdup(o->multipart_state_dir))) {
 		rc = sv_transport_oom(t);
 		goto done;
 	}

@@ -384,14 +384,14 @@ static int sftp_remove(sv_transport *t, const char *const *names, size_t n)
 	return 0;
 }
 
-static int sftp_get(sv_transport *t, const char *name, int fd, int64_t max)
+static int sftp_get(sv_transport *t, const char *name, int fd, int64_t from, int64_t max)
 {
 	job j;
 	sv_transport_job_init(&j, t);
-	return sv_transport_curl_get(t, &j, name, fd, max);
+	return sv_transport_curl_get(t, &j, name, fd, from, max);
 }
 
-static const transport_ops sftp_ops = {sftp_stat, sftp_list, sftp_put, sftp_get, sftp_remove, sftp_setup};
+static const transport_ops sftp_ops = {sftp_stat, sftp_list, sftp_put, sftp_get, sftp_remove, NULL, sftp_setup};
 
 static char *home_file(const char *rel)
 {

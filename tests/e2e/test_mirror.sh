@@ -738,7 +738,7 @@ test_s3_push_verify_clone() {
 	mr_archive a
 	n=$(find a/objects/sha256 -type f | wc -l)
 	sv -C a mirror add cloud --objects "s3://$SV_S3_BUCKET/rescue/2026" --s3-endpoint "$SV_S3_ENDPOINT" \
-		--s3-region "$SV_S3_REGION" --ledger "$PWD/cloud-ledger.git"
+		--s3-region "$SV_S3_REGION" --ledger "$PWD/cloud-ledger.git" --allow-http
 	expect_status 0
 	sv -C a mirror push cloud
 	expect_status 0
@@ -764,7 +764,7 @@ test_s3_push_verify_clone() {
 	expect_status 0
 	expect_in "1 object uploaded" "$out"
 
-	sv clone --objects "s3://$SV_S3_BUCKET/rescue/2026" --s3-endpoint "$SV_S3_ENDPOINT" \
+	sv clone --objects "s3://$SV_S3_BUCKET/rescue/2026" --s3-endpoint "$SV_S3_ENDPOINT" --allow-http \
 		--ledger "$PWD/cloud-ledger.git" c
 	expect_status 0
 	sv -C c verify
@@ -786,7 +786,7 @@ test_credentials_never_leak() {
 	mr_archive a
 	secret=$AWS_SECRET_ACCESS_KEY
 	export AWS_SESSION_TOKEN=session-token-$RANDOM-$RANDOM-sekrit
-	sv -C a mirror add cloud --objects "s3://$SV_S3_BUCKET/leak" --s3-endpoint "$SV_S3_ENDPOINT" \
+	sv -C a mirror add cloud --objects "s3://$SV_S3_BUCKET/leak" --s3-endpoint "$SV_S3_ENDPOINT" --allow-http \
 		--ledger "$PWD/leak-ledger.git"
 	expect_status 0
 	{
@@ -794,12 +794,12 @@ test_credentials_never_leak() {
 		"$SALVAGE" -C a mirror push --recheck cloud
 		"$SALVAGE" -C a mirror verify --deep cloud
 		"$SALVAGE" -C a mirror pull cloud
-		"$SALVAGE" clone --objects "s3://$SV_S3_BUCKET/leak" --s3-endpoint "$SV_S3_ENDPOINT" \
+		"$SALVAGE" clone --objects "s3://$SV_S3_BUCKET/leak" --s3-endpoint "$SV_S3_ENDPOINT" --allow-http \
 			--ledger "$PWD/leak-ledger.git" c
 		# Failures carry messages from the server: a wrong secret, a refused session token.
 		AWS_SECRET_ACCESS_KEY=wrong-$secret "$SALVAGE" -C a mirror push --recheck cloud
 		AWS_SECRET_ACCESS_KEY=wrong-$secret "$SALVAGE" -C a mirror verify --deep cloud
-		"$SALVAGE" clone --objects "s3://$SV_S3_BUCKET/leak" --s3-endpoint "http://127.0.0.1:9" \
+		"$SALVAGE" clone --objects "s3://$SV_S3_BUCKET/leak" --s3-endpoint "http://127.0.0.1:9" --allow-http \
 			--ledger "$PWD/leak-ledger.git" d
 		# sftp with a password in a URL written into the file by hand (never by salvage).
 		git config -f a/salvage.conf remote.byhand.objects \
@@ -901,9 +901,8 @@ test_hostile_mirror_download_capped() {
 	done
 	[ -s s3.port ] || fail "the hostile S3 server did not start: $(cat s3.err)"
 	export AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=secretexample
-	sv clone --objects s3://bkt --s3-endpoint "http://127.0.0.1:$(cat s3.port)" --ledger "file://$PWD/off.git" c
-	# Where plain-http S3 must be allowed, the clone's own config says so for the pulls below.
-	[ -f c/salvage.conf ] && git config -f c/salvage.conf remote.origin.allowHttp true
+	# The hostile server is plain http on loopback: allowed, so that the cap is what stops it.
+	sv clone --allow-http --objects s3://bkt --s3-endpoint "http://127.0.0.1:$(cat s3.port)" --ledger "file://$PWD/off.git" c
 	expect_status 1
 	echo "$out $err"
 	expect_in "$(basename "$big")" "$out $err"

@@ -23,6 +23,18 @@
 # The npm package is installed once into build/node/ of the repository (or
 # $SV_NODE_DIR) with `npm install`; node and npm come from Debian if missing.
 # If SV_SERVER_OWNER_PID is set, the server also stops when that process ends.
+#
+# For tests of interrupted transfers, the server also:
+#   - logs each request to DIR/requests.log: METHOD URL range=RANGE status=N len=BYTES
+#   - holds UploadPart requests numbered N or more while DIR/hold-parts holds N
+#     (they go on when the file is removed or changed)
+#   - sends GET bodies at most R bytes a second while DIR/slow-get holds R
+#
+# What s3rver 4.0.4 does not implement (checked in its lib/routes.js): ListParts
+# (GET ?uploadId), AbortMultipartUpload (DELETE ?uploadId: 405) and
+# ListMultipartUploads (GET ?uploads: 501 NotImplemented). It implements
+# CreateMultipartUpload, UploadPart, CompleteMultipartUpload (the object's ETag
+# is then the plain MD5 of its bytes, with no -N part count) and Range GETs.
 
 # shellcheck source=tests/servers/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -74,6 +86,39 @@ const server = new S3rver({
 	vhostBuckets: false,
 	configureBuckets: [{ name: process.env.SV_S3_BUCKET, configs: [] }],
 });
+const dir = process.env.SV_S3_DIR;
+const stream = require("stream");
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const readNumber = (f) => { try { return Number(fs.readFileSync(path.join(dir, f), "utf8")); } catch (e) { return NaN; } };
+// First in the chain (before s3rver routes the request): a log line once answered, held parts, slow bodies.
+server.middleware.unshift(async (ctx, next) => {
+	const part = /[?&]partNumber=(\d+)/.exec(ctx.url);
+	while (part && Number(part[1]) >= readNumber("hold-parts")) await sleep(50);
+	try {
+		await next();
+	} finally {
+		fs.appendFileSync(path.join(dir, "requests.log"),
+			`${ctx.method} ${ctx.url} range=${ctx.get("range") || "-"} status=${ctx.status} len=${ctx.length === undefined ? "-" : ctx.length}\n`);
+	}
+	const rate = readNumber("slow-get");
+	if (ctx.method === "GET" && rate > 0 && ctx.body instanceof stream.Readable) {
+		const len = ctx.length;
+		ctx.body = ctx.body.pipe(new stream.Transform({
+			transform(chunk, enc, done) {
+				let off = 0;
+				const step = () => {
+					if (off >= chunk.length) return done();
+					const n = Math.min(chunk.length - off, Math.max(1, Math.floor(rate / 20)));
+					this.push(chunk.subarray(off, off + n));
+					off += n;
+					setTimeout(step, 50);
+				};
+				step();
+			},
+		}));
+		ctx.length = len;
+	}
+});
 server.run().then(({ port }) => {
 	fs.writeFileSync(process.env.SV_S3_PORTFILE + ".tmp", String(port));
 	fs.renameSync(process.env.SV_S3_PORTFILE + ".tmp", process.env.SV_S3_PORTFILE);
@@ -101,7 +146,7 @@ sv_s3_start() {
 	sk=$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')
 	rm -f "$dir/s3.port" "$dir/s3.pid"
 
-	SV_S3RVER_DIR=$nd SV_S3_AK=$ak SV_S3_SK=$sk SV_S3_DATA=$dir/data SV_S3_BUCKET=salvage-test \
+	SV_S3_DIR=$dir SV_S3RVER_DIR=$nd SV_S3_AK=$ak SV_S3_SK=$sk SV_S3_DATA=$dir/data SV_S3_BUCKET=salvage-test \
 		SV_S3_PORTFILE=$dir/s3.port setsid node --openssl-legacy-provider -e "$sv_s3_server_js" </dev/null >"$dir/s3.log" 2>&1 &
 	echo $! >"$dir/s3.pid"
 	disown 2>/dev/null || true
@@ -142,6 +187,7 @@ sv_s3_start() {
 		export SV_S3_REGION=us-east-1
 		export SV_S3_BUCKET=salvage-test
 		export SV_S3_DATA=$dir/data
+		export SV_S3_DIR=$dir
 		export AWS_ACCESS_KEY_ID=$ak
 		export AWS_SECRET_ACCESS_KEY=$sk
 	EOF

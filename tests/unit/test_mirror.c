@@ -343,6 +343,7 @@ ParameterizedTestParameters(mirror, check_remote_refuses)
 		{"eu", "s3://bucket/p", "/srv/l.git", "", "--s3-endpoint"},
 		{"eu", "file:///srv/o", "/srv/l.git", "https://s3.example.org", "s3:// objects only"},
 		{"eu", "srv/o", "/srv/l.git", "", "is not a URL"},
+		{"eu", "s3://bucket/p", "/srv/l.git", "http://127.0.0.1:9000", "mirror.eu.allowHttp = true"},
 	};
 	return cr_make_param_array(bad_remote, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -350,7 +351,7 @@ ParameterizedTestParameters(mirror, check_remote_refuses)
 ParameterizedTest(bad_remote *c, mirror, check_remote_refuses)
 {
 	sv_mirror_remote r = {c->name, c->objects, strdup(c->ledger), c->s3_endpoint[0] ? c->s3_endpoint : NULL,
-			      NULL, NULL, NULL};
+			      NULL, NULL, NULL, 0};
 	cr_assert_eq(sv_mirror_check_remote(&r), SV_EINVAL);
 	cr_assert_not_null(strstr(sv_error_last(), c->message), "%s", sv_error_last());
 	cr_assert_null(strstr(sv_error_last(), "hunter2"), "no secret in a message");

@@ -10,6 +10,7 @@
 
 #include "../../common/error.h"
 #include "../../storage/transport.h"
+#include "../../storage/transport_backend.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -154,6 +155,7 @@ static void remote_make(remote *r, enum kind kind)
 		r->o.s3_region = env("SV_S3_REGION");
 		r->o.access_key = env("AWS_ACCESS_KEY_ID");
 		r->o.secret_key = env("AWS_SECRET_ACCESS_KEY");
+		r->o.s3_allow_http = 1; /* the test server is plain http on loopback */
 		break;
 	}
 	}
@@ -878,7 +880,14 @@ Test(transport, bad_urls)
 	cr_assert(strstr(sv_error_last(), "endpoint"), "%s", sv_error_last());
 	o.s3_endpoint = "ftp://127.0.0.1/";
 	cr_assert_eq(sv_transport_open(&t, "s3://bucket/x", &o), SV_EINVAL);
+	/* Plain http sends signatures and tokens in clear: only when allowed. */
 	o.s3_endpoint = "http://127.0.0.1:1";
+	cr_assert_eq(sv_transport_open(&t, "s3://bucket/x", &o), SV_EINVAL);
+	cr_assert(strstr(sv_error_last(), "plain http"), "%s", sv_error_last());
+	cr_assert_null(strstr(sv_error_last(), "SKSECRET"), "%s", sv_error_last());
+	o.s3_allow_http = 1;
+	cr_assert_eq(sv_transport_open(&t, "s3://bucket/x", &o), 0, "%s", sv_error_last());
+	sv_transport_free(t);
 	o.secret_key = NULL;
 	cr_assert_eq(sv_transport_open(&t, "s3://bucket/x", &o), SV_EINVAL);
 	cr_assert(strstr(sv_error_last(), "keys"), "%s", sv_error_last());
@@ -934,4 +943,117 @@ Test(transport, s3_untrusted_certificate)
 	cr_assert(strstr(sv_error_last(), "certificate") || strstr(sv_error_last(), "SSL"), "%s", sv_error_last());
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
+}
+
+/* ---- resumed downloads and multipart uploads ---- */
+
+ParameterizedTestParameters(transport, get_rest_resumes)
+{
+	static enum kind kinds[] = {K_FILE, K_SFTP, K_S3};
+	return cr_make_param_array(enum kind, kinds, 3);
+}
+
+/* A download cut after `from` bytes gets only the rest, appended; with a bad start, the check finds it. */
+ParameterizedTest(enum kind *k, transport, get_rest_resumes)
+{
+	const size_t big = 3; /* files[3]: 300001 bytes */
+	const char *local, *name = files[big].name;
+	char path[4300];
+	int fd;
+	remote_make(&R, *k);
+	remote_open(&R);
+	make_files(&R, 7);
+	local = local_paths[big];
+	cr_assert_eq(sv_transport_put_many(R.t, &local, &name, 1, NULL, NULL), 0, "%s", sv_error_last());
+	snprintf(path, sizeof(path), "%s/partial", R.local);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, content[big], 100000), 100000);
+	cr_assert_eq(sv_transport_get_rest(R.t, name, fd, 100000, -1), 0, "%s", sv_error_last());
+	cr_assert_eq(lseek(fd, 0, SEEK_END), (off_t)files[big].size);
+	unsigned char *got = malloc(files[big].size);
+	cr_assert_eq(pread(fd, got, files[big].size, 0), (ssize_t)files[big].size);
+	cr_assert_eq(memcmp(got, content[big], files[big].size), 0, "the resumed file differs");
+	free(got);
+	close(fd);
+}
+
+/* Over the threshold: parts (several at once), then the object whole under its name; the state file goes. */
+Test(transport, s3_multipart_round_trip)
+{
+	const size_t big = 2; /* files[2]: 5 MiB + 123 */
+	const char *local, *name = files[big].name;
+	char state[4300], path[4400];
+	int64_t size;
+	remote_make(&R, K_S3);
+	snprintf(state, sizeof(state), "%s/uploads", R.local);
+	R.o.multipart_threshold = 1 << 20;
+	R.o.multipart_part_size = 512 << 10;
+	R.o.multipart_state_dir = state;
+	remote_open(&R);
+	make_files(&R, 9);
+	local = local_paths[big];
+	cr_assert_eq(sv_transport_put_many(R.t, &local, &name, 1, NULL, NULL), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_transport_stat(R.t, name, &size), 0);
+	cr_assert_eq(size, (int64_t)files[big].size);
+	expect_content(&R, name, content[big], files[big].size);
+	/* No state left behind. */
+	snprintf(path, sizeof(path), "%s/objects+sha256+ab+ab02.zst.upload", state);
+	cr_assert_neq(access(path, F_OK), 0, "the state file %s was left", path);
+}
+
+Test(transport, s3_complete_xml)
+{
+	char etags[3][128] = {"\"a1\"", "\"b2\"", "\"c&3\""};
+	char *xml = sv_transport_s3_complete_xml((const char(*)[128])etags, 3);
+	cr_assert_not_null(xml);
+	cr_assert_str_eq(xml, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+			      "<Part><PartNumber>1</PartNumber><ETag>\"a1\"</ETag></Part>"
+			      "<Part><PartNumber>2</PartNumber><ETag>\"b2\"</ETag></Part>"
+			      "<Part><PartNumber>3</PartNumber><ETag>\"c&amp;3\"</ETag></Part>"
+			      "</CompleteMultipartUpload>");
+	free(xml);
+}
+
+typedef struct {
+	char keys[4][64], ids[4][64];
+	int64_t when[4];
+	int n;
+} uploads_seen;
+
+static int on_upload(void *ctx, const char *key, const char *id, int64_t initiated)
+{
+	uploads_seen *u = ctx;
+	cr_assert_lt(u->n, 4);
+	snprintf(u->keys[u->n], 64, "%s", key);
+	snprintf(u->ids[u->n], 64, "%s", id);
+	u->when[u->n++] = initiated;
+	return 0;
+}
+
+Test(transport, s3_parse_uploads)
+{
+	static const char page[] =
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<ListMultipartUploadsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+		"<Bucket>b</Bucket><IsTruncated>true</IsTruncated>"
+		"<NextKeyMarker>p/sha256/cd/x.zst</NextKeyMarker><NextUploadIdMarker>ID2</NextUploadIdMarker>"
+		"<Upload><Key>p/sha256/ab/y.zst</Key><UploadId>ID1</UploadId><Initiated>2024-01-02T03:04:05.000Z</Initiated></Upload>"
+		"<Upload><Key>p/sha256/cd/x.zst</Key><UploadId>ID2</UploadId><Initiated>garbage</Initiated></Upload>"
+		"</ListMultipartUploadsResult>";
+	uploads_seen u = {0};
+	char *nk = NULL, *ni = NULL;
+	cr_assert_eq(sv_transport_s3_parse_uploads(page, sizeof(page) - 1, on_upload, &u, &nk, &ni), 0);
+	cr_assert_eq(u.n, 2);
+	cr_assert_str_eq(u.keys[0], "p/sha256/ab/y.zst");
+	cr_assert_str_eq(u.ids[1], "ID2");
+	cr_assert_eq(u.when[0], 1704164645);
+	cr_assert_eq(u.when[1], -1);
+	cr_assert_str_eq(nk, "p/sha256/cd/x.zst");
+	cr_assert_str_eq(ni, "ID2");
+	free(nk);
+	free(ni);
+	/* An error document is not a listing. */
+	static const char err[] = "<Error><Code>NotImplemented</Code></Error>";
+	cr_assert_neq(sv_transport_s3_parse_uploads(err, sizeof(err) - 1, on_upload, &u, &nk, &ni), 0);
 }
