@@ -845,6 +845,17 @@ test_unreachable_remote_exit_3() {
 
 # --- 5. A first push to a new place ---
 
+# mr_first_push NAME DIR: archive a's first push to mirror NAME made DIR/objects
+# and the bare repository DIR/ledger.git, which hold all of a.
+mr_first_push() {
+	sv -C a mirror push "$1"
+	expect_status 0
+	expect_in "ledger pushed (1 branch)" "$out"
+	expect_eq "$(mr_remote_objects "$2/objects")" "$(mr_local_objects a)"
+	expect_eq "$(git --git-dir="$2/ledger.git" rev-parse --is-bare-repository)" "true"
+	expect_eq "$(git --git-dir="$2/ledger.git" rev-parse main)" "$(git --git-dir=a/ledger.git rev-parse main)"
+}
+
 # rsync, rclone and restic users expect a first push to make what it needs:
 # the objects folder and a bare ledger repository under an existing folder.
 test_first_push_creates_file_mirror() {
@@ -854,12 +865,7 @@ test_first_push_creates_file_mirror() {
 	off=$PWD/backup/off
 	sv -C a mirror add off --objects "file://$off/objects" --ledger "file://$off/ledger.git"
 	expect_status 0
-	sv -C a mirror push off
-	expect_status 0
-	expect_in "ledger pushed (1 branch)" "$out"
-	expect_eq "$(mr_remote_objects "$off/objects")" "$(mr_local_objects a)"
-	expect_eq "$(git --git-dir="$off/ledger.git" rev-parse --is-bare-repository)" "true"
-	expect_eq "$(git --git-dir="$off/ledger.git" rev-parse main)" "$(git --git-dir=a/ledger.git rev-parse main)"
+	mr_first_push off "$off"
 	sv -C a mirror verify --deep off
 	expect_status 0
 	sv clone --objects "file://$off/objects" --ledger "file://$off/ledger.git" c
@@ -892,12 +898,7 @@ test_first_push_creates_ssh_mirror() {
 	keys=(--ssh-key "$SV_SSHD_KEY" --known-hosts "$SV_SSHD_KNOWN_HOSTS")
 	sv -C a mirror add off --objects "$SV_SSHD_URL/backup/off/objects" --ledger "$ssh/backup/off/ledger.git" "${keys[@]}"
 	expect_status 0
-	sv -C a mirror push off
-	expect_status 0
-	expect_in "ledger pushed (1 branch)" "$out"
-	expect_eq "$(mr_remote_objects "$off/objects")" "$(mr_local_objects a)"
-	expect_eq "$(git --git-dir="$off/ledger.git" rev-parse --is-bare-repository)" "true"
-	expect_eq "$(git --git-dir="$off/ledger.git" rev-parse main)" "$(git --git-dir=a/ledger.git rev-parse main)"
+	mr_first_push off "$off"
 	expect_eq "$(git --git-dir="$off/ledger.git" symbolic-ref HEAD)" "refs/heads/main"
 	# It refuses a rewrite, as a ledger made by salvage itself does.
 	expect_eq "$(git --git-dir="$off/ledger.git" config receive.denyNonFastForwards)" "true"
