@@ -957,7 +957,7 @@ test_first_push_creates_ssh_mirror() {
 	[ "$status" -ne 0 ] || fail "a ledger path with a single quote was pushed to"
 	[ -z "$(ls -A "$SV_SSHD_ROOT/q")" ] || fail "a quote in the path made something: $(ls -A "$SV_SSHD_ROOT/q")"
 	home=$(getent passwd "$(id -un)" | cut -d: -f6)
-	[ ! -e "$home/pwned" ] && [ ! -e "$SV_SSHD_ROOT/q/pwned" ] || fail "a quote in the path ran a command"
+	if [ -e "$home/pwned" ] || [ -e "$SV_SSHD_ROOT/q/pwned" ]; then fail "a quote in the path ran a command"; fi
 }
 
 # --- A hostile mirror ---
