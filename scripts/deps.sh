@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(
 	build-essential pkg-config
-	libzstd-dev libssl-dev libgit2-dev libcriterion-dev
+	libzstd-dev libssl-dev libgit2-dev libssh2-1-dev libcriterion-dev
 	libcurl4-openssl-dev libsqlite3-dev libcsv-dev libjansson-dev libxml2-dev
 	libmicrohttpd-dev zlib1g-dev zip
 	zstd coreutils util-linux time sqlite3 python3

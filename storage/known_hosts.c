@@ -94,14 +94,19 @@ int sv_known_hosts_field_matches(char *field, const char *name)
 	return hit;
 }
 
-int sv_known_hosts_lookup(const char *file, const char *name, const unsigned char *key, size_t keylen, int *verdict)
+/*
+ * Reads one file: with key, updates *verdict (see sv_known_hosts_lookup);
+ * with types, appends the key type of each line for name, comma-separated.
+ */
+static int scan(const char *file, const char *name, const unsigned char *key, size_t keylen, int *verdict, char *types,
+		size_t cap)
 {
 	FILE *f = fopen(file, "r");
 	char *line = NULL;
-	size_t cap = 0;
+	size_t linecap = 0;
 	if (!f)
 		return -1;
-	while (getline(&line, &cap, f) >= 0) {
+	while (getline(&line, &linecap, f) >= 0) {
 		char *save = NULL, *tok = strtok_r(line, " \t\r\n", &save);
 		int revoked = 0;
 		if (!tok || *tok == '#')
@@ -115,6 +120,12 @@ int sv_known_hosts_lookup(const char *file, const char *name, const unsigned cha
 		char *hosts = tok, *type = strtok_r(NULL, " \t\r\n", &save), *b64 = strtok_r(NULL, " \t\r\n", &save);
 		if (!hosts || !type || !b64)
 			continue;
+		if (!key) {
+			size_t n = strlen(types);
+			if (!revoked && sv_known_hosts_field_matches(hosts, name) && !strstr(types, type))
+				snprintf(types + n, cap - n, "%s%s", n ? "," : "", type);
+			continue;
+		}
 		size_t len;
 		unsigned char *blob = b64_decode(b64, strlen(b64), &len);
 		int same = blob && len == keylen && !memcmp(blob, key, keylen);
@@ -132,4 +143,60 @@ int sv_known_hosts_lookup(const char *file, const char *name, const unsigned cha
 	free(line);
 	fclose(f);
 	return 0;
+}
+
+int sv_known_hosts_lookup(const char *file, const char *name, const unsigned char *key, size_t keylen, int *verdict)
+{
+	return scan(file, name, key, keylen, verdict, NULL, 0);
+}
+
+/* "host", or "[host]:port" for a port other than 22, into buf. */
+static void host_name(char *buf, size_t cap, const char *host, int port)
+{
+	if (port == 22)
+		snprintf(buf, cap, "%s", host);
+	else
+		snprintf(buf, cap, "[%s]:%d", host, port);
+}
+
+void sv_known_hosts_types(const char *const *files, size_t nfiles, const char *host, int port, char *types, size_t cap)
+{
+	char name[300];
+	host_name(name, sizeof(name), host, port);
+	types[0] = '\0';
+	for (size_t i = 0; i < nfiles && files[i] && files[i][0]; i++)
+		scan(files[i], name, NULL, 0, NULL, types, cap);
+}
+
+int sv_known_hosts_check(const char *const *files, size_t nfiles, const char *host, int port, const unsigned char *key,
+			 size_t keylen, char *why, size_t cap)
+{
+	char name[300], fp[64];
+	int verdict = SV_KH_UNKNOWN, readable = 0;
+
+	host_name(name, sizeof(name), host, port);
+	for (size_t i = 0; i < nfiles && files[i] && files[i][0]; i++)
+		if (sv_known_hosts_lookup(files[i], name, key, keylen, &verdict) == 0)
+			readable = 1;
+	sv_known_hosts_fingerprint(key, keylen, fp, sizeof(fp));
+	switch (verdict) {
+	case SV_KH_MATCH:
+		return 0;
+	case SV_KH_REVOKED:
+		snprintf(why, cap, "the host key of %s (%s) is revoked in known_hosts", name, fp);
+		break;
+	case SV_KH_CHANGED:
+		snprintf(why, cap,
+			 "the host key of %s (%s) does not match known_hosts '%s': the key changed, or someone is in the "
+			 "middle; refusing to connect",
+			 name, fp, files[0]);
+		break;
+	default:
+		if (!readable)
+			snprintf(why, cap, "cannot check the host key of %s: cannot read known_hosts '%s'", name, files[0]);
+		else
+			snprintf(why, cap, "%s is not in known_hosts '%s' (its key is %s); add it once you trust it", name,
+				 files[0], fp);
+	}
+	return -1;
 }

@@ -30,6 +30,22 @@ int sv_known_hosts_lookup(const char *file, const char *name, const unsigned cha
 /* 1 if a known_hosts host field names name (the field is lower-cased in place). */
 int sv_known_hosts_field_matches(char *field, const char *name);
 
+/*
+ * Checks host's raw key (port 22: looked up as "host", else "[host]:port";
+ * host lower-cased by the caller) against nfiles known_hosts files, files[0]
+ * named in messages. 0 if it matches; else -1 with why (revoked, changed,
+ * unknown, or no file readable) in buf, a refusal to connect.
+ */
+int sv_known_hosts_check(const char *const *files, size_t nfiles, const char *host, int port, const unsigned char *key,
+			 size_t keylen, char *why, size_t cap);
+
+/*
+ * The key types ("ssh-ed25519,ecdsa-sha2-nistp256") of the lines for host
+ * (named as for sv_known_hosts_check) into types: the host keys worth asking
+ * the server for, so that it does not show one that no line holds.
+ */
+void sv_known_hosts_types(const char *const *files, size_t nfiles, const char *host, int port, char *types, size_t cap);
+
 /* "SHA256:<base64, unpadded>", as ssh prints a key's fingerprint, into buf. */
 void sv_known_hosts_fingerprint(const unsigned char *key, size_t len, char *buf, size_t cap);
 

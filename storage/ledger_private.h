@@ -9,6 +9,7 @@
 #include "ledger.h"
 
 #include <git2.h>
+#include <limits.h>
 
 struct sv_ledger {
 	git_repository *repo;
@@ -35,5 +36,34 @@ int sv_ledger_each_branch(sv_ledger *l, int (*fn)(sv_ledger *l, git_reference *r
 /* Calls fn for each line of a blob (see sv_ledger_records); *line is a buffer kept between calls. */
 int sv_ledger_blob_lines(git_blob *blob, const char *path, sv_ledger_record_fn fn, void *ctx, char **line,
 			 size_t *cap);
+
+/* Where and how to reach an ssh server, as the push does (ledger_remote.c). */
+typedef struct {
+	const char *host, *user, *shown; /* shown: the ledger URL, for messages */
+	int port;
+	const char *path; /* the repository's path on the server, as git-receive-pack gets it */
+	const char *const *known_hosts;
+	size_t nknown;
+	const char (*keys)[PATH_MAX]; /* "" for the ssh agent */
+	int nkeys;
+	const char *passphrase;
+} sv_ledger_ssh_target;
+
+/*
+ * Makes a bare repository at t->path on the server (`git init --bare` run by
+ * its shell over ssh, configured as sv_ledger_init does) when nothing but an
+ * empty folder is there, only the last folder of the path, and only when the
+ * folder above exists. 1 if it made one, 0 if a repository is there already,
+ * else an error (SV_EINVAL: something else is there).
+ */
+int sv_ledger_ssh_create(const sv_ledger_ssh_target *t);
+
+/*
+ * The shell script sv_ledger_ssh_create runs for path (into buf; the folder
+ * it must find into parent): into the folder above, then `git init --bare`
+ * of the last name if nothing but an empty folder is there. Exit status 0
+ * made, 97 no folder above, 98 something else there, 99 a repository there.
+ */
+int sv_ledger_ssh_script(const char *path, char *buf, size_t cap, char *parent, size_t pcap);
 
 #endif

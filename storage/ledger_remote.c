@@ -36,7 +36,7 @@
 typedef struct {
 	int local; /* file:// or a plain path */
 	int ssh;   /* ssh://, ssh+git://, git+ssh:// or scp-like user@host:path */
-	char path[PATH_MAX]; /* local only */
+	char path[PATH_MAX]; /* local: the folder; ssh: the path git-receive-pack gets */
 	char user[128];
 	char host[256];
 	int port;
@@ -103,6 +103,14 @@ static int parse_url(const char *url, remote_url *u)
 		*p = (char)tolower((unsigned char)*p);
 	if (!u->host[0])
 		return sv_error_set(SV_EINVAL, "no host in ledger URL");
+	/* The path as libgit2 1.5 sends it: not decoded; ssh://host/~/x is ~/x. */
+	if (sep)
+		snprintf(u->path, sizeof(u->path), "%s", end[0] == '/' && end[1] == '~' ? end + 1 : end);
+	else
+		snprintf(u->path, sizeof(u->path), "%s", end + 1);
+	/* libgit2 puts the path between single quotes for the server's shell, without escaping any. */
+	if (u->ssh && strchr(u->path, '\''))
+		return sv_error_set(SV_EINVAL, "a single quote in an ssh ledger path cannot be sent safely");
 	return 0;
 }
 
@@ -153,8 +161,8 @@ static int refuse(remote_ctx *c, int code, const char *fmt, ...)
 static int on_certificate(git_cert *cert, int valid, const char *host, void *payload)
 {
 	remote_ctx *c = payload;
-	char name[300], fp[64];
-	int verdict = SV_KH_UNKNOWN, readable = 0;
+	const char *files[2] = {c->known_hosts[0], c->known_hosts[1]};
+	char why[1024];
 	(void)valid;
 
 	/* TLS: libgit2's own verdict stands. */
@@ -163,32 +171,10 @@ static int on_certificate(git_cert *cert, int valid, const char *host, void *pay
 	git_cert_hostkey *hk = (git_cert_hostkey *)cert;
 	if (!(hk->type & GIT_CERT_SSH_RAW))
 		return refuse(c, SV_EIO, "cannot check the host key of %s: libssh2 gave no raw key", host);
-	const char *h = c->u.host[0] ? c->u.host : host;
-	if (c->u.port == 22)
-		snprintf(name, sizeof(name), "%s", h);
-	else
-		snprintf(name, sizeof(name), "[%s]:%d", h, c->u.port);
-	for (int i = 0; i < 2 && c->known_hosts[i][0]; i++)
-		if (sv_known_hosts_lookup(c->known_hosts[i], name, (const unsigned char *)hk->hostkey, hk->hostkey_len, &verdict) == 0)
-			readable = 1;
-	sv_known_hosts_fingerprint((const unsigned char *)hk->hostkey, hk->hostkey_len, fp, sizeof(fp));
-	switch (verdict) {
-	case SV_KH_MATCH:
+	if (sv_known_hosts_check(files, 2, c->u.host[0] ? c->u.host : host, c->u.port,
+				 (const unsigned char *)hk->hostkey, hk->hostkey_len, why, sizeof(why)) == 0)
 		return 0;
-	case SV_KH_REVOKED:
-		return refuse(c, SV_EIO, "the host key of %s (%s) is revoked in known_hosts", name, fp);
-	case SV_KH_CHANGED:
-		return refuse(c, SV_EIO,
-			      "the host key of %s (%s) does not match known_hosts '%s': the key changed, or someone "
-			      "is in the middle; refusing to connect",
-			      name, fp, c->known_hosts[0]);
-	default:
-		if (!readable)
-			return refuse(c, SV_EIO, "cannot check the host key of %s: cannot read known_hosts '%s'", name,
-				      c->known_hosts[0]);
-		return refuse(c, SV_EIO, "%s is not in known_hosts '%s' (its key is %s); add it once you trust it", name,
-			      c->known_hosts[0], fp);
-	}
+	return refuse(c, SV_EIO, "%s", why);
 }
 
 static int on_credentials(git_credential **out, const char *url, const char *user_from_url, unsigned int allowed,
@@ -518,6 +504,36 @@ static int pack_without_deltas(sv_ledger *l)
 }
 
 /*
+ * After a push to an ssh ledger could not connect (rc, its error set), the
+ * repository may not exist yet: a first push makes it, as one to a file://
+ * ledger does. 1 if it was made (connect again), else the error to report:
+ * the push's own when a repository is there or the server could not even be
+ * reached as the push would have.
+ */
+static int first_ssh_push(remote_ctx *c, int rc)
+{
+	const char *files[2] = {c->known_hosts[0], c->known_hosts[1]};
+	char user[128], first[1400];
+	struct passwd *pw;
+	int made;
+
+	/* Our own refusals (host key, authentication) stand. */
+	if (!c->u.ssh || c->why[0])
+		return rc;
+	if (c->u.user[0])
+		snprintf(user, sizeof(user), "%s", c->u.user);
+	else
+		snprintf(user, sizeof(user), "%s", (pw = getpwuid(getuid())) ? pw->pw_name : "git");
+	snprintf(first, sizeof(first), "%s", sv_error_last());
+	sv_ledger_ssh_target t = {c->u.host, user, c->shown, c->u.port, c->u.path, files, 2,
+				  (const char(*)[PATH_MAX])c->keys, c->nkeys, c->o ? c->o->ssh_passphrase : NULL};
+	if ((made = sv_ledger_ssh_create(&t)) == 0)
+		return sv_error_set(rc, "%s", first);
+	c->tried = 0; /* the keys again, for the next connection */
+	return made;
+}
+
+/*
  * Sends items[i].id to items[i].dst for every item the remote does not hold
  * as it is. temp: each is sent from a temp ref of this process (libgit2 pushes
  * refs, not ids), else from dst itself (the branch as it is when sent).
@@ -543,7 +559,13 @@ static int push_items(sv_ledger *l, const char *url, const sv_ledger_remote_opti
 		sv_error_prefix("cannot create the mirror ledger");
 		goto done;
 	}
-	if ((rc = connect_and_list(&c, &remote, GIT_DIRECTION_PUSH, &cb, &heads, &nheads)) < 0)
+	if ((rc = connect_and_list(&c, &remote, GIT_DIRECTION_PUSH, &cb, &heads, &nheads)) < 0 &&
+	    (rc = first_ssh_push(&c, rc)) > 0) {
+		git_remote_free(remote);
+		remote = NULL;
+		rc = connect_and_list(&c, &remote, GIT_DIRECTION_PUSH, &cb, &heads, &nheads);
+	}
+	if (rc < 0)
 		goto done;
 	if (!(specs.strings = calloc(n ? n : 1, sizeof(char *)))) {
 		rc = sv_error_set(SV_EIO, "out of memory");

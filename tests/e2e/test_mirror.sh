@@ -845,6 +845,17 @@ test_unreachable_remote_exit_3() {
 
 # --- 5. A first push to a new place ---
 
+# mr_first_push NAME DIR: archive a's first push to mirror NAME made DIR/objects
+# and the bare repository DIR/ledger.git, which hold all of a.
+mr_first_push() {
+	sv -C a mirror push "$1"
+	expect_status 0
+	expect_in "ledger pushed (1 branch)" "$out"
+	expect_eq "$(mr_remote_objects "$2/objects")" "$(mr_local_objects a)"
+	expect_eq "$(git --git-dir="$2/ledger.git" rev-parse --is-bare-repository)" "true"
+	expect_eq "$(git --git-dir="$2/ledger.git" rev-parse main)" "$(git --git-dir=a/ledger.git rev-parse main)"
+}
+
 # rsync, rclone and restic users expect a first push to make what it needs:
 # the objects folder and a bare ledger repository under an existing folder.
 test_first_push_creates_file_mirror() {
@@ -854,12 +865,7 @@ test_first_push_creates_file_mirror() {
 	off=$PWD/backup/off
 	sv -C a mirror add off --objects "file://$off/objects" --ledger "file://$off/ledger.git"
 	expect_status 0
-	sv -C a mirror push off
-	expect_status 0
-	expect_in "ledger pushed (1 branch)" "$out"
-	expect_eq "$(mr_remote_objects "$off/objects")" "$(mr_local_objects a)"
-	expect_eq "$(git --git-dir="$off/ledger.git" rev-parse --is-bare-repository)" "true"
-	expect_eq "$(git --git-dir="$off/ledger.git" rev-parse main)" "$(git --git-dir=a/ledger.git rev-parse main)"
+	mr_first_push off "$off"
 	sv -C a mirror verify --deep off
 	expect_status 0
 	sv clone --objects "file://$off/objects" --ledger "file://$off/ledger.git" c
@@ -877,6 +883,81 @@ test_first_push_creates_file_mirror() {
 	sv clone --objects "file://$off/nothing" --ledger "file://$off/ledger.git" d
 	[ "$status" -ne 0 ] || fail "clone from a missing objects folder succeeded"
 	[ ! -e "$off/nothing" ] || fail "clone made the mirror's objects folder"
+}
+
+# The same over ssh, where the server holds only OpenSSH and git: the sftp
+# objects folder is made, and the bare ledger repository is made over ssh
+# (git init --bare) when the push finds none, under a folder that exists.
+test_first_push_creates_ssh_mirror() {
+	mr_home
+	mr_sshd
+	mr_archive a
+	off=$SV_SSHD_ROOT/backup/off
+	mkdir -p "$off"
+	ssh=ssh://$SV_SSHD_USER@127.0.0.1:$SV_SSHD_PORT$SV_SSHD_ROOT
+	keys=(--ssh-key "$SV_SSHD_KEY" --known-hosts "$SV_SSHD_KNOWN_HOSTS")
+	sv -C a mirror add off --objects "$SV_SSHD_URL/backup/off/objects" --ledger "$ssh/backup/off/ledger.git" "${keys[@]}"
+	expect_status 0
+	mr_first_push off "$off"
+	expect_eq "$(git --git-dir="$off/ledger.git" symbolic-ref HEAD)" "refs/heads/main"
+	# It refuses a rewrite, as a ledger made by salvage itself does.
+	expect_eq "$(git --git-dir="$off/ledger.git" config receive.denyNonFastForwards)" "true"
+	sv -C a mirror push off
+	expect_status 0
+	expect_in "ledger up to date" "$out"
+	sv clone --objects "$SV_SSHD_URL/backup/off/objects" --ledger "$ssh/backup/off/ledger.git" "${keys[@]}" c
+	expect_status 0
+	expect_eq "$(mr_ls c)" "$(mr_ls a)"
+
+	# pull, verify and clone never make a ledger.
+	sv -C a mirror add none --objects "$SV_SSHD_URL/backup/off/objects" --ledger "$ssh/backup/off/none.git" "${keys[@]}"
+	expect_status 0
+	sv -C a mirror pull none
+	[ "$status" -ne 0 ] || fail "pull from a missing ledger succeeded"
+	sv -C a mirror verify none
+	[ "$status" -ne 0 ] || fail "verify of a missing ledger succeeded"
+	sv clone --objects "$SV_SSHD_URL/backup/off/objects" --ledger "$ssh/backup/off/none.git" "${keys[@]}" d
+	[ "$status" -ne 0 ] || fail "clone from a missing ledger succeeded"
+	[ ! -e "$off/none.git" ] || fail "pull, verify or clone made a ledger"
+
+	# Only the last folder is made: a missing disk (its mount point gone too) is not filled.
+	sv -C a mirror add gone --objects "$SV_SSHD_URL/backup/off/objects" --ledger "$ssh/unmounted/off/ledger.git" "${keys[@]}"
+	expect_status 0
+	sv -C a mirror push gone
+	expect_status 3
+	expect_in "unmounted/off" "$err"
+	expect_in "ledger not pushed" "$out"
+	[ ! -e "$SV_SSHD_ROOT/unmounted" ] || fail "a push made the folders above the ledger"
+	# A folder that holds something else is left alone.
+	mkdir "$off/taken"
+	echo "someone's notes" >"$off/taken/notes.txt"
+	sv -C a mirror add taken --objects "$SV_SSHD_URL/backup/off/objects" --ledger "$ssh/backup/off/taken" "${keys[@]}"
+	sv -C a mirror push taken
+	expect_status 2
+	expect_in "exists and is not a git repository" "$err"
+	[ "$(ls -A "$off/taken")" = notes.txt ] || fail "a push wrote into a folder that was not empty: $(ls -A "$off/taken")"
+
+	# A path with a double quote and a ';' reaches the server's shell as one word (libgit2 1.5 takes
+	# no space in an ssh URL, raw or as %20: tests/unit/test_ledger_ssh.c runs the script on one).
+	mkdir "$SV_SSHD_ROOT/an\"odd\";dir"
+	odd="$ssh/an\"odd\";dir/ledger.git"
+	sv -C a mirror add odd --objects "$SV_SSHD_URL/backup/off/objects" --ledger "$odd" "${keys[@]}"
+	expect_status 0
+	sv -C a mirror push odd
+	expect_status 0
+	expect_in "ledger pushed (1 branch)" "$out"
+	expect_eq "$(git --git-dir="$SV_SSHD_ROOT/an\"odd\";dir/ledger.git" rev-parse main)" \
+		"$(git --git-dir=a/ledger.git rev-parse main)"
+	[ "$(ls -A "$SV_SSHD_ROOT/an\"odd\";dir")" = ledger.git ] || fail "unexpected files: $(ls -A "$SV_SSHD_ROOT/an\"odd\";dir")"
+	# A single quote would end libgit2's own quoting of the path on the server: refused before anything runs.
+	mkdir "$SV_SSHD_ROOT/q"
+	sv -C a mirror add quote --objects "$SV_SSHD_URL/backup/off/objects" \
+		--ledger "$ssh/q/x';touch%20pwned;'.git" "${keys[@]}"
+	sv -C a mirror push quote
+	[ "$status" -ne 0 ] || fail "a ledger path with a single quote was pushed to"
+	[ -z "$(ls -A "$SV_SSHD_ROOT/q")" ] || fail "a quote in the path made something: $(ls -A "$SV_SSHD_ROOT/q")"
+	home=$(getent passwd "$(id -un)" | cut -d: -f6)
+	if [ -e "$home/pwned" ] || [ -e "$SV_SSHD_ROOT/q/pwned" ]; then fail "a quote in the path ran a command"; fi
 }
 
 # --- A hostile mirror ---
