@@ -160,7 +160,7 @@ int sv_fetch_record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, 
 		    const char *redirect, int64_t retry_at);
 int sv_fetch_add_link(fetcher *f, const char *url, int64_t seed, int depth, sv_kind kind, const char *via,
 		      int redirects);
-int sv_fetch_queue_sitemap(fetcher *f, const char *url, const char *via, int64_t seed);
+int sv_fetch_queue_sitemap(fetcher *f, transfer *t, const char *url);
 int sv_fetch_flush_links(fetcher *f);
 int sv_fetch_keep_rules(fetcher *f, const char *host, const char *body, size_t len, int status, int crawl_delay_ms);
 int sv_fetch_checkpoint(fetcher *f);

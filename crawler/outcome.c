@@ -108,15 +108,14 @@ int sv_fetch_finish_response(fetcher *f, transfer *t, long status)
 				       ? sv_robots_sitemaps(t->host->robots, &maps)
 				       : 0;
 		for (size_t i = 0; i < nmaps && i < 100; i++)
-			if ((rc = sv_fetch_queue_sitemap(f, maps[i], t->item.url, t->item.seed)))
+			if ((rc = sv_fetch_queue_sitemap(f, t, maps[i])))
 				return rc;
 		return 0;
 	}
 	/* A seed's own page, and every page its redirects land on: their hosts'
 	 * /sitemap.xml seeds discovery too. */
 	int chain = t->item.depth == 0 && sv_fetch_is_kind(t, SV_KIND_PAGE);
-	if (chain &&
-	    (rc = sv_fetch_queue_sitemap(f, "/sitemap.xml", t->item.url, t->item.seed)))
+	if (chain && (rc = sv_fetch_queue_sitemap(f, t, "/sitemap.xml")))
 		return rc;
 	sv_kind kind = capture_kind(t);
 	int retryable = status >= 500 || status == 408 || status == 429;

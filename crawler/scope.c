@@ -389,6 +389,38 @@ int sv_scope_decide(const sv_scope_compiled *s, const char *url, int from_depth,
 	return 0;
 }
 
+int sv_scope_decide_sitemap(const sv_scope_compiled *s, const char *url, int depth, sv_scope_decision *out)
+{
+	const char *trap;
+	sv_scope server;
+	parts u;
+
+	if (!s || !url || !out)
+		return sv_error_set(SV_EINVAL, "scope decision without rules, URL or result");
+	*out = (sv_scope_decision){.follow = 1, .kind = SV_SCOPE_AS_PAGE, .depth = depth < 0 ? 0 : depth};
+	if (split_url(&u, url) < 0)
+		return decline(out, SV_SCOPE_WHY_NOT_HTTP);
+	if (u.len > s->max_url_length)
+		return decline(out, SV_SCOPE_WHY_TOO_LONG);
+	if ((trap = path_trap(u.path, u.path_len)))
+		return decline(out, trap);
+	if (s->scope == SV_SCOPE_PAGE)
+		return decline(out, SV_SCOPE_WHY_PAGE_SITEMAP);
+	/* A sitemap maps its whole server: prefix compares the server, and its entries the folder. */
+	server = s->scope == SV_SCOPE_PREFIX ? SV_SCOPE_HOST : s->scope;
+	for (size_t i = 0; i < s->nbases && !out->in_scope; i++)
+		out->in_scope = in_scope_of(server, &s->bases[i], &u);
+	if (!out->in_scope)
+		return decline(out, SV_SCOPE_WHY_OUT);
+	if (matches_any(s->exclude, s->nexclude, &u))
+		return decline(out, SV_SCOPE_WHY_EXCLUDED);
+	if (s->depth >= 0 && out->depth > s->depth)
+		return decline(out, SV_SCOPE_WHY_DEPTH);
+	if (out->depth >= SV_SCOPE_SITEMAP_LEVELS)
+		return decline(out, SV_SCOPE_WHY_NESTING);
+	return 0;
+}
+
 /* Checks and normalises one pattern t[0..n) of the list named which. */
 static int compile_pattern(pattern *out, const char *which, const char *t, size_t n)
 {

@@ -188,7 +188,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 	size_t len = size * n;
 	if (!t->w && (t->store_rc = begin_body(t)))
 		return 0;
-	if (t->seed && t->seed->max_bytes >= 0 && t->received + len > (uint64_t)t->seed->max_bytes) {
+	if (t->seed && !t->is_robots && t->seed->max_bytes >= 0 && t->received + len > (uint64_t)t->seed->max_bytes) {
 		t->too_big = 1;
 		return 0;
 	}
@@ -214,9 +214,11 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 }
 
 /*
- * A URL found in a body being received: another sitemap from an index; a URL
- * a sitemap lists, one hop from the seed; a link, one hop further than the
- * page it is on. The row's scope decides which are queued.
+ * A URL found in a body being received: another sitemap from an index, one
+ * hop further than the index; a URL a sitemap lists, one hop further than
+ * the sitemap; a link, one hop further than the page it is on. The row's
+ * scope decides which are queued, and nothing found on a sitemap or page
+ * outside it is (t->in_scope).
  */
 static void on_found(void *ctx, const char *url, sv_found_kind kind)
 {
@@ -228,19 +230,16 @@ static void on_found(void *ctx, const char *url, sv_found_kind kind)
 		return;
 	switch (kind) {
 	case SV_FOUND_SITEMAP:
-		rc = sv_fetch_add_link(f, url, t->item.seed, 0, SV_KIND_SITEMAP, t->item.url, 0);
+		if (t->in_scope && sv_scope_decide_sitemap(t->seed->scope, url, t->item.depth + 1, &d) == 0 && d.follow)
+			rc = sv_fetch_add_link(f, url, t->item.seed, d.depth, SV_KIND_SITEMAP, t->item.url, 0);
 		break;
 	case SV_FOUND_LISTED:
-		if (sv_scope_decide(t->seed->scope, url, 0, 1, 0, &d) == 0 && d.follow)
-			rc = sv_fetch_add_link(f, url, t->item.seed, 1, sv_scope_kind_to_kind(d.kind), t->item.url, 0);
-		break;
 	case SV_FOUND_PAGE:
 	case SV_FOUND_REQUISITE:
 		if (sv_scope_decide(t->seed->scope, url, t->item.depth, t->in_scope, kind == SV_FOUND_REQUISITE, &d) ==
 			    0 &&
 		    d.follow)
-			rc = sv_fetch_add_link(f, url, t->item.seed, t->item.depth + 1, sv_scope_kind_to_kind(d.kind), t->item.url,
-				      0);
+			rc = sv_fetch_add_link(f, url, t->item.seed, d.depth, sv_scope_kind_to_kind(d.kind), t->item.url, 0);
 		break;
 	}
 	if (rc)
@@ -279,7 +278,7 @@ int sv_fetch_transfer_start(fetcher *f, transfer *t)
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
 	sv_fetch_tls_set(f, t);
-	if (t->seed && t->seed->max_bytes >= 0)
+	if (t->seed && !t->is_robots && t->seed->max_bytes >= 0)
 		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->seed->max_bytes);
 	if (!t->is_robots && f->o->tmp_dir && sv_partial_find(&t->part, f->o->tmp_dir, t->item.url)) {
 		char range[32], ifrange[600];
