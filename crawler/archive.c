@@ -3,6 +3,8 @@
  */
 #include "archive.h"
 
+#include "guard.h"
+
 #include "../storage/ledger.h"
 
 #include "../common/error.h"
@@ -268,6 +270,31 @@ static int add_insecure_host(const git_config_entry *e, void *ctx)
 	return 0;
 }
 
+/* One crawl.allowPrivate value: "true" (every private address), or a server as "host:port". */
+static int add_allow_private(const git_config_entry *e, void *ctx)
+{
+	insecure_ctx *ic = ctx;
+	sv_archive *a = ic->a;
+	const char *v = e->value ? e->value : "";
+	char *key = NULL, **bigger = NULL;
+	if (!strcmp(v, "true")) {
+		a->allow_private_all = 1;
+		return 0;
+	}
+	if (sv_guard_server_key(&key, v) != 0)
+		ic->rc = sv_error_set(SV_EINVAL, "%s: crawl.allowPrivate = %s (host:port, or true for every private address)",
+				      a->conf_path, v);
+	else if (!(bigger = realloc(a->allow_private, (a->nallow_private + 1) * sizeof(*bigger))))
+		ic->rc = sv_error_set(SV_EIO, "out of memory");
+	if (ic->rc) {
+		free(key);
+		return GIT_EUSER;
+	}
+	a->allow_private = bigger;
+	a->allow_private[a->nallow_private++] = key;
+	return 0;
+}
+
 int sv_archive_open(sv_archive **out, const char *dir)
 {
 	sv_archive *a = calloc(1, sizeof(*a));
@@ -355,6 +382,13 @@ int sv_archive_open(sv_archive **out, const char *dir)
 			rc = git_fail("bad value in", a->conf_path);
 		if (rc)
 			goto fail;
+		e = git_config_get_multivar_foreach(cfg, "crawl.allowPrivate", NULL, add_allow_private, &ic);
+		if (ic.rc)
+			rc = ic.rc;
+		else if (e < 0 && e != GIT_ENOTFOUND)
+			rc = git_fail("bad value in", a->conf_path);
+		if (rc)
+			goto fail;
 	}
 	git_config_free(cfg);
 	*out = a;
@@ -396,6 +430,9 @@ void sv_archive_free(sv_archive *a)
 	for (size_t i = 0; i < a->ninsecure; i++)
 		free(a->insecure_hosts[i]);
 	free(a->insecure_hosts);
+	for (size_t i = 0; i < a->nallow_private; i++)
+		free(a->allow_private[i]);
+	free(a->allow_private);
 	free(a);
 }
 

@@ -30,6 +30,9 @@ typedef struct {
 	char **insecure_hosts; /* crawl.insecureHost: host keys ("host", "host:port") whose TLS is not verified */
 	size_t ninsecure;
 	int robots_attempts;   /* crawl.robotsAttempts: robots.txt fetches per host and run, default 5 */
+	char **allow_private;  /* crawl.allowPrivate: server keys (sv_guard_server_key) that may be private addresses */
+	size_t nallow_private;
+	int allow_private_all; /* crawl.allowPrivate = true: the guard is off */
 } sv_archive;
 
 /* Creates an archive in dir. *existed is set when dir already was one (nothing is changed then). */

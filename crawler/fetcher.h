@@ -99,6 +99,7 @@ typedef struct transfer {
 	int cookie_again; /* times this URL was fetched again at once for a cookie check (outcome.c) */
 	int no_outcome;   /* this capture is not the URL's outcome: it is fetched again at once */
 	char errbuf[CURL_ERROR_SIZE];
+	char refused[192]; /* why the guard refused a connection (guard.h), or "" */
 	struct transfer *next;              /* in a host's waiting list */
 	struct transfer *run_prev, *run_next; /* in the running list */
 } transfer;

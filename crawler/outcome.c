@@ -195,6 +195,18 @@ int sv_fetch_finish_error(fetcher *f, transfer *t, CURLcode res, long status)
 	if (t->store_rc && t->store_rc != SV_EINVAL)
 		return t->store_rc; /* disk full or I/O error: stop the fetcher */
 	snprintf(error, sizeof(error), "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(res));
+	if (res == CURLE_COULDNT_CONNECT && t->refused[0]) {
+		/* The guard refused every address of the server: a failure at once, never retried. */
+		snprintf(error, sizeof(error), "%s", t->refused);
+		permanent = 1;
+		if (t->is_robots) {
+			/* No rules can come from a server salvage will not reach; its URLs are each refused
+			 * (and recorded) in turn, as if it had none. */
+			rc = sv_fetch_record(f, t, SV_OUTCOME_FAILED, status, NULL, NULL, SV_KIND_ROBOTS, NULL, error,
+					     NULL, 0);
+			return rc ? rc : sv_fetch_robots_fetched(f, t, 404);
+		}
+	}
 	switch (res) {
 	case CURLE_FILESIZE_EXCEEDED:
 	case CURLE_WRITE_ERROR:

@@ -583,6 +583,11 @@ int sv_scope_add_landing(sv_scope_compiled *s, const char *url)
 	return add_base(s, url, "landing URL");
 }
 
+const char *sv_scope_seed_url(const sv_scope_compiled *s)
+{
+	return s->bases[0].url;
+}
+
 void sv_scope_free(sv_scope_compiled *s)
 {
 	if (!s)

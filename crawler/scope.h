@@ -165,6 +165,9 @@ int sv_scope_is_dataset_type(const char *content_type, const char *url, const ch
  */
 int sv_scope_add_landing(sv_scope_compiled *s, const char *url);
 
+/* The seed URL, normalised: the server its row names. */
+const char *sv_scope_seed_url(const sv_scope_compiled *s);
+
 void sv_scope_free(sv_scope_compiled *s); /* NULL is a no-op */
 
 #endif

@@ -5,6 +5,8 @@
  */
 #include "fetcher.h"
 
+#include "guard.h"
+
 #include "../common/error.h"
 
 #include <stdlib.h>
@@ -246,6 +248,30 @@ static void on_found(void *ctx, const char *url, sv_found_kind kind)
 		f->fatal = rc;
 }
 
+/*
+ * The private-address guard (guard.h), on every connection curl opens for
+ * t: it sees the address about to be connected to, before any packet is
+ * sent. So a name resolved to a private address (DNS rebinding included),
+ * every spelling of an address, and each hop of a redirect curl follows
+ * (robots.txt) are judged by where the socket would go. CURLOPT_PREREQFUNCTION
+ * would see the address only once the connection (and a TLS handshake) to
+ * the private service was made. The server named is the URL curl is on
+ * (CURLINFO_EFFECTIVE_URL: the redirect's target, inside a redirect).
+ */
+static curl_socket_t open_socket(void *ctx, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	transfer *t = ctx;
+	fetcher *f = t->f;
+	char *url = NULL;
+	(void)purpose;
+	curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
+	if (!sv_guard_check(&a->addr, url ? url : t->item.url,
+			    t->seed && t->seed->scope ? sv_scope_seed_url(t->seed->scope) : NULL, f->o->allow_private,
+			    f->o->nallow_private, t->refused, sizeof(t->refused)))
+		return CURL_SOCKET_BAD; /* curl tries the host's next address, if any */
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 int sv_fetch_transfer_start(fetcher *f, transfer *t)
 {
 	CURL *e = curl_easy_init();
@@ -254,6 +280,7 @@ int sv_fetch_transfer_start(fetcher *f, transfer *t)
 	t->easy = e;
 	t->f = f;
 	t->content_length = -1;
+	t->refused[0] = '\0';
 	sv_rfc3339_now(t->ts);
 	curl_easy_setopt(e, CURLOPT_URL, t->item.url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
@@ -278,6 +305,10 @@ int sv_fetch_transfer_start(fetcher *f, transfer *t)
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
 	sv_fetch_tls_set(f, t);
+	if (!f->o->allow_private_all) {
+		curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+		curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+	}
 	if (t->seed && !t->is_robots && t->seed->max_bytes >= 0)
 		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->seed->max_bytes);
 	if (!t->is_robots && f->o->tmp_dir && sv_partial_find(&t->part, f->o->tmp_dir, t->item.url)) {
