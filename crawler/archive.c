@@ -250,24 +250,29 @@ typedef struct {
 	int rc;
 } insecure_ctx;
 
-static int add_insecure_host(const git_config_entry *e, void *ctx)
+/* Appends key (NULL: ic->rc says why) to the list; GIT_EUSER, with ic->rc set, when it cannot. */
+static int keep_key(insecure_ctx *ic, char ***list, size_t *n, char *key)
 {
-	insecure_ctx *ic = ctx;
-	sv_archive *a = ic->a;
-	char *key = insecure_host_key(e->value ? e->value : "");
-	char **bigger = key ? realloc(a->insecure_hosts, (a->ninsecure + 1) * sizeof(*bigger)) : NULL;
-	if (!key)
-		ic->rc = sv_error_set(SV_EINVAL, "%s: crawl.insecureHost = %s (host or host:port)", a->conf_path,
-				      e->value ? e->value : "");
-	else if (!bigger)
+	char **bigger = key ? realloc(*list, (*n + 1) * sizeof(*bigger)) : NULL;
+	if (key && !bigger)
 		ic->rc = sv_error_set(SV_EIO, "out of memory");
 	if (ic->rc) {
 		free(key);
 		return GIT_EUSER;
 	}
-	a->insecure_hosts = bigger;
-	a->insecure_hosts[a->ninsecure++] = key;
+	*list = bigger;
+	(*list)[(*n)++] = key;
 	return 0;
+}
+
+static int add_insecure_host(const git_config_entry *e, void *ctx)
+{
+	insecure_ctx *ic = ctx;
+	char *key = insecure_host_key(e->value ? e->value : "");
+	if (!key)
+		ic->rc = sv_error_set(SV_EINVAL, "%s: crawl.insecureHost = %s (host or host:port)", ic->a->conf_path,
+				      e->value ? e->value : "");
+	return keep_key(ic, &ic->a->insecure_hosts, &ic->a->ninsecure, key);
 }
 
 /* One crawl.allowPrivate value: "true" (every private address), or a server as "host:port". */
@@ -276,7 +281,7 @@ static int add_allow_private(const git_config_entry *e, void *ctx)
 	insecure_ctx *ic = ctx;
 	sv_archive *a = ic->a;
 	const char *v = e->value ? e->value : "";
-	char *key = NULL, **bigger = NULL;
+	char *key = NULL;
 	if (!strcmp(v, "true")) {
 		a->allow_private_all = 1;
 		return 0;
@@ -284,15 +289,7 @@ static int add_allow_private(const git_config_entry *e, void *ctx)
 	if (sv_guard_server_key(&key, v) != 0)
 		ic->rc = sv_error_set(SV_EINVAL, "%s: crawl.allowPrivate = %s (host:port, or true for every private address)",
 				      a->conf_path, v);
-	else if (!(bigger = realloc(a->allow_private, (a->nallow_private + 1) * sizeof(*bigger))))
-		ic->rc = sv_error_set(SV_EIO, "out of memory");
-	if (ic->rc) {
-		free(key);
-		return GIT_EUSER;
-	}
-	a->allow_private = bigger;
-	a->allow_private[a->nallow_private++] = key;
-	return 0;
+	return keep_key(ic, &a->allow_private, &a->nallow_private, key);
 }
 
 int sv_archive_open(sv_archive **out, const char *dir)

@@ -19,27 +19,22 @@ sc_servers() {
 	P2=$(cat two.port)
 }
 
-# sc_index FILE LOC...: a sitemap index listing LOC...
-sc_index() {
-	local f=$1 l
-	shift
+# sc_sitemap FILE ROOT ITEM LOC...: a sitemap document, <ROOT> of <ITEM><loc>LOC</loc></ITEM>.
+sc_sitemap() {
+	local f=$1 root=$2 item=$3 l
+	shift 3
 	{
-		printf '<?xml version="1.0"?>\n<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
-		for l in "$@"; do printf '<sitemap><loc>%s</loc></sitemap>\n' "$l"; done
-		printf '</sitemapindex>\n'
+		printf '<?xml version="1.0"?>\n<%s xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n' "$root"
+		for l in "$@"; do printf '<%s><loc>%s</loc></%s>\n' "$item" "$l" "$item"; done
+		printf '</%s>\n' "$root"
 	} >"$f"
 }
 
+# sc_index FILE LOC...: a sitemap index listing LOC...
+sc_index() { sc_sitemap "$1" sitemapindex sitemap "${@:2}"; }
+
 # sc_urlset FILE LOC...: a sitemap listing LOC...
-sc_urlset() {
-	local f=$1 l
-	shift
-	{
-		printf '<?xml version="1.0"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
-		for l in "$@"; do printf '<url><loc>%s</loc></url>\n' "$l"; done
-		printf '</urlset>\n'
-	} >"$f"
-}
+sc_urlset() { sc_sitemap "$1" urlset url "${@:2}"; }
 
 # sc_other_host: on server two, a chain of 8 nested indexes i0.xml -> i7.xml,
 # each also listing a sitemap of 5 pages; and r.xml, a sitemap of pages.
