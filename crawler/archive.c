@@ -370,16 +370,14 @@ int sv_archive_open(sv_archive **out, const char *dir)
 	}
 	if ((rc = get_ca_file(cfg, a)))
 		goto fail;
-	{
+	/* The multi-valued keys, each value checked as it is kept. */
+	static const struct {
+		const char *key;
+		git_config_foreach_cb add;
+	} lists[] = {{"crawl.insecureHost", add_insecure_host}, {"crawl.allowPrivate", add_allow_private}};
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
 		insecure_ctx ic = {a, 0};
-		int e = git_config_get_multivar_foreach(cfg, "crawl.insecureHost", NULL, add_insecure_host, &ic);
-		if (ic.rc)
-			rc = ic.rc;
-		else if (e < 0 && e != GIT_ENOTFOUND)
-			rc = git_fail("bad value in", a->conf_path);
-		if (rc)
-			goto fail;
-		e = git_config_get_multivar_foreach(cfg, "crawl.allowPrivate", NULL, add_allow_private, &ic);
+		int e = git_config_get_multivar_foreach(cfg, lists[i].key, NULL, lists[i].add, &ic);
 		if (ic.rc)
 			rc = ic.rc;
 		else if (e < 0 && e != GIT_ENOTFOUND)
