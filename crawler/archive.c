@@ -3,6 +3,8 @@
  */
 #include "archive.h"
 
+#include "guard.h"
+
 #include "../storage/ledger.h"
 
 #include "../common/error.h"
@@ -289,24 +291,46 @@ typedef struct {
 	int rc;
 } insecure_ctx;
 
-static int add_insecure_host(const git_config_entry *e, void *ctx)
+/* Appends key (NULL: ic->rc says why) to the list; GIT_EUSER, with ic->rc set, when it cannot. */
+static int keep_key(insecure_ctx *ic, char ***list, size_t *n, char *key)
 {
-	insecure_ctx *ic = ctx;
-	sv_archive *a = ic->a;
-	char *key = insecure_host_key(e->value ? e->value : "");
-	char **bigger = key ? realloc(a->insecure_hosts, (a->ninsecure + 1) * sizeof(*bigger)) : NULL;
-	if (!key)
-		ic->rc = sv_error_set(SV_EINVAL, "%s: crawl.insecureHost = %s (host or host:port)", a->conf_path,
-				      e->value ? e->value : "");
-	else if (!bigger)
+	char **bigger = key ? realloc(*list, (*n + 1) * sizeof(*bigger)) : NULL;
+	if (key && !bigger)
 		ic->rc = sv_error_set(SV_EIO, "out of memory");
 	if (ic->rc) {
 		free(key);
 		return GIT_EUSER;
 	}
-	a->insecure_hosts = bigger;
-	a->insecure_hosts[a->ninsecure++] = key;
+	*list = bigger;
+	(*list)[(*n)++] = key;
 	return 0;
+}
+
+static int add_insecure_host(const git_config_entry *e, void *ctx)
+{
+	insecure_ctx *ic = ctx;
+	char *key = insecure_host_key(e->value ? e->value : "");
+	if (!key)
+		ic->rc = sv_error_set(SV_EINVAL, "%s: crawl.insecureHost = %s (host or host:port)", ic->a->conf_path,
+				      e->value ? e->value : "");
+	return keep_key(ic, &ic->a->insecure_hosts, &ic->a->ninsecure, key);
+}
+
+/* One crawl.allowPrivate value: "true" (every private address), or a server as "host:port". */
+static int add_allow_private(const git_config_entry *e, void *ctx)
+{
+	insecure_ctx *ic = ctx;
+	sv_archive *a = ic->a;
+	const char *v = e->value ? e->value : "";
+	char *key = NULL;
+	if (!strcmp(v, "true")) {
+		a->allow_private_all = 1;
+		return 0;
+	}
+	if (sv_guard_server_key(&key, v) != 0)
+		ic->rc = sv_error_set(SV_EINVAL, "%s: crawl.allowPrivate = %s (host:port, or true for every private address)",
+				      a->conf_path, v);
+	return keep_key(ic, &a->allow_private, &a->nallow_private, key);
 }
 
 int sv_archive_open(sv_archive **out, const char *dir)
@@ -391,9 +415,14 @@ int sv_archive_open(sv_archive **out, const char *dir)
 	}
 	if ((rc = get_ca_file(cfg, a)) || (rc = get_netrc_file(cfg, a)))
 		goto fail;
-	{
+	/* The multi-valued keys, each value checked as it is kept. */
+	static const struct {
+		const char *key;
+		git_config_foreach_cb add;
+	} lists[] = {{"crawl.insecureHost", add_insecure_host}, {"crawl.allowPrivate", add_allow_private}};
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
 		insecure_ctx ic = {a, 0};
-		int e = git_config_get_multivar_foreach(cfg, "crawl.insecureHost", NULL, add_insecure_host, &ic);
+		int e = git_config_get_multivar_foreach(cfg, lists[i].key, NULL, lists[i].add, &ic);
 		if (ic.rc)
 			rc = ic.rc;
 		else if (e < 0 && e != GIT_ENOTFOUND)
@@ -442,6 +471,9 @@ void sv_archive_free(sv_archive *a)
 	for (size_t i = 0; i < a->ninsecure; i++)
 		free(a->insecure_hosts[i]);
 	free(a->insecure_hosts);
+	for (size_t i = 0; i < a->nallow_private; i++)
+		free(a->allow_private[i]);
+	free(a->allow_private);
 	free(a);
 }
 

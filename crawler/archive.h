@@ -33,6 +33,9 @@ typedef struct {
 	int robots_attempts;   /* crawl.robotsAttempts: robots.txt fetches per host and run, default 5 */
 	int64_t multipart_threshold; /* mirror.multipartThreshold, bytes; 0: the transport's default (64 MiB) */
 	int64_t multipart_part_size; /* mirror.multipartPartSize, bytes; 0: the transport's default (16 MiB) */
+	char **allow_private;  /* crawl.allowPrivate: server keys (sv_guard_server_key) that may be private addresses */
+	size_t nallow_private;
+	int allow_private_all; /* crawl.allowPrivate = true: the guard is off */
 } sv_archive;
 
 /* Creates an archive in dir. *existed is set when dir already was one (nothing is changed then). */

@@ -329,13 +329,20 @@ int sv_fetch_record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, 
 	return 0;
 }
 
-/* Queues http(s)://authority/sitemap.xml, or the Sitemap: lines of robots.txt, for a seed. */
-int sv_fetch_queue_sitemap(fetcher *f, const char *url, const char *via, int64_t seed)
+/*
+ * Queues http(s)://authority/sitemap.xml, or a Sitemap: line of robots.txt,
+ * found by t for its row: a first sitemap, at depth 0, when the row's scope
+ * reads it (sv_scope_decide_sitemap).
+ */
+int sv_fetch_queue_sitemap(fetcher *f, transfer *t, const char *url)
 {
+	sv_scope_decision d;
 	char *n = NULL;
-	if (sv_url_normalize(&n, url, via) != 0)
+	int rc = 0;
+	if (!t->seed || !t->seed->scope || sv_url_normalize(&n, url, t->item.url) != 0)
 		return 0; /* a bad Sitemap: line is the site's problem, not ours */
-	int rc = sv_fetch_add_link(f, n, seed, 0, SV_KIND_SITEMAP, via, 0);
+	if (sv_scope_decide_sitemap(t->seed->scope, n, 0, &d) == 0 && d.follow)
+		rc = sv_fetch_add_link(f, n, t->item.seed, 0, SV_KIND_SITEMAP, t->item.url, 0);
 	free(n);
 	return rc;
 }

@@ -121,6 +121,9 @@ static int child(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats
 	o.netrc_file = a->netrc_file;
 	o.insecure_hosts = (const char *const *)a->insecure_hosts;
 	o.ninsecure = a->ninsecure;
+	o.allow_private = (const char *const *)a->allow_private;
+	o.nallow_private = a->nallow_private;
+	o.allow_private_all = a->allow_private_all;
 	o.robots_attempts = a->robots_attempts;
 	o.stop = &stop_requests;
 	o.stats = stats;

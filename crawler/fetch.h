@@ -45,6 +45,9 @@ typedef struct {
 	const char *netrc_file; /* a netrc file: user and password per host, or NULL */
 	const char *const *insecure_hosts; /* host keys (sv_url_host_key) whose TLS is not verified */
 	size_t ninsecure;
+	const char *const *allow_private; /* crawl.allowPrivate: server keys that may be private addresses */
+	size_t nallow_private;
+	int allow_private_all; /* the private-address guard is off */
 	const char *user_agent;
 	const char *log_path;  /* capture records appended as JSON lines, or NULL */
 	volatile sig_atomic_t *stop; /* 1: stop claiming and finish cleanly; 2: stop at once */

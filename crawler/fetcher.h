@@ -99,6 +99,7 @@ typedef struct transfer {
 	int cookie_again; /* times this URL was fetched again at once for a cookie check (outcome.c) */
 	int no_outcome;   /* this capture is not the URL's outcome: it is fetched again at once */
 	char errbuf[CURL_ERROR_SIZE];
+	char refused[192]; /* why the guard refused a connection (guard.h), or "" */
 	struct transfer *next;              /* in a host's waiting list */
 	struct transfer *run_prev, *run_next; /* in the running list */
 } transfer;
@@ -160,7 +161,7 @@ int sv_fetch_record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, 
 		    const char *redirect, int64_t retry_at);
 int sv_fetch_add_link(fetcher *f, const char *url, int64_t seed, int depth, sv_kind kind, const char *via,
 		      int redirects);
-int sv_fetch_queue_sitemap(fetcher *f, const char *url, const char *via, int64_t seed);
+int sv_fetch_queue_sitemap(fetcher *f, transfer *t, const char *url);
 int sv_fetch_flush_links(fetcher *f);
 int sv_fetch_keep_rules(fetcher *f, const char *host, const char *body, size_t len, int status, int crawl_delay_ms);
 int sv_fetch_checkpoint(fetcher *f);

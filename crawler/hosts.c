@@ -231,6 +231,7 @@ static int start_robots(fetcher *f, transfer *t)
 	}
 	sprintf(r->item.url, "%.*s://%s/robots.txt", (int)slen, t->item.url, h->key);
 	r->item.seed = t->item.seed;
+	r->seed = t->seed; /* its Sitemap: lines are read with the row's scope */
 	r->item.kind = SV_KIND_ROBOTS;
 	r->is_robots = 1;
 	r->host = h;

@@ -108,15 +108,14 @@ int sv_fetch_finish_response(fetcher *f, transfer *t, long status)
 				       ? sv_robots_sitemaps(t->host->robots, &maps)
 				       : 0;
 		for (size_t i = 0; i < nmaps && i < 100; i++)
-			if ((rc = sv_fetch_queue_sitemap(f, maps[i], t->item.url, t->item.seed)))
+			if ((rc = sv_fetch_queue_sitemap(f, t, maps[i])))
 				return rc;
 		return 0;
 	}
 	/* A seed's own page, and every page its redirects land on: their hosts'
 	 * /sitemap.xml seeds discovery too. */
 	int chain = t->item.depth == 0 && sv_fetch_is_kind(t, SV_KIND_PAGE);
-	if (chain &&
-	    (rc = sv_fetch_queue_sitemap(f, "/sitemap.xml", t->item.url, t->item.seed)))
+	if (chain && (rc = sv_fetch_queue_sitemap(f, t, "/sitemap.xml")))
 		return rc;
 	sv_kind kind = capture_kind(t);
 	int retryable = status >= 500 || status == 408 || status == 429;
@@ -196,6 +195,18 @@ int sv_fetch_finish_error(fetcher *f, transfer *t, CURLcode res, long status)
 	if (t->store_rc && t->store_rc != SV_EINVAL)
 		return t->store_rc; /* disk full or I/O error: stop the fetcher */
 	snprintf(error, sizeof(error), "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(res));
+	if (res == CURLE_COULDNT_CONNECT && t->refused[0]) {
+		/* The guard refused every address of the server: a failure at once, never retried. */
+		snprintf(error, sizeof(error), "%s", t->refused);
+		permanent = 1;
+		if (t->is_robots) {
+			/* No rules can come from a server salvage will not reach; its URLs are each refused
+			 * (and recorded) in turn, as if it had none. */
+			rc = sv_fetch_record(f, t, SV_OUTCOME_FAILED, status, NULL, NULL, SV_KIND_ROBOTS, NULL, error,
+					     NULL, 0);
+			return rc ? rc : sv_fetch_robots_fetched(f, t, 404);
+		}
+	}
 	switch (res) {
 	case CURLE_FILESIZE_EXCEEDED:
 	case CURLE_WRITE_ERROR:

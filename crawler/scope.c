@@ -346,10 +346,20 @@ static int decline(sv_scope_decision *out, const char *why)
 	return 0;
 }
 
+/* The URL's own faults, checked first whatever found it: why it is not followed, or NULL (u then holds it). */
+static const char *url_fault(const sv_scope_compiled *s, const char *url, parts *u)
+{
+	if (split_url(u, url) < 0)
+		return SV_SCOPE_WHY_NOT_HTTP;
+	if (u->len > s->max_url_length)
+		return SV_SCOPE_WHY_TOO_LONG;
+	return path_trap(u->path, u->path_len);
+}
+
 int sv_scope_decide(const sv_scope_compiled *s, const char *url, int from_depth, int source_in_scope,
 		    int link_is_requisite, sv_scope_decision *out)
 {
-	const char *trap;
+	const char *fault;
 	parts u;
 
 	if (!s || !url || !out)
@@ -359,12 +369,8 @@ int sv_scope_decide(const sv_scope_compiled *s, const char *url, int from_depth,
 		.kind = link_is_requisite ? SV_SCOPE_AS_REQUISITE : SV_SCOPE_AS_PAGE,
 		.depth = from_depth < 0 ? 1 : from_depth == INT_MAX ? from_depth : from_depth + 1,
 	};
-	if (split_url(&u, url) < 0)
-		return decline(out, SV_SCOPE_WHY_NOT_HTTP);
-	if (u.len > s->max_url_length)
-		return decline(out, SV_SCOPE_WHY_TOO_LONG);
-	if ((trap = path_trap(u.path, u.path_len)))
-		return decline(out, trap);
+	if ((fault = url_fault(s, url, &u)))
+		return decline(out, fault);
 	if (!link_is_requisite && url_is_dataset(&u))
 		out->kind = SV_SCOPE_AS_DATASET;
 	out->in_scope = in_scope(s, &u);
@@ -386,6 +392,34 @@ int sv_scope_decide(const sv_scope_compiled *s, const char *url, int from_depth,
 			return decline(out, SV_SCOPE_WHY_DEPTH);
 		return 0;
 	}
+	return 0;
+}
+
+int sv_scope_decide_sitemap(const sv_scope_compiled *s, const char *url, int depth, sv_scope_decision *out)
+{
+	const char *fault;
+	sv_scope server;
+	parts u;
+
+	if (!s || !url || !out)
+		return sv_error_set(SV_EINVAL, "scope decision without rules, URL or result");
+	*out = (sv_scope_decision){.follow = 1, .kind = SV_SCOPE_AS_PAGE, .depth = depth < 0 ? 0 : depth};
+	if ((fault = url_fault(s, url, &u)))
+		return decline(out, fault);
+	if (s->scope == SV_SCOPE_PAGE)
+		return decline(out, SV_SCOPE_WHY_PAGE_SITEMAP);
+	/* A sitemap maps its whole server: prefix compares the server, and its entries the folder. */
+	server = s->scope == SV_SCOPE_PREFIX ? SV_SCOPE_HOST : s->scope;
+	for (size_t i = 0; i < s->nbases && !out->in_scope; i++)
+		out->in_scope = in_scope_of(server, &s->bases[i], &u);
+	if (!out->in_scope)
+		return decline(out, SV_SCOPE_WHY_OUT);
+	if (matches_any(s->exclude, s->nexclude, &u))
+		return decline(out, SV_SCOPE_WHY_EXCLUDED);
+	if (s->depth >= 0 && out->depth > s->depth)
+		return decline(out, SV_SCOPE_WHY_DEPTH);
+	if (out->depth >= SV_SCOPE_SITEMAP_LEVELS)
+		return decline(out, SV_SCOPE_WHY_NESTING);
 	return 0;
 }
 
@@ -549,6 +583,11 @@ int sv_scope_add_landing(sv_scope_compiled *s, const char *url)
 	if (!s || !url)
 		return sv_error_set(SV_EINVAL, "a landing without rules or URL");
 	return add_base(s, url, "landing URL");
+}
+
+const char *sv_scope_seed_url(const sv_scope_compiled *s)
+{
+	return s->bases[0].url;
 }
 
 void sv_scope_free(sv_scope_compiled *s)

@@ -63,6 +63,7 @@
 #define SV_SCOPE_URL_MAX_DEFAULT 2048 /* longest URL followed, in bytes, unless the rules say otherwise */
 #define SV_SCOPE_MAX_SEGMENTS 20      /* a URL whose path has more segments is a trap */
 #define SV_SCOPE_MAX_REPEATS 3        /* a run of path segments repeated this often in a row is a trap */
+#define SV_SCOPE_SITEMAP_LEVELS 3     /* sitemaps read: the first one and two levels of indexes below it */
 
 /* Why a link is not followed: constant strings, for the log. */
 #define SV_SCOPE_WHY_NOT_HTTP "not http(s)"
@@ -75,6 +76,8 @@
 #define SV_SCOPE_WHY_OUT "out of scope"
 #define SV_SCOPE_WHY_DEPTH "depth"
 #define SV_SCOPE_WHY_NO_DATASETS "datasets not wanted"
+#define SV_SCOPE_WHY_PAGE_SITEMAP "page scope reads no sitemap"
+#define SV_SCOPE_WHY_NESTING "sitemap indexes nested too deep"
 
 typedef enum {
 	SV_SCOPE_AS_PAGE,      /* an HTML page: fetched, and its links looked at */
@@ -126,6 +129,19 @@ int sv_scope_decide(const sv_scope_compiled *s, const char *url, int from_depth,
 		    int link_is_requisite, sv_scope_decision *out);
 
 /*
+ * The decision for a sitemap at depth hops from the seed: 0 for one that
+ * robots.txt names or the seed's /sitemap.xml, one more for each sitemap
+ * index above it (an index counts one hop, as a page does; what a sitemap
+ * lists is at its depth + 1). A sitemap is read when it is on a server the
+ * scope covers (the seed's host and port for prefix and host, the domain for
+ * domain; never in page scope, which takes the seed alone), is not excluded
+ * (include patterns narrow the pages a sitemap lists, not the sitemaps),
+ * is within the row's depth, and is less than SV_SCOPE_SITEMAP_LEVELS deep.
+ * out->follow: read it; kind is always a page.
+ */
+int sv_scope_decide_sitemap(const sv_scope_compiled *s, const char *url, int depth, sv_scope_decision *out);
+
+/*
  * 1 if the URL looks like a dataset: the last path segment has a dataset
  * extension (data.csv, x.tar.gz, FILE.XLSX), or a query value does
  * (download.php?file=x.csv), or a format parameter names one (?format=csv).
@@ -148,6 +164,9 @@ int sv_scope_is_dataset_type(const char *content_type, const char *url, const ch
  * an http(s) URL.
  */
 int sv_scope_add_landing(sv_scope_compiled *s, const char *url);
+
+/* The seed URL, normalised: the server its row names. */
+const char *sv_scope_seed_url(const sv_scope_compiled *s);
 
 void sv_scope_free(sv_scope_compiled *s); /* NULL is a no-op */
 

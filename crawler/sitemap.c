@@ -26,6 +26,7 @@ struct sv_sitemap {
 	void *ctx;
 	size_t max, found;
 	int index;    /* the root element is <sitemapindex> */
+	int level;    /* elements open: 0 before the root */
 	int in_loc;
 	char loc[LOC_MAX];
 	size_t loc_len;
@@ -47,8 +48,9 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
 {
 	sv_sitemap *s = ud;
 	(void)prefix, (void)uri, (void)nns, (void)ns, (void)nattr, (void)ndef, (void)attrs;
-	if (is_local(local, "sitemapindex"))
-		s->index = 1;
+	/* Only the root says what the document is: a <sitemapindex> deeper down is not an index. */
+	if (s->level++ == 0)
+		s->index = is_local(local, "sitemapindex");
 	if (is_local(local, "loc")) {
 		s->in_loc = 1;
 		s->loc_len = 0;
@@ -73,6 +75,8 @@ static void on_end(void *ud, const xmlChar *local, const xmlChar *prefix, const 
 {
 	sv_sitemap *s = ud;
 	(void)prefix, (void)uri;
+	if (s->level > 0)
+		s->level--;
 	if (!is_local(local, "loc") || !s->in_loc)
 		return;
 	s->in_loc = 0;

@@ -9,7 +9,8 @@
 
 #include <stddef.h>
 
-/* url: a <loc> as written (the caller resolves and normalises it); index: from a sitemap index. */
+/* url: a <loc> as written (the caller resolves and normalises it); index: the document's root element
+ * is <sitemapindex> (only the root decides: one nested deeper changes nothing). */
 typedef void (*sv_sitemap_fn)(void *ctx, const char *url, int index);
 
 typedef struct sv_sitemap sv_sitemap;

@@ -5,6 +5,8 @@
  */
 #include "fetcher.h"
 
+#include "guard.h"
+
 #include "../common/error.h"
 
 #include <stdlib.h>
@@ -188,7 +190,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 	size_t len = size * n;
 	if (!t->w && (t->store_rc = begin_body(t)))
 		return 0;
-	if (t->seed && t->seed->max_bytes >= 0 && t->received + len > (uint64_t)t->seed->max_bytes) {
+	if (t->seed && !t->is_robots && t->seed->max_bytes >= 0 && t->received + len > (uint64_t)t->seed->max_bytes) {
 		t->too_big = 1;
 		return 0;
 	}
@@ -214,9 +216,11 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 }
 
 /*
- * A URL found in a body being received: another sitemap from an index; a URL
- * a sitemap lists, one hop from the seed; a link, one hop further than the
- * page it is on. The row's scope decides which are queued.
+ * A URL found in a body being received: another sitemap from an index, one
+ * hop further than the index; a URL a sitemap lists, one hop further than
+ * the sitemap; a link, one hop further than the page it is on. The row's
+ * scope decides which are queued, and nothing found on a sitemap or page
+ * outside it is (t->in_scope).
  */
 static void on_found(void *ctx, const char *url, sv_found_kind kind)
 {
@@ -228,23 +232,44 @@ static void on_found(void *ctx, const char *url, sv_found_kind kind)
 		return;
 	switch (kind) {
 	case SV_FOUND_SITEMAP:
-		rc = sv_fetch_add_link(f, url, t->item.seed, 0, SV_KIND_SITEMAP, t->item.url, 0);
+		if (t->in_scope && sv_scope_decide_sitemap(t->seed->scope, url, t->item.depth + 1, &d) == 0 && d.follow)
+			rc = sv_fetch_add_link(f, url, t->item.seed, d.depth, SV_KIND_SITEMAP, t->item.url, 0);
 		break;
 	case SV_FOUND_LISTED:
-		if (sv_scope_decide(t->seed->scope, url, 0, 1, 0, &d) == 0 && d.follow)
-			rc = sv_fetch_add_link(f, url, t->item.seed, 1, sv_scope_kind_to_kind(d.kind), t->item.url, 0);
-		break;
 	case SV_FOUND_PAGE:
 	case SV_FOUND_REQUISITE:
 		if (sv_scope_decide(t->seed->scope, url, t->item.depth, t->in_scope, kind == SV_FOUND_REQUISITE, &d) ==
 			    0 &&
 		    d.follow)
-			rc = sv_fetch_add_link(f, url, t->item.seed, t->item.depth + 1, sv_scope_kind_to_kind(d.kind), t->item.url,
-				      0);
+			rc = sv_fetch_add_link(f, url, t->item.seed, d.depth, sv_scope_kind_to_kind(d.kind), t->item.url, 0);
 		break;
 	}
 	if (rc)
 		f->fatal = rc;
+}
+
+/*
+ * The private-address guard (guard.h), on every connection curl opens for
+ * t: it sees the address about to be connected to, before any packet is
+ * sent. So a name resolved to a private address (DNS rebinding included),
+ * every spelling of an address, and each hop of a redirect curl follows
+ * (robots.txt) are judged by where the socket would go. CURLOPT_PREREQFUNCTION
+ * would see the address only once the connection (and a TLS handshake) to
+ * the private service was made. The server named is the URL curl is on
+ * (CURLINFO_EFFECTIVE_URL: the redirect's target, inside a redirect).
+ */
+static curl_socket_t open_socket(void *ctx, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	transfer *t = ctx;
+	fetcher *f = t->f;
+	char *url = NULL;
+	(void)purpose;
+	curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
+	if (!sv_guard_check(&a->addr, url ? url : t->item.url,
+			    t->seed && t->seed->scope ? sv_scope_seed_url(t->seed->scope) : NULL, f->o->allow_private,
+			    f->o->nallow_private, t->refused, sizeof(t->refused)))
+		return CURL_SOCKET_BAD; /* curl tries the host's next address, if any */
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
 int sv_fetch_transfer_start(fetcher *f, transfer *t)
@@ -255,6 +280,7 @@ int sv_fetch_transfer_start(fetcher *f, transfer *t)
 	t->easy = e;
 	t->f = f;
 	t->content_length = -1;
+	t->refused[0] = '\0';
 	sv_rfc3339_now(t->ts);
 	curl_easy_setopt(e, CURLOPT_URL, t->item.url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
@@ -284,7 +310,11 @@ int sv_fetch_transfer_start(fetcher *f, transfer *t)
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
 	sv_fetch_tls_set(f, t);
-	if (t->seed && t->seed->max_bytes >= 0)
+	if (!f->o->allow_private_all) {
+		curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+		curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+	}
+	if (t->seed && !t->is_robots && t->seed->max_bytes >= 0)
 		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->seed->max_bytes);
 	if (!t->is_robots && f->o->tmp_dir && sv_partial_find(&t->part, f->o->tmp_dir, t->item.url)) {
 		char range[32], ifrange[600];

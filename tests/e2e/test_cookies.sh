@@ -12,6 +12,8 @@ ck_crawl() {
 	printf '%s\n' "$@" >sheet.csv
 	sv init a
 	expect_status 0
+	# A second server on 127.0.0.1 that a test links to: allowed by name (test_private.sh).
+	[ -z "${CK_ALLOW:-}" ] || git config -f a/salvage.conf crawl.allowPrivate "$CK_ALLOW"
 	set +e
 	(cd a && exec timeout -k 10 120 "$SALVAGE" crawl ../sheet.csv) >crawl.out 2>crawl.err
 	status=$?
@@ -56,6 +58,7 @@ test_cookies_site_behind_a_check_is_crawled() {
 	testserver_start other other
 	A=127.0.0.1:$(cat s.port)
 	B=localhost:$(cat other.port) # another host name: a cookie of 127.0.0.1 is not its cookie
+	CK_ALLOW=$B
 	mkdir -p www/data www/private
 	printf 'User-agent: *\nDisallow: /private/\n' >www/robots.txt
 	cat >www/index.html <<-EOF

@@ -46,6 +46,8 @@ cr_sheet() {
 cr_init() {
 	sv init a
 	expect_status 0
+	# A second server, on 127.0.0.1 too (the demo's data host, CR_ALLOW): allowed by name (test_private.sh).
+	[ -z "${CR_ALLOW:-}" ] || git config -f a/salvage.conf crawl.allowPrivate "$CR_ALLOW"
 }
 
 # cr_crawl ARGS...: runs `salvage crawl ARGS...` in the archive ./a (give the
@@ -152,6 +154,7 @@ cr_demo_site() {
 	cr_server data www/data
 	SITE=$(cr_addr site)
 	DATA=$(cr_addr data)
+	CR_ALLOW=$DATA
 	bash "$CR_REPO/tests/server/make_demo_site.sh" www "$SITE" "$DATA" >/dev/null ||
 		fail "make_demo_site.sh failed"
 }
@@ -773,6 +776,7 @@ test_crawl_other_host_dataset_only() {
 	cr_server b_site www/b
 	A=$(cr_addr a_site)
 	B=$(cr_addr b_site)
+	CR_ALLOW=$B
 	mkdir -p www/b/exports
 	head -c 20000 /dev/urandom | od -An -tx1 | tr -s ' ' ',' >www/b/exports/table.csv
 	echo '<html><body><a href="/deeper.html">deeper</a></body></html>' >www/b/other.html

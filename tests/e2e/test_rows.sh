@@ -18,6 +18,8 @@ rw_server() {
 # missing) under `timeout 120`; stdout in $out, stderr in $err, status in $status.
 rw_crawl() {
 	[ -d a ] || { sv init a && expect_status 0; }
+	# A second server on 127.0.0.1 the seed lands on: allowed by name (test_private.sh).
+	[ -z "${RW_ALLOW:-}" ] || git config -f a/salvage.conf crawl.allowPrivate "$RW_ALLOW"
 	crawl_in a "$@"
 }
 
@@ -38,6 +40,7 @@ rw_cross_host() {
 	rw_site site
 	local p2
 	p2=$(cat two.port)
+	RW_ALLOW=localhost:$p2
 	printf 'url,scope\n"http://127.0.0.1:%s/redirect?to=http://localhost:%s/&code=301",host\n' \
 		"$(cat one.port)" "$p2" >sheet.csv
 	rw_crawl --jobs "$1" ../sheet.csv
@@ -70,6 +73,7 @@ test_seed_landing_queues_its_sitemap() {
 	rw_site site
 	local p2
 	p2=$(cat two.port)
+	RW_ALLOW=localhost:$p2
 	printf '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>http://localhost:%s/hidden.html</loc></url></urlset>\n' "$p2" >site/sitemap.xml
 	printf '<p>only in the sitemap</p>\n' >site/hidden.html
 	printf 'url,scope\n"http://127.0.0.1:%s/redirect?to=http://localhost:%s/",host\n' "$(cat one.port)" "$p2" >sheet.csv
@@ -95,6 +99,7 @@ test_row_redirected_out_of_reach_rescues_nothing() {
 	local dead
 	dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	printf 'url\n"http://127.0.0.1:%s/redirect?to=http://127.0.0.1:%s/"\n' "$(cat one.port)" "$dead" >sheet.csv
+	RW_ALLOW=127.0.0.1:$dead # the port is closed, not refused by the guard
 	rw_crawl --jobs 1 ../sheet.csv
 	expect_status 1
 	expect_in "nothing rescued: 1 redirect" "$out"

@@ -137,3 +137,27 @@ Test(discover, sitemaps)
 	/* Not a sitemap in the queue: an XML body is not read for URLs. */
 	cr_assert_not(read_body(&f, "https://a.gov/maps/a.xml", 0, "application/xml", NULL, set, strlen(set), 9));
 }
+
+/* Only the root element makes a sitemap an index: a <sitemapindex> inside a <urlset> lists pages, and
+ * one in an unknown root is no index either. */
+Test(discover, sitemap_index_only_by_its_root)
+{
+	static const char nested[] = "<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\"><url><loc>/p1.html</loc>"
+				     "</url><sitemapindex><sitemap><loc>/more.xml</loc></sitemap></sitemapindex>"
+				     "<url><loc>/p2.html</loc></url></urlset>";
+	static const char deep[] = "<feed><sitemapindex><sitemap><loc>/x.xml</loc></sitemap></sitemapindex></feed>";
+	static const char index[] = "<sitemapindex><sitemap><loc>/a.xml</loc></sitemap><urlset><url><loc>/b.xml"
+				    "</loc></url></urlset></sitemapindex>";
+	found f;
+	cr_assert(read_body(&f, "https://a.gov/sitemap.xml", 1, NULL, NULL, nested, strlen(nested), 7));
+	cr_assert_eq(f.n, 3);
+	for (size_t i = 0; i < f.n; i++)
+		cr_assert_eq(f.kinds[i], SV_FOUND_LISTED, "%s", f.urls[i]);
+	cr_assert(read_body(&f, "https://a.gov/sitemap.xml", 1, NULL, NULL, deep, strlen(deep), 5));
+	cr_assert_eq(f.n, 1);
+	cr_assert_eq(f.kinds[0], SV_FOUND_LISTED);
+	cr_assert(read_body(&f, "https://a.gov/sitemap.xml", 1, NULL, NULL, index, strlen(index), 5));
+	cr_assert_eq(f.n, 2);
+	cr_assert_eq(f.kinds[0], SV_FOUND_SITEMAP);
+	cr_assert_eq(f.kinds[1], SV_FOUND_SITEMAP);
+}

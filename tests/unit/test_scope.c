@@ -424,6 +424,53 @@ Test(scope, overlong_pattern_is_refused)
 	free(p);
 }
 
+/* Sitemaps: on a server the scope covers, never in page scope, within depth and SV_SCOPE_SITEMAP_LEVELS. */
+Test(scope, sitemaps)
+{
+	static const struct {
+		sv_scope scope;
+		int depth;
+		const char *url;
+		int at;
+		const char *why; /* NULL: read */
+	} cases[] = {
+		{P, -1, "https://www.example.gov/sitemap.xml", 0, NULL}, /* prefix: the whole server's map */
+		{P, -1, "https://www.example.gov:8443/sitemap.xml", 0, SV_SCOPE_WHY_OUT},
+		{P, -1, "https://other.gov/sitemap.xml", 0, SV_SCOPE_WHY_OUT},
+		{H, -1, "https://www.example.gov/maps/a.xml", 2, NULL},
+		{H, -1, "https://example.gov/sitemap.xml", 0, SV_SCOPE_WHY_OUT},
+		{D, -1, "https://data.example.gov/sitemap.xml", 1, NULL},
+		{D, -1, "https://example.org/sitemap.xml", 0, SV_SCOPE_WHY_OUT},
+		{PG, -1, "https://www.example.gov/sitemap.xml", 0, SV_SCOPE_WHY_PAGE_SITEMAP},
+		{PG, 0, EX, 0, SV_SCOPE_WHY_PAGE_SITEMAP},
+		{H, 0, "https://www.example.gov/sitemap.xml", 0, NULL},
+		{H, 0, "https://www.example.gov/maps/a.xml", 1, SV_SCOPE_WHY_DEPTH},
+		{H, 1, "https://www.example.gov/maps/a.xml", 1, NULL},
+		{H, -1, "https://www.example.gov/maps/a.xml", SV_SCOPE_SITEMAP_LEVELS - 1, NULL},
+		{H, -1, "https://www.example.gov/maps/a.xml", SV_SCOPE_SITEMAP_LEVELS, SV_SCOPE_WHY_NESTING},
+		{H, 99, "https://www.example.gov/maps/a.xml", 50, SV_SCOPE_WHY_NESTING},
+		{H, -1, "https://www.example.gov/private/map.xml", 0, SV_SCOPE_WHY_EXCLUDED},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		sv_scope_rules r = SV_SCOPE_RULES_INIT;
+		sv_scope_compiled *s = NULL;
+		sv_scope_decision d;
+		r.scope = cases[i].scope;
+		r.depth = cases[i].depth;
+		r.seed_url = EX;
+		r.include = "/data/only/*";
+		r.exclude = "/private/*";
+		cr_assert_eq(sv_scope_compile(&s, &r), 0, "%s", sv_error_last());
+		cr_assert_eq(sv_scope_decide_sitemap(s, cases[i].url, cases[i].at, &d), 0);
+		cr_assert_eq(d.follow, cases[i].why == NULL, "case %zu: %s", i, cases[i].url);
+		cr_assert_eq(d.kind, PAGE, "case %zu", i);
+		cr_assert_eq(d.depth, cases[i].at, "case %zu", i);
+		if (cases[i].why)
+			cr_assert_str_eq(d.reason, cases[i].why, "case %zu", i);
+		sv_scope_free(s);
+	}
+}
+
 Test(scope, missing_arguments)
 {
 	sv_scope_rules rules = SV_SCOPE_RULES_INIT;
