@@ -4,7 +4,8 @@
 # (beside the main checkout when this is a git worktree). The suites are read
 # where they are, never copied into the project. Without them it says so and
 # exits 77 (skipped).
-#   run.sh RUNNER
+#   run.sh RUNNER    run the suites
+#   run.sh --locate  print their folder (nothing when they are not there)
 set -uo pipefail
 runner=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +20,10 @@ if [ -z "$dir" ]; then
 			break
 		fi
 	done
+fi
+if [ "$runner" = --locate ]; then
+	[ -n "$dir" ] && (cd "$dir" && pwd)
+	exit 0
 fi
 if [ -z "$dir" ]; then
 	echo "conformance: skipped, no ../shared/conformance (set SV_CONFORMANCE to its folder)"
