@@ -434,6 +434,44 @@ Test(url, messages_hide_credentials_and_stay_short)
 	cr_assert_eq((unsigned char)dots[-1], 0xA9, "cut inside a character");
 }
 
+/* Appends k pieces, drawn with the xorshift state, to in[w..cap); returns the new length. */
+static size_t add_pieces(char *in, size_t w, size_t cap, const char *const *pieces, size_t npieces, int k,
+			 uint64_t *state)
+{
+	for (int i = 0; i < k; i++) {
+		*state ^= *state << 13;
+		*state ^= *state >> 7;
+		*state ^= *state << 17;
+		const char *p = pieces[(*state >> 20) % npieces];
+		size_t len = strlen(p);
+		if (w + len >= cap)
+			break;
+		memcpy(in + w, p, len);
+		w += len;
+	}
+	return w;
+}
+
+/*
+ * in normalised against base: refused (0), or a clean key with a host that
+ * normalises to itself in one step (1).
+ */
+static int accepted_clean(const char *in, const char *base)
+{
+	char *out;
+	int rc = sv_url_normalize(&out, in, base);
+	if (rc == SV_EINVAL) {
+		cr_assert_null(out);
+		return 0;
+	}
+	cr_assert_eq(rc, 0, "'%s': %d %s", in, rc, sv_error_last());
+	assert_clean_url(out);
+	cr_assert_neq(out[strcspn(out, ":") + 3], '/', "'%s' gave '%s', a key with an empty host", in, out);
+	assert_idempotent(out);
+	free(out);
+	return 1;
+}
+
 /* Random junk from URL-ish pieces: refused, or a clean, idempotent URL. */
 Test(url, random_junk)
 {
@@ -446,34 +484,12 @@ Test(url, random_junk)
 	int accepted = 0;
 
 	for (int n = 0; n < 20000; n++) {
-		char in[256], *out;
-		size_t w = 0;
-		int k = 1 + (int)(state % 12);
-		for (int i = 0; i < k; i++) {
-			state ^= state << 13;
-			state ^= state >> 7;
-			state ^= state << 17;
-			const char *p = pieces[(state >> 20) % (sizeof(pieces) / sizeof(pieces[0]))];
-			size_t len = strlen(p);
-			if (w + len >= sizeof(in))
-				break;
-			memcpy(in + w, p, len);
-			w += len;
-		}
-		in[w] = '\0';
+		char in[256], full[300];
+		in[add_pieces(in, 0, sizeof(in), pieces, sizeof(pieces) / sizeof(pieces[0]), 1 + (int)(state % 12),
+			      &state)] = '\0';
 		/* half of them start as a URL, so that the interesting paths are taken */
-		char full[300];
 		snprintf(full, sizeof(full), "%s%s", n % 2 ? "http://h/" : "", in);
-		int rc = sv_url_normalize(&out, full, n % 3 ? NULL : "http://base/p/q?r");
-		if (rc == SV_EINVAL) {
-			cr_assert_null(out);
-			continue;
-		}
-		cr_assert_eq(rc, 0, "'%s': %d %s", full, rc, sv_error_last());
-		assert_clean_url(out);
-		assert_idempotent(out);
-		accepted++;
-		free(out);
+		accepted += accepted_clean(full, n % 3 ? NULL : "http://base/p/q?r");
 	}
 	cr_assert_gt(accepted, 5000);
 }
@@ -495,33 +511,13 @@ Test(url, idempotent_generated_hosts)
 	int accepted = 0;
 
 	for (int n = 0; n < 20000; n++) {
-		char in[256], *out;
-		size_t w = 7;
-		int k = 1 + (int)(state % 6);
+		char in[256];
+		size_t w;
 		memcpy(in, "http://", 7);
-		for (int i = 0; i < k; i++) {
-			state ^= state << 13;
-			state ^= state >> 7;
-			state ^= state << 17;
-			const char *p = pieces[(state >> 20) % (sizeof(pieces) / sizeof(pieces[0]))];
-			size_t len = strlen(p);
-			if (w + len + 3 >= sizeof(in))
-				break;
-			memcpy(in + w, p, len);
-			w += len;
-		}
+		w = add_pieces(in, 7, sizeof(in) - 3, pieces, sizeof(pieces) / sizeof(pieces[0]), 1 + (int)(state % 6),
+			       &state);
 		memcpy(in + w, "/x", 3);
-		int rc = sv_url_normalize(&out, in, n % 4 ? NULL : "http://base/p/q?r");
-		if (rc == SV_EINVAL) {
-			cr_assert_null(out);
-			continue;
-		}
-		cr_assert_eq(rc, 0, "'%s': %d %s", in, rc, sv_error_last());
-		assert_clean_url(out);
-		cr_assert_neq(out[strcspn(out, ":") + 3], '/', "'%s' gave '%s', a key with an empty host", in, out);
-		assert_idempotent(out);
-		accepted++;
-		free(out);
+		accepted += accepted_clean(in, n % 4 ? NULL : "http://base/p/q?r");
 	}
 	cr_assert_gt(accepted, 2000);
 }
