@@ -1,6 +1,7 @@
 # salvage -- build, test, bench, install.
 #   make                          build ./salvage (installs missing Debian packages first)
 #   make test                     unit (Criterion) and end-to-end tests
+#   make conformance              robots.txt and URL suites of ../shared/conformance
 #   make SANITIZE=address,undefined test
 #   make bench                    benchmarks against peer tools (bench/)
 #   make demo                     a short tour on a real archive (build/demo)
@@ -37,10 +38,11 @@ LIB := $(BUILD)/libsalvage.a
 BIN := $(BUILD)/salvage
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
-TEST_HELPERS := $(BUILD)/tests/genstream $(BUILD)/tests/testserver $(BUILD)/tests/stdfd_guard.so
+CONFORMANCE := $(BUILD)/tests/conformance
+TEST_HELPERS := $(BUILD)/tests/genstream $(BUILD)/tests/testserver $(BUILD)/tests/stdfd_guard.so $(CONFORMANCE)
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all deps test bench demo install clean
+.PHONY: all deps test conformance bench demo install clean
 all: salvage
 
 deps: $(DEPS_STAMP)
@@ -83,6 +85,17 @@ $(BUILD)/tests/stdfd_guard.so: tests/stdfd_guard.c
 $(BUILD)/tests/genstream: tests/genstream.c
 	@mkdir -p $(@D)
 	$(CC) $(SV_CPPFLAGS) $(SV_CFLAGS) $(CFLAGS) $(SV_LDFLAGS) $(LDFLAGS) -o $@ $<
+
+# Other people's suites (Google's robots.txt tests, WHATWG's URL tests), read
+# from ../shared/conformance or $$SV_CONFORMANCE; tests/conformance/known.txt
+# lists the cases salvage fails on purpose.
+$(CONFORMANCE): tests/conformance/runner.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(SV_CPPFLAGS) $(CPPFLAGS) $(SV_CFLAGS) $(SV_PKG_CFLAGS) $(CFLAGS) $(SV_LDFLAGS) $(LDFLAGS) \
+		-o $@ $< $(LIB) $(SV_LDLIBS) $(LDLIBS)
+
+conformance: $(CONFORMANCE)
+	bash tests/conformance/run.sh $(abspath $(CONFORMANCE))
 
 test: $(BIN) $(TEST_BINS) $(TEST_HELPERS)
 	SALVAGE=$(abspath $(BIN)) BUILD=$(abspath $(BUILD)) bash tests/run

@@ -155,6 +155,63 @@ done:
 	return rc;
 }
 
+int sv_archive_check_contact(const char *value)
+{
+	size_t n = strlen(value);
+	int ok = n > 0 && n <= SV_ARCHIVE_CONTACT_MAX &&
+		 (strchr(value, '@') || !strncmp(value, "http://", 7) || !strncmp(value, "https://", 8));
+
+	for (const char *p = value; ok && *p; p++)
+		ok = *p > ' ' && *p < 0x7f && !strchr("()\\", *p);
+	if (!ok)
+		return sv_error_set(SV_EINVAL,
+				    "crawl.contact must be a URL (http:// or https://) or an e-mail address of at most %d "
+				    "bytes, printable ASCII without spaces, '(', ')' or '\\'",
+				    SV_ARCHIVE_CONTACT_MAX);
+	return 0;
+}
+
+int sv_archive_set_contact(const char *dir, const char *value)
+{
+	char conf[PATH_MAX];
+	git_config *cfg = NULL;
+	int rc;
+
+	if ((rc = sv_archive_check_contact(value)) || (rc = sv_path_join(conf, sizeof(conf), dir, CONF_NAME)))
+		return rc;
+	libgit2_once();
+	if (git_config_open_ondisk(&cfg, conf) < 0 || git_config_set_string(cfg, "crawl.contact", value) < 0)
+		rc = git_fail("cannot write", conf);
+	git_config_free(cfg);
+	return rc;
+}
+
+void sv_archive_user_agent(const sv_archive *a, char *buf, size_t cap)
+{
+	if (a->contact)
+		snprintf(buf, cap, "salvage/%s (+%s)", SV_VERSION, a->contact);
+	else
+		snprintf(buf, cap, "salvage/%s", SV_VERSION);
+}
+
+/* crawl.contact, checked: a bad one is a config error (exit 2), not a header that breaks. */
+static int get_contact(git_config *cfg, sv_archive *a)
+{
+	git_buf buf = GIT_BUF_INIT;
+	int e = git_config_get_string_buf(&buf, cfg, "crawl.contact"), rc = 0;
+
+	if (e == GIT_ENOTFOUND)
+		return 0;
+	if (e < 0)
+		return git_fail("bad value in", a->conf_path);
+	if ((rc = sv_archive_check_contact(buf.ptr)))
+		rc = sv_error_prefix("%s", a->conf_path);
+	else if (!(a->contact = strdup(buf.ptr)))
+		rc = sv_error_set(SV_EIO, "out of memory");
+	git_buf_dispose(&buf);
+	return rc;
+}
+
 static int get_int(git_config *cfg, const char *key, int def, int lo, int hi, const char *path, int *out)
 {
 	int32_t v;
@@ -413,7 +470,7 @@ int sv_archive_open(sv_archive **out, const char *dir)
 			goto fail;
 		}
 	}
-	if ((rc = get_ca_file(cfg, a)) || (rc = get_netrc_file(cfg, a)))
+	if ((rc = get_ca_file(cfg, a)) || (rc = get_netrc_file(cfg, a)) || (rc = get_contact(cfg, a)))
 		goto fail;
 	/* The multi-valued keys, each value checked as it is kept. */
 	static const struct {
@@ -468,6 +525,7 @@ void sv_archive_free(sv_archive *a)
 	free(a->queue_url);
 	free(a->ca_file);
 	free(a->netrc_file);
+	free(a->contact);
 	for (size_t i = 0; i < a->ninsecure; i++)
 		free(a->insecure_hosts[i]);
 	free(a->insecure_hosts);

@@ -36,6 +36,7 @@ typedef struct {
 	char **allow_private;  /* crawl.allowPrivate: server keys (sv_guard_server_key) that may be private addresses */
 	size_t nallow_private;
 	int allow_private_all; /* crawl.allowPrivate = true: the guard is off */
+	char *contact;         /* crawl.contact: a URL or e-mail of who runs the crawl; NULL none */
 } sv_archive;
 
 /* Creates an archive in dir. *existed is set when dir already was one (nothing is changed then). */
@@ -82,6 +83,20 @@ int sv_archive_remote_get(const sv_archive *a, const char *name, sv_mirror_remot
 int sv_archive_remote_add(const sv_archive *a, const sv_mirror_remote *r);
 /* The names of every remote, in the order of the file, into a malloc'd array of malloc'd strings. */
 int sv_archive_remote_names(const sv_archive *a, char ***names, size_t *n);
+
+/*
+ * crawl.contact: a URL (http:// or https://) or an e-mail address that site
+ * operators can reach, sent in the User-Agent as "salvage/VERSION (+CONTACT)".
+ * sv_archive_check_contact: 0, or SV_EINVAL saying what a contact must be
+ * (printable ASCII without spaces, '(', ')' or '\\', so that it cannot break
+ * the header or its comment; at most SV_ARCHIVE_CONTACT_MAX bytes).
+ * sv_archive_set_contact: checks value and writes it into dir's salvage.conf.
+ * sv_archive_user_agent: the User-Agent of a crawl of a, into buf.
+ */
+#define SV_ARCHIVE_CONTACT_MAX 200
+int sv_archive_check_contact(const char *value);
+int sv_archive_set_contact(const char *dir, const char *value);
+void sv_archive_user_agent(const sv_archive *a, char *buf, size_t cap);
 
 /* A path under the archive, into a fresh string (NULL when out of memory). */
 char *sv_archive_path(const sv_archive *a, const char *rel);

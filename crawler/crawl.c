@@ -100,6 +100,7 @@ static int child(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats
 	sv_objects *store = NULL;
 	sv_fetch_options o;
 	char host[128] = "localhost", machine[256], node[200], log[64], *tmp = sv_archive_path(a, "tmp"), *log_path;
+	char agent[SV_ARCHIVE_CONTACT_MAX + 64];
 	ledger_sink sink = {NULL, NULL, machine, 0};
 	int rc;
 
@@ -125,6 +126,8 @@ static int child(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats
 	o.nallow_private = a->nallow_private;
 	o.allow_private_all = a->allow_private_all;
 	o.robots_attempts = a->robots_attempts;
+	sv_archive_user_agent(a, agent, sizeof(agent));
+	o.user_agent = agent;
 	o.stop = &stop_requests;
 	o.stats = stats;
 	o.log_path = log_path;

@@ -7,9 +7,13 @@
  * equal rank merged, and a better rank seen later replaces what was kept.
  * Patterns are stored in one pool, normalised: percent-encoding in one form
  * (so "%62" and "b" compare equal, "%2F" and "/" do not: RFC 9309 2.2.2),
- * runs of '*' collapsed, and a final '$' kept as a flag.
+ * runs of '*' collapsed, and a final '$' kept as a flag. A '*' or '$' that is
+ * part of the path is written "%2A" or "%24" on both sides (pattern and
+ * path), so that "%2A" in a rule matches a literal '*' in the path and is no
+ * wildcard, and "%24" matches '$' (RFC 9309 2.2.3).
  *
- * Lenient reading, as the authors of robots.txt files need: a UTF-8 BOM,
+ * Lenient reading, as the authors of robots.txt files need: a UTF-8 BOM
+ * (or the start of one, as Google reads it),
  * CR, LF or CRLF line ends, spaces around everything, '#' comments, key names
  * in any case with a few common misspellings ("useragent", "disalow"), and a
  * known key followed by a space instead of a colon ("Disallow /x"). Other
@@ -34,6 +38,8 @@ enum { KEY_NONE, KEY_USER_AGENT, KEY_ALLOW, KEY_DISALLOW, KEY_CRAWL_DELAY, KEY_S
 #define TOKEN_MAX 128
 /* URLs whose path escapes fit here are checked without allocating. */
 #define STACK_PATH 1024
+/* Bytes of a line read; the rest of a longer line is ignored (Google: 2083 * 8 - 1). */
+#define LINE_MAX_BYTES 16663
 
 static const struct {
 	const char *name;
@@ -87,6 +93,34 @@ static int is_token_char(unsigned char c)
 size_t sv_robots_normalize_escapes(char *dst, const char *src, size_t len)
 {
 	return sv_pct_normalize(dst, src, len);
+}
+
+/*
+ * s[0..len) with each '$' (and each '*' when stars) written "%24" ("%2A"),
+ * in place; the caller leaves room for 2 more bytes per such character.
+ * Returns the new length.
+ */
+static size_t literal_escapes(char *s, size_t len, int stars)
+{
+	size_t extra = 0, w;
+
+	for (size_t i = 0; i < len; i++)
+		extra += s[i] == '$' || (stars && s[i] == '*');
+	if (extra == 0)
+		return len;
+	w = len + 2 * extra;
+	for (size_t i = len; i-- > 0;) {
+		char c = s[i];
+		if (c == '$' || (stars && c == '*')) {
+			w -= 3;
+			s[w] = '%';
+			s[w + 1] = '2';
+			s[w + 2] = c == '$' ? '4' : 'A';
+		} else {
+			s[--w] = s[i];
+		}
+	}
+	return len + 2 * extra;
 }
 
 /*
@@ -166,9 +200,7 @@ static int add_rule(sv_robots *r, const char *v, size_t n, int allow)
 	for (size_t i = 0; i < len; i++)
 		if (!(w[i] == '*' && k > 0 && w[k - 1] == '*'))
 			w[k++] = w[i];
-	len = k;
-	if (len > SV_ROBOTS_MAX_PATTERN)
-		return 0;
+	len = literal_escapes(w, k, 0); /* a '$' before the end is a literal */
 	if (anchored && w[len - 1] == '*')
 		anchored = 0;
 	r->rules[r->nrules++] = (rule){start, len, allow, anchored};
@@ -338,15 +370,15 @@ static int parse_body(sv_robots *r, parser *ps, const char *body, size_t len)
 
 	if (truncated)
 		len = SV_ROBOTS_MAX_BYTES;
-	if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0)
-		pos = 3;
+	while (pos < 3 && pos < len && body[pos] == "\xEF\xBB\xBF"[pos])
+		pos++;
 	while (pos < len) {
 		size_t eol = pos;
 		while (eol < len && body[eol] != '\n' && body[eol] != '\r')
 			eol++;
 		if (eol == len && truncated)
 			break; /* cut by the limit: half a rule could mean the wrong thing */
-		if ((rc = parse_line(r, ps, body + pos, eol - pos)) < 0)
+		if ((rc = parse_line(r, ps, body + pos, eol - pos > LINE_MAX_BYTES ? LINE_MAX_BYTES : eol - pos)) < 0)
 			return rc;
 		pos = eol + 1;
 		if (eol + 1 < len && body[eol] == '\r' && body[eol + 1] == '\n')
@@ -423,6 +455,7 @@ int sv_robots_allowed(const sv_robots *r, const char *url)
 	if (n == 0 || path[0] != '/')
 		buf[len++] = '/'; /* "http://a" and "http://a?q" have the path "/" */
 	len += sv_robots_normalize_escapes(buf + len, path, n);
+	len = literal_escapes(buf, len, 1);
 	for (size_t i = 0; i < r->nrules; i++) {
 		const rule *ru = &r->rules[i];
 		if (matched && (ru->len < best_len || (ru->len == best_len && (allow || !ru->allow))))

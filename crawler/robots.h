@@ -11,9 +11,10 @@
  * - the longest matching rule decides and Allow wins a tie; "/robots.txt"
  *   itself is always allowed;
  * - work and memory are bounded whatever the file holds: at most
- *   SV_ROBOTS_MAX_BYTES are read, SV_ROBOTS_MAX_RULES kept, and a match costs
- *   time linear in the pattern's and the path's lengths, however many '*'
- *   the pattern holds.
+ *   SV_ROBOTS_MAX_BYTES are read, SV_ROBOTS_MAX_RULES kept, a line is cut
+ *   after 16663 bytes as Google cuts it (the cut rule is kept), and a match
+ *   costs time linear in the pattern's and the path's lengths, however many
+ *   '*' the pattern holds.
  */
 #ifndef SV_ROBOTS_H
 #define SV_ROBOTS_H
@@ -22,7 +23,6 @@
 
 #define SV_ROBOTS_MAX_BYTES (500u * 1024) /* bytes of a body read, as RFC 9309 2.5 allows */
 #define SV_ROBOTS_MAX_RULES 10000         /* Allow/Disallow rules kept for our group */
-#define SV_ROBOTS_MAX_PATTERN 4096        /* bytes of a rule's pattern, once normalised; longer ones are dropped */
 #define SV_ROBOTS_MAX_DELAY_MS 60000      /* Crawl-delay is capped at 60 s */
 
 typedef struct sv_robots sv_robots;

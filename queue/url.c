@@ -9,6 +9,16 @@
  * queue, its keys or the logs, and error messages show them as "***@".
  * The fragment and an empty query are dropped the same way.
  *
+ * Links are read as browsers read them (the WHATWG URL standard for the
+ * special schemes http and https) where RFC 3986 and browsers disagree:
+ * '\' before the query is '/'; "http:x" or "http:/x" on an http page is a
+ * relative reference, and with another scheme or no base any number of
+ * slashes after "http:" mean "//"; the user info ends at the last '@'; a
+ * host that ends in a number is an IPv4 address in any of its forms (hex,
+ * octal, fewer parts, a trailing dot) or is refused; IPv6 addresses are
+ * written in hex pieces. The differences kept on purpose are listed in the
+ * README ("Where salvage differs from browsers and Google on purpose").
+ *
  * What must stay true:
  * - the result is http or https, at most SV_URL_MAX bytes, and normalising
  *   it again gives it back unchanged (the unit tests check every case);
@@ -24,14 +34,19 @@
 #include "../common/error.h"
 #include "../common/pct.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <locale.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 /* Longer input cannot be worth parsing; refusing it early bounds the work. */
 #define INPUT_MAX (16 * SV_URL_MAX)
+/* Room for a host rewritten as an IPv4 or IPv6 address, beyond its own length. */
+#define HOST_ROOM 48
 /* How much of a URL an error message shows, in bytes. */
 #define SHOW_MAX 200
 #define SHOW_BUF (3 * SHOW_MAX + 8)
@@ -236,6 +251,178 @@ static size_t remove_dots(char *p, size_t len)
 	return w;
 }
 
+/* '\' before the query or fragment is '/' in http(s) URLs, as browsers read them. */
+static void backslashes(char *s)
+{
+	for (; *s && *s != '?' && *s != '#'; s++)
+		if (*s == '\\')
+			*s = '/';
+}
+
+/* rest with any leading slashes replaced by exactly "//" and prefix (may be "") before it. */
+static int two_slashes(char **out, const char *prefix, size_t plen, const char *rest)
+{
+	size_t len;
+	char *s;
+
+	while (*rest == '/')
+		rest++;
+	len = strlen(rest);
+	if (!(s = malloc(plen + 2 + len + 1)))
+		return sv_error_set(SV_EIO, "out of memory");
+	memcpy(s, prefix, plen);
+	memcpy(s + plen, "//", 2);
+	memcpy(s + plen + 2, rest, len + 1);
+	*out = s;
+	return 0;
+}
+
+/*
+ * Drops the user info of the absolute URL s in place: everything of the
+ * authority up to its last '@' (browsers split there; the user info is never
+ * kept anyway). -1 when nothing follows that '@': no host.
+ */
+static int drop_userinfo(char *s)
+{
+	char *auth = strstr(s, "://"), *at = NULL;
+	size_t n;
+
+	auth += 3;
+	n = strcspn(auth, "/?#");
+	for (size_t i = 0; i < n; i++)
+		if (auth[i] == '@')
+			at = auth + i;
+	if (!at)
+		return 0;
+	if (at + 1 == auth + n)
+		return -1;
+	memmove(auth, at + 1, strlen(at + 1) + 1);
+	return 0;
+}
+
+/*
+ * One part of an IPv4 address in the WHATWG forms: decimal, octal with a
+ * leading 0, hex with 0x ("0x" alone is 0). -1 if it is not a number;
+ * values past 2^32 are clamped to 2^32 (too big for any part).
+ */
+static int64_t ipv4_part(const char *s, size_t n)
+{
+	int64_t v = 0;
+	int radix = 10;
+
+	if (n == 0)
+		return -1;
+	if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		radix = 16;
+		s += 2;
+		n -= 2;
+	} else if (n >= 2 && s[0] == '0') {
+		radix = 8;
+		s++;
+		n--;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int d = s[i] >= '0' && s[i] <= '9' ? s[i] - '0' : s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10 : 99;
+		if (d >= radix)
+			return -1;
+		v = v * radix + d;
+		if (v > 4294967296LL)
+			v = 4294967296LL;
+	}
+	return v;
+}
+
+/*
+ * The host h (lower case, at most cap bytes with its NUL) when it ends in a
+ * number (its last label, a trailing dot aside, is decimal digits or 0x hex):
+ * then it must be an IPv4 address in one of the WHATWG forms, and is
+ * rewritten as a dotted quad ("0xc0.0250.01" and "1.2.3.4." become
+ * "192.168.0.1" and "1.2.3.4"); 0 when done or not needed, -1 when it is not
+ * a valid address. Any other name is left as it is.
+ */
+static int ipv4_host(char *h, size_t cap)
+{
+	size_t len = strlen(h), parts = 0, start, end = len;
+	const char *last;
+	int64_t v[4], addr = 0;
+
+	if (len > 1 && h[len - 1] == '.')
+		end--;
+	for (start = end; start > 0 && h[start - 1] != '.'; start--)
+		;
+	last = h + start;
+	if (end == start)
+		return 0;
+	if (!(strspn(last, "0123456789") == end - start ||
+	      (end - start >= 2 && last[0] == '0' && last[1] == 'x' && strspn(last + 2, "0123456789abcdef") == end - start - 2)))
+		return 0;
+	for (size_t i = 0; i <= end; parts++) {
+		size_t j = i;
+		while (j < end && h[j] != '.')
+			j++;
+		if (parts == 4 || (v[parts] = ipv4_part(h + i, j - i)) < 0)
+			return -1;
+		i = j + 1;
+	}
+	for (size_t i = 0; i + 1 < parts; i++) {
+		if (v[i] > 255)
+			return -1;
+		addr = addr * 256 + v[i];
+	}
+	if (v[parts - 1] >= (int64_t)1 << (8 * (5 - parts)))
+		return -1;
+	addr = (addr << (8 * (5 - parts))) + v[parts - 1];
+	snprintf(h, cap, "%d.%d.%d.%d", (int)(addr >> 24), (int)(addr >> 16 & 255), (int)(addr >> 8 & 255),
+		 (int)(addr & 255));
+	return 0;
+}
+
+/*
+ * The IPv6 literal h ("[...]") written as browsers write it: hex pieces, the
+ * first longest run of two or more zero pieces as "::", an embedded IPv4
+ * part in hex too ("[::ffff:1.2.3.4]" is "[::ffff:102:304]"). h has room
+ * for 48 bytes; a zone id was refused before.
+ */
+static void ipv6_host(char *h)
+{
+	char in[64], *w = h;
+	unsigned char a[16];
+	int run = -1, runlen = 0;
+	size_t n = strlen(h);
+
+	if (n < 3 || n - 2 >= sizeof(in))
+		return;
+	memcpy(in, h + 1, n - 2);
+	in[n - 2] = '\0';
+	if (inet_pton(AF_INET6, in, a) != 1)
+		return;
+	for (int i = 0; i < 8;) {
+		int j = i;
+		while (j < 8 && a[2 * j] == 0 && a[2 * j + 1] == 0)
+			j++;
+		if (j - i > runlen && j - i >= 2) {
+			run = i;
+			runlen = j - i;
+		}
+		i = j > i ? j : i + 1;
+	}
+	*w++ = '[';
+	for (int i = 0; i < 8; i++) {
+		if (i == run) {
+			*w++ = ':';
+			if (i == 0)
+				*w++ = ':';
+			i += runlen - 1;
+			continue;
+		}
+		w += sprintf(w, "%x", a[2 * i] << 8 | a[2 * i + 1]);
+		if (i < 7)
+			*w++ = ':';
+	}
+	*w++ = ']';
+	*w = '\0';
+}
+
 /*
  * Resolves ref, a reference without a scheme, against base, a normalised URL
  * (RFC 3986 5.2.2): *out is base's part that ref keeps, then ref. Dot
@@ -341,7 +528,7 @@ static int assemble(char **out, CURLU *u, const char *url)
 		goto done;
 	}
 
-	cap = strlen(scheme) + 3 + strlen(host) + 1 + (port ? strlen(port) : 0) + 1 + 3 * strlen(path) + 1 +
+	cap = strlen(scheme) + 3 + strlen(host) + HOST_ROOM + 1 + (port ? strlen(port) : 0) + 1 + 3 * strlen(path) + 1 +
 		     (query ? 3 * strlen(query) : 0) + 1;
 	if (!(res = malloc(cap))) {
 		rc = sv_error_set(SV_EIO, "out of memory");
@@ -356,10 +543,17 @@ static int assemble(char **out, CURLU *u, const char *url)
 	for (const char *s = host; *s; s++)
 		*w++ = lower(*s);
 	*w = '\0';
-	if (!host_ok(h)) {
+	if (!*h) { /* nothing left of the name after IDNA ("\xC2\xAD", a soft hyphen) */
+		rc = refused(CURLUE_NO_HOST, url);
+		goto done;
+	}
+	if (*h == '[')
+		ipv6_host(h);
+	else if (ipv4_host(h, HOST_ROOM) < 0 || !host_ok(h)) {
 		rc = refused(CURLUE_BAD_HOSTNAME, url);
 		goto done;
 	}
+	w = h + strlen(h);
 	if (port) {
 		*w++ = ':';
 		w = stpcpy(w, port);
@@ -393,7 +587,8 @@ done:
 
 int sv_url_normalize(char **out, const char *url, const char *base)
 {
-	char buf[SHOW_BUF], *ref = NULL, *nbase = NULL, *merged = NULL;
+	char buf[SHOW_BUF], *ref = NULL, *nbase = NULL, *abs = NULL, *merged = NULL;
+	const char *rel = NULL;
 	CURLU *u = NULL;
 	CURLUcode cu;
 	size_t n;
@@ -407,19 +602,46 @@ int sv_url_normalize(char **out, const char *url, const char *base)
 		rc = sv_error_set(SV_EINVAL, "'%s' is not an http or https URL", show(buf, ref));
 		goto done;
 	}
-	if (!n) {
-		if ((rc = sv_url_normalize(&nbase, base, NULL)) < 0) {
+	backslashes(ref);
+	/* the base matters to a reference, and to "http:" without "//" */
+	if (base && (!n || strncmp(ref + n + 1, "//", 2) != 0) && (rc = sv_url_normalize(&nbase, base, NULL)) < 0) {
+		if (!n) {
 			rc = sv_error_prefix("base");
 			goto done;
 		}
-		if ((rc = resolve(&merged, nbase, ref)) < 0)
+		rc = 0; /* "http:x" with a bad base: read as "http://x" */
+	}
+	/*
+	 * "http:x" on an http page is the reference "x"; otherwise the slashes
+	 * after "http:" (none, one or many) stand for "//", and so do two or
+	 * more at the start of a reference without a scheme.
+	 */
+	if (!n)
+		rel = ref;
+	else if (nbase && strncasecmp(nbase, ref, n) == 0 && nbase[n] == ':' && strncmp(ref + n + 1, "//", 2) != 0)
+		rel = ref + n + 1;
+	if (rel && strncmp(rel, "//", 2) == 0) {
+		if ((rc = two_slashes(&abs, "", 0, rel)) < 0)
 			goto done;
+		rel = abs;
+	} else if (!rel && (rc = two_slashes(&abs, ref, n + 1, ref + n + 1)) < 0) {
+		goto done;
+	}
+	if (rel && (rc = resolve(&merged, nbase, rel)) < 0)
+		goto done;
+	if (!merged) {
+		merged = abs;
+		abs = NULL;
+	}
+	if (drop_userinfo(merged) < 0) {
+		rc = refused(CURLUE_NO_HOST, ref);
+		goto done;
 	}
 	if (!(u = curl_url())) {
 		rc = sv_error_set(SV_EIO, "out of memory");
 		goto done;
 	}
-	if ((cu = curl_url_set(u, CURLUPART_URL, merged ? merged : ref, CURLU_PATH_AS_IS)) != CURLUE_OK) {
+	if ((cu = curl_url_set(u, CURLUPART_URL, merged, CURLU_PATH_AS_IS)) != CURLUE_OK) {
 		rc = refused(cu, ref);
 		goto done;
 	}
@@ -428,6 +650,7 @@ done:
 	curl_url_cleanup(u);
 	free(ref);
 	free(nbase);
+	free(abs);
 	free(merged);
 	return rc;
 }

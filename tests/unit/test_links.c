@@ -207,6 +207,13 @@ static link_case base_cases[] = {
 	{"base and style", "<base href=/b/><div style=\"background:url(bg.png)\">", "req " E "b/bg.png\n", 0},
 	{"fragment against another base", "<base href=\"http://o.org/\"><a href=\"#x\">x</a>", "", 1},
 	{"base with fragment", "<base href=\"/b/index.html#f\"><a href=\"?q\">x</a>", "page " E "b/index.html?q\n", 0},
+	/* as browsers read them: '\' is '/', "http:x" on an http page is relative */
+	{"backslashes", "<img src=\"img\\a.png\"><a href=\"\\root\\b.html?x\\y\">b</a>",
+	 "req " D "img/a.png\npage " E "root/b.html?x%5Cy\n", 0},
+	{"backslash base", "<base href=\"\\sub\\\"><a href=x>x</a>", "page " E "sub/x\n", 0},
+	{"same scheme, one slash", "<a href=\"http:/example.org/x\">x</a><a href=\"http:y\">y</a>",
+	 "page " E "example.org/x\npage " D "y\n", 0},
+	{"other scheme, no slash", "<a href=\"https:example.org/x\">x</a>", "page https://example.org/x\n", 0},
 };
 
 static link_case srcset_cases[] = {

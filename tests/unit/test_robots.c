@@ -182,6 +182,9 @@ static file_case files[] = {
 	{"User-agent: *\nDisallow: private\n", AGENT, "/private/x", 0},
 	/* lenient reading: BOM, line ends, spaces, typos, a missing colon */
 	{"\xEF\xBB\xBFUser-agent: *\r\nDisallow: /a\r\n", AGENT, "/a", 0},
+	{"\xEF\xBBUser-agent: *\nDisallow: /a\n", AGENT, "/a", 0},  /* the start of a BOM, as Google reads it */
+	{"\xEFUser-agent: *\nDisallow: /a\n", AGENT, "/a", 0},
+	{"\xEF\x11\xBFUser-agent: *\nDisallow: /a\n", AGENT, "/a", 1}, /* not a BOM: a line of garbage */
 	{"User-agent: *\rDisallow: /a\rDisallow: /b", AGENT, "/b", 0},
 	{"User-agent: *\n\rDisallow: /a\n", AGENT, "/a", 0},
 	{"   User-agent :  *  \n\t Disallow\t:\t/a  \n", AGENT, "/a", 0},
@@ -278,6 +281,16 @@ static pattern_case patterns[] = {
 	{"/*$", "/x", 1},
 	{"/a$b", "/a$b", 1},
 	{"/a$b", "/a", 0},
+	{"/a$b", "/a%24b", 1},
+	/* an escaped '*' or '$' is that character, no wildcard or anchor (RFC 9309 2.2.3) */
+	{"/path/file-with-a-%2A.html", "/path/file-with-a-*.html", 1},
+	{"/path/file-with-a-%2A.html", "/path/file-with-a-%2a.html", 1},
+	{"/path/file-with-a-%2A.html", "/path/file-with-a-x.html", 0},
+	{"/path/foo-%24", "/path/foo-$", 1},
+	{"/path/foo-%24", "/path/foo-", 0},
+	{"/a-%2a*-%24$", "/a-*b*-$", 1},
+	{"/a-%2a*-%24$", "/a-b-$", 0},
+	{"/*", "/*", 1},
 	{"/*/*/*/x$", "/1/2/3/x", 1},
 	{"/*/*/*/x$", "/1/2/x", 0},
 };
@@ -522,29 +535,37 @@ Test(robots, at_most_10000_rules)
 	free(body);
 }
 
-Test(robots, overlong_patterns_are_dropped)
+/*
+ * A line is cut after 16663 bytes, as Google cuts it, and the cut rule kept:
+ * a long Disallow still blocks what starts with its first 16663 bytes (on
+ * c376f6b a rule over 4096 bytes was dropped and blocked nothing).
+ */
+#define LINE_CUT 16663
+Test(robots, overlong_lines_are_cut)
 {
-	size_t n = SV_ROBOTS_MAX_PATTERN + 100;
-	char *body = malloc(2 * n + 100), *url = malloc(n + 10);
-	size_t len;
+	size_t n = 2 * LINE_CUT;
+	char *body = malloc(n + 100), *url = malloc(n + 10);
+	size_t len, head;
 	sv_robots *r;
 	cr_assert_not_null(body);
 	cr_assert_not_null(url);
-	url[0] = '/';
-	memset(url + 1, 'a', n);
-	url[n + 1] = '\0';
-	/* a rule one byte over the cap, and one at the cap */
-	len = (size_t)sprintf(body, "User-agent: *\nDisallow: /");
-	memset(body + len, 'a', SV_ROBOTS_MAX_PATTERN);
-	len += SV_ROBOTS_MAX_PATTERN;
-	len += (size_t)sprintf(body + len, "\nDisallow: /");
-	memset(body + len, 'b', SV_ROBOTS_MAX_PATTERN - 1);
-	len += SV_ROBOTS_MAX_PATTERN - 1;
+	len = (size_t)sprintf(body, "User-agent: *\n");
+	head = (size_t)sprintf(body + len, "Disallow: /x/");
+	len += head;
+	memset(body + len, 'a', n - head);
+	len += n - head;
 	body[len++] = '\n';
 	cr_assert_eq(sv_robots_parse(&r, body, len, 200, AGENT), 0);
-	cr_assert_eq(sv_robots_allowed(r, url), 1); /* long URLs are checked too */
-	memset(url + 1, 'b', n);
+	/* what the kept part of the line names is blocked, longer or not */
+	memcpy(url, "/x/", 3);
+	memset(url + 3, 'a', LINE_CUT - head);
+	url[3 + LINE_CUT - head] = '\0';
 	cr_assert_eq(sv_robots_allowed(r, url), 0);
+	url[3 + LINE_CUT - head - 1] = '\0';
+	cr_assert_eq(sv_robots_allowed(r, url), 1);
+	memset(url + 3, 'a', 5000);
+	url[5003] = '\0';
+	cr_assert_eq(sv_robots_allowed(r, url), 1);
 	sv_robots_free(r);
 	free(body);
 	free(url);
