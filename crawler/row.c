@@ -79,15 +79,76 @@ int sv_row_from_sheet(sv_row **out, const sv_sheet_row *row, const char *url)
 	return finish(out, r, url, row->include, row->exclude);
 }
 
+/* Appends s as a JSON string, or null, escaped as jansson escapes it. */
+static void put_json_string(char **o, const char *s)
+{
+	static const char HEX[] = "0123456789ABCDEF";
+	char *p = *o;
+	if (!s) {
+		memcpy(p, "null", 4);
+		*o = p + 4;
+		return;
+	}
+	*p++ = '"';
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		const char *short_form = *c == '"' ? "\\\"" : *c == '\\' ? "\\\\" : *c == '\b' ? "\\b"
+					: *c == '\f' ? "\\f" : *c == '\n' ? "\\n" : *c == '\r' ? "\\r"
+					: *c == '\t' ? "\\t" : NULL;
+		if (short_form) {
+			memcpy(p, short_form, 2);
+			p += 2;
+		} else if (*c < 0x20) {
+			memcpy(p, "\\u00", 4);
+			p[4] = HEX[*c >> 4];
+			p[5] = HEX[*c & 15];
+			p += 6;
+		} else {
+			*p++ = (char)*c;
+		}
+	}
+	*p++ = '"';
+	*o = p;
+}
+
+/*
+ * Written by hand, byte for byte what json_pack and json_dumps(JSON_COMPACT |
+ * JSON_PRESERVE_ORDER) wrote before (a queue compares the text to tell an
+ * unchanged row): jansson took a third of the time of loading a sheet.
+ */
+static int write_json(const sv_row *r, char **out)
+{
+	size_t strings = strlen(r->url) + (r->include ? strlen(r->include) : 0) +
+			 (r->exclude ? strlen(r->exclude) : 0);
+	char *buf = malloc(6 * strings + 256), *p = buf; /* \u00XX is the longest escape */
+	*out = NULL;
+	if (!buf)
+		return sv_error_set(SV_EIO, "out of memory");
+	p += sprintf(p, "{\"url\":");
+	put_json_string(&p, r->url);
+	p += sprintf(p, ",\"scope\":\"%s\",\"depth\":%d,\"include\":", sv_scope_name(r->scope), r->depth);
+	put_json_string(&p, r->include);
+	p += sprintf(p, ",\"exclude\":");
+	put_json_string(&p, r->exclude);
+	sprintf(p, ",\"robots\":%s,\"delay_ms\":%d,\"max_urls\":%lld,\"max_bytes\":%lld,\"datasets\":%s}",
+		r->robots ? "true" : "false", r->delay_ms, (long long)r->max_urls, (long long)r->max_bytes,
+		r->datasets ? "true" : "false");
+	*out = buf;
+	return 0;
+}
+
 int sv_row_to_json(const sv_row *r, char **out)
 {
-	json_t *o = json_pack("{s:s, s:s, s:i, s:s?, s:s?, s:b, s:i, s:I, s:I, s:b}", "url", r->url, "scope",
-			      sv_scope_name(r->scope), "depth", r->depth, "include", r->include, "exclude",
-			      r->exclude, "robots", r->robots, "delay_ms", r->delay_ms, "max_urls",
-			      (json_int_t)r->max_urls, "max_bytes", (json_int_t)r->max_bytes, "datasets", r->datasets);
-	*out = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(o);
-	return *out ? 0 : sv_error_set(SV_EIO, "out of memory");
+	return write_json(r, out);
+}
+
+int sv_row_sheet_json(const sv_sheet_row *row, const char *url, char **out)
+{
+	sv_row r = {
+		.url = (char *)url, .scope = row->scope, .depth = row->depth, .include = row->include,
+		.exclude = row->exclude, .robots = row->robots, .delay_ms = row->delay_ms,
+		.max_urls = row->max_urls, .max_bytes = row->max_bytes, .datasets = row->datasets,
+	};
+	return write_json(&r, out);
 }
 
 static int64_t int_or(json_t *j, const char *key, int64_t def)

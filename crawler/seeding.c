@@ -8,6 +8,7 @@
 #include "seeding.h"
 
 #include "../common/error.h"
+#include "../common/strset.h"
 #include "../queue/url.h"
 #include "../seeds/sheet.h"
 #include "row.h"
@@ -69,10 +70,36 @@ static void loaded_free(loaded_sheet *l)
 	sv_sheet_free(l->sheet);
 }
 
+/*
+ * Compiles the row's scope, for what it refuses (SV_EINVAL, the message
+ * naming the pattern). The seed URL is normalised already, so only the
+ * patterns can be refused: each pair of include and exclude is compiled
+ * once per sheet (compiling every row of 100,000 took a tenth of the load).
+ */
+static int check_patterns(sv_strset *checked, const sv_sheet_row *row, const char *url)
+{
+	const char *inc = row->include ? row->include : "", *exc = row->exclude ? row->exclude : "";
+	char *key = NULL;
+	sv_row *settings = NULL;
+	int rc;
+	if (asprintf(&key, "%zu:%s%s", strlen(inc), inc, exc) < 0)
+		return sv_error_set(SV_EIO, "out of memory");
+	rc = 0;
+	if (!sv_strset_has(checked, key) && (rc = sv_row_from_sheet(&settings, row, url)) == 0) {
+		sv_row_free(settings);
+		rc = sv_strset_add(checked, key, 0, NULL);
+	}
+	free(key);
+	return rc;
+}
+
 /* Normalises and converts the sheet's good rows; reports rows that fail. */
 static int convert(loaded_sheet *l, reporter *rep)
 {
 	sv_sheet *sh = l->sheet;
+	sv_strset seen = {0}; /* normalised urls, with their lines */
+	sv_strset checked = {0}; /* see check_patterns */
+	int rc = 0;
 	l->seeds = calloc(sh->nrows ? sh->nrows : 1, sizeof(*l->seeds));
 	if (!l->seeds)
 		return sv_error_set(SV_EIO, "out of memory");
@@ -84,24 +111,30 @@ static int convert(loaded_sheet *l, reporter *rep)
 			continue;
 		}
 		/* Two spellings of one URL would be one queue key. */
-		size_t dup = 0;
-		while (dup < l->n && strcmp(l->seeds[dup].url, url))
-			dup++;
-		if (dup < l->n) {
+		unsigned first = 0;
+		int dup = sv_strset_add(&seen, url, row->line, &first);
+		if (dup < 0) {
+			free(url);
+			rc = dup;
+			break;
+		}
+		if (dup) {
 			char msg[160];
-			snprintf(msg, sizeof(msg), "url is the same as on line %u once normalised",
-				 l->seeds[dup].line);
+			snprintf(msg, sizeof(msg), "url is the same as on line %u once normalised", first);
 			report(rep, sh->path, row->url_line, row->url_column, msg);
 			free(url);
 			continue;
 		}
 		/* Patterns are checked now, not when the crawl meets them. */
-		sv_row *settings = NULL;
-		int rc = sv_row_from_sheet(&settings, row, url);
-		if (rc == SV_EINVAL) {
+		if ((rc = check_patterns(&checked, row, url)) == SV_EINVAL) {
 			report(rep, sh->path, row->line, 1, sv_error_last());
 			free(url);
+			rc = 0;
 			continue;
+		}
+		if (rc) {
+			free(url);
+			break;
 		}
 		sv_queue_seed *s = &l->seeds[l->n];
 		s->url = url;
@@ -110,18 +143,20 @@ static int convert(loaded_sheet *l, reporter *rep)
 		s->max_urls = row->max_urls;
 		s->delay_ms = row->delay_ms;
 		char *params = NULL;
-		if (rc == 0)
-			rc = sv_row_to_json(settings, &params);
+		rc = sv_row_sheet_json(row, url, &params);
 		s->params = params;
-		sv_row_free(settings);
 		s->meta = row_meta(row);
 		l->n++;
 		if (rc)
-			return rc;
-		if (!s->meta)
-			return sv_error_set(SV_EIO, "out of memory");
+			break;
+		if (!s->meta) {
+			rc = sv_error_set(SV_EIO, "out of memory");
+			break;
+		}
 	}
-	return 0;
+	sv_strset_free(&seen);
+	sv_strset_free(&checked);
+	return rc;
 }
 
 /*
