@@ -12,6 +12,8 @@ static int run(const sv_command *cmd, int argc, char **argv)
 	int existed, rc;
 	if (argc != 2 || argv[1][0] == '-')
 		return sv_cli_usage(cmd, argc < 2 ? "init needs a folder" : "init takes one folder");
+	if (!argv[1][0])
+		return sv_cli_usage(cmd, "init needs a folder, not an empty name");
 	if ((rc = sv_archive_init(argv[1], &existed)))
 		return sv_cli_error(rc);
 	if (existed)

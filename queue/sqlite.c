@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <sqlite3.h>
@@ -1585,6 +1586,24 @@ static const sv_queue_ops SQLITE_OPS = {
 	.close = q_close,
 };
 
+/*
+ * A queue file that is there but cannot be a queue: empty (SQLite would take
+ * a 0-byte file as a new database, and the next crawl would fetch again
+ * everything the lost queue had done) or not a database. It is refused, for
+ * `salvage reindex --queue` to move aside and rebuild.
+ */
+static int refuse_damaged(const char *path, const char *why)
+{
+	return sv_error_set(SV_EIO, "queue '%s' is damaged (%s); rebuild it from the ledger with "
+			    "'salvage reindex --queue' (the damaged file is kept aside)", path, why);
+}
+
+static int is_damage(sqlite3 *db)
+{
+	int code = sqlite3_errcode(db);
+	return code == SQLITE_NOTADB || code == SQLITE_CORRUPT;
+}
+
 int sv_queue_sqlite_open(sv_queue **out, const char *path, const sv_queue_options *opts)
 {
 	sv_queue *q = calloc(1, sizeof(*q));
@@ -1606,6 +1625,11 @@ int sv_queue_sqlite_open(sv_queue **out, const char *path, const sv_queue_option
 		q_close(q);
 		return sv_error_set(SV_EIO, "out of memory");
 	}
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
+		q_close(q);
+		return refuse_damaged(path, "it is empty");
+	}
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
 		rc = s->db ? db_fail(s, "open") : sv_error_set(SV_EIO, "queue '%s': cannot open", path);
@@ -1626,11 +1650,13 @@ int sv_queue_sqlite_open(sv_queue **out, const char *path, const sv_queue_option
 			 "PRAGMA temp_store=MEMORY;",
 			 NULL, NULL, &err) != SQLITE_OK ||
 	    sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK) {
-		rc = sv_error_set(SV_EIO, "queue '%s': %s", path, err ? err : sqlite3_errmsg(s->db));
+		rc = is_damage(s->db) ? refuse_damaged(path, sqlite3_errmsg(s->db))
+				      : sv_error_set(SV_EIO, "queue '%s': %s", path, err ? err : sqlite3_errmsg(s->db));
 		goto fail;
 	}
 	if (sqlite3_exec(s->db, SCHEMA, NULL, NULL, &err) != SQLITE_OK) {
-		rc = sv_error_set(SV_EIO, "queue '%s': %s", path, err ? err : "cannot create tables");
+		rc = is_damage(s->db) ? refuse_damaged(path, sqlite3_errmsg(s->db))
+				      : sv_error_set(SV_EIO, "queue '%s': %s", path, err ? err : "cannot create tables");
 		goto fail;
 	}
 	{
