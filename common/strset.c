@@ -75,9 +75,14 @@ int sv_strset_add(sv_strset *set, const char *key, unsigned num, unsigned *first
 	return 0;
 }
 
-int sv_strset_has(const sv_strset *set, const char *key)
+int sv_strset_get(const sv_strset *set, const char *key, unsigned *num)
 {
-	return set->cap && set->slots[find(set, key, hash(key))].key;
+	if (!set->cap)
+		return 0;
+	const sv_strset_slot *slot = &set->slots[find(set, key, hash(key))];
+	if (slot->key && num)
+		*num = slot->num;
+	return slot->key != NULL;
 }
 
 void sv_strset_free(sv_strset *set)

@@ -25,8 +25,8 @@ typedef struct {
  * first may be NULL.
  */
 int sv_strset_add(sv_strset *set, const char *key, unsigned num, unsigned *first);
-/* 1 when key is in the set. */
-int sv_strset_has(const sv_strset *set, const char *key);
+/* 1 when key is in the set (*num set to its number; num may be NULL), else 0. */
+int sv_strset_get(const sv_strset *set, const char *key, unsigned *num);
 void sv_strset_free(sv_strset *set);
 
 #endif

@@ -85,7 +85,7 @@ static int check_patterns(sv_strset *checked, const sv_sheet_row *row, const cha
 	if (asprintf(&key, "%zu:%s%s", strlen(inc), inc, exc) < 0)
 		return sv_error_set(SV_EIO, "out of memory");
 	rc = 0;
-	if (!sv_strset_has(checked, key) && (rc = sv_row_from_sheet(&settings, row, url)) == 0) {
+	if (!sv_strset_get(checked, key, NULL) && (rc = sv_row_from_sheet(&settings, row, url)) == 0) {
 		sv_row_free(settings);
 		rc = sv_strset_add(checked, key, 0, NULL);
 	}
@@ -278,5 +278,21 @@ int sv_seed_sheets(sv_queue *q, sv_ledger *ledger, char **paths, size_t n, int s
 	for (size_t i = 0; i < n; i++)
 		loaded_free(&sheets[i]);
 	free(sheets);
+	return rc;
+}
+
+int sv_seed_sheet_again(sv_queue *q, const char *path, const void *data, size_t len, size_t *rows)
+{
+	loaded_sheet l = {0};
+	reporter rep = {NULL, NULL, 0, 0};
+	sv_queue_sheet_result res;
+	int rc = sv_sheet_parse(&l.sheet, path, data, len);
+	*rows = 0;
+	if (rc == SV_EINVAL && l.sheet)
+		rc = 0; /* a sheet that is not one any more loads nothing */
+	if (rc == 0 && l.sheet && l.sheet->nrows && (rc = convert(&l, &rep)) == 0 && l.n &&
+	    (rc = sv_queue_add_sheet(q, l.sheet->name, l.sheet->raw, l.sheet->raw_len, l.seeds, l.n, &res)) == 0)
+		*rows = res.added;
+	loaded_free(&l);
 	return rc;
 }

@@ -1205,6 +1205,63 @@ static int q_reclaim(sv_queue *q, const char *prefix, int (*alive)(const char *n
 	return rc;
 }
 
+/* Probes the keys as insert_url does: the queued URL's row, ended as how says. */
+static int settle_locked(sqlite_queue *s, const char *url, const sv_queue_outcome *how, int64_t now)
+{
+	sqlite3_stmt *st;
+	uint64_t key = hash_str(url, 0);
+	int64_t id = 0, host = 0;
+	int rc;
+	if (sqlite3_prepare_v2(s->db, "SELECT id, host, url = ?2, state FROM urls WHERE key = ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return db_fail(s, "find a URL");
+	for (int probe = 0; probe < 64 && !id; probe++, key++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, (int64_t)key);
+		sqlite3_bind_text(st, 2, url, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_ROW)
+			break;
+		if (sqlite3_column_int(st, 2)) {
+			if (sqlite3_column_int(st, 3) != SV_URL_QUEUED)
+				break;
+			id = sqlite3_column_int64(st, 0);
+			host = sqlite3_column_int64(st, 1);
+		}
+	}
+	sqlite3_finalize(st);
+	if (!id)
+		return 0;
+	if (how->kind == SV_OUTCOME_DONE) {
+		st = stmt(s, ST_URL_DONE);
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int(st, 2, how->status);
+		sqlite3_bind_int64(st, 3, how->bytes);
+		sqlite3_bind_int64(st, 4, now);
+	} else {
+		st = stmt(s, ST_URL_FAILED);
+		sqlite3_bind_int64(st, 1, id);
+		if (how->reason)
+			sqlite3_bind_text(st, 2, how->reason, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, how->status);
+		sqlite3_bind_int64(st, 4, now);
+		sqlite3_bind_int(st, 5, how->kind == SV_OUTCOME_SKIPPED ? SV_URL_SKIPPED : SV_URL_FAILED);
+	}
+	if ((rc = run_done(s, st, "end a URL")))
+		return rc;
+	char sql[128];
+	snprintf(sql, sizeof(sql), "UPDATE hosts SET queued = max(queued - 1, 0) WHERE id = %lld", (long long)host);
+	return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : db_fail(s, "end a URL");
+}
+
+static int q_settle(sv_queue *q, const char *url, const sv_queue_outcome *how)
+{
+	sqlite_queue *s = impl(q);
+	int rc = begin(s);
+	if (rc)
+		return rc;
+	return finish(s, settle_locked(s, url, how, sv_queue_now_ms(q)));
+}
+
 static int q_pending(sv_queue *q, int64_t *queued, int64_t *leased)
 {
 	sqlite_queue *s = impl(q);
@@ -1582,6 +1639,7 @@ static const sv_queue_ops SQLITE_OPS = {
 	.failures = q_failures,
 	.free_slots = q_free_slots,
 	.landing_add = q_landing_add,
+	.settle = q_settle,
 	.landings = q_landings,
 	.close = q_close,
 };
