@@ -6,6 +6,8 @@
 #include "../common/error.h"
 
 #include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,14 +81,33 @@ int sv_row_from_sheet(sv_row **out, const sv_sheet_row *row, const char *url)
 	return finish(out, r, url, row->include, row->exclude);
 }
 
+static void put(char **o, const char *s)
+{
+	size_t n = strlen(s);
+	memcpy(*o, s, n);
+	*o += n;
+}
+
+static void put_int(char **o, int64_t v)
+{
+	char digits[24], *d = digits + sizeof(digits);
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	do
+		*--d = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--d = '-';
+	memcpy(*o, d, (size_t)(digits + sizeof(digits) - d));
+	*o += digits + sizeof(digits) - d;
+}
+
 /* Appends s as a JSON string, or null, escaped as jansson escapes it. */
 static void put_json_string(char **o, const char *s)
 {
 	static const char HEX[] = "0123456789ABCDEF";
 	char *p = *o;
 	if (!s) {
-		memcpy(p, "null", 4);
-		*o = p + 4;
+		put(o, "null");
 		return;
 	}
 	*p++ = '"';
@@ -123,15 +144,47 @@ static int write_json(const sv_row *r, char **out)
 	*out = NULL;
 	if (!buf)
 		return sv_error_set(SV_EIO, "out of memory");
-	p += sprintf(p, "{\"url\":");
+	put(&p, "{\"url\":");
 	put_json_string(&p, r->url);
-	p += sprintf(p, ",\"scope\":\"%s\",\"depth\":%d,\"include\":", sv_scope_name(r->scope), r->depth);
+	put(&p, ",\"scope\":\"");
+	put(&p, sv_scope_name(r->scope));
+	put(&p, "\",\"depth\":");
+	put_int(&p, r->depth);
+	put(&p, ",\"include\":");
 	put_json_string(&p, r->include);
-	p += sprintf(p, ",\"exclude\":");
+	put(&p, ",\"exclude\":");
 	put_json_string(&p, r->exclude);
-	sprintf(p, ",\"robots\":%s,\"delay_ms\":%d,\"max_urls\":%lld,\"max_bytes\":%lld,\"datasets\":%s}",
-		r->robots ? "true" : "false", r->delay_ms, (long long)r->max_urls, (long long)r->max_bytes,
-		r->datasets ? "true" : "false");
+	put(&p, r->robots ? ",\"robots\":true,\"delay_ms\":" : ",\"robots\":false,\"delay_ms\":");
+	put_int(&p, r->delay_ms);
+	put(&p, ",\"max_urls\":");
+	put_int(&p, r->max_urls);
+	put(&p, ",\"max_bytes\":");
+	put_int(&p, r->max_bytes);
+	put(&p, r->datasets ? ",\"datasets\":true}" : ",\"datasets\":false}");
+	*p = '\0';
+	*out = buf;
+	return 0;
+}
+
+int sv_row_meta_json(const sv_sheet_row *row, char **out)
+{
+	size_t len = 2;
+	for (size_t i = 0; i < row->nmeta; i++)
+		len += 6 * (strlen(row->meta[i].key) + strlen(row->meta[i].value)) + 6;
+	char *buf = malloc(len + 1), *p = buf;
+	*out = NULL;
+	if (!buf)
+		return sv_error_set(SV_EIO, "out of memory");
+	*p++ = '{';
+	for (size_t i = 0; i < row->nmeta; i++) {
+		if (i)
+			*p++ = ',';
+		put_json_string(&p, row->meta[i].key);
+		*p++ = ':';
+		put_json_string(&p, row->meta[i].value);
+	}
+	*p++ = '}';
+	*p = '\0';
 	*out = buf;
 	return 0;
 }

@@ -13,8 +13,8 @@
 #include "../seeds/sheet.h"
 #include "row.h"
 
-#include <jansson.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,21 +36,6 @@ static void report(reporter *r, const char *path, unsigned line, unsigned col, c
 	if (r->reported++ < SV_SEED_MAX_REPORTED)
 		emit(r, &(sv_seed_event){.kind = SV_SEED_PROBLEM, .path = path, .line = line, .column = col,
 					 .message = msg});
-}
-
-static char *row_meta(const sv_sheet_row *row)
-{
-	json_t *o = json_object();
-	char *s = NULL;
-	if (!o)
-		return NULL;
-	for (size_t i = 0; i < row->nmeta; i++)
-		if (json_object_set_new(o, row->meta[i].key, json_string(row->meta[i].value)) != 0)
-			goto done;
-	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-done:
-	json_decref(o);
-	return s;
 }
 
 typedef struct {
@@ -79,11 +64,16 @@ static void loaded_free(loaded_sheet *l)
 static int check_patterns(sv_strset *checked, const sv_sheet_row *row, const char *url)
 {
 	const char *inc = row->include ? row->include : "", *exc = row->exclude ? row->exclude : "";
-	char *key = NULL;
+	size_t ni = strlen(inc), ne = strlen(exc);
+	char *key = malloc(ni + ne + 24);
 	sv_row *settings = NULL;
 	int rc;
-	if (asprintf(&key, "%zu:%s%s", strlen(inc), inc, exc) < 0)
+	if (!key)
 		return sv_error_set(SV_EIO, "out of memory");
+	/* include's length, ':', include, exclude: one key per pair */
+	int at = snprintf(key, 24, "%zu:", ni);
+	memcpy(key + at, inc, ni);
+	memcpy(key + at + ni, exc, ne + 1);
 	rc = 0;
 	if (!sv_strset_get(checked, key, NULL) && (rc = sv_row_from_sheet(&settings, row, url)) == 0) {
 		sv_row_free(settings);
@@ -145,14 +135,13 @@ static int convert(loaded_sheet *l, reporter *rep)
 		char *params = NULL;
 		rc = sv_row_sheet_json(row, url, &params);
 		s->params = params;
-		s->meta = row_meta(row);
+		char *meta = NULL;
+		if (rc == 0)
+			rc = sv_row_meta_json(row, &meta);
+		s->meta = meta;
 		l->n++;
 		if (rc)
 			break;
-		if (!s->meta) {
-			rc = sv_error_set(SV_EIO, "out of memory");
-			break;
-		}
 	}
 	sv_strset_free(&seen);
 	sv_strset_free(&checked);

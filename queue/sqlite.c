@@ -132,8 +132,8 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_SEED_GET] = "SELECT id, line, priority, max_urls, delay_ms, params, meta, active"
 			" FROM seeds WHERE sheet = ?1 AND url = ?2",
-	[ST_SEED_INSERT] = "INSERT INTO seeds(sheet, url, line, priority, max_urls, delay_ms, params, meta)"
-			   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_SEED_INSERT] = "INSERT INTO seeds(sheet, url, line, priority, max_urls, delay_ms, params, meta, queued_total)"
+			   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)",
 	[ST_SEED_UPDATE] = "UPDATE seeds SET line = ?2, priority = ?3, max_urls = ?4, delay_ms = ?5,"
 			   " params = ?6, meta = ?7, active = 1 WHERE id = ?1",
 	[ST_SEED_CAP] = "SELECT max_urls, queued_total, priority, delay_ms FROM seeds WHERE id = ?1",
@@ -277,7 +277,7 @@ typedef struct {
 	char *key;
 	int64_t id;
 	int64_t count, extra;
-	int64_t ref; /* hosts: the row id */
+	int64_t ref; /* hosts: the row id; seeds: URLs its queued_total counts already (see seed_known) */
 	int priority, delay_ms;
 } tally_entry;
 
@@ -451,12 +451,14 @@ static int insert_url(sqlite_queue *s, const sv_queue_url *u, int64_t host, int 
 }
 
 /* The entry of a seed row whose cap and settings the caller knows (a row
- * just added: nothing queued for it yet), so enqueue need not read them. */
+ * just added, whose queued_total counts its own URL in advance: nothing is
+ * queued for it yet), so enqueue need not read nor, most often, write them. */
 static int seed_known(tally *seeds, int64_t id, int64_t max_urls, int priority, int delay_ms)
 {
 	tally_entry *e = tally_get(seeds, NULL, id);
 	if (!e)
 		return sv_error_set(SV_EIO, "out of memory");
+	e->ref = 1;
 	e->extra = max_urls < 0 ? INT64_MAX : max_urls + 1;
 	e->priority = priority;
 	e->delay_ms = delay_ms;
@@ -528,11 +530,11 @@ static int enqueue_locked(sqlite_queue *s, const sv_queue_url *urls, size_t n, t
 	if (rc == 0) {
 		TALLY_FOREACH(seeds, e)
 		{
-			if (e->count == 0)
+			if (e->count == e->ref)
 				continue;
 			sqlite3_stmt *st = stmt(s, ST_SEED_COUNT);
 			sqlite3_bind_int64(st, 1, e->id);
-			sqlite3_bind_int64(st, 2, e->count);
+			sqlite3_bind_int64(st, 2, e->count - e->ref);
 			if ((rc = run_done(s, st, "count seed")))
 				break;
 		}

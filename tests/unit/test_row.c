@@ -76,6 +76,31 @@ Test(row, json_as_jansson_writes_it)
 	cr_assert_geq(accepted, 3);
 }
 
+/* The other columns, too: byte for byte what json_object and json_dumps wrote. */
+Test(row, meta_json_as_jansson_writes_it)
+{
+	sv_sheet_row sr = sheet_row();
+	sv_sheet_meta meta[] = {{(char *)"agency", (char *)"Dept. of \"Energy\""},
+				{(char *)"Note\tB", (char *)"line\nbreak \\ d\xc3\xa9p\xc3\xb4t \x01"},
+				{(char *)"z", (char *)"last"}};
+	char *got = NULL, *want;
+	sr.meta = meta;
+	sr.nmeta = 3;
+	cr_assert_eq(sv_row_meta_json(&sr, &got), 0);
+	json_t *o = json_object();
+	for (size_t i = 0; i < 3; i++)
+		json_object_set_new(o, meta[i].key, json_string(meta[i].value));
+	want = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	cr_assert_str_eq(got, want);
+	free(got);
+	free(want);
+	json_decref(o);
+	sr.nmeta = 0;
+	cr_assert_eq(sv_row_meta_json(&sr, &got), 0);
+	cr_assert_str_eq(got, "{}");
+	free(got);
+}
+
 Test(row, round_trip_keeps_the_decisions)
 {
 	sv_sheet_row sr = sheet_row();
