@@ -621,6 +621,17 @@ static int sheet_known(sqlite_queue *s, const char *name, int *known)
 	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : db_fail(s, "load the sheet");
 }
 
+/* A row's line, priority, max_urls, delay_ms, params and meta, from parameter first on. */
+static void bind_row(sqlite3_stmt *st, int first, const sv_queue_seed *r)
+{
+	sqlite3_bind_int(st, first, (int)r->line);
+	sqlite3_bind_int(st, first + 1, r->priority);
+	sqlite3_bind_int64(st, first + 2, r->max_urls);
+	sqlite3_bind_int(st, first + 3, r->delay_ms);
+	sqlite3_bind_text(st, first + 4, r->params, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, first + 5, r->meta, -1, SQLITE_STATIC);
+}
+
 /*
  * Matches a row of a sheet the queue knows by URL: *id is its seed row,
  * updated (and queued again if it was paused) when it changed; 0 in *id
@@ -651,12 +662,7 @@ static int match_row(sqlite_queue *s, const char *name, const sv_queue_seed *r, 
 	}
 	st = stmt(s, ST_SEED_UPDATE);
 	sqlite3_bind_int64(st, 1, *id);
-	sqlite3_bind_int(st, 2, (int)r->line);
-	sqlite3_bind_int(st, 3, r->priority);
-	sqlite3_bind_int64(st, 4, r->max_urls);
-	sqlite3_bind_int(st, 5, r->delay_ms);
-	sqlite3_bind_text(st, 6, r->params, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, r->meta, -1, SQLITE_STATIC);
+	bind_row(st, 2, r);
 	if ((rc = run_done(s, st, "update a seed row")))
 		return rc;
 	if (!active && (rc = set_paused(s, *id, 0)))
@@ -727,12 +733,7 @@ static int add_sheet_locked(sqlite_queue *s, const char *name, const void *raw, 
 			sqlite3_stmt *st = stmt(s, ST_SEED_INSERT);
 			sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 			sqlite3_bind_text(st, 2, r->url, -1, SQLITE_STATIC);
-			sqlite3_bind_int(st, 3, (int)r->line);
-			sqlite3_bind_int(st, 4, r->priority);
-			sqlite3_bind_int64(st, 5, r->max_urls);
-			sqlite3_bind_int(st, 6, r->delay_ms);
-			sqlite3_bind_text(st, 7, r->params, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 8, r->meta, -1, SQLITE_STATIC);
+			bind_row(st, 3, r);
 			if ((rc = run_done(s, st, "add a seed row")))
 				break;
 			id = sqlite3_last_insert_rowid(s->db);
