@@ -144,7 +144,13 @@ static void requeue_free(requeue *r)
 	sv_strset_free(&r->seed_urls);
 }
 
-/* The new rows, with their settings, and the seed URL of each. */
+static int by_id(const void *a, const void *b)
+{
+	int64_t x = ((const seed_row *)a)->id, y = ((const seed_row *)b)->id;
+	return (x > y) - (x < y);
+}
+
+/* The new rows (in id order), with their settings, and the seed URL of each. */
 static int read_rows(requeue *r, sv_queue *q)
 {
 	sv_queue_seed_stats *stats = NULL, total;
@@ -162,10 +168,14 @@ static int read_rows(requeue *r, sv_queue *q)
 			rc = sv_row_from_json(&s->row, params);
 		free(params);
 		r->nrows++;
-		if (rc == 0 && (rc = sv_strset_add(&r->seed_urls, s->url, (unsigned)r->nrows, NULL)) > 0)
-			rc = 0;
 	}
 	sv_queue_stats_free(stats, n);
+	if (rc == 0) {
+		qsort(r->rows, r->nrows, sizeof(*r->rows), by_id);
+		for (size_t i = 0; i < r->nrows && rc == 0; i++)
+			if ((rc = sv_strset_add(&r->seed_urls, r->rows[i].url, (unsigned)i + 1, NULL)) > 0)
+				rc = 0;
+	}
 	return rc;
 }
 
@@ -190,10 +200,9 @@ static size_t place(requeue *r, record *x, int hops)
 	record *via = (record *)by_url(r, x->via);
 	if (via && via != x && place(r, via, hops + 1))
 		return x->row = via->row;
-	for (size_t i = 0; i < r->nrows; i++)
-		if (r->rows[i].id == x->seed)
-			return x->row = i + 1;
-	return 0;
+	seed_row key = {.id = x->seed};
+	seed_row *same = bsearch(&key, r->rows, r->nrows, sizeof(*r->rows), by_id);
+	return same ? (x->row = (size_t)(same - r->rows) + 1) : 0;
 }
 
 /* Hops from the seed, as the crawl counted them: a redirect keeps its source's depth, a sitemap is at 0. */
@@ -427,7 +436,7 @@ int sv_archive_requeue(const sv_archive *a, sv_requeue_result *res)
 	for (size_t i = 0; i < r.n && rc == 0; i++) {
 		record *x = &r.recs[i];
 		int read = 0;
-		if (!x->row || !x->sha256)
+		if (!x->row || (!x->sha256 && !x->redirect))
 			continue;
 		r.nfound = 0;
 		r.reading = x;
@@ -438,6 +447,17 @@ int sv_archive_requeue(const sv_archive *a, sv_requeue_result *res)
 			if (sv_url_normalize(&map, "/sitemap.xml", x->url) == 0)
 				add_found(&r, map, 0, SV_KIND_SITEMAP);
 			free(map);
+			rc = r.rc;
+		}
+		/* Where it redirected, if that was not fetched yet (outcome.c). */
+		if (rc == 0 && x->redirect && !by_url(&r, x->redirect)) {
+			const sv_scope_compiled *scope = sv_row_scope(r.rows[x->row - 1].row);
+			sv_scope_decision sd;
+			if (x->depth == 0 && x->kind == SV_KIND_PAGE)
+				add_found(&r, x->redirect, 0, SV_KIND_PAGE);
+			else if (scope && sv_scope_decide(scope, x->redirect, x->depth > 0 ? x->depth - 1 : 0, 1,
+							  x->kind != SV_KIND_PAGE, &sd) == 0 && sd.follow)
+				add_found(&r, x->redirect, x->depth, x->kind);
 			rc = r.rc;
 		}
 		if (rc == 0 && x->status >= 200 && x->status <= 299 &&

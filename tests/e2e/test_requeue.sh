@@ -50,15 +50,18 @@ test_an_empty_queue_db_is_refused() {
 	expect_in "is damaged (file is not a database)" "$err"
 }
 
-# rq_site DIR: index.html links 12 pages p1..p12 and data.csv; page N links
-# qN.html (a page only it links to) and back to the index.
+# rq_site DIR: index.html links 12 pages p1..p12, data.csv and a redirect to
+# moved.html (which links m2.html); page N links qN.html (a page only it
+# links to) and back to the index.
 rq_site() {
 	mkdir -p "$1"
 	{
-		echo '<html><body>'
+		echo '<html><body><a href="/redirect?to=/moved.html">moved</a>'
 		for i in $(seq 12); do echo "<a href=\"p$i.html\">p$i</a>"; done
 		echo '<a href="data.csv">data</a></body></html>'
 	} >"$1/index.html"
+	echo '<html><body><a href="m2.html">m2</a></body></html>' >"$1/moved.html"
+	echo '<html><body>m2</body></html>' >"$1/m2.html"
 	for i in $(seq 12); do
 		echo "<html><body><a href=\"q$i.html\">q</a> <a href=\"/\">home</a></body></html>" >"$1/p$i.html"
 		echo "<html><body>leaf $i</body></html>" >"$1/q$i.html"
@@ -89,8 +92,9 @@ test_lost_queue_is_rebuilt_and_the_crawl_goes_on() {
 	crawl_in whole --jobs 1 ../sheet.csv
 	expect_status 0
 	rq_urls whole >whole.urls
-	# 12 + 12 pages, the index, data.csv, robots.txt and the sitemap probe
-	expect_eq "$(wc -l <whole.urls)" 28
+	# 12 + 12 pages, the index, data.csv, the redirect, moved.html, m2.html,
+	# robots.txt and the sitemap probe
+	expect_eq "$(wc -l <whole.urls)" 31
 
 	# Part of it: stopped (SIGTERM, a clean stop) once a few captures are
 	# committed (ls lists them; what was fetched since is fetched again).
@@ -108,7 +112,7 @@ test_lost_queue_is_rebuilt_and_the_crawl_goes_on() {
 	rq_urls a | grep -v '/robots.txt$' >part.urls || true
 	local done_before
 	done_before=$(wc -l <part.urls)
-	[ "$done_before" -ge 3 ] && [ "$done_before" -lt 27 ] ||
+	[ "$done_before" -ge 3 ] && [ "$done_before" -lt 30 ] ||
 		fail "the first crawl captured $done_before URLs; want some, not all: $(cat part.err)"
 
 	# queue.db is lost: truncated to nothing.
@@ -136,7 +140,7 @@ test_lost_queue_is_rebuilt_and_the_crawl_goes_on() {
 		p=/${u#"$root"}
 		! grep -qxF "$p" again.paths || fail "$u was fetched again after the rebuild: $(tr '\n' ' ' <again.paths)"
 	done <part.urls
-	expect_eq "$(wc -l <again.paths)" "$((27 - done_before))"
+	expect_eq "$(wc -l <again.paths)" "$((30 - done_before))"
 	rq_urls a >a.urls
 	diff whole.urls a.urls >/dev/null || fail "the archive differs from one whole crawl: $(diff whole.urls a.urls)"
 }
