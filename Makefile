@@ -108,6 +108,7 @@ $(BUILD)/bench/queue_bench: bench/queue_bench.c $(LIB)
 bench: salvage $(BUILD)/bench/queue_bench
 	bash bench/run
 	QUEUE_BENCH=$(abspath $(BUILD)/bench/queue_bench) bash bench/queue
+	SALVAGE=$(abspath salvage) bash bench/sheet
 	SALVAGE=$(abspath salvage) BENCH_KEEP=1 bash bench/crawl
 	SALVAGE=$(abspath salvage) bash bench/mirror
 

@@ -172,3 +172,19 @@ void sv_cli_seed_report(void *ctx, const sv_seed_event *e)
 		break;
 	}
 }
+
+int sv_cli_int_option(const sv_command *cmd, int argc, char **argv, int *i, long min, long max, int *out)
+{
+	const char *name = argv[*i], *v;
+	long n;
+	if (*i + 1 >= argc)
+		return sv_cli_usage(cmd, "%s needs a number (%ld to %ld)", name, min, max);
+	v = argv[++*i];
+	errno = 0;
+	n = strtol(v, NULL, 10);
+	/* digits only: no sign, spaces, fraction or unit, which strtol would pass over */
+	if (!*v || v[strspn(v, "0123456789")] || errno || n < min || n > max)
+		return sv_cli_usage(cmd, "%s takes a whole number from %ld to %ld, not '%s'", name, min, max, v);
+	*out = (int)n;
+	return 0;
+}

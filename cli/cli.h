@@ -36,6 +36,11 @@ int sv_cli_usage(const sv_command *cmd, const char *fmt, ...) __attribute__((for
 int sv_cli_wants_help(const sv_command *cmd, int argc, char **argv);
 /* The archive the command runs in (after -C); prints the error itself and returns the exit status. */
 int sv_cli_archive(sv_archive **out);
+/*
+ * The number after option argv[*i] (moving *i past it), digits only, from
+ * min to max; else the usage message and 2, which the command returns.
+ */
+int sv_cli_int_option(const sv_command *cmd, int argc, char **argv, int *i, long min, long max, int *out);
 /* Progress lines go to stderr only on a terminal, and never under CI. */
 int sv_cli_progress_enabled(void);
 /* Elapsed time for progress lines and summaries. */

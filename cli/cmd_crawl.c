@@ -182,11 +182,13 @@ static int run(const sv_command *cmd, int argc, char **argv)
 	int skip = 0, rc;
 
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--jobs") && i + 1 < argc)
-			co.jobs = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--transfers") && i + 1 < argc)
-			co.transfers = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--queue") && i + 1 < argc)
+		if (!strcmp(argv[i], "--jobs")) {
+			if ((rc = sv_cli_int_option(cmd, argc, argv, &i, 1, SV_CRAWL_MAX_JOBS, &co.jobs)))
+				return rc;
+		} else if (!strcmp(argv[i], "--transfers")) {
+			if ((rc = sv_cli_int_option(cmd, argc, argv, &i, 1, 1024, &co.transfers)))
+				return rc;
+		} else if (!strcmp(argv[i], "--queue") && i + 1 < argc)
 			co.queue_url = argv[++i];
 		else if (!strcmp(argv[i], "--skip-bad-rows"))
 			skip = 1;
@@ -199,8 +201,6 @@ static int run(const sv_command *cmd, int argc, char **argv)
 		else
 			sheets[nsheets++] = argv[i];
 	}
-	if (co.jobs < 0 || co.jobs > SV_CRAWL_MAX_JOBS || co.transfers < 0 || co.transfers > 1024)
-		return sv_cli_usage(cmd, "--jobs takes 1..64 and --transfers 1..1024");
 	if ((rc = sv_cli_archive(&a)))
 		return rc;
 	if (co.jobs == 0)

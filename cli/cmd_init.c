@@ -53,6 +53,8 @@ static int run(const sv_command *cmd, int argc, char **argv)
 	}
 	if (!dir)
 		return sv_cli_usage(cmd, "init needs a folder");
+	if (!dir[0])
+		return sv_cli_usage(cmd, "init needs a folder, not an empty name");
 	if (contact && sv_archive_check_contact(contact))
 		return sv_cli_usage(cmd, "--contact: %s", sv_error_last());
 	if ((rc = sv_archive_init(dir, &existed)))

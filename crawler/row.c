@@ -6,6 +6,8 @@
 #include "../common/error.h"
 
 #include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,15 +81,127 @@ int sv_row_from_sheet(sv_row **out, const sv_sheet_row *row, const char *url)
 	return finish(out, r, url, row->include, row->exclude);
 }
 
+static void put(char **o, const char *s)
+{
+	size_t n = strlen(s);
+	memcpy(*o, s, n);
+	*o += n;
+}
+
+static void put_int(char **o, int64_t v)
+{
+	char digits[24], *d = digits + sizeof(digits);
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	do
+		*--d = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--d = '-';
+	memcpy(*o, d, (size_t)(digits + sizeof(digits) - d));
+	*o += digits + sizeof(digits) - d;
+}
+
+/* Appends s as a JSON string, or null, escaped as jansson escapes it. */
+static void put_json_string(char **o, const char *s)
+{
+	static const char HEX[] = "0123456789ABCDEF";
+	char *p = *o;
+	if (!s) {
+		put(o, "null");
+		return;
+	}
+	*p++ = '"';
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		const char *short_form = *c == '"' ? "\\\"" : *c == '\\' ? "\\\\" : *c == '\b' ? "\\b"
+					: *c == '\f' ? "\\f" : *c == '\n' ? "\\n" : *c == '\r' ? "\\r"
+					: *c == '\t' ? "\\t" : NULL;
+		if (short_form) {
+			memcpy(p, short_form, 2);
+			p += 2;
+		} else if (*c < 0x20) {
+			memcpy(p, "\\u00", 4);
+			p[4] = HEX[*c >> 4];
+			p[5] = HEX[*c & 15];
+			p += 6;
+		} else {
+			*p++ = (char)*c;
+		}
+	}
+	*p++ = '"';
+	*o = p;
+}
+
+/*
+ * Written by hand, byte for byte what json_pack and json_dumps(JSON_COMPACT |
+ * JSON_PRESERVE_ORDER) wrote before (a queue compares the text to tell an
+ * unchanged row): jansson took a third of the time of loading a sheet.
+ */
+static int write_json(const sv_row *r, char **out)
+{
+	size_t strings = strlen(r->url) + (r->include ? strlen(r->include) : 0) +
+			 (r->exclude ? strlen(r->exclude) : 0);
+	char *buf = malloc(6 * strings + 256), *p = buf; /* \u00XX is the longest escape */
+	*out = NULL;
+	if (!buf)
+		return sv_error_set(SV_EIO, "out of memory");
+	put(&p, "{\"url\":");
+	put_json_string(&p, r->url);
+	put(&p, ",\"scope\":\"");
+	put(&p, sv_scope_name(r->scope));
+	put(&p, "\",\"depth\":");
+	put_int(&p, r->depth);
+	put(&p, ",\"include\":");
+	put_json_string(&p, r->include);
+	put(&p, ",\"exclude\":");
+	put_json_string(&p, r->exclude);
+	put(&p, r->robots ? ",\"robots\":true,\"delay_ms\":" : ",\"robots\":false,\"delay_ms\":");
+	put_int(&p, r->delay_ms);
+	put(&p, ",\"max_urls\":");
+	put_int(&p, r->max_urls);
+	put(&p, ",\"max_bytes\":");
+	put_int(&p, r->max_bytes);
+	put(&p, r->datasets ? ",\"datasets\":true}" : ",\"datasets\":false}");
+	*p = '\0';
+	*out = buf;
+	return 0;
+}
+
+int sv_row_meta_json(const sv_sheet_row *row, char **out)
+{
+	size_t len = 2;
+	for (size_t i = 0; i < row->nmeta; i++)
+		len += 6 * (strlen(row->meta[i].key) + strlen(row->meta[i].value)) + 6;
+	char *buf = malloc(len + 1), *p = buf;
+	*out = NULL;
+	if (!buf)
+		return sv_error_set(SV_EIO, "out of memory");
+	*p++ = '{';
+	for (size_t i = 0; i < row->nmeta; i++) {
+		if (i)
+			*p++ = ',';
+		put_json_string(&p, row->meta[i].key);
+		*p++ = ':';
+		put_json_string(&p, row->meta[i].value);
+	}
+	*p++ = '}';
+	*p = '\0';
+	*out = buf;
+	return 0;
+}
+
 int sv_row_to_json(const sv_row *r, char **out)
 {
-	json_t *o = json_pack("{s:s, s:s, s:i, s:s?, s:s?, s:b, s:i, s:I, s:I, s:b}", "url", r->url, "scope",
-			      sv_scope_name(r->scope), "depth", r->depth, "include", r->include, "exclude",
-			      r->exclude, "robots", r->robots, "delay_ms", r->delay_ms, "max_urls",
-			      (json_int_t)r->max_urls, "max_bytes", (json_int_t)r->max_bytes, "datasets", r->datasets);
-	*out = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(o);
-	return *out ? 0 : sv_error_set(SV_EIO, "out of memory");
+	return write_json(r, out);
+}
+
+int sv_row_sheet_json(const sv_sheet_row *row, const char *url, char **out)
+{
+	sv_row r = {
+		.url = (char *)url, .scope = row->scope, .depth = row->depth, .include = row->include,
+		.exclude = row->exclude, .robots = row->robots, .delay_ms = row->delay_ms,
+		.max_urls = row->max_urls, .max_bytes = row->max_bytes, .datasets = row->datasets,
+	};
+	return write_json(&r, out);
 }
 
 static int64_t int_or(json_t *j, const char *key, int64_t def)

@@ -25,6 +25,12 @@ typedef struct sv_row sv_row;
 int sv_row_from_sheet(sv_row **out, const sv_sheet_row *row, const char *url);
 /* The settings as the queue keeps them (sv_queue_seed.params), malloc'd into *out. */
 int sv_row_to_json(const sv_row *r, char **out);
+/* The same JSON as sv_row_from_sheet then sv_row_to_json give, without
+ * compiling the scope: for a row whose patterns were checked already. */
+int sv_row_sheet_json(const sv_sheet_row *row, const char *url, char **out);
+/* The row's other columns as the queue keeps them (sv_queue_seed.meta):
+ * a JSON object of the cells that are not empty, in sheet order. */
+int sv_row_meta_json(const sv_sheet_row *row, char **out);
 /* Settings read back from the queue. SV_ECORRUPT when json is not such settings. */
 int sv_row_from_json(sv_row **out, const char *json);
 

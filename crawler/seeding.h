@@ -43,5 +43,11 @@ typedef void (*sv_seed_report_fn)(void *ctx, const sv_seed_event *e);
  */
 int sv_seed_sheets(sv_queue *q, sv_ledger *ledger, char **paths, size_t n, int skip_bad_rows,
 		   sv_seed_report_fn report, void *ctx);
+/*
+ * Loads a sheet the ledger holds (data, as committed at path) into q again,
+ * its good rows only, committing nothing: for a queue rebuilt from the
+ * ledger. *rows: the rows loaded.
+ */
+int sv_seed_sheet_again(sv_queue *q, const char *path, const void *data, size_t len, size_t *rows);
 
 #endif

@@ -45,6 +45,7 @@ typedef struct sv_queue_ops {
 	/* Cheap counts for deciding whether a crawl is over. */
 	int (*pending)(sv_queue *q, int64_t *queued, int64_t *leased);
 	int (*landing_add)(sv_queue *q, int64_t seed, const char *url);
+	int (*settle)(sv_queue *q, const char *url, const sv_queue_outcome *how);
 	int (*landings)(sv_queue *q, int64_t seed, char ***urls, size_t *n);
 	void (*close)(sv_queue *q);
 } sv_queue_ops;

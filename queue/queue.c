@@ -111,6 +111,11 @@ int sv_queue_landing_add(sv_queue *q, int64_t seed, const char *url)
 	return q->ops.landing_add(q, seed, url);
 }
 
+int sv_queue_settle(sv_queue *q, const char *url, const sv_queue_outcome *how)
+{
+	return q->ops.settle(q, url, how);
+}
+
 int sv_queue_landings(sv_queue *q, int64_t seed, char ***urls, size_t *n)
 {
 	return q->ops.landings(q, seed, urls, n);

@@ -186,6 +186,13 @@ int sv_queue_pending(sv_queue *q, int64_t *queued, int64_t *leased);
  * host), kept once per row, before the URL is queued, so that every fetcher
  * can rebase the row's scope on it. */
 int sv_queue_landing_add(sv_queue *q, int64_t seed, const char *url);
+/*
+ * Ends queued URL url as a crawl had ended it before (DONE, FAILED or
+ * SKIPPED, with status, bytes and reason), with no claim: for a queue
+ * rebuilt from the ledger (`salvage reindex --queue`), so that the next
+ * crawl does not fetch it again. A URL that is not queued is left as it is.
+ */
+int sv_queue_settle(sv_queue *q, const char *url, const sv_queue_outcome *how);
 /* The landings of a row, in the order they were added; free with sv_queue_landings_free. */
 int sv_queue_landings(sv_queue *q, int64_t seed, char ***urls, size_t *n);
 void sv_queue_landings_free(char **urls, size_t n);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <sqlite3.h>
@@ -131,8 +132,8 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_SEED_GET] = "SELECT id, line, priority, max_urls, delay_ms, params, meta, active"
 			" FROM seeds WHERE sheet = ?1 AND url = ?2",
-	[ST_SEED_INSERT] = "INSERT INTO seeds(sheet, url, line, priority, max_urls, delay_ms, params, meta)"
-			   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_SEED_INSERT] = "INSERT INTO seeds(sheet, url, line, priority, max_urls, delay_ms, params, meta, queued_total)"
+			   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)",
 	[ST_SEED_UPDATE] = "UPDATE seeds SET line = ?2, priority = ?3, max_urls = ?4, delay_ms = ?5,"
 			   " params = ?6, meta = ?7, active = 1 WHERE id = ?1",
 	[ST_SEED_CAP] = "SELECT max_urls, queued_total, priority, delay_ms FROM seeds WHERE id = ?1",
@@ -276,7 +277,7 @@ typedef struct {
 	char *key;
 	int64_t id;
 	int64_t count, extra;
-	int64_t ref; /* hosts: the row id */
+	int64_t ref; /* hosts: the row id; seeds: URLs its queued_total counts already (see seed_known) */
 	int priority, delay_ms;
 } tally_entry;
 
@@ -449,16 +450,32 @@ static int insert_url(sqlite_queue *s, const sv_queue_url *u, int64_t host, int 
 	return sv_error_set(SV_EIO, "queue '%s': no free key for '%s'", s->path, u->url);
 }
 
-/* Queues urls inside an open transaction. */
-static int enqueue_locked(sqlite_queue *s, const sv_queue_url *urls, size_t n, size_t *added)
+/* The entry of a seed row whose cap and settings the caller knows (a row
+ * just added, whose queued_total counts its own URL in advance: nothing is
+ * queued for it yet), so enqueue need not read nor, most often, write them. */
+static int seed_known(tally *seeds, int64_t id, int64_t max_urls, int priority, int delay_ms)
 {
-	tally hosts = {0}, seeds = {0};
+	tally_entry *e = tally_get(seeds, NULL, id);
+	if (!e)
+		return sv_error_set(SV_EIO, "out of memory");
+	e->ref = 1;
+	e->extra = max_urls < 0 ? INT64_MAX : max_urls + 1;
+	e->priority = priority;
+	e->delay_ms = delay_ms;
+	return 0;
+}
+
+/* Queues urls inside an open transaction. seeds holds what is known of
+ * their rows (see seed_known); the rest is read here. */
+static int enqueue_locked(sqlite_queue *s, const sv_queue_url *urls, size_t n, tally *seeds, size_t *added)
+{
+	tally hosts = {0};
 	size_t count = 0;
 	int rc = 0;
 
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const sv_queue_url *u = &urls[i];
-		tally_entry *seed = tally_get(&seeds, NULL, u->seed);
+		tally_entry *seed = tally_get(seeds, NULL, u->seed);
 		char *host = NULL;
 		if (!seed) {
 			rc = sv_error_set(SV_EIO, "out of memory");
@@ -511,19 +528,18 @@ static int enqueue_locked(sqlite_queue *s, const sv_queue_url *urls, size_t n, s
 	if (rc == 0)
 		rc = flush_hosts(s, &hosts);
 	if (rc == 0) {
-		TALLY_FOREACH(&seeds, e)
+		TALLY_FOREACH(seeds, e)
 		{
-			if (e->count == 0)
+			if (e->count == e->ref)
 				continue;
 			sqlite3_stmt *st = stmt(s, ST_SEED_COUNT);
 			sqlite3_bind_int64(st, 1, e->id);
-			sqlite3_bind_int64(st, 2, e->count);
+			sqlite3_bind_int64(st, 2, e->count - e->ref);
 			if ((rc = run_done(s, st, "count seed")))
 				break;
 		}
 	}
 	tally_free(&hosts);
-	tally_free(&seeds);
 	if (added)
 		*added = count;
 	return rc;
@@ -535,7 +551,10 @@ static int q_enqueue(sv_queue *q, const sv_queue_url *urls, size_t n, size_t *ad
 	int rc = begin(s);
 	if (rc)
 		return rc;
-	return finish(s, enqueue_locked(s, urls, n, added));
+	tally seeds = {0};
+	rc = enqueue_locked(s, urls, n, &seeds, added);
+	tally_free(&seeds);
+	return finish(s, rc);
 }
 
 /* ---- sheets ---- */
@@ -571,94 +590,90 @@ static int set_paused(sqlite_queue *s, int64_t seed, int pause)
 	return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : db_fail(s, "pause a row");
 }
 
-static int add_sheet_locked(sqlite_queue *s, const char *name, const void *raw, size_t raw_len,
-			    const sv_queue_seed *rows, size_t n, int64_t now, sv_queue_sheet_result *res)
+/* The sheet's bytes, as last loaded. */
+static int keep_sheet(sqlite_queue *s, const char *name, const void *raw, size_t raw_len, int64_t now)
+{
+	sqlite3_stmt *ins;
+	int rc;
+	if (sqlite3_prepare_v2(s->db,
+			       "INSERT INTO sheets(name, raw, loaded_ms) VALUES(?1, ?2, ?3)"
+			       " ON CONFLICT(name) DO UPDATE SET raw = excluded.raw, loaded_ms = excluded.loaded_ms",
+			       -1, &ins, NULL) != SQLITE_OK)
+		return db_fail(s, "keep the sheet");
+	sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob64(ins, 2, raw_len ? raw : "", raw_len, SQLITE_STATIC);
+	sqlite3_bind_int64(ins, 3, now);
+	rc = sqlite3_step(ins) == SQLITE_DONE ? 0 : db_fail(s, "keep the sheet");
+	sqlite3_finalize(ins);
+	return rc;
+}
+
+/* *known = 1 when the sheet has rows in the queue already. */
+static int sheet_known(sqlite_queue *s, const char *name, int *known)
 {
 	sqlite3_stmt *st;
-	int rc;
-
-	memset(res, 0, sizeof(*res));
-	{
-		sqlite3_stmt *ins;
-		if (sqlite3_prepare_v2(s->db,
-				       "INSERT INTO sheets(name, raw, loaded_ms) VALUES(?1, ?2, ?3)"
-				       " ON CONFLICT(name) DO UPDATE SET raw = excluded.raw, loaded_ms = excluded.loaded_ms",
-				       -1, &ins, NULL) != SQLITE_OK)
-			return db_fail(s, "keep the sheet");
-		sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
-		sqlite3_bind_blob64(ins, 2, raw_len ? raw : "", raw_len, SQLITE_STATIC);
-		sqlite3_bind_int64(ins, 3, now);
-		rc = sqlite3_step(ins) == SQLITE_DONE ? 0 : db_fail(s, "keep the sheet");
-		sqlite3_finalize(ins);
-		if (rc)
-			return rc;
-	}
-	/* Rows are matched by URL; every row not in this version of the sheet is paused. */
-	if (sqlite3_exec(s->db, "CREATE TEMP TABLE IF NOT EXISTS loaded(id INTEGER PRIMARY KEY);"
-				"DELETE FROM loaded;",
-			 NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM seeds WHERE sheet = ?1 LIMIT 1", -1, &st, NULL) != SQLITE_OK)
 		return db_fail(s, "load the sheet");
-	for (size_t i = 0; i < n; i++) {
-		const sv_queue_seed *r = &rows[i];
-		int64_t id;
-		st = stmt(s, ST_SEED_GET);
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, r->url, -1, SQLITE_STATIC);
-		int step = sqlite3_step(st);
-		if (step == SQLITE_ROW) {
-			id = sqlite3_column_int64(st, 0);
-			int same = (unsigned)sqlite3_column_int(st, 1) == r->line &&
-				   sqlite3_column_int(st, 2) == r->priority &&
-				   sqlite3_column_int64(st, 3) == r->max_urls &&
-				   sqlite3_column_int(st, 4) == r->delay_ms && same_text(st, 5, r->params) &&
-				   same_text(st, 6, r->meta);
-			int active = sqlite3_column_int(st, 7);
-			sqlite3_reset(st);
-			if (same && active) {
-				res->unchanged++;
-			} else {
-				st = stmt(s, ST_SEED_UPDATE);
-				sqlite3_bind_int64(st, 1, id);
-				sqlite3_bind_int(st, 2, (int)r->line);
-				sqlite3_bind_int(st, 3, r->priority);
-				sqlite3_bind_int64(st, 4, r->max_urls);
-				sqlite3_bind_int(st, 5, r->delay_ms);
-				sqlite3_bind_text(st, 6, r->params, -1, SQLITE_STATIC);
-				sqlite3_bind_text(st, 7, r->meta, -1, SQLITE_STATIC);
-				if ((rc = run_done(s, st, "update a seed row")))
-					return rc;
-				if (!active && (rc = set_paused(s, id, 0)))
-					return rc;
-				res->updated++;
-			}
-		} else if (step == SQLITE_DONE) {
-			sqlite3_reset(st);
-			st = stmt(s, ST_SEED_INSERT);
-			sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 2, r->url, -1, SQLITE_STATIC);
-			sqlite3_bind_int(st, 3, (int)r->line);
-			sqlite3_bind_int(st, 4, r->priority);
-			sqlite3_bind_int64(st, 5, r->max_urls);
-			sqlite3_bind_int(st, 6, r->delay_ms);
-			sqlite3_bind_text(st, 7, r->params, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 8, r->meta, -1, SQLITE_STATIC);
-			if ((rc = run_done(s, st, "add a seed row")))
-				return rc;
-			id = sqlite3_last_insert_rowid(s->db);
-			sv_queue_url u = {r->url, id, 0, SV_KIND_PAGE, NULL, 0};
-			if ((rc = enqueue_locked(s, &u, 1, NULL)))
-				return rc;
-			res->added++;
-		} else {
-			sqlite3_reset(st);
-			return db_fail(s, "read a seed row");
-		}
-		char sql[96];
-		snprintf(sql, sizeof(sql), "INSERT OR IGNORE INTO loaded(id) VALUES(%lld)", (long long)id);
-		if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-			return db_fail(s, "load the sheet");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	sqlite3_finalize(st);
+	*known = step == SQLITE_ROW;
+	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : db_fail(s, "load the sheet");
+}
+
+/* A row's line, priority, max_urls, delay_ms, params and meta, from parameter first on. */
+static void bind_row(sqlite3_stmt *st, int first, const sv_queue_seed *r)
+{
+	sqlite3_bind_int(st, first, (int)r->line);
+	sqlite3_bind_int(st, first + 1, r->priority);
+	sqlite3_bind_int64(st, first + 2, r->max_urls);
+	sqlite3_bind_int(st, first + 3, r->delay_ms);
+	sqlite3_bind_text(st, first + 4, r->params, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, first + 5, r->meta, -1, SQLITE_STATIC);
+}
+
+/*
+ * Matches a row of a sheet the queue knows by URL: *id is its seed row,
+ * updated (and queued again if it was paused) when it changed; 0 in *id
+ * when it is new.
+ */
+static int match_row(sqlite_queue *s, const char *name, const sv_queue_seed *r, int64_t *id,
+		     sv_queue_sheet_result *res)
+{
+	sqlite3_stmt *st = stmt(s, ST_SEED_GET);
+	int rc;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, r->url, -1, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	*id = 0;
+	if (step != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return step == SQLITE_DONE ? 0 : db_fail(s, "read a seed row");
 	}
-	/* Rows gone from the sheet. */
+	*id = sqlite3_column_int64(st, 0);
+	int same = (unsigned)sqlite3_column_int(st, 1) == r->line && sqlite3_column_int(st, 2) == r->priority &&
+		   sqlite3_column_int64(st, 3) == r->max_urls && sqlite3_column_int(st, 4) == r->delay_ms &&
+		   same_text(st, 5, r->params) && same_text(st, 6, r->meta);
+	int active = sqlite3_column_int(st, 7);
+	sqlite3_reset(st);
+	if (same && active) {
+		res->unchanged++;
+		return 0;
+	}
+	st = stmt(s, ST_SEED_UPDATE);
+	sqlite3_bind_int64(st, 1, *id);
+	bind_row(st, 2, r);
+	if ((rc = run_done(s, st, "update a seed row")))
+		return rc;
+	if (!active && (rc = set_paused(s, *id, 0)))
+		return rc;
+	res->updated++;
+	return 0;
+}
+
+/* Pauses the sheet's rows that are not in temp.loaded: gone from the sheet. */
+static int pause_gone(sqlite_queue *s, const char *name, sv_queue_sheet_result *res)
+{
 	sqlite3_stmt *gone;
 	if (sqlite3_prepare_v2(s->db,
 			       "SELECT id FROM seeds WHERE sheet = ?1 AND active = 1"
@@ -668,7 +683,7 @@ static int add_sheet_locked(sqlite_queue *s, const char *name, const void *raw, 
 	sqlite3_bind_text(gone, 1, name, -1, SQLITE_STATIC);
 	int64_t ids[256];
 	size_t k;
-	rc = 0;
+	int rc = 0;
 	do {
 		k = 0;
 		sqlite3_reset(gone);
@@ -680,6 +695,66 @@ static int add_sheet_locked(sqlite_queue *s, const char *name, const void *raw, 
 				res->paused++;
 	} while (rc == 0 && k == 256);
 	sqlite3_finalize(gone);
+	return rc;
+}
+
+/*
+ * Rows are matched by URL; every row not in this version of the sheet is
+ * paused. A sheet the queue does not know yet skips the matching. New rows'
+ * URLs are queued in one batch at the end, with their rows' settings at
+ * hand: a 100,000-row sheet took seconds when each row was a batch.
+ */
+static int add_sheet_locked(sqlite_queue *s, const char *name, const void *raw, size_t raw_len,
+			    const sv_queue_seed *rows, size_t n, int64_t now, sv_queue_sheet_result *res)
+{
+	sqlite3_stmt *loaded = NULL;
+	sv_queue_url *fresh = NULL;
+	tally seeds = {0};
+	size_t nfresh = 0;
+	int known = 0, rc;
+
+	memset(res, 0, sizeof(*res));
+	if ((rc = keep_sheet(s, name, raw, raw_len, now)) || (rc = sheet_known(s, name, &known)))
+		return rc;
+	if (known && (sqlite3_exec(s->db, "CREATE TEMP TABLE IF NOT EXISTS loaded(id INTEGER PRIMARY KEY);"
+					  "DELETE FROM loaded;",
+				   NULL, NULL, NULL) != SQLITE_OK ||
+		      sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO temp.loaded(id) VALUES(?1)", -1, &loaded,
+					 NULL) != SQLITE_OK))
+		return db_fail(s, "load the sheet");
+	if (!(fresh = calloc(n ? n : 1, sizeof(*fresh))))
+		rc = sv_error_set(SV_EIO, "out of memory");
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const sv_queue_seed *r = &rows[i];
+		int64_t id = 0;
+		if (known && (rc = match_row(s, name, r, &id, res)))
+			break;
+		if (id == 0) {
+			sqlite3_stmt *st = stmt(s, ST_SEED_INSERT);
+			sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, r->url, -1, SQLITE_STATIC);
+			bind_row(st, 3, r);
+			if ((rc = run_done(s, st, "add a seed row")))
+				break;
+			id = sqlite3_last_insert_rowid(s->db);
+			if ((rc = seed_known(&seeds, id, r->max_urls, r->priority, r->delay_ms)))
+				break;
+			fresh[nfresh++] = (sv_queue_url){r->url, id, 0, SV_KIND_PAGE, NULL, 0};
+			res->added++;
+		}
+		if (loaded) {
+			sqlite3_reset(loaded);
+			sqlite3_bind_int64(loaded, 1, id);
+			rc = run_done(s, loaded, "load the sheet");
+		}
+	}
+	sqlite3_finalize(loaded);
+	if (rc == 0)
+		rc = enqueue_locked(s, fresh, nfresh, &seeds, NULL);
+	if (rc == 0 && known)
+		rc = pause_gone(s, name, res);
+	tally_free(&seeds);
+	free(fresh);
 	return rc;
 }
 
@@ -1133,6 +1208,63 @@ static int q_reclaim(sv_queue *q, const char *prefix, int (*alive)(const char *n
 	return rc;
 }
 
+/* Probes the keys as insert_url does: the queued URL's row, ended as how says. */
+static int settle_locked(sqlite_queue *s, const char *url, const sv_queue_outcome *how, int64_t now)
+{
+	sqlite3_stmt *st;
+	uint64_t key = hash_str(url, 0);
+	int64_t id = 0, host = 0;
+	int rc;
+	if (sqlite3_prepare_v2(s->db, "SELECT id, host, url = ?2, state FROM urls WHERE key = ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return db_fail(s, "find a URL");
+	for (int probe = 0; probe < 64 && !id; probe++, key++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, (int64_t)key);
+		sqlite3_bind_text(st, 2, url, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_ROW)
+			break;
+		if (sqlite3_column_int(st, 2)) {
+			if (sqlite3_column_int(st, 3) != SV_URL_QUEUED)
+				break;
+			id = sqlite3_column_int64(st, 0);
+			host = sqlite3_column_int64(st, 1);
+		}
+	}
+	sqlite3_finalize(st);
+	if (!id)
+		return 0;
+	if (how->kind == SV_OUTCOME_DONE) {
+		st = stmt(s, ST_URL_DONE);
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int(st, 2, how->status);
+		sqlite3_bind_int64(st, 3, how->bytes);
+		sqlite3_bind_int64(st, 4, now);
+	} else {
+		st = stmt(s, ST_URL_FAILED);
+		sqlite3_bind_int64(st, 1, id);
+		if (how->reason)
+			sqlite3_bind_text(st, 2, how->reason, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, how->status);
+		sqlite3_bind_int64(st, 4, now);
+		sqlite3_bind_int(st, 5, how->kind == SV_OUTCOME_SKIPPED ? SV_URL_SKIPPED : SV_URL_FAILED);
+	}
+	if ((rc = run_done(s, st, "end a URL")))
+		return rc;
+	char sql[128];
+	snprintf(sql, sizeof(sql), "UPDATE hosts SET queued = max(queued - 1, 0) WHERE id = %lld", (long long)host);
+	return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : db_fail(s, "end a URL");
+}
+
+static int q_settle(sv_queue *q, const char *url, const sv_queue_outcome *how)
+{
+	sqlite_queue *s = impl(q);
+	int rc = begin(s);
+	if (rc)
+		return rc;
+	return finish(s, settle_locked(s, url, how, sv_queue_now_ms(q)));
+}
+
 static int q_pending(sv_queue *q, int64_t *queued, int64_t *leased)
 {
 	sqlite_queue *s = impl(q);
@@ -1510,9 +1642,28 @@ static const sv_queue_ops SQLITE_OPS = {
 	.failures = q_failures,
 	.free_slots = q_free_slots,
 	.landing_add = q_landing_add,
+	.settle = q_settle,
 	.landings = q_landings,
 	.close = q_close,
 };
+
+/*
+ * A queue file that is there but cannot be a queue: empty (SQLite would take
+ * a 0-byte file as a new database, and the next crawl would fetch again
+ * everything the lost queue had done) or not a database. It is refused, for
+ * `salvage reindex --queue` to move aside and rebuild.
+ */
+static int refuse_damaged(const char *path, const char *why)
+{
+	return sv_error_set(SV_EIO, "queue '%s' is damaged (%s); rebuild it from the ledger with "
+			    "'salvage reindex --queue' (the damaged file is kept aside)", path, why);
+}
+
+static int is_damage(sqlite3 *db)
+{
+	int code = sqlite3_errcode(db);
+	return code == SQLITE_NOTADB || code == SQLITE_CORRUPT;
+}
 
 int sv_queue_sqlite_open(sv_queue **out, const char *path, const sv_queue_options *opts)
 {
@@ -1535,6 +1686,11 @@ int sv_queue_sqlite_open(sv_queue **out, const char *path, const sv_queue_option
 		q_close(q);
 		return sv_error_set(SV_EIO, "out of memory");
 	}
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
+		q_close(q);
+		return refuse_damaged(path, "it is empty");
+	}
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
 		rc = s->db ? db_fail(s, "open") : sv_error_set(SV_EIO, "queue '%s': cannot open", path);
@@ -1555,11 +1711,13 @@ int sv_queue_sqlite_open(sv_queue **out, const char *path, const sv_queue_option
 			 "PRAGMA temp_store=MEMORY;",
 			 NULL, NULL, &err) != SQLITE_OK ||
 	    sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK) {
-		rc = sv_error_set(SV_EIO, "queue '%s': %s", path, err ? err : sqlite3_errmsg(s->db));
+		rc = is_damage(s->db) ? refuse_damaged(path, sqlite3_errmsg(s->db))
+				      : sv_error_set(SV_EIO, "queue '%s': %s", path, err ? err : sqlite3_errmsg(s->db));
 		goto fail;
 	}
 	if (sqlite3_exec(s->db, SCHEMA, NULL, NULL, &err) != SQLITE_OK) {
-		rc = sv_error_set(SV_EIO, "queue '%s': %s", path, err ? err : "cannot create tables");
+		rc = is_damage(s->db) ? refuse_damaged(path, sqlite3_errmsg(s->db))
+				      : sv_error_set(SV_EIO, "queue '%s': %s", path, err ? err : "cannot create tables");
 		goto fail;
 	}
 	{

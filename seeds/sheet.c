@@ -17,6 +17,7 @@
 
 #include "../common/error.h"
 #include "../common/redact.h"
+#include "../common/strset.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -87,11 +88,6 @@ typedef struct {
 	pos at;          /* the cell's first byte */
 } cell;
 
-typedef struct {
-	char *url;
-	unsigned line;
-} url_slot;
-
 /* Where the next cell starts, relative to the byte being fed. */
 enum { AT_ROW_START, AT_CELL_START, IN_CELL };
 
@@ -111,8 +107,7 @@ typedef struct {
 	int have_header;
 	int fatal;
 	int oom;
-	url_slot *urls;   /* open addressing; cap is a power of two */
-	size_t nurls, urls_cap;
+	sv_strset urls;   /* the urls so far, with the line of each */
 	size_t rows_cap;
 } parser;
 
@@ -524,47 +519,14 @@ static int check_url(parser *p, const char *v, pos at)
 	return 0;
 }
 
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
 /* The line the url is already on, or 0 after adding it at line. */
 static unsigned url_seen(parser *p, const char *url, unsigned line)
 {
-	size_t mask, i;
-	if ((p->nurls + 1) * 2 > p->urls_cap) {
-		size_t cap = p->urls_cap ? p->urls_cap * 2 : 256;
-		url_slot *t = calloc(cap, sizeof(*t));
-		if (!t) {
-			p->oom = 1;
-			return 0;
-		}
-		for (size_t k = 0; k < p->urls_cap; k++) {
-			if (!p->urls[k].url)
-				continue;
-			for (i = hash_str(p->urls[k].url) & (cap - 1); t[i].url; i = (i + 1) & (cap - 1))
-				;
-			t[i] = p->urls[k];
-		}
-		free(p->urls);
-		p->urls = t;
-		p->urls_cap = cap;
-	}
-	mask = p->urls_cap - 1;
-	for (i = hash_str(url) & mask; p->urls[i].url; i = (i + 1) & mask)
-		if (strcmp(p->urls[i].url, url) == 0)
-			return p->urls[i].line;
-	if (!(p->urls[i].url = strdup(url))) {
+	unsigned first = 0;
+	int rc = sv_strset_add(&p->urls, url, line, &first);
+	if (rc < 0)
 		p->oom = 1;
-		return 0;
-	}
-	p->urls[i].line = line;
-	p->nurls++;
-	return 0;
+	return rc == 1 ? first : 0;
 }
 
 /* ---- rows ---- */
@@ -590,6 +552,7 @@ static char *dup_or_oom(parser *p, const char *s)
 static void read_header(parser *p)
 {
 	sheet_impl *sh = p->sh;
+	sv_strset seen = {0}; /* the names so far, in lower case */
 	int have_url = 0;
 	if (!(sh->cols = calloc(p->ncells, sizeof(*sh->cols)))) {
 		p->oom = 1;
@@ -597,11 +560,11 @@ static void read_header(parser *p)
 	}
 	sh->ncols = p->ncells;
 	for (size_t i = 0; i < p->ncells; i++) {
-		const char *name = p->text + p->cells[i].off;
+		char *name = p->text + p->cells[i].off;
 		column *c = &sh->cols[i];
 		char b[SHOW_MAX + 8];
 		if (!(c->name = dup_or_oom(p, name)))
-			return;
+			break;
 		if (!*name) {
 			c->kind = COL_NONE;
 			continue;
@@ -610,17 +573,25 @@ static void read_header(parser *p)
 		for (size_t k = 0; k < sizeof(KNOWN) / sizeof(KNOWN[0]); k++)
 			if (strcasecmp(name, KNOWN[k].name) == 0)
 				c->kind = KNOWN[k].kind;
-		for (size_t k = 0; k < i; k++) {
-			if (sh->cols[k].kind != COL_NONE && strcasecmp(sh->cols[k].name, name) == 0) {
-				add_error(p, p->cells[i].at, "duplicate column '%s' in the header",
-					  show(b, name));
-				c->kind = COL_IGNORED;
-				break;
-			}
+		/* The cell's text is scratch: folded in place, as strcasecmp compares. */
+		for (char *f = name; *f; f++)
+			if (*f >= 'A' && *f <= 'Z')
+				*f = (char)(*f - 'A' + 'a');
+		int dup = sv_strset_add(&seen, name, 0, NULL);
+		if (dup < 0) {
+			p->oom = 1;
+			break;
+		}
+		if (dup) {
+			add_error(p, p->cells[i].at, "duplicate column '%s' in the header", show(b, c->name));
+			c->kind = COL_IGNORED;
 		}
 		if (c->kind == COL_URL)
 			have_url = 1;
 	}
+	sv_strset_free(&seen);
+	if (p->oom)
+		return;
 	if (!have_url) {
 		pos at = {p->cells[0].at.line, 1};
 		set_fatal(&sh->pub, at, "no 'url' column in the header");
@@ -805,9 +776,13 @@ static void parser_free(parser *p)
 	csv_free(&p->csv);
 	free(p->cells);
 	free(p->text);
-	for (size_t i = 0; i < p->urls_cap; i++)
-		free(p->urls[i].url);
-	free(p->urls);
+	sv_strset_free(&p->urls);
+}
+
+/* The bytes that can make libcsv end a cell or a row, or fail. */
+static int ends_something(unsigned char b)
+{
+	return b == ',' || b == '"' || b == '\r' || b == '\n';
 }
 
 /* Feeds data[from..len) to libcsv, keeping track of where each cell starts. */
@@ -832,8 +807,19 @@ static void feed(parser *p, const unsigned char *data, size_t from, size_t len)
 			p->start_quoted = b == '"';
 			p->state = IN_CELL;
 		}
-fed:
-		if (csv_parse(&p->csv, &data[off], 1, on_cell, on_row, p) != 1) {
+fed:;
+		/* Inside a cell, a run of bytes that end nothing goes to libcsv at
+		 * once: no callback can come before its last byte, and the state
+		 * above is only read at a cell's start. */
+		size_t run = 1, took;
+		if (p->state == IN_CELL && !ends_something(b))
+			while (off + run < len && !ends_something(data[off + run]))
+				run++;
+		took = csv_parse(&p->csv, &data[off], run, on_cell, on_row, p);
+		for (size_t k = 0; k < took && k + 1 < run; k++)
+			advance(&p->here, data, off + k, len);
+		off += took < run ? took : run - 1;
+		if (took != run) {
 			if (csv_error(&p->csv) != CSV_EPARSE) {
 				p->oom = 1;
 			} else if (p->start_quoted) {

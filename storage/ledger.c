@@ -507,6 +507,50 @@ static int tip_tree(git_repository *repo, const char *refname, git_tree **out)
 	return rc;
 }
 
+int sv_ledger_list(sv_ledger *l, const char *branch, const char *dir, char ***names, size_t *n)
+{
+	char refname[512];
+	git_tree *tree = NULL, *sub = NULL;
+	git_tree_entry *e = NULL;
+	int rc;
+
+	*names = NULL;
+	*n = 0;
+	if ((rc = sv_ledger_branch_ref(refname, sizeof(refname), branch)) < 0)
+		return rc;
+	if ((rc = tip_tree(l->repo, refname, &tree)) < 0)
+		return rc == SV_ENOTFOUND ? 0 : rc;
+	rc = git_tree_entry_bypath(&e, tree, dir);
+	if (rc == GIT_ENOTFOUND || (rc == 0 && git_tree_entry_type(e) != GIT_OBJECT_TREE)) {
+		rc = 0;
+		goto done;
+	}
+	if (rc < 0 || (rc = git_tree_lookup(&sub, l->repo, git_tree_entry_id(e))) < 0) {
+		rc = sv_ledger_git_fail(rc, "cannot read '%s' in branch '%s'", dir, branch);
+		goto done;
+	}
+	size_t count = git_tree_entrycount(sub);
+	if (!(*names = calloc(count ? count : 1, sizeof(**names)))) {
+		rc = sv_error_set(SV_EIO, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < count; i++) {
+		const git_tree_entry *f = git_tree_entry_byindex(sub, i);
+		if (git_tree_entry_type(f) != GIT_OBJECT_BLOB)
+			continue;
+		if (!((*names)[*n] = strdup(git_tree_entry_name(f)))) {
+			rc = sv_error_set(SV_EIO, "out of memory");
+			goto done;
+		}
+		(*n)++;
+	}
+done:
+	git_tree_free(sub);
+	git_tree_entry_free(e);
+	git_tree_free(tree);
+	return rc;
+}
+
 int sv_ledger_read(sv_ledger *l, const char *branch, const char *path, char **data, size_t *len)
 {
 	char refname[512];

@@ -70,6 +70,10 @@ int sv_ledger_records(sv_ledger *l, int (*fn)(void *ctx, const char *path, const
 /* The file at path in the tip of branch, in a fresh NUL-terminated buffer
  * (free() it); SV_ENOTFOUND if the branch or the file does not exist. */
 int sv_ledger_read(sv_ledger *l, const char *branch, const char *path, char **data, size_t *len);
+/* The names of the files in folder dir of the tip of branch, sorted, into
+ * *names (free each, then the array); none when the branch or the folder is
+ * not there. */
+int sv_ledger_list(sv_ledger *l, const char *branch, const char *dir, char ***names, size_t *n);
 
 /*
  * Reads every object reachable from every ref, re-hashing each one: commits
