@@ -140,16 +140,8 @@ static int claim_more(fetcher *f)
 		}
 		t->host = sv_fetch_host_get(f, t->item.host);
 		/* Whether this URL is itself in scope: only then are its links followed further. */
-		sv_scope_decision self;
-		if (t->item.kind == SV_KIND_SITEMAP)
-			t->in_scope = t->seed && t->seed->scope &&
-				      sv_scope_decide_sitemap(t->seed->scope, t->item.url, t->item.depth, &self) == 0 &&
-				      self.follow;
-		else
-			t->in_scope = t->seed && t->seed->scope &&
-				      sv_scope_decide(t->seed->scope, t->item.url, t->item.depth > 0 ? t->item.depth - 1 : 0,
-						      1, 0, &self) == 0 &&
-				      self.in_scope;
+		t->in_scope = t->seed && sv_scope_item_in_scope(t->seed->scope, t->item.url, t->item.depth,
+								t->item.kind == SV_KIND_SITEMAP);
 		if (!t->host) {
 			sv_fetch_transfer_free(t);
 			rc = sv_error_set(SV_EIO, "out of memory");

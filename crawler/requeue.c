@@ -205,7 +205,11 @@ static size_t place(requeue *r, record *x, int hops)
 	return same ? (x->row = (size_t)(same - r->rows) + 1) : 0;
 }
 
-/* Hops from the seed, as the crawl counted them: a redirect keeps its source's depth, a sitemap is at 0. */
+/*
+ * Hops from the seed, as the crawl counted them: a redirect keeps its
+ * source's depth; a first sitemap (robots.txt's or /sitemap.xml) is at 0, one
+ * an index lists one hop further than the index.
+ */
 static int depth_of(requeue *r, record *x)
 {
 	if (x->depth >= 0)
@@ -215,7 +219,7 @@ static int depth_of(requeue *r, record *x)
 	x->depth = -2;
 	int d = 0;
 	record *via = (record *)by_url(r, x->via);
-	if (x->kind == SV_KIND_SITEMAP || !via)
+	if (!via || (x->kind == SV_KIND_SITEMAP && via->kind != SV_KIND_SITEMAP))
 		d = 0;
 	else if (via->redirect && !strcmp(via->redirect, x->url))
 		d = depth_of(r, via);
@@ -266,29 +270,16 @@ static void add_found(requeue *r, const char *url, int depth, sv_kind kind)
 	r->found[r->nfound++] = (sv_queue_url){u, r->rows[x->row - 1].id, depth, kind, via, 0};
 }
 
-/* What the fetcher does with a URL found (transfer.c on_found). */
+/* What the fetcher does with a URL found (transfer.c on_found): the same rule. */
 static void on_found(void *ctx, const char *url, sv_found_kind kind)
 {
 	requeue *r = ctx;
 	const record *x = r->reading;
-	const sv_scope_compiled *scope = sv_row_scope(r->rows[x->row - 1].row);
-	sv_scope_decision d;
-	if (!scope)
-		return;
-	switch (kind) {
-	case SV_FOUND_SITEMAP:
-		add_found(r, url, 0, SV_KIND_SITEMAP);
-		break;
-	case SV_FOUND_LISTED:
-		if (sv_scope_decide(scope, url, 0, 1, 0, &d) == 0 && d.follow)
-			add_found(r, url, 1, sv_scope_kind_to_kind(d.kind));
-		break;
-	case SV_FOUND_PAGE:
-	case SV_FOUND_REQUISITE:
-		if (sv_scope_decide(scope, url, x->depth, r->in_scope, kind == SV_FOUND_REQUISITE, &d) == 0 && d.follow)
-			add_found(r, url, x->depth + 1, sv_scope_kind_to_kind(d.kind));
-		break;
-	}
+	int depth;
+	sv_kind as;
+	if (sv_scope_follow_found(sv_row_scope(r->rows[x->row - 1].row), url, x->depth, r->in_scope,
+				  kind == SV_FOUND_SITEMAP, kind == SV_FOUND_REQUISITE, &depth, &as))
+		add_found(r, url, depth, as);
 }
 
 /* Reads a stored payload again with the crawl's readers; found links go to r->found. */
@@ -300,7 +291,6 @@ static int read_links(requeue *r, const sv_objects *store, const record *x, int 
 	static char buf[1 << 16];
 	size_t got = 0;
 	const sv_scope_compiled *scope = sv_row_scope(r->rows[x->row - 1].row);
-	sv_scope_decision self;
 	int rc;
 
 	*read = 0;
@@ -309,8 +299,7 @@ static int read_links(requeue *r, const sv_objects *store, const record *x, int 
 	if ((rc = sv_objects_reader_open(&rd, store, &dg)) != 0)
 		return rc == SV_EIO || rc == SV_ENOSPC ? rc : 0; /* a missing object: verify's business */
 	r->reading = x;
-	r->in_scope = sv_scope_decide(scope, x->url, x->depth > 0 ? x->depth - 1 : 0, 1, 0, &self) == 0 &&
-		      self.in_scope;
+	r->in_scope = sv_scope_item_in_scope(scope, x->url, x->depth, x->kind == SV_KIND_SITEMAP);
 	if ((rc = sv_objects_reader_read(rd, buf, sizeof(buf), &got)) == 0) {
 		sv_discover_response resp = {x->url, x->kind == SV_KIND_SITEMAP, x->mime, x->encoding, buf, got};
 		rc = sv_discover_open(&d, &resp, on_found, r);
@@ -441,10 +430,12 @@ int sv_archive_requeue(const sv_archive *a, sv_requeue_result *res)
 		r.nfound = 0;
 		r.reading = x;
 		/* A seed's own page, and where its redirects land: their host's
-		 * /sitemap.xml, as outcome.c queues it. */
+		 * /sitemap.xml, as outcome.c queues it, when the scope reads it. */
 		if (x->depth == 0 && x->kind == SV_KIND_PAGE) {
 			char *map = NULL;
-			if (sv_url_normalize(&map, "/sitemap.xml", x->url) == 0)
+			sv_scope_decision md;
+			if (sv_url_normalize(&map, "/sitemap.xml", x->url) == 0 && sv_row_scope(r.rows[x->row - 1].row) &&
+			    sv_scope_decide_sitemap(sv_row_scope(r.rows[x->row - 1].row), map, 0, &md) == 0 && md.follow)
 				add_found(&r, map, 0, SV_KIND_SITEMAP);
 			free(map);
 			rc = r.rc;

@@ -671,3 +671,32 @@ int sv_scope_is_dataset_type(const char *content_type, const char *url, const ch
 	}
 	return in_list(GENERIC_TYPES, COUNT(GENERIC_TYPES), type, n) && url && sv_scope_url_is_dataset(url);
 }
+
+int sv_scope_follow_found(const sv_scope_compiled *s, const char *url, int depth, int in_scope, int found_sitemap,
+			  int requisite, int *depth_out, sv_kind *kind_out)
+{
+	sv_scope_decision d;
+	if (!s || !in_scope)
+		return 0;
+	if (found_sitemap) {
+		if (sv_scope_decide_sitemap(s, url, depth + 1, &d) != 0 || !d.follow)
+			return 0;
+		*kind_out = SV_KIND_SITEMAP;
+	} else {
+		if (sv_scope_decide(s, url, depth, 1, requisite, &d) != 0 || !d.follow)
+			return 0;
+		*kind_out = sv_scope_kind_to_kind(d.kind);
+	}
+	*depth_out = d.depth;
+	return 1;
+}
+
+int sv_scope_item_in_scope(const sv_scope_compiled *s, const char *url, int depth, int is_sitemap)
+{
+	sv_scope_decision d;
+	if (!s)
+		return 0;
+	if (is_sitemap)
+		return sv_scope_decide_sitemap(s, url, depth, &d) == 0 && d.follow;
+	return sv_scope_decide(s, url, depth > 0 ? depth - 1 : 0, 1, 0, &d) == 0 && d.in_scope;
+}

@@ -142,6 +142,19 @@ int sv_scope_decide(const sv_scope_compiled *s, const char *url, int from_depth,
 int sv_scope_decide_sitemap(const sv_scope_compiled *s, const char *url, int depth, sv_scope_decision *out);
 
 /*
+ * What the crawl does with a URL found on an item (a page or a sitemap) at
+ * depth hops, itself in scope or not (sv_scope_item_in_scope): one rule for
+ * the fetchers and for a queue rebuilt from the ledger. found_sitemap: a
+ * sitemap listed by an index; requisite: an image, stylesheet or script of a
+ * page. Returns 1 when the URL is queued, with *depth_out and *kind_out set.
+ */
+int sv_scope_follow_found(const sv_scope_compiled *s, const char *url, int depth, int in_scope, int found_sitemap,
+			  int requisite, int *depth_out, sv_kind *kind_out);
+
+/* Whether an item (a URL at depth hops; a sitemap or not) is in scope itself: only then are its links followed. */
+int sv_scope_item_in_scope(const sv_scope_compiled *s, const char *url, int depth, int is_sitemap);
+
+/*
  * 1 if the URL looks like a dataset: the last path segment has a dataset
  * extension (data.csv, x.tar.gz, FILE.XLSX), or a query value does
  * (download.php?file=x.csv), or a format parameter names one (?format=csv).

@@ -226,24 +226,13 @@ static void on_found(void *ctx, const char *url, sv_found_kind kind)
 {
 	transfer *t = ctx;
 	fetcher *f = t->f;
-	sv_scope_decision d;
-	int rc = 0;
-	if (f->fatal || !t->seed || !t->seed->scope)
+	int depth, rc = 0;
+	sv_kind as;
+	if (f->fatal || !t->seed)
 		return;
-	switch (kind) {
-	case SV_FOUND_SITEMAP:
-		if (t->in_scope && sv_scope_decide_sitemap(t->seed->scope, url, t->item.depth + 1, &d) == 0 && d.follow)
-			rc = sv_fetch_add_link(f, url, t->item.seed, d.depth, SV_KIND_SITEMAP, t->item.url, 0);
-		break;
-	case SV_FOUND_LISTED:
-	case SV_FOUND_PAGE:
-	case SV_FOUND_REQUISITE:
-		if (sv_scope_decide(t->seed->scope, url, t->item.depth, t->in_scope, kind == SV_FOUND_REQUISITE, &d) ==
-			    0 &&
-		    d.follow)
-			rc = sv_fetch_add_link(f, url, t->item.seed, d.depth, sv_scope_kind_to_kind(d.kind), t->item.url, 0);
-		break;
-	}
+	if (sv_scope_follow_found(t->seed->scope, url, t->item.depth, t->in_scope, kind == SV_FOUND_SITEMAP,
+				  kind == SV_FOUND_REQUISITE, &depth, &as))
+		rc = sv_fetch_add_link(f, url, t->item.seed, depth, as, t->item.url, 0);
 	if (rc)
 		f->fatal = rc;
 }
