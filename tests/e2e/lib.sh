@@ -93,6 +93,17 @@ testservers_stop() {
 	for p in "${testserver_pids[@]}"; do kill "$p" 2>/dev/null || true; done
 }
 
+# testservers_two: servers one (serving ./one) and two (./two), stopped on
+# exit; P1 and P2 their ports (set for the caller).
+# shellcheck disable=SC2034
+testservers_two() {
+	testserver_start one one
+	testserver_start two two
+	trap testservers_stop EXIT
+	P1=$(cat one.port)
+	P2=$(cat two.port)
+}
+
 # crawl_in DIR ARGS...: `salvage crawl ARGS...` in archive DIR under
 # `timeout 120`, standard input closed; stdout in $out, stderr in $err, exit
 # status in $status. A hang fails the test.

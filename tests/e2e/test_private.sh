@@ -13,11 +13,7 @@
 # links a dataset on P2 under each spelling (and [::ffff:127.0.0.1] when this
 # machine can connect a v4-mapped IPv6 socket: PV_V6=1) and a redirect to P2.
 pv_setup() {
-	testserver_start one one
-	testserver_start two two
-	trap testservers_stop EXIT
-	P1=$(cat one.port)
-	P2=$(cat two.port)
+	testservers_two
 	PV_V6=0
 	python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET6); s.connect(("::ffff:127.0.0.1", int(sys.argv[1])))' \
 		"$P2" 2>/dev/null && PV_V6=1

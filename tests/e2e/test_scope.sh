@@ -12,11 +12,7 @@
 
 # sc_servers: servers one (./one) and two (./two); P1 and P2 their ports.
 sc_servers() {
-	testserver_start one one
-	testserver_start two two
-	trap testservers_stop EXIT
-	P1=$(cat one.port)
-	P2=$(cat two.port)
+	testservers_two
 }
 
 # sc_sitemap FILE ROOT ITEM LOC...: a sitemap document, <ROOT> of <ITEM><loc>LOC</loc></ITEM>.
