@@ -618,7 +618,7 @@ const sv_command sv_cmd_mirror = {
 	"          file:///absolute/path, sftp://user@host[:port]/path, s3://bucket/prefix\n"
 	"          (with --s3-endpoint, e.g. https://s3.eu-west-1.amazonaws.com; an http\n"
 	"          endpoint is refused unless --allow-http, which saves\n"
-	"          mirror.NAME.allowHttp = true: signatures and tokens go in clear). Ledger:\n"
+	"          remote.NAME.allowHttp = true: signatures and tokens go in clear). Ledger:\n"
 	"          a path, file:///path, ssh://user@host[:port]/path (an existing bare\n"
 	"          repository) or https://. No password is ever saved: S3 keys come from\n"
 	"          AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN); ssh\n"

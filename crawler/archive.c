@@ -761,7 +761,7 @@ int sv_archive_remote_get(const sv_archive *a, const char *name, sv_mirror_remot
 	{
 		char key[512];
 		int e;
-		snprintf(key, sizeof(key), "mirror.%s.allowHttp", name);
+		snprintf(key, sizeof(key), "remote.%s.allowHttp", name);
 		if ((e = git_config_get_bool(&r->allow_http, cfg, key)) == GIT_ENOTFOUND) {
 			r->allow_http = 0;
 		} else if (e < 0) {
@@ -829,7 +829,7 @@ int sv_archive_remote_add(const sv_archive *a, const sv_mirror_remote *r)
 	}
 	if (r->allow_http) {
 		char key[512];
-		snprintf(key, sizeof(key), "mirror.%s.allowHttp", r->name);
+		snprintf(key, sizeof(key), "remote.%s.allowHttp", r->name);
 		if (git_config_set_bool(cfg, key, 1) < 0) {
 			rc = git_fail("cannot write", a->conf_path);
 			goto done;

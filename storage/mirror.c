@@ -558,7 +558,7 @@ static int check_endpoint(const char *endpoint, const sv_mirror_remote *r)
 		rc = sv_error_set(SV_EINVAL,
 				  "mirror '%s': the S3 endpoint is plain http: request signatures and any session token "
 				  "would travel in clear; use https, or allow it for a server on this machine or a "
-				  "trusted network (mirror.%s.allowHttp = true in salvage.conf, or --allow-http)",
+				  "trusted network (remote.%s.allowHttp = true in salvage.conf, or --allow-http)",
 				  r->name, r->name);
 	parts_free(&p);
 	return rc;

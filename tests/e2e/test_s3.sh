@@ -81,7 +81,7 @@ test_plain_http_endpoint_refused_unless_allowed() {
 		--ledger "$PWD/l.git"
 	expect_status 2
 	expect_in "plain http" "$err"
-	expect_in "mirror.cloud.allowHttp = true" "$err"
+	expect_in "remote.cloud.allowHttp = true" "$err"
 	[ -z "$(git config -f a/salvage.conf --get-regexp '^remote\.')" ] || fail "a refused mirror was saved"
 	# Written by hand without the key: refused at use, before any request.
 	git config -f a/salvage.conf remote.cloud.objects "s3://$SV_S3_BUCKET/x"
@@ -96,12 +96,12 @@ test_plain_http_endpoint_refused_unless_allowed() {
 	expect_status 2
 	expect_in "--allow-http" "$err"
 	[ ! -s "$SV_S3_DIR/requests.log" ] || fail "requests reached the server: $(cat "$SV_S3_DIR/requests.log")"
-	# Allowed: saved as mirror.NAME.allowHttp, and used.
+	# Allowed: saved as remote.NAME.allowHttp, and used.
 	git config -f a/salvage.conf --remove-section remote.cloud
 	sv -C a mirror add cloud --objects "s3://$SV_S3_BUCKET/x" --s3-endpoint "$SV_S3_ENDPOINT" \
 		--ledger "$PWD/l.git" --allow-http
 	expect_status 0
-	expect_eq "$(git config -f a/salvage.conf --bool mirror.cloud.allowHttp)" true
+	expect_eq "$(git config -f a/salvage.conf --bool remote.cloud.allowHttp)" true
 	AWS_SECRET_ACCESS_KEY=wrong-$AWS_SECRET_ACCESS_KEY "$SALVAGE" -C a mirror push cloud >wrong.out 2>wrong.err &&
 		fail "a push with a wrong secret worked"
 	sv -C a mirror push cloud

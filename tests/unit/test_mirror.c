@@ -343,7 +343,7 @@ ParameterizedTestParameters(mirror, check_remote_refuses)
 		{"eu", "s3://bucket/p", "/srv/l.git", "", "--s3-endpoint"},
 		{"eu", "file:///srv/o", "/srv/l.git", "https://s3.example.org", "s3:// objects only"},
 		{"eu", "srv/o", "/srv/l.git", "", "is not a URL"},
-		{"eu", "s3://bucket/p", "/srv/l.git", "http://127.0.0.1:9000", "mirror.eu.allowHttp = true"},
+		{"eu", "s3://bucket/p", "/srv/l.git", "http://127.0.0.1:9000", "remote.eu.allowHttp = true"},
 	};
 	return cr_make_param_array(bad_remote, cases, sizeof(cases) / sizeof(cases[0]));
 }
