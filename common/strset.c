@@ -67,7 +67,7 @@ int sv_strset_add(sv_strset *set, const char *key, unsigned num, unsigned *first
 			*first = set->slots[i].num;
 		return 1;
 	}
-	if (!(set->slots[i].key = strdup(key)))
+	if (!(set->slots[i].key = set->borrowed ? (char *)key : strdup(key)))
 		return sv_error_set(SV_EIO, "out of memory");
 	set->slots[i].hash = h;
 	set->slots[i].num = num;
@@ -87,7 +87,7 @@ int sv_strset_get(const sv_strset *set, const char *key, unsigned *num)
 
 void sv_strset_free(sv_strset *set)
 {
-	for (size_t i = 0; i < set->cap; i++)
+	for (size_t i = 0; i < set->cap && !set->borrowed; i++)
 		free(set->slots[i].key);
 	free(set->slots);
 	set->slots = NULL;

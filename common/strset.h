@@ -3,9 +3,9 @@
  * duplicate checks over a whole sheet in linear time, where comparing every
  * pair took seconds at 100,000 rows or columns.
  *
- * What must stay true: keys are copied in; a number of 0 is allowed and is
- * returned as it was given (callers tell "new" by the return value, not by
- * the number).
+ * What must stay true: keys are copied in, unless the set is made borrowing
+ * (then they must outlive it); a number of 0 is allowed and is returned as
+ * it was given (callers tell "new" by the return value, not by the number).
  */
 #ifndef SV_STRSET_H
 #define SV_STRSET_H
@@ -17,6 +17,7 @@ typedef struct sv_strset_slot sv_strset_slot;
 typedef struct {
 	sv_strset_slot *slots; /* open addressing; cap is a power of two */
 	size_t n, cap;
+	int borrowed; /* 1: keys are kept as given, not copied (set before the first add) */
 } sv_strset;
 
 /*

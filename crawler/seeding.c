@@ -65,21 +65,24 @@ static int check_patterns(sv_strset *checked, const sv_sheet_row *row, const cha
 {
 	const char *inc = row->include ? row->include : "", *exc = row->exclude ? row->exclude : "";
 	size_t ni = strlen(inc), ne = strlen(exc);
-	char *key = malloc(ni + ne + 24);
+	char none[] = "0:", *key = ni + ne ? malloc(ni + ne + 24) : none;
 	sv_row *settings = NULL;
 	int rc;
 	if (!key)
 		return sv_error_set(SV_EIO, "out of memory");
 	/* include's length, ':', include, exclude: one key per pair */
-	int at = snprintf(key, 24, "%zu:", ni);
-	memcpy(key + at, inc, ni);
-	memcpy(key + at + ni, exc, ne + 1);
+	if (key != none) {
+		int at = snprintf(key, 24, "%zu:", ni);
+		memcpy(key + at, inc, ni);
+		memcpy(key + at + ni, exc, ne + 1);
+	}
 	rc = 0;
 	if (!sv_strset_get(checked, key, NULL) && (rc = sv_row_from_sheet(&settings, row, url)) == 0) {
 		sv_row_free(settings);
 		rc = sv_strset_add(checked, key, 0, NULL);
 	}
-	free(key);
+	if (key != none)
+		free(key);
 	return rc;
 }
 
@@ -87,8 +90,10 @@ static int check_patterns(sv_strset *checked, const sv_sheet_row *row, const cha
 static int convert(loaded_sheet *l, reporter *rep)
 {
 	sv_sheet *sh = l->sheet;
-	sv_strset seen = {0}; /* normalised urls, with their lines */
+	sv_strset seen = {.borrowed = 1}; /* normalised urls (owned by l->seeds), with their lines */
 	sv_strset checked = {0}; /* see check_patterns */
+	char **refused = NULL; /* urls of rows refused after they entered seen, which must outlive it */
+	size_t nrefused = 0;
 	int rc = 0;
 	l->seeds = calloc(sh->nrows ? sh->nrows : 1, sizeof(*l->seeds));
 	if (!l->seeds)
@@ -118,7 +123,14 @@ static int convert(loaded_sheet *l, reporter *rep)
 		/* Patterns are checked now, not when the crawl meets them. */
 		if ((rc = check_patterns(&checked, row, url)) == SV_EINVAL) {
 			report(rep, sh->path, row->line, 1, sv_error_last());
-			free(url);
+			char **t = realloc(refused, (nrefused + 1) * sizeof(*t));
+			if (!t) {
+				free(url);
+				rc = sv_error_set(SV_EIO, "out of memory");
+				break;
+			}
+			refused = t;
+			refused[nrefused++] = url;
 			rc = 0;
 			continue;
 		}
@@ -145,6 +157,9 @@ static int convert(loaded_sheet *l, reporter *rep)
 	}
 	sv_strset_free(&seen);
 	sv_strset_free(&checked);
+	for (size_t i = 0; i < nrefused; i++)
+		free(refused[i]);
+	free(refused);
 	return rc;
 }
 
