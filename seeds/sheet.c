@@ -461,16 +461,24 @@ static void check_max_bytes(parser *p, sv_sheet_row *r, const char *v, pos at)
 		r->max_bytes = (int64_t)(num << shift);
 }
 
+/* The url as messages show it: without any password or token it holds.
+ * Only a row with a problem pays for it. */
+static const char *redacted(const char *v, char *buf, size_t cap)
+{
+	if (!strstr(v, "://"))
+		return v;
+	sv_redact_url(v, buf, cap);
+	return buf;
+}
+
 /*
  * The simple check the sheet can make: http:// or https:// and a host;
  * normalisation happens when the seed is queued. Returns 0 when it is good.
  */
 static int check_url(parser *p, const char *v, pos at)
 {
-	char b[SHOW_MAX + 8], redacted[4 * SHOW_MAX];
-	const char *rest, *end, *host, *shown = strstr(v, "://") ? redacted : v;
-	/* Messages show the URL without any password or token it holds. */
-	sv_redact_url(v, redacted, sizeof(redacted));
+	char b[SHOW_MAX + 8], r[4 * SHOW_MAX];
+	const char *rest, *end, *host;
 	if (!*v) {
 		add_error(p, at, "the url is empty");
 		return -1;
@@ -485,7 +493,7 @@ static int check_url(parser *p, const char *v, pos at)
 	for (const unsigned char *s = (const unsigned char *)v; *s; s++) {
 		if (*s < 0x20 || *s == 0x7f) {
 			add_error(p, at, "url '%s' has a line break or control character in it "
-				  "(one url per row)", show(b, shown));
+				  "(one url per row)", show(b, redacted(v, r, sizeof(r))));
 			return -1;
 		}
 	}
@@ -496,9 +504,9 @@ static int check_url(parser *p, const char *v, pos at)
 	} else {
 		if (!strchr(v, ':') && strchr(v, '.') && !strchr(v, ' '))
 			add_error(p, at, "'%s' is not an http or https URL (did you mean 'https://%s'?)",
-				  show(b, shown), b);
+				  show(b, redacted(v, r, sizeof(r))), b);
 		else
-			add_error(p, at, "'%s' is not an http or https URL", show(b, shown));
+			add_error(p, at, "'%s' is not an http or https URL", show(b, redacted(v, r, sizeof(r))));
 		return -1;
 	}
 	end = rest + strcspn(rest, "/?#");
@@ -513,7 +521,7 @@ static int check_url(parser *p, const char *v, pos at)
 			end = colon;
 	}
 	if (host >= end) {
-		add_error(p, at, "'%s' has no host", show(b, shown));
+		add_error(p, at, "'%s' has no host", show(b, redacted(v, r, sizeof(r))));
 		return -1;
 	}
 	return 0;
