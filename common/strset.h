@@ -26,6 +26,9 @@ typedef struct {
  * first may be NULL.
  */
 int sv_strset_add(sv_strset *set, const char *key, unsigned num, unsigned *first);
+/* Room for n keys in all without growing (each growth is a fresh table to
+ * fault in and fill); 0, or SV_EIO when out of memory. */
+int sv_strset_reserve(sv_strset *set, size_t n);
 /* 1 when key is in the set (*num set to its number; num may be NULL), else 0. */
 int sv_strset_get(const sv_strset *set, const char *key, unsigned *num);
 void sv_strset_free(sv_strset *set);

@@ -96,7 +96,7 @@ static int convert(loaded_sheet *l, reporter *rep)
 	size_t nrefused = 0;
 	int rc = 0;
 	l->seeds = calloc(sh->nrows ? sh->nrows : 1, sizeof(*l->seeds));
-	if (!l->seeds)
+	if (!l->seeds || sv_strset_reserve(&seen, sh->nrows))
 		return sv_error_set(SV_EIO, "out of memory");
 	for (size_t i = 0; i < sh->nrows; i++) {
 		const sv_sheet_row *row = &sh->rows[i];

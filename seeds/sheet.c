@@ -844,6 +844,15 @@ fed:;
 	}
 }
 
+/* How many rows there can be at most: the line ends, and one. */
+static size_t lines(const unsigned char *data, size_t len)
+{
+	size_t n = 1;
+	for (const unsigned char *p = data, *end = data + len; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+		n++;
+	return n;
+}
+
 /* Parses data, which the sheet takes over (it becomes raw). */
 static int parse_owned(sv_sheet **out, const char *path, unsigned char *data, size_t len)
 {
@@ -906,7 +915,7 @@ static int parse_owned(sv_sheet **out, const char *path, unsigned char *data, si
 		goto fatal;
 	}
 
-	if (csv_init(&p.csv, CSV_STRICT | CSV_STRICT_FINI) != 0)
+	if (csv_init(&p.csv, CSV_STRICT | CSV_STRICT_FINI) != 0 || sv_strset_reserve(&p.urls, lines(data, len)))
 		goto oom;
 	feed(&p, data, from, len);
 	if (p.oom)
