@@ -824,8 +824,9 @@ fed:;
 			while (off + run < len && !ends_something(data[off + run]))
 				run++;
 		took = csv_parse(&p->csv, &data[off], run, on_cell, on_row, p);
+		/* no line end in a run: its characters are its bytes that do not continue one */
 		for (size_t k = 0; k < took && k + 1 < run; k++)
-			advance(&p->here, data, off + k, len);
+			p->here.column += (data[off + k] & 0xC0) != 0x80;
 		off += took < run ? took : run - 1;
 		if (took != run) {
 			if (csv_error(&p->csv) != CSV_EPARSE) {
