@@ -254,6 +254,7 @@ int sv_seed_sheets(sv_queue *q, sv_ledger *ledger, char **paths, size_t n, int s
 			continue;
 		readable++;
 		rc = convert(&sheets[i], &rep);
+		sv_sheet_drop_rows(sh); /* converted: the memory goes to the queue's inserts */
 	}
 	if (rc == 0 && rep.total > 0) {
 		if (rep.total > SV_SEED_MAX_REPORTED)

@@ -1043,14 +1043,21 @@ done:
 	return rc;
 }
 
+void sv_sheet_drop_rows(sv_sheet *sheet)
+{
+	for (size_t i = 0; i < sheet->nrows; i++)
+		row_free(&sheet->rows[i]);
+	free(sheet->rows);
+	sheet->rows = NULL;
+	sheet->nrows = 0;
+}
+
 void sv_sheet_free(sv_sheet *sheet)
 {
 	sheet_impl *sh = (sheet_impl *)sheet;
 	if (!sheet)
 		return;
-	for (size_t i = 0; i < sheet->nrows; i++)
-		row_free(&sheet->rows[i]);
-	free(sheet->rows);
+	sv_sheet_drop_rows(sheet);
 	for (size_t i = 0; i < sh->ncols; i++)
 		free(sh->cols[i].name);
 	free(sh->cols);
