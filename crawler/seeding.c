@@ -2,7 +2,10 @@
  * crawler/seeding.c -- loading seed sheets into the queue.
  *
  * All sheets are read and checked before anything is written, so a bad row
- * in the third sheet leaves the queue as it was. A row's crawl settings and
+ * in the third sheet leaves the queue as it was. The sheets go to the ledger
+ * before the queue commits them: the ledger commit runs in a thread while
+ * the queue inserts the rows, and the queue's commit waits for it (a failed
+ * ledger commit rolls the queue back). A row's crawl settings and
  * its other columns travel to the queue as JSON (params and meta).
  */
 #include "seeding.h"
@@ -14,6 +17,7 @@
 #include "row.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +206,39 @@ static int commit_sheets(sv_ledger *ledger, loaded_sheet *sheets, size_t n)
 	return rc;
 }
 
+/* The ledger commit, made in a thread beside the queue's inserts. */
+typedef struct {
+	pthread_t thread;
+	sv_ledger *ledger;
+	loaded_sheet *sheets;
+	size_t n;
+	int started, rc;
+	char msg[1024]; /* its error message: messages are per thread */
+} ledger_job;
+
+static void *ledger_run(void *arg)
+{
+	ledger_job *job = arg;
+	if ((job->rc = commit_sheets(job->ledger, job->sheets, job->n)))
+		snprintf(job->msg, sizeof(job->msg), "%s", sv_error_last());
+	return NULL;
+}
+
+static void ledger_join(ledger_job *job)
+{
+	if (job->started)
+		pthread_join(job->thread, NULL);
+	job->started = 0;
+}
+
+/* The queue's gate: the ledger commit's result (and so a rollback when it failed). */
+static int ledger_wait(void *arg)
+{
+	ledger_job *job = arg;
+	ledger_join(job);
+	return job->rc ? sv_error_set(job->rc, "%s", job->msg) : 0;
+}
+
 int sv_seed_sheets(sv_queue *q, sv_ledger *ledger, char **paths, size_t n, int skip_bad_rows,
 		   sv_seed_report_fn report_fn, void *ctx)
 {
@@ -273,8 +310,14 @@ int sv_seed_sheets(sv_queue *q, sv_ledger *ledger, char **paths, size_t n, int s
 		else
 			emit(&rep, &(sv_seed_event){.kind = SV_SEED_SKIPPING, .count = rep.total});
 	}
-	if (rc == 0 && ledger)
-		rc = commit_sheets(ledger, sheets, n);
+	ledger_job job = {.ledger = ledger, .sheets = sheets, .n = n};
+	if (rc == 0 && ledger) {
+		if (pthread_create(&job.thread, NULL, ledger_run, &job) == 0)
+			job.started = 1;
+		else
+			ledger_run(&job); /* no thread: first the ledger, then the queue */
+		sv_queue_set_sheet_gate(q, ledger_wait, &job);
+	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		sv_queue_sheet_result res;
 		sv_sheet *sh = sheets[i].sheet;
@@ -284,6 +327,12 @@ int sv_seed_sheets(sv_queue *q, sv_ledger *ledger, char **paths, size_t n, int s
 		if (rc == 0)
 			emit(&rep, &(sv_seed_event){.kind = SV_SEED_LOADED, .path = sh->path, .rows = sheets[i].n,
 						    .result = &res});
+	}
+	if (ledger) { /* also when no sheet reached the queue */
+		if (rc == 0)
+			rc = ledger_wait(&job);
+		ledger_join(&job);
+		sv_queue_set_sheet_gate(q, NULL, NULL);
 	}
 	for (size_t i = 0; i < n; i++)
 		loaded_free(&sheets[i]);

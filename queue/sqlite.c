@@ -780,7 +780,10 @@ static int q_add_sheet(sv_queue *q, const char *name, const void *raw, size_t ra
 	int rc = begin(s);
 	if (rc)
 		return rc;
-	return finish(s, add_sheet_locked(s, name, raw, raw_len, rows, n, sv_queue_now_ms(q), res));
+	rc = add_sheet_locked(s, name, raw, raw_len, rows, n, sv_queue_now_ms(q), res);
+	if (rc == 0 && q->sheet_gate)
+		rc = q->sheet_gate(q->sheet_gate_ctx);
+	return finish(s, rc);
 }
 
 /* ---- leases ---- */
