@@ -53,6 +53,8 @@ typedef struct sv_queue_ops {
 struct sv_queue {
 	sv_queue_ops ops;
 	sv_queue_options opts;
+	sv_queue_gate_fn sheet_gate; /* see sv_queue_set_sheet_gate */
+	void *sheet_gate_ctx;
 	void *impl;
 };
 

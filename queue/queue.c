@@ -145,6 +145,12 @@ void sv_queue_set_robots_first(sv_queue *q, int on)
 	q->opts.robots_first = on;
 }
 
+void sv_queue_set_sheet_gate(sv_queue *q, sv_queue_gate_fn fn, void *ctx)
+{
+	q->sheet_gate = fn;
+	q->sheet_gate_ctx = ctx;
+}
+
 int sv_queue_add_sheet(sv_queue *q, const char *name, const void *raw, size_t raw_len, const sv_queue_seed *rows, size_t n, sv_queue_sheet_result *res)
 {
 	return q->ops.add_sheet(q, name, raw, raw_len, rows, n, res);

@@ -216,5 +216,10 @@ void sv_queue_set_node_share(sv_queue *q, int host_node_max);
 
 /* Whether a host whose robots.txt is unknown gets one URL at a time (sv_queue_options.robots_first). */
 void sv_queue_set_robots_first(sv_queue *q, int on);
+/* A check sv_queue_add_sheet makes just before it commits (NULL: none): a
+ * negative SV_E code rolls the sheet back and is returned. Seeding waits
+ * there for the ledger commit it makes at the same time. */
+typedef int (*sv_queue_gate_fn)(void *ctx);
+void sv_queue_set_sheet_gate(sv_queue *q, sv_queue_gate_fn fn, void *ctx);
 
 #endif

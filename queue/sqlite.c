@@ -327,6 +327,19 @@ static tally_entry *tally_get(tally *t, const char *key, int64_t id)
 	return &t->e[j];
 }
 
+/* An empty tally with room for n entries without growing (a sheet's
+ * 100,000 new rows grew it eleven times, each a fresh table to fault in). */
+static int tally_reserve(tally *t, size_t n)
+{
+	size_t cap = 64;
+	while (cap <= n * 2)
+		cap *= 2;
+	if (!(t->e = calloc(cap, sizeof(*t->e))))
+		return sv_error_set(SV_EIO, "out of memory");
+	t->cap = cap;
+	return 0;
+}
+
 static void tally_free(tally *t)
 {
 	for (size_t i = 0; i < t->cap; i++)
@@ -724,6 +737,8 @@ static int add_sheet_locked(sqlite_queue *s, const char *name, const void *raw, 
 		return db_fail(s, "load the sheet");
 	if (!(fresh = calloc(n ? n : 1, sizeof(*fresh))))
 		rc = sv_error_set(SV_EIO, "out of memory");
+	else
+		rc = tally_reserve(&seeds, n);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const sv_queue_seed *r = &rows[i];
 		int64_t id = 0;
@@ -765,7 +780,10 @@ static int q_add_sheet(sv_queue *q, const char *name, const void *raw, size_t ra
 	int rc = begin(s);
 	if (rc)
 		return rc;
-	return finish(s, add_sheet_locked(s, name, raw, raw_len, rows, n, sv_queue_now_ms(q), res));
+	rc = add_sheet_locked(s, name, raw, raw_len, rows, n, sv_queue_now_ms(q), res);
+	if (rc == 0 && q->sheet_gate)
+		rc = q->sheet_gate(q->sheet_gate_ctx);
+	return finish(s, rc);
 }
 
 /* ---- leases ---- */

@@ -461,16 +461,24 @@ static void check_max_bytes(parser *p, sv_sheet_row *r, const char *v, pos at)
 		r->max_bytes = (int64_t)(num << shift);
 }
 
+/* The url as messages show it: without any password or token it holds.
+ * Only a row with a problem pays for it. */
+static const char *redacted(const char *v, char *buf, size_t cap)
+{
+	if (!strstr(v, "://"))
+		return v;
+	sv_redact_url(v, buf, cap);
+	return buf;
+}
+
 /*
  * The simple check the sheet can make: http:// or https:// and a host;
  * normalisation happens when the seed is queued. Returns 0 when it is good.
  */
 static int check_url(parser *p, const char *v, pos at)
 {
-	char b[SHOW_MAX + 8], redacted[4 * SHOW_MAX];
-	const char *rest, *end, *host, *shown = strstr(v, "://") ? redacted : v;
-	/* Messages show the URL without any password or token it holds. */
-	sv_redact_url(v, redacted, sizeof(redacted));
+	char b[SHOW_MAX + 8], r[4 * SHOW_MAX];
+	const char *rest, *end, *host;
 	if (!*v) {
 		add_error(p, at, "the url is empty");
 		return -1;
@@ -485,7 +493,7 @@ static int check_url(parser *p, const char *v, pos at)
 	for (const unsigned char *s = (const unsigned char *)v; *s; s++) {
 		if (*s < 0x20 || *s == 0x7f) {
 			add_error(p, at, "url '%s' has a line break or control character in it "
-				  "(one url per row)", show(b, shown));
+				  "(one url per row)", show(b, redacted(v, r, sizeof(r))));
 			return -1;
 		}
 	}
@@ -496,9 +504,9 @@ static int check_url(parser *p, const char *v, pos at)
 	} else {
 		if (!strchr(v, ':') && strchr(v, '.') && !strchr(v, ' '))
 			add_error(p, at, "'%s' is not an http or https URL (did you mean 'https://%s'?)",
-				  show(b, shown), b);
+				  show(b, redacted(v, r, sizeof(r))), b);
 		else
-			add_error(p, at, "'%s' is not an http or https URL", show(b, shown));
+			add_error(p, at, "'%s' is not an http or https URL", show(b, redacted(v, r, sizeof(r))));
 		return -1;
 	}
 	end = rest + strcspn(rest, "/?#");
@@ -513,7 +521,7 @@ static int check_url(parser *p, const char *v, pos at)
 			end = colon;
 	}
 	if (host >= end) {
-		add_error(p, at, "'%s' has no host", show(b, shown));
+		add_error(p, at, "'%s' has no host", show(b, redacted(v, r, sizeof(r))));
 		return -1;
 	}
 	return 0;
@@ -816,8 +824,9 @@ fed:;
 			while (off + run < len && !ends_something(data[off + run]))
 				run++;
 		took = csv_parse(&p->csv, &data[off], run, on_cell, on_row, p);
+		/* no line end in a run: its characters are its bytes that do not continue one */
 		for (size_t k = 0; k < took && k + 1 < run; k++)
-			advance(&p->here, data, off + k, len);
+			p->here.column += (data[off + k] & 0xC0) != 0x80;
 		off += took < run ? took : run - 1;
 		if (took != run) {
 			if (csv_error(&p->csv) != CSV_EPARSE) {
@@ -834,6 +843,15 @@ fed:;
 		}
 		advance(&p->here, data, off, len);
 	}
+}
+
+/* How many rows there can be at most: the line ends, and one. */
+static size_t lines(const unsigned char *data, size_t len)
+{
+	size_t n = 1;
+	for (const unsigned char *p = data, *end = data + len; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+		n++;
+	return n;
 }
 
 /* Parses data, which the sheet takes over (it becomes raw). */
@@ -898,7 +916,7 @@ static int parse_owned(sv_sheet **out, const char *path, unsigned char *data, si
 		goto fatal;
 	}
 
-	if (csv_init(&p.csv, CSV_STRICT | CSV_STRICT_FINI) != 0)
+	if (csv_init(&p.csv, CSV_STRICT | CSV_STRICT_FINI) != 0 || sv_strset_reserve(&p.urls, lines(data, len)))
 		goto oom;
 	feed(&p, data, from, len);
 	if (p.oom)
@@ -1025,14 +1043,21 @@ done:
 	return rc;
 }
 
+void sv_sheet_drop_rows(sv_sheet *sheet)
+{
+	for (size_t i = 0; i < sheet->nrows; i++)
+		row_free(&sheet->rows[i]);
+	free(sheet->rows);
+	sheet->rows = NULL;
+	sheet->nrows = 0;
+}
+
 void sv_sheet_free(sv_sheet *sheet)
 {
 	sheet_impl *sh = (sheet_impl *)sheet;
 	if (!sheet)
 		return;
-	for (size_t i = 0; i < sheet->nrows; i++)
-		row_free(&sheet->rows[i]);
-	free(sheet->rows);
+	sv_sheet_drop_rows(sheet);
 	for (size_t i = 0; i < sh->ncols; i++)
 		free(sh->cols[i].name);
 	free(sh->cols);

@@ -73,6 +73,8 @@ int sv_sheet_load(sv_sheet **out, const char *path);
 /* The same from bytes in memory (path is used in names and messages). */
 int sv_sheet_parse(sv_sheet **out, const char *path, const void *data, size_t len);
 void sv_sheet_free(sv_sheet *sheet); /* NULL is a no-op */
+/* Frees the rows (nrows becomes 0) and keeps the rest: name, path, raw. */
+void sv_sheet_drop_rows(sv_sheet *sheet);
 
 /* "page", "prefix", "host" or "domain". */
 const char *sv_scope_name(sv_scope scope);

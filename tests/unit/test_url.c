@@ -522,6 +522,80 @@ Test(url, idempotent_generated_hosts)
 	cr_assert_gt(accepted, 2000);
 }
 
+/* 1 when sv_url_normalize gives in back as it is (or with "/" added). */
+static int same_way(const char *in, const char *base, int *fast)
+{
+	char *a = NULL, *b = NULL, *spaced = malloc(strlen(in) + 2);
+	int ra, rb;
+	/* The fast path takes only a URL that starts "http", so a leading space
+	 * (trimmed, as browsers trim it) sends the same URL the full way. */
+	cr_assert_not_null(spaced);
+	spaced[0] = ' ';
+	strcpy(spaced + 1, in);
+	ra = sv_url_normalize(&a, in, base);
+	rb = sv_url_normalize(&b, spaced, base);
+	cr_assert_eq(ra, rb, "'%s': %d one way, %d the other", in, ra, rb);
+	if (ra == 0) {
+		cr_assert_str_eq(a, b, "'%s': '%s' one way, '%s' the other", in, a, b);
+		*fast += !strncmp(a, in, strlen(in)) && strlen(a) - strlen(in) <= 1;
+	}
+	free(a);
+	free(b);
+	free(spaced);
+	return ra == 0;
+}
+
+/*
+ * The fast path for URLs that are normalised already (plain_len in url.c)
+ * gives what the full parse gives, byte for byte, for URLs generated near
+ * its limits: numeric and hex labels, long labels, dot segments, every
+ * ASCII byte in paths and queries, empty queries, ports, user info.
+ */
+Test(url, fast_path_same_as_full_parse)
+{
+	static const char *host_pieces[] = {
+		"a", "z", "ex", "0", "1", "09", "0x", "0xff", "255", "4294967296", "-", ".", "..", "xn--", "x-", "_",
+		"A", "localhost", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	};
+	static const char *path_pieces[] = {
+		"/", "/", "a", "Z", "9", ".", "..", "./", "../", "/.", "/..", "/.a", "/..a", "-", "_", "~", "!", "$",
+		"&", "'", "(", ")", "*", "+", ",", ";", "=", ":", "@", "?", "??", "%", "%41", "%2e", "#", "#x", "\\",
+		" ", "\t", "\"", "<", ">", "^", "`", "{", "|", "}", "[", "]", "\x7f", "\xc3\xa9", "//",
+	};
+	static const char *tails[] = {"", "", ":80", ":8080", ":0", "@h", ".", "?", "/", "#", ":"};
+	uint64_t state = 0x2545F4914F6CDD1Dull;
+	int accepted = 0, fast = 0;
+
+	for (int n = 0; n < 30000; n++) {
+		char in[300];
+		size_t w = (size_t)snprintf(in, sizeof(in), "%s", n % 3 ? "https://" : "http://");
+		w = add_pieces(in, w, 120, host_pieces, sizeof(host_pieces) / sizeof(host_pieces[0]),
+			       1 + (int)(state % 5), &state);
+		w += (size_t)snprintf(in + w, sizeof(in) - w, "%s", n % 4 ? "" : tails[(state >> 8) % 11]);
+		if (n % 7)
+			w = add_pieces(in, w, sizeof(in) - 1, path_pieces, sizeof(path_pieces) / sizeof(path_pieces[0]),
+				       (int)(state % 9), &state);
+		in[w] = '\0';
+		accepted += same_way(in, n % 5 ? NULL : "http://base/p/q?r", &fast);
+	}
+	/* and at the length limit */
+	char *lng = malloc(SV_URL_MAX + 16);
+	for (int extra = -2; extra <= 1; extra++) {
+		size_t len = (size_t)(SV_URL_MAX + extra);
+		memset(lng, 'a', len);
+		memcpy(lng, "http://h.example/", 17);
+		lng[len] = '\0';
+		accepted += same_way(lng, NULL, &fast);
+		memcpy(lng, "http://h.example", 17);
+		lng[len - 1 < 17 ? 17 : len - 1] = '\0';
+		memset(lng + 16, 'b', strlen(lng) - 16);
+		accepted += same_way(lng, NULL, &fast);
+	}
+	free(lng);
+	cr_assert_gt(accepted, 5000, "%d accepted", accepted);
+	cr_assert_gt(fast, 2000, "%d given back as they were", fast);
+}
+
 /*
  * Every input of the WHATWG and RFC 3986 suites (../shared/conformance, when
  * it is there: tests/run sets SV_CONFORMANCE) gives a key that normalises to
