@@ -163,10 +163,7 @@ int sv_fetch_finish_response(fetcher *f, transfer *t, long status)
 				return rc;
 			}
 		} else if (t->seed && t->seed->scope) {
-			sv_scope_decision sd;
-			int from = t->item.depth > 0 ? t->item.depth - 1 : 0;
-			if (sv_scope_decide(t->seed->scope, target, from, 1, kind != SV_KIND_PAGE, &sd) == 0 &&
-			    sd.follow) {
+			if (sv_scope_follow_redirect(t->seed->scope, target, t->item.depth, kind)) {
 				if ((rc = sv_fetch_add_link(f, target, t->item.seed, t->item.depth, kind, t->item.url,
 						   t->item.redirects + 1))) {
 					free(target);

@@ -442,12 +442,10 @@ int sv_archive_requeue(const sv_archive *a, sv_requeue_result *res)
 		}
 		/* Where it redirected, if that was not fetched yet (outcome.c). */
 		if (rc == 0 && x->redirect && !by_url(&r, x->redirect)) {
-			const sv_scope_compiled *scope = sv_row_scope(r.rows[x->row - 1].row);
-			sv_scope_decision sd;
 			if (x->depth == 0 && x->kind == SV_KIND_PAGE)
 				add_found(&r, x->redirect, 0, SV_KIND_PAGE);
-			else if (scope && sv_scope_decide(scope, x->redirect, x->depth > 0 ? x->depth - 1 : 0, 1,
-							  x->kind != SV_KIND_PAGE, &sd) == 0 && sd.follow)
+			else if (sv_scope_follow_redirect(sv_row_scope(r.rows[x->row - 1].row), x->redirect, x->depth,
+							  x->kind))
 				add_found(&r, x->redirect, x->depth, x->kind);
 			rc = r.rc;
 		}

@@ -700,3 +700,9 @@ int sv_scope_item_in_scope(const sv_scope_compiled *s, const char *url, int dept
 		return sv_scope_decide_sitemap(s, url, depth, &d) == 0 && d.follow;
 	return sv_scope_decide(s, url, depth > 0 ? depth - 1 : 0, 1, 0, &d) == 0 && d.in_scope;
 }
+
+int sv_scope_follow_redirect(const sv_scope_compiled *s, const char *target, int depth, sv_kind kind)
+{
+	sv_scope_decision d;
+	return s && sv_scope_decide(s, target, depth > 0 ? depth - 1 : 0, 1, kind != SV_KIND_PAGE, &d) == 0 && d.follow;
+}

@@ -154,6 +154,10 @@ int sv_scope_follow_found(const sv_scope_compiled *s, const char *url, int depth
 /* Whether an item (a URL at depth hops; a sitemap or not) is in scope itself: only then are its links followed. */
 int sv_scope_item_in_scope(const sv_scope_compiled *s, const char *url, int depth, int is_sitemap);
 
+/* Whether a redirect of an item at depth hops, of kind, to target is followed (off the seed's own chain): the
+ * target keeps the item's depth and kind. One rule for the fetchers and a queue rebuilt from the ledger. */
+int sv_scope_follow_redirect(const sv_scope_compiled *s, const char *target, int depth, sv_kind kind);
+
 /*
  * 1 if the URL looks like a dataset: the last path segment has a dataset
  * extension (data.csv, x.tar.gz, FILE.XLSX), or a query value does
