@@ -6,10 +6,10 @@ set -euo pipefail
 pkgs=(
 	build-essential pkg-config
 	libzstd-dev libssl-dev libgit2-dev libssh2-1-dev libcriterion-dev
-	libcurl4-openssl-dev libsqlite3-dev libcsv-dev libjansson-dev libxml2-dev
+	libcurl4-openssl-dev libsqlite3-dev libpq-dev libcsv-dev libjansson-dev libxml2-dev
 	libmicrohttpd-dev zlib1g-dev zip
 	zstd coreutils util-linux time sqlite3 python3
-	openssh-server openssh-client curl openssl nginx
+	openssh-server openssh-client curl openssl nginx postgresql
 )
 
 missing=()

@@ -28,7 +28,9 @@ sv_watch_owner() {
 		while kill -0 "$owner" 2>/dev/null && [ -f "$pidfile" ]; do
 			sleep 1
 		done
-		"$@"
+		# Stopped first (the pid file went): nothing to do, and a stop now could
+		# hit the server a restart has just started.
+		kill -0 "$owner" 2>/dev/null || "$@"
 	) </dev/null >/dev/null 2>&1 &
 	disown 2>/dev/null || true
 }
