@@ -15,7 +15,7 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 SANITIZE ?=
 
-PKGS := libzstd libcrypto libgit2 libssh2 libcurl sqlite3 jansson libxml-2.0 zlib
+PKGS := libzstd libcrypto libgit2 libssh2 libcurl sqlite3 libpq jansson libxml-2.0 zlib
 SV_CPPFLAGS := -D_GNU_SOURCE -DSV_VERSION='"$(VERSION)"' -MMD -MP
 SV_CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -pthread
 SV_LDLIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -lcsv -pthread
@@ -108,6 +108,7 @@ $(BUILD)/bench/queue_bench: bench/queue_bench.c $(LIB)
 bench: salvage $(BUILD)/bench/queue_bench
 	bash bench/run
 	QUEUE_BENCH=$(abspath $(BUILD)/bench/queue_bench) bash bench/queue
+	QUEUE_BENCH=$(abspath $(BUILD)/bench/queue_bench) bash bench/pgqueue
 	SALVAGE=$(abspath salvage) bash bench/sheet
 	SALVAGE=$(abspath salvage) BENCH_KEEP=1 bash bench/crawl
 	SALVAGE=$(abspath salvage) bash bench/mirror

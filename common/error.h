@@ -14,6 +14,8 @@ enum {
 	SV_ECORRUPT = -3,  /* stored data is damaged: exit 1 */
 	SV_EIO = -4,       /* the environment failed (disk, I/O, memory): exit 3 */
 	SV_ENOSPC = -5,    /* no space left, or file size limit: exit 3 */
+	SV_EUNREACHABLE = -6, /* a server (the shared queue's database) cannot be reached now: try
+	                         again later; exit 3 if it never comes back */
 };
 
 /* Sets the message of the last error and returns code, for `return sv_error_set(...)`. */

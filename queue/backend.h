@@ -22,6 +22,9 @@ typedef struct sv_queue_ops {
 			size_t *accepted);
 	int (*seed_params)(sv_queue *q, int64_t seed, char **params);
 	int (*stats)(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_seed_stats *total);
+	int (*node_stats)(sv_queue *q, sv_queue_node_stats **rows, size_t *n);
+	/* Returns when new work may be there, or after timeout_ms. */
+	int (*wait)(sv_queue *q, int timeout_ms);
 	int (*host_get)(sv_queue *q, const char *host, sv_queue_host *out);
 	int (*host_set_robots)(sv_queue *q, const char *host, const char *robots, int status,
 			       int crawl_delay_ms);
@@ -47,6 +50,13 @@ typedef struct sv_queue_ops {
 	int (*landing_add)(sv_queue *q, int64_t seed, const char *url);
 	int (*settle)(sv_queue *q, const char *url, const sv_queue_outcome *how);
 	int (*landings)(sv_queue *q, int64_t seed, char ***urls, size_t *n);
+	/* Optional (NULL: always reachable, nothing kept): see sv_queue_reach. */
+	void (*reach)(sv_queue *q, int64_t *down_since_ms, int64_t *kept);
+	/* Crawl settings kept in the queue (its meta table) by key; *value NULL if none. */
+	int (*setting_get)(sv_queue *q, const char *key, char **value);
+	int (*setting_put)(sv_queue *q, const char *key, const char *value);
+	/* NULL for a backend without roles (SQLite). */
+	int (*grant_worker)(sv_queue *q, const char *role, const char *password, int *created);
 	void (*close)(sv_queue *q);
 } sv_queue_ops;
 
@@ -60,5 +70,18 @@ struct sv_queue {
 
 /* The SQLite backend (queue/sqlite.c). */
 int sv_queue_sqlite_open(sv_queue **out, const char *path, const sv_queue_options *opts);
+/* The PostgreSQL backend (queue/postgres.c): location is the whole postgresql:// URL. */
+int sv_queue_postgres_open(sv_queue **out, const char *location, const sv_queue_options *opts);
+
+/* The politeness key of a normalised http(s) URL: its authority, "host[:port]",
+ * *len bytes at *start (a scan, not a parse: queued URLs are normalised
+ * already). SV_EINVAL for anything else. */
+int sv_queue_authority(const char *url, const char **start, size_t *len);
+
+/* Adds a seed row's counts to total (for the totals of sv_queue_stats). */
+void sv_queue_stats_add(sv_queue_seed_stats *total, const sv_queue_seed_stats *row);
+
+/* location for messages, cut to fit, its user info (user:password@) shown as "***@". */
+const char *sv_queue_shown(char *buf, size_t cap, const char *location);
 
 #endif

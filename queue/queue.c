@@ -12,6 +12,7 @@
 #include "../common/clock.h"
 #include "../common/error.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,8 +26,8 @@ typedef struct {
 
 static const backend BACKENDS[] = {
 	{"sqlite:", "sqlite", 1, sv_queue_sqlite_open},
-	{"postgresql://", "postgresql", 0, NULL},
-	{"postgres://", "postgresql", 0, NULL},
+	{"postgresql://", "postgresql", 0, sv_queue_postgres_open},
+	{"postgres://", "postgresql", 0, sv_queue_postgres_open},
 };
 
 /* A location with no known prefix and no "://": a path. */
@@ -35,7 +36,7 @@ static const backend PLAIN_PATH = {"", "sqlite", 1, sv_queue_sqlite_open};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* location, cut to fit, its user info (up to the last '@' of the authority) as "***". */
-static const char *shown(char *buf, size_t cap, const char *location)
+const char *sv_queue_shown(char *buf, size_t cap, const char *location)
 {
 	const char *auth = strstr(location, "://");
 	const char *at = auth ? memrchr(auth + 3, '@', strcspn(auth + 3, "/?#")) : NULL;
@@ -44,6 +45,35 @@ static const char *shown(char *buf, size_t cap, const char *location)
 	else
 		snprintf(buf, cap, "%.*s***%.200s", (int)(auth + 3 - location), location, at);
 	return buf;
+}
+
+int sv_queue_authority(const char *url, const char **start, size_t *len)
+{
+	const char *p = strstr(url, "://");
+	size_t n;
+	if (!p || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)))
+		return sv_error_set(SV_EINVAL, "'%.200s' is not a normalised http(s) URL", url);
+	p += 3;
+	n = strcspn(p, "/?#");
+	if (n == 0 || p[n] != '/')
+		return sv_error_set(SV_EINVAL, "'%.200s' is not a normalised http(s) URL", url);
+	*start = p;
+	*len = n;
+	return 0;
+}
+
+void sv_queue_stats_add(sv_queue_seed_stats *total, const sv_queue_seed_stats *r)
+{
+	total->queued += r->queued;
+	total->leased += r->leased;
+	total->done += r->done;
+	total->failed += r->failed;
+	total->paused += r->paused;
+	total->bytes += r->bytes;
+	total->datasets += r->datasets;
+	total->skipped += r->skipped;
+	total->rescued += r->rescued;
+	total->redirects += r->redirects;
 }
 
 int sv_queue_open(sv_queue **out, const char *location, const sv_queue_options *opts)
@@ -58,13 +88,13 @@ int sv_queue_open(sv_queue **out, const char *location, const sv_queue_options *
 		if (!strncmp(location, BACKENDS[i].prefix, strlen(BACKENDS[i].prefix)))
 			b = &BACKENDS[i];
 	if (!b && strstr(location, "://"))
-		return sv_error_set(SV_EINVAL, "unsupported queue location '%s' (this build has sqlite:PATH)",
-				    shown(buf, sizeof(buf), location));
+		return sv_error_set(SV_EINVAL, "unsupported queue location '%s' (this build has sqlite:PATH and postgresql://)",
+				    sv_queue_shown(buf, sizeof(buf), location));
 	if (!b)
 		b = &PLAIN_PATH;
 	if (!b->open)
 		return sv_error_set(SV_EINVAL, "queue '%s': this build has no %s queue backend (it has sqlite:PATH)",
-				    shown(buf, sizeof(buf), location), b->name);
+				    sv_queue_shown(buf, sizeof(buf), location), b->name);
 	return b->open(out, b->strip ? location + strlen(b->prefix) : location, opts);
 }
 
@@ -186,6 +216,23 @@ int sv_queue_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_
 	return q->ops.stats(q, rows, n, total);
 }
 
+int sv_queue_nodes(sv_queue *q, sv_queue_node_stats **rows, size_t *n)
+{
+	return q->ops.node_stats(q, rows, n);
+}
+
+void sv_queue_node_stats_free(sv_queue_node_stats *rows, size_t n)
+{
+	for (size_t i = 0; rows && i < n; i++)
+		free(rows[i].node);
+	free(rows);
+}
+
+int sv_queue_wait(sv_queue *q, int timeout_ms)
+{
+	return q->ops.wait(q, timeout_ms);
+}
+
 int sv_queue_host_get(sv_queue *q, const char *host, sv_queue_host *out)
 {
 	return q->ops.host_get(q, host, out);
@@ -246,4 +293,64 @@ int sv_queue_robots_retry(sv_queue *q, size_t *hosts)
 int sv_queue_pending(sv_queue *q, int64_t *queued, int64_t *leased)
 {
 	return q->ops.pending(q, queued, leased);
+}
+
+void sv_queue_reach(sv_queue *q, int64_t *down_since_ms, int64_t *kept)
+{
+	*down_since_ms = *kept = 0;
+	if (q->ops.reach)
+		q->ops.reach(q, down_since_ms, kept);
+}
+
+/* The settings' keys in the queue's meta table: salvage.conf's names. */
+static const char KEY_CONNECTIONS[] = "crawl.hostConnections", KEY_DELAY[] = "crawl.delayMs";
+
+static int setting_int(sv_queue *q, const char *key, int *value, int *found)
+{
+	char *v = NULL, *end;
+	int rc = q->ops.setting_get(q, key, &v);
+	if (rc == 0 && v) {
+		long n = strtol(v, &end, 10);
+		if (end == v || *end || n < 0 || n > 3600000)
+			rc = sv_error_set(SV_ECORRUPT, "the queue's %s is '%s', not a number", key, v);
+		else {
+			*value = (int)n;
+			*found = 1;
+		}
+	}
+	free(v);
+	return rc;
+}
+
+int sv_queue_crawl_settings_get(sv_queue *q, sv_queue_crawl_settings *out, int *found)
+{
+	sv_queue_crawl_settings s = *out;
+	int has_cap = 0, has_delay = 0, rc;
+	*found = 0;
+	if ((rc = setting_int(q, KEY_CONNECTIONS, &s.host_connections, &has_cap)) ||
+	    (rc = setting_int(q, KEY_DELAY, &s.delay_ms, &has_delay)))
+		return rc;
+	if (has_cap && has_delay) {
+		*out = s;
+		*found = 1;
+	}
+	return 0;
+}
+
+int sv_queue_crawl_settings_put(sv_queue *q, const sv_queue_crawl_settings *s)
+{
+	char cap[16], delay[16];
+	snprintf(cap, sizeof(cap), "%d", s->host_connections);
+	snprintf(delay, sizeof(delay), "%d", s->delay_ms);
+	int rc = q->ops.setting_put(q, KEY_CONNECTIONS, cap);
+	return rc ? rc : q->ops.setting_put(q, KEY_DELAY, delay);
+}
+
+int sv_queue_grant_worker(sv_queue *q, const char *role, const char *password, int *created)
+{
+	*created = 0;
+	if (!q->ops.grant_worker)
+		return sv_error_set(SV_EINVAL, "a %s queue has no roles to grant: --grant-worker needs a postgresql:// queue",
+				    q->ops.name);
+	return q->ops.grant_worker(q, role, password, created);
 }

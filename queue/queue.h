@@ -14,7 +14,8 @@
  * Every operation is batched: one transaction per call.
  *
  * A backend is a table of functions (sv_queue_ops) copied into the handle;
- * sqlite (queue.db in the archive, WAL) is the embedded one.
+ * sqlite (queue.db in the archive, WAL) is the embedded one; postgres
+ * (queue/postgres.c) the shared one, for many machines.
  */
 #ifndef SV_QUEUE_H
 #define SV_QUEUE_H
@@ -104,6 +105,7 @@ typedef struct {
 	const char *reason;  /* RETRY/FAILED: why */
 	int status;          /* HTTP status, 0 if none */
 	int64_t bytes;       /* payload bytes */
+	const char *digest;  /* DONE: sha256 hex of the payload, or NULL; kept with the node that completed it */
 } sv_queue_outcome;
 
 typedef struct {
@@ -120,6 +122,16 @@ typedef struct {
 	int64_t redirects; /* done with a 3xx answer */
 	char *landing;    /* where the seed's own redirects led last, or NULL */
 } sv_queue_seed_stats;
+
+/* What one node (the part of a lease holder's name before the first ':') did. */
+typedef struct {
+	char *node;
+	int64_t done;             /* URLs it completed as done */
+	int64_t leased;           /* URLs it holds now */
+	int64_t bytes;            /* payload bytes of its done URLs */
+	int64_t done_last_minute; /* done in the last 60 s by the queue's clock */
+	int64_t last_seen_ms;     /* its last claim or renew (heartbeat); 0 if none */
+} sv_queue_node_stats;
 
 typedef struct {
 	char *robots;            /* robots.txt body as fetched, or NULL if never fetched */
@@ -151,6 +163,14 @@ int sv_queue_renew(sv_queue *q, const char *node, const int64_t *ids, size_t n, 
 int sv_queue_complete(sv_queue *q, const char *node, const sv_queue_outcome *outcomes, size_t n, size_t *accepted);
 int sv_queue_seed_params(sv_queue *q, int64_t seed, char **params);
 int sv_queue_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_seed_stats *total);
+/* One row per node known to the queue (by heartbeat or done URLs), by name; free with
+ * sv_queue_node_stats_free. Claim and renew record the node's heartbeat. (Named
+ * sv_queue_nodes, not sv_queue_node_stats: C cannot give a function its type's name.) */
+int sv_queue_nodes(sv_queue *q, sv_queue_node_stats **rows, size_t *n);
+void sv_queue_node_stats_free(sv_queue_node_stats *rows, size_t n);
+/* Returns when new work may be there (LISTEN/NOTIFY on postgres; a plain sleep on sqlite)
+ * or after timeout_ms; 0 either way. */
+int sv_queue_wait(sv_queue *q, int timeout_ms);
 int sv_queue_host_get(sv_queue *q, const char *host, sv_queue_host *out);
 /* Keeps robots.txt as fetched (only once its capture record is durable); clears its failures. */
 int sv_queue_host_set_robots(sv_queue *q, const char *host, const char *robots, int status, int crawl_delay_ms);
@@ -197,11 +217,37 @@ int sv_queue_settle(sv_queue *q, const char *url, const sv_queue_outcome *how);
 int sv_queue_landings(sv_queue *q, int64_t seed, char ***urls, size_t *n);
 void sv_queue_landings_free(char **urls, size_t n);
 
-/* Opens the queue at location: a file path or sqlite:PATH (created if missing).
- * postgresql:// and postgres:// are known but not in this build; they, and any
- * other scheme, are SV_EINVAL. */
+/* The politeness a shared queue holds once for the whole crawl: the
+ * coordinator's crawl.hostConnections and crawl.delayMs, written when it
+ * seeds, used by every worker whatever its own salvage.conf says. */
+typedef struct {
+	int host_connections;
+	int delay_ms;
+} sv_queue_crawl_settings;
+/* *found 0 (and *out untouched) when the queue holds none. */
+int sv_queue_crawl_settings_get(sv_queue *q, sv_queue_crawl_settings *out, int *found);
+int sv_queue_crawl_settings_put(sv_queue *q, const sv_queue_crawl_settings *s);
+/*
+ * PostgreSQL only (SV_EINVAL elsewhere): makes role (LOGIN, with password
+ * when not NULL, sent as a SCRAM verifier) if it does not exist (*created 1)
+ * and grants it what a worker needs and nothing more; idempotent. A role
+ * name other than 1 to 63 letters, digits, '_', '-', '.' is SV_EINVAL.
+ */
+int sv_queue_grant_worker(sv_queue *q, const char *role, const char *password, int *created);
+
+/* Opens the queue at location: a file path or sqlite:PATH (created if missing),
+ * or a postgresql:// or postgres:// URL (libpq's: every libpq parameter passes
+ * through; passwords from PGPASSFILE, ~/.pgpass or PGPASSWORD). A database that
+ * cannot be reached is SV_EUNREACHABLE; any other scheme is SV_EINVAL.
+ * busy_timeout_ms is, on postgres, also the longest any call waits for the server. */
 int sv_queue_open(sv_queue **out, const char *location, const sv_queue_options *opts);
 void sv_queue_close(sv_queue *q); /* NULL is a no-op */
+
+/* For a queue that keeps writes locally while its database cannot be reached
+ * (queue/outbox.h): since when it could not be reached at its last try
+ * (*down_since_ms, 0 if it answered) and how many writes wait locally
+ * (*kept). Other queues: 0 and 0. */
+void sv_queue_reach(sv_queue *q, int64_t *down_since_ms, int64_t *kept);
 
 /* The backend's clock. */
 int64_t sv_queue_now_ms(const sv_queue *q);

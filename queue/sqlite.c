@@ -33,8 +33,10 @@
  * migrated in place, see MIGRATE_3). Captures have since moved to the
  * archive's capture index (storage/index.c): a queue.db of schema 3 made
  * before that keeps a captures table nobody writes, which the index takes in
- * once when it is first built. */
-#define SCHEMA_VERSION "4"
+ * once when it is first built. 5: for every done URL the node that
+ * completed it and its digest (urls.done_node, urls.digest), and each node's
+ * heartbeat (nodes); schema 4 is migrated in place (MIGRATE_4). */
+#define SCHEMA_VERSION "5"
 
 static const char SCHEMA[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -62,7 +64,9 @@ static const char SCHEMA[] =
 	" attempts INTEGER NOT NULL DEFAULT 0, expiries INTEGER NOT NULL DEFAULT 0,"
 	" not_before_ms INTEGER NOT NULL DEFAULT 0, node TEXT, lease_ms INTEGER,"
 	" status INTEGER, bytes INTEGER, reason TEXT, done_ms INTEGER,"
-	" redirects INTEGER NOT NULL DEFAULT 0, slot INTEGER NOT NULL DEFAULT 0);"
+	" redirects INTEGER NOT NULL DEFAULT 0, slot INTEGER NOT NULL DEFAULT 0,"
+	" done_node TEXT, digest TEXT);"
+	"CREATE TABLE IF NOT EXISTS nodes(name TEXT PRIMARY KEY, last_ms INTEGER NOT NULL DEFAULT 0);"
 	"CREATE UNIQUE INDEX IF NOT EXISTS urls_key ON urls(key);"
 	"CREATE INDEX IF NOT EXISTS urls_queued ON urls(host, priority DESC, id) WHERE state = 0;"
 	"CREATE INDEX IF NOT EXISTS urls_leased ON urls(lease_ms) WHERE state = 1;"
@@ -89,6 +93,16 @@ static const char MIGRATE_3[] =
 	"UPDATE urls SET state = 0, reason = NULL, done_ms = NULL WHERE state = 5 AND host IN (SELECT id FROM unreached);"
 	"DROP TABLE unreached;"
 	"UPDATE meta SET value = '4' WHERE key = 'schema';";
+
+/* Schema 4 to 5: columns only; URLs done before know no node or digest. */
+static const char MIGRATE_4[] =
+	"ALTER TABLE urls ADD COLUMN done_node TEXT;"
+	"ALTER TABLE urls ADD COLUMN digest TEXT;"
+	"UPDATE meta SET value = '5' WHERE key = 'schema';";
+
+/* After any migration: indexes on columns a migration may have added. */
+static const char INDEXES[] =
+	"CREATE INDEX IF NOT EXISTS urls_done_node ON urls(done_node, done_ms) WHERE done_node IS NOT NULL;";
 
 /* Prepared once, reset after each use. */
 enum {
@@ -123,6 +137,7 @@ enum {
 	ST_EXPIRED,
 	ST_URL_EXPIRE,
 	ST_URL_RELEASE,
+	ST_NODE_SEEN,
 	ST_COUNT
 };
 
@@ -162,7 +177,7 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_URL_OWNER] = "SELECT host, slot FROM urls WHERE id = ?1 AND state = 1 AND node = ?2",
 	[ST_URL_FREE_SLOT] = "UPDATE urls SET slot = 0 WHERE id = ?1",
 	[ST_URL_DONE] = "UPDATE urls SET state = 2, status = ?2, bytes = ?3, done_ms = ?4, node = NULL,"
-			" lease_ms = NULL, slot = 0 WHERE id = ?1",
+			" lease_ms = NULL, slot = 0, done_node = ?5, digest = ?6 WHERE id = ?1",
 	[ST_URL_RETRY] = "UPDATE urls SET state = 0, attempts = attempts + 1, not_before_ms = ?2,"
 			 " reason = ?3, status = ?4, node = NULL, lease_ms = NULL, slot = 0 WHERE id = ?1",
 	[ST_URL_FAILED] = "UPDATE urls SET state = ?5, attempts = attempts + 1, reason = ?2, status = ?3,"
@@ -174,6 +189,8 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_URL_RELEASE] = "UPDATE urls SET state = 0, node = NULL, lease_ms = NULL, slot = 0 WHERE id = ?1",
 	[ST_URL_EXPIRE] = "UPDATE urls SET state = ?2, expiries = expiries + 1, node = NULL, lease_ms = NULL,"
 			  " reason = ?3, done_ms = ?4, slot = 0 WHERE id = ?1",
+	[ST_NODE_SEEN] = "INSERT INTO nodes(name, last_ms) VALUES(?1, ?2)"
+			 " ON CONFLICT(name) DO UPDATE SET last_ms = max(last_ms, excluded.last_ms)",
 };
 
 typedef struct {
@@ -269,6 +286,22 @@ static sv_kind kind_of(sqlite3_stmt *st, int i)
 static sqlite_queue *impl(sv_queue *q)
 {
 	return q->impl;
+}
+
+/* The node of a lease holder "<node>:<pid>:<index>": the part before the first ':'. */
+static int bind_node(sqlite3_stmt *st, int i, const char *holder)
+{
+	const char *colon = strchr(holder, ':');
+	return sqlite3_bind_text(st, i, holder, colon ? (int)(colon - holder) : -1, SQLITE_TRANSIENT);
+}
+
+/* The holder's node was seen now (claim, renew): its heartbeat for status. */
+static int heartbeat(sv_queue *q, const char *holder)
+{
+	sqlite3_stmt *st = stmt(impl(q), ST_NODE_SEEN);
+	bind_node(st, 1, holder);
+	sqlite3_bind_int64(st, 2, sv_queue_now_ms(q));
+	return run_done(impl(q), st, "record a heartbeat");
 }
 
 /* ---- a small string-keyed tally for one batch (hosts, seeds) ---- */
@@ -373,22 +406,15 @@ static int flush_hosts(sqlite_queue *s, tally *hosts)
 	return 0;
 }
 
-/*
- * The politeness key of a normalised URL: its authority, "host[:port]". Queued
- * URLs are normalised already, so this is a scan, not a parse (sv_url_host_key
- * gives the same for any URL, at the cost of a full parse).
- */
+/* The politeness key of a normalised URL (sv_queue_authority), as a new string. */
 static int authority_of(const char *url, char **out)
 {
-	const char *p = strstr(url, "://");
+	const char *start;
 	size_t n;
-	if (!p || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)))
-		return sv_error_set(SV_EINVAL, "'%.200s' is not a normalised http(s) URL", url);
-	p += 3;
-	n = strcspn(p, "/?#");
-	if (n == 0 || p[n] != '/')
-		return sv_error_set(SV_EINVAL, "'%.200s' is not a normalised http(s) URL", url);
-	*out = strndup(p, n);
+	int rc = sv_queue_authority(url, &start, &n);
+	if (rc)
+		return rc;
+	*out = strndup(start, n);
 	return *out ? 0 : sv_error_set(SV_EIO, "out of memory");
 }
 
@@ -1000,6 +1026,7 @@ static int q_renew(sv_queue *q, const char *node, const int64_t *ids, size_t n, 
 	int rc = begin(s);
 	if (rc)
 		return rc;
+	rc = heartbeat(q, node);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		sqlite3_stmt *st = stmt(s, ST_URL_RENEW);
 		sqlite3_bind_int64(st, 1, ids[i]);
@@ -1080,6 +1107,8 @@ static int q_claim(sv_queue *q, const char *node, const int64_t *freed, size_t n
 		return sv_error_set(SV_EIO, "out of memory");
 	if ((rc = begin(s)) == 0) {
 		rc = give_back_locked(s, node, freed, nfreed, 0);
+		if (rc == 0)
+			rc = heartbeat(q, node);
 		rc = finish(s, rc ? rc : claim_locked(q, node, max, lease_ms, it, n));
 	}
 	if (rc) {
@@ -1124,6 +1153,39 @@ static int q_landing_add(sv_queue *q, int64_t seed, const char *url)
 	int step = sqlite3_step(st);
 	sqlite3_finalize(st);
 	return step == SQLITE_DONE ? 0 : db_fail(s, "keep where a seed lands");
+}
+
+static int q_setting_get(sv_queue *q, const char *key, char **value)
+{
+	sqlite_queue *s = impl(q);
+	sqlite3_stmt *st;
+	int rc = 0;
+	*value = NULL;
+	if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "read a crawl setting");
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW && sqlite3_column_text(st, 0) &&
+	    !(*value = strdup((const char *)sqlite3_column_text(st, 0))))
+		rc = sv_error_set(SV_EIO, "out of memory");
+	else if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = db_fail(s, "read a crawl setting");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int q_setting_put(sv_queue *q, const char *key, const char *value)
+{
+	sqlite_queue *s = impl(q);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return db_fail(s, "keep a crawl setting");
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return step == SQLITE_DONE ? 0 : db_fail(s, "keep a crawl setting");
 }
 
 static int q_landings(sv_queue *q, int64_t seed, char ***urls, size_t *n)
@@ -1336,6 +1398,9 @@ static int complete_locked(sv_queue *q, const char *node, const sv_queue_outcome
 			sqlite3_bind_int(st, 2, o[i].status);
 			sqlite3_bind_int64(st, 3, o[i].bytes);
 			sqlite3_bind_int64(st, 4, now);
+			bind_node(st, 5, node);
+			if (o[i].digest)
+				sqlite3_bind_text(st, 6, o[i].digest, -1, SQLITE_STATIC);
 			break;
 		case SV_OUTCOME_RETRY:
 			h->extra++;
@@ -1450,16 +1515,7 @@ static int q_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_
 		r->rescued = sqlite3_column_int64(st, 14);
 		r->redirects = sqlite3_column_int64(st, 15);
 		r->landing = col_dup(st, 16);
-		total->queued += r->queued;
-		total->leased += r->leased;
-		total->done += r->done;
-		total->failed += r->failed;
-		total->paused += r->paused;
-		total->bytes += r->bytes;
-		total->datasets += r->datasets;
-		total->skipped += r->skipped;
-		total->rescued += r->rescued;
-		total->redirects += r->redirects;
+		sv_queue_stats_add(total, r);
 	}
 	if (rc == 0 && step != SQLITE_DONE)
 		rc = db_fail(s, "read statistics");
@@ -1474,6 +1530,78 @@ static int q_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_
 }
 
 /* ---- hosts ---- */
+
+/*
+ * Nodes by heartbeat (every node that claimed is in nodes) and by done URLs
+ * (one whose heartbeat predates schema 5 is not). Leases count by their
+ * holder's node: the holder's name up to its first ':'.
+ */
+static int q_node_stats(sv_queue *q, sv_queue_node_stats **rows, size_t *n)
+{
+	static const char sql[] =
+		"WITH names(name) AS (SELECT name FROM nodes UNION SELECT DISTINCT done_node FROM urls"
+		"  WHERE done_node IS NOT NULL),"
+		" held(name, c) AS (SELECT CASE WHEN instr(node, ':') > 0 THEN substr(node, 1, instr(node, ':') - 1)"
+		"  ELSE node END, count(*) FROM urls WHERE state = 1 GROUP BY 1)"
+		" SELECT names.name,"
+		" (SELECT count(*) FROM urls WHERE done_node = names.name AND state = 2),"
+		" coalesce((SELECT c FROM held WHERE held.name = names.name), 0),"
+		" (SELECT coalesce(sum(bytes), 0) FROM urls WHERE done_node = names.name AND state = 2),"
+		" (SELECT count(*) FROM urls WHERE done_node = names.name AND state = 2 AND done_ms >= ?1),"
+		" coalesce((SELECT last_ms FROM nodes WHERE nodes.name = names.name), 0)"
+		" FROM names ORDER BY names.name";
+	sqlite_queue *s = impl(q);
+	sqlite3_stmt *st;
+	sv_queue_node_stats *out = NULL;
+	size_t cap = 0, len = 0;
+	int rc = 0, step;
+	*rows = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "count per node");
+	sqlite3_bind_int64(st, 1, sv_queue_now_ms(q) - 60000);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (len == cap) {
+			sv_queue_node_stats *grown = realloc(out, (cap = cap ? cap * 2 : 8) * sizeof(*out));
+			if (!grown) {
+				rc = sv_error_set(SV_EIO, "out of memory");
+				break;
+			}
+			out = grown;
+		}
+		sv_queue_node_stats *r = &out[len++];
+		r->node = col_dup(st, 0);
+		r->done = sqlite3_column_int64(st, 1);
+		r->leased = sqlite3_column_int64(st, 2);
+		r->bytes = sqlite3_column_int64(st, 3);
+		r->done_last_minute = sqlite3_column_int64(st, 4);
+		r->last_seen_ms = sqlite3_column_int64(st, 5);
+		if (!r->node) {
+			rc = sv_error_set(SV_EIO, "out of memory");
+			break;
+		}
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(s, "count per node");
+	sqlite3_finalize(st);
+	if (rc) {
+		sv_queue_node_stats_free(out, len);
+		return rc;
+	}
+	*rows = out;
+	*n = len;
+	return 0;
+}
+
+/* A shared SQLite file has no notifications: the caller looks again after a plain sleep
+ * (cut short by a signal, so that a stop is seen at once). */
+static int q_wait(sv_queue *q, int timeout_ms)
+{
+	(void)q;
+	struct timespec t = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+	nanosleep(&t, NULL);
+	return 0;
+}
 
 static int q_host_get(sv_queue *q, const char *host, sv_queue_host *out)
 {
@@ -1647,6 +1775,8 @@ static const sv_queue_ops SQLITE_OPS = {
 	.complete = q_complete,
 	.seed_params = q_seed_params,
 	.stats = q_stats,
+	.node_stats = q_node_stats,
+	.wait = q_wait,
 	.host_get = q_host_get,
 	.host_set_robots = q_host_set_robots,
 	.host_cooldown = q_host_cooldown,
@@ -1662,6 +1792,8 @@ static const sv_queue_ops SQLITE_OPS = {
 	.landing_add = q_landing_add,
 	.settle = q_settle,
 	.landings = q_landings,
+	.setting_get = q_setting_get,
+	.setting_put = q_setting_put,
 	.close = q_close,
 };
 
@@ -1751,9 +1883,12 @@ int sv_queue_sqlite_open(sv_queue **out, const char *path, const sv_queue_option
 			rc = sv_error_set(SV_EIO, "queue '%s': %s", path, err ? err : "cannot write");
 			goto fail;
 		}
-		if (version && !strcmp(version, "3")) {
-			if (sqlite3_exec(s->db, MIGRATE_3, NULL, NULL, &err) != SQLITE_OK) {
-				rc = sv_error_set(SV_EIO, "queue '%s': cannot migrate schema 3: %s", path,
+		/* Each step migrates one version to the next, in the same transaction. */
+		int from = version ? atoi(version) : 0;
+		if (from == 3 || from == 4) {
+			if ((from == 3 && sqlite3_exec(s->db, MIGRATE_3, NULL, NULL, &err) != SQLITE_OK) ||
+			    sqlite3_exec(s->db, MIGRATE_4, NULL, NULL, &err) != SQLITE_OK) {
+				rc = sv_error_set(SV_EIO, "queue '%s': cannot migrate schema %s: %s", path, version,
 						  err ? err : sqlite3_errmsg(s->db));
 				goto fail;
 			}
@@ -1762,6 +1897,10 @@ int sv_queue_sqlite_open(sv_queue **out, const char *path, const sv_queue_option
 					  version, SCHEMA_VERSION);
 			goto fail;
 		}
+	}
+	if (sqlite3_exec(s->db, INDEXES, NULL, NULL, &err) != SQLITE_OK) {
+		rc = sv_error_set(SV_EIO, "queue '%s': %s", path, err ? err : "cannot create indexes");
+		goto fail;
 	}
 	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
 		rc = sv_error_set(SV_EIO, "queue '%s': %s", path, err ? err : "cannot commit");
