@@ -129,7 +129,7 @@ static int record_manual(const sv_archive *a, const char *url, const char *note,
 		return sv_error_set(SV_EIO, "out of memory");
 	const char *recs[] = {rec};
 	if ((rc = sv_archive_ledger(a, &ledger)) == 0 && (rc = sv_archive_index(a, &ix)) == 0)
-		rc = sv_archive_commit_records(ledger, ix, machine, &seq, recs, 1, "salvage put");
+		rc = sv_archive_commit_records(ledger, ix, "main", machine, &seq, recs, 1, "salvage put");
 	sv_index_close(ix);
 	sv_ledger_free(ledger);
 	free(rec);

@@ -1,5 +1,7 @@
 /*
- * cli/cmd_status.c -- salvage status [--json]: progress per seed row.
+ * cli/cmd_status.c -- salvage status [--json]: progress per seed row, and
+ * per node of a shared queue (what each worker did, and when it was last
+ * heard from).
  */
 #include "cli.h"
 
@@ -64,12 +66,30 @@ static json_t *row_json(const sv_queue_seed_stats *r)
 	return o;
 }
 
-static int print_json(const sv_queue_seed_stats *rows, size_t n, const sv_queue_seed_stats *total)
+/* Done in the last minute, per second. */
+static double rate(const sv_queue_node_stats *r)
 {
-	json_t *arr = json_array(), *doc;
+	return (double)r->done_last_minute / 60.0;
+}
+
+static json_t *node_json(const sv_queue_node_stats *r, int64_t now)
+{
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:f, s:I, s:o}", "node", r->node, "done", (json_int_t)r->done,
+			 "leased", (json_int_t)r->leased, "bytes", (json_int_t)r->bytes, "done_last_minute",
+			 (json_int_t)r->done_last_minute, "urls_per_s", rate(r), "last_seen_ms",
+			 (json_int_t)r->last_seen_ms, "last_seen_age_s",
+			 r->last_seen_ms ? json_real((double)(now - r->last_seen_ms) / 1000.0) : json_null());
+}
+
+static int print_json(const sv_queue_seed_stats *rows, size_t n, const sv_queue_seed_stats *total,
+		      const sv_queue_node_stats *nodes, size_t nn, int64_t now)
+{
+	json_t *arr = json_array(), *narr = json_array(), *doc;
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(arr, row_json(&rows[i]));
-	doc = json_pack("{s:o, s:o}", "rows", arr, "total", row_json(total));
+	for (size_t i = 0; i < nn; i++)
+		json_array_append_new(narr, node_json(&nodes[i], now));
+	doc = json_pack("{s:o, s:o, s:o}", "rows", arr, "total", row_json(total), "nodes", narr);
 	if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
 		json_decref(doc);
 		return sv_error_set(SV_EIO, "cannot write JSON");
@@ -88,13 +108,47 @@ static void print_row(const char *label, const sv_queue_seed_stats *r, const cha
 	       url);
 }
 
+/* The table of nodes (workers sharing the queue), if any. */
+static void print_nodes(const sv_queue_node_stats *nodes, size_t nn, int64_t now)
+{
+	if (nn == 0)
+		return;
+	printf("\n%-24s %8s %9s %10s %7s  %s\n", "NODE", "DONE", "IN FLIGHT", "BYTES", "URLS/S", "LAST HEARTBEAT");
+	for (size_t i = 0; i < nn; i++) {
+		char bytes[32], seen[48];
+		human_bytes(nodes[i].bytes, bytes, sizeof(bytes));
+		if (nodes[i].last_seen_ms)
+			snprintf(seen, sizeof(seen), "%.0f s ago", (double)(now - nodes[i].last_seen_ms) / 1000.0);
+		else
+			snprintf(seen, sizeof(seen), "never");
+		printf("%-24s %8lld %9lld %10s %7.2f  %s\n", nodes[i].node, (long long)nodes[i].done,
+		       (long long)nodes[i].leased, bytes, rate(&nodes[i]), seen);
+	}
+}
+
+/*
+ * The queue to show: --queue's, else the archive's. With --queue, no archive
+ * is needed: a coordinator may watch from anywhere.
+ */
+static int open_queue(const char *queue_url, sv_archive **a, sv_queue **q)
+{
+	int rc = sv_archive_find(a);
+	if (rc && queue_url) {
+		*a = NULL;
+		return sv_queue_open(q, queue_url, NULL);
+	}
+	return rc ? rc : sv_archive_queue(*a, queue_url, q);
+}
+
 static int run(const sv_command *cmd, int argc, char **argv)
 {
 	sv_archive *a = NULL;
 	sv_queue *q = NULL;
 	sv_queue_seed_stats *rows = NULL, total;
 	const char *queue_url = NULL;
-	size_t n = 0;
+	sv_queue_node_stats *nodes = NULL;
+	size_t n = 0, nn = 0;
+	int64_t now;
 	int json = 0, rc;
 
 	for (int i = 1; i < argc; i++) {
@@ -105,12 +159,12 @@ static int run(const sv_command *cmd, int argc, char **argv)
 		else
 			return sv_cli_usage(cmd, "unknown argument '%s'", argv[i]);
 	}
-	if ((rc = sv_cli_archive(&a)))
-		return rc;
-	if ((rc = sv_archive_queue(a, queue_url, &q)) || (rc = sv_queue_stats(q, &rows, &n, &total)))
+	if ((rc = open_queue(queue_url, &a, &q)) || (rc = sv_queue_stats(q, &rows, &n, &total)) ||
+	    (rc = sv_queue_nodes(q, &nodes, &nn)))
 		goto done;
+	now = sv_queue_now_ms(q);
 	if (json) {
-		rc = print_json(rows, n, &total);
+		rc = print_json(rows, n, &total, nodes, nn, now);
 		goto done;
 	}
 	if (n == 0) {
@@ -132,9 +186,11 @@ static int run(const sv_command *cmd, int argc, char **argv)
 	if (total.paused)
 		printf("%lld URL%s paused: their rows were taken out of the sheet\n", (long long)total.paused,
 		       total.paused == 1 ? "" : "s");
+	print_nodes(nodes, nn, now);
 done:
 	if (rc)
 		rc = sv_cli_error(rc);
+	sv_queue_node_stats_free(nodes, nn);
 	sv_queue_stats_free(rows, n);
 	sv_queue_close(q);
 	sv_archive_free(a);
@@ -150,5 +206,12 @@ const sv_command sv_cmd_status = {
 	"redirects and the row's other columns (agency, title, notes...) beneath;\n"
 	"then the totals. --json gives the same for scripts, with each row's\n"
 	"\"landing\" and \"rescued\" (URLs done with a 2xx answer, robots.txt and\n"
-	"sitemaps aside): {\"rows\": [...], \"total\": {...}}.\n",
+	"sitemaps aside): {\"rows\": [...], \"total\": {...}, \"nodes\": [...]}.\n"
+	"\n"
+	"A queue shared by workers ('salvage worker') also gets one line per node:\n"
+	"URLs done, in flight, payload bytes, URLs/s over the last minute and the\n"
+	"age of its last heartbeat (claim or lease renewal); in --json, \"nodes\":\n"
+	"[{\"node\", \"done\", \"leased\", \"bytes\", \"done_last_minute\", \"urls_per_s\",\n"
+	"\"last_seen_ms\", \"last_seen_age_s\"}]. With --queue, status runs from any\n"
+	"folder, in an archive or not.\n",
 };

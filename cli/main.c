@@ -17,6 +17,7 @@
 static const sv_command *const commands[] = {
 	&sv_cmd_init,
 	&sv_cmd_crawl,
+	&sv_cmd_worker,
 	&sv_cmd_put,
 	&sv_cmd_cat,
 	&sv_cmd_verify,

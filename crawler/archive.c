@@ -171,18 +171,68 @@ int sv_archive_check_contact(const char *value)
 	return 0;
 }
 
-int sv_archive_set_contact(const char *dir, const char *value)
+/* Writes key = value into dir's salvage.conf. */
+static int set_key(const char *dir, const char *key, const char *value)
 {
 	char conf[PATH_MAX];
 	git_config *cfg = NULL;
 	int rc;
 
-	if ((rc = sv_archive_check_contact(value)) || (rc = sv_path_join(conf, sizeof(conf), dir, CONF_NAME)))
+	if ((rc = sv_path_join(conf, sizeof(conf), dir, CONF_NAME)))
 		return rc;
 	libgit2_once();
-	if (git_config_open_ondisk(&cfg, conf) < 0 || git_config_set_string(cfg, "crawl.contact", value) < 0)
+	if (git_config_open_ondisk(&cfg, conf) < 0 || git_config_set_string(cfg, key, value) < 0)
 		rc = git_fail("cannot write", conf);
 	git_config_free(cfg);
+	return rc;
+}
+
+int sv_archive_set_contact(const char *dir, const char *value)
+{
+	int rc = sv_archive_check_contact(value);
+	return rc ? rc : set_key(dir, "crawl.contact", value);
+}
+
+int sv_archive_check_node(const char *value)
+{
+	size_t n = strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+	if (n == 0 || value[n] || n > SV_ARCHIVE_NODE_MAX)
+		return sv_error_set(SV_EINVAL, "node.name = '%.100s': a node name is 1 to %d letters, digits, '.', '_' or '-'",
+				    value, SV_ARCHIVE_NODE_MAX);
+	return 0;
+}
+
+int sv_archive_set_node(sv_archive *a, const char *value)
+{
+	int rc = sv_archive_check_node(value);
+	if (rc == 0 && (rc = set_key(a->root, "node.name", value)) == 0) {
+		snprintf(a->node, sizeof(a->node), "%s", value);
+		a->node_set = 1;
+	}
+	return rc;
+}
+
+/* node.name, checked (a bad one is a config error, exit 2), or the host name made safe. */
+static int get_node(git_config *cfg, sv_archive *a)
+{
+	git_buf buf = GIT_BUF_INIT;
+	int e = git_config_get_string_buf(&buf, cfg, "node.name"), rc = 0;
+
+	if (e == GIT_ENOTFOUND) {
+		char host[256];
+		sv_archive_machine(host, sizeof(host));
+		snprintf(a->node, sizeof(a->node), "%.*s", SV_ARCHIVE_NODE_MAX, host);
+		return 0;
+	}
+	if (e < 0)
+		return git_fail("bad value in", a->conf_path);
+	if ((rc = sv_archive_check_node(buf.ptr)))
+		rc = sv_error_prefix("%s", a->conf_path);
+	else {
+		snprintf(a->node, sizeof(a->node), "%s", buf.ptr);
+		a->node_set = 1;
+	}
+	git_buf_dispose(&buf);
 	return rc;
 }
 
@@ -432,6 +482,7 @@ int sv_archive_open(sv_archive **out, const char *dir)
 	    (rc = get_int(cfg, "crawl.delayMs", 0, 0, 3600000, a->conf_path, &a->host_delay_ms)) ||
 	    (rc = get_int(cfg, "crawl.transfers", 32, 1, 1024, a->conf_path, &a->transfers)) ||
 	    (rc = get_int(cfg, "crawl.robotsAttempts", 5, 1, 100, a->conf_path, &a->robots_attempts)) ||
+	    (rc = get_int(cfg, "queue.leaseSeconds", 120, 3, 86400, a->conf_path, &a->lease_seconds)) ||
 	    /* Below S3's 5 MiB part minimum only for test servers (see README). */
 	    (rc = get_size(cfg, "mirror.multipartThreshold", 1, INT64_MAX, a->conf_path, &a->multipart_threshold)) ||
 	    (rc = get_size(cfg, "mirror.multipartPartSize", 1024, (int64_t)5 << 30, a->conf_path,
@@ -470,7 +521,8 @@ int sv_archive_open(sv_archive **out, const char *dir)
 			goto fail;
 		}
 	}
-	if ((rc = get_ca_file(cfg, a)) || (rc = get_netrc_file(cfg, a)) || (rc = get_contact(cfg, a)))
+	if ((rc = get_ca_file(cfg, a)) || (rc = get_netrc_file(cfg, a)) || (rc = get_contact(cfg, a)) ||
+	    (rc = get_node(cfg, a)))
 		goto fail;
 	/* The multi-valued keys, each value checked as it is kept. */
 	static const struct {
@@ -549,7 +601,8 @@ int sv_archive_objects(const sv_archive *a, sv_objects **out)
 	return rc;
 }
 
-int sv_archive_queue(const sv_archive *a, const char *override, sv_queue **out)
+/* The queue at override or queue.url; wait_ms > 0: no call to a PostgreSQL queue waits longer. */
+static int open_queue(const sv_archive *a, const char *override, int wait_ms, sv_queue **out)
 {
 	sv_queue_options o = SV_QUEUE_OPTIONS_INIT;
 	const char *where = override ? override : a->queue_url;
@@ -558,6 +611,8 @@ int sv_archive_queue(const sv_archive *a, const char *override, sv_queue **out)
 
 	o.host_max_inflight = a->host_max_inflight;
 	o.host_delay_ms = a->host_delay_ms;
+	if (wait_ms > 0 && where && (!strncmp(where, "postgresql://", 13) || !strncmp(where, "postgres://", 11)))
+		o.busy_timeout_ms = wait_ms;
 	if (!where) {
 		if (!(local = sv_archive_path(a, "queue.db")))
 			return sv_error_set(SV_EIO, "out of memory");
@@ -566,6 +621,20 @@ int sv_archive_queue(const sv_archive *a, const char *override, sv_queue **out)
 	rc = sv_queue_open(out, where, &o);
 	free(local);
 	return rc;
+}
+
+int sv_archive_queue(const sv_archive *a, const char *override, sv_queue **out)
+{
+	return open_queue(a, override, 0, out);
+}
+
+int sv_archive_fetch_queue(const sv_archive *a, const char *override, sv_queue **out)
+{
+	int wait_ms = a->lease_seconds * 1000 / 3;
+	return open_queue(a, override, wait_ms < SV_ARCHIVE_FETCH_WAIT_MIN_MS ? SV_ARCHIVE_FETCH_WAIT_MIN_MS
+				       : wait_ms > SV_ARCHIVE_FETCH_WAIT_MAX_MS ? SV_ARCHIVE_FETCH_WAIT_MAX_MS
+										: wait_ms,
+			  out);
 }
 
 /* The index, built from the ledger (and an old queue.db's captures) when unbuilt or when always is set. */
@@ -618,16 +687,14 @@ void sv_archive_machine(char *buf, size_t cap)
 
 int sv_archive_ledger(const sv_archive *a, sv_ledger **out)
 {
-	char machine[256];
 	char *path = sv_archive_path(a, "ledger.git");
 	int rc;
 	*out = NULL;
 	if (!path)
 		return sv_error_set(SV_EIO, "out of memory");
-	sv_archive_machine(machine, sizeof(machine));
 	/* Archives made before the ledger existed get one now. */
 	if ((rc = sv_ledger_init(path)) == 0)
-		rc = sv_ledger_open(out, path, machine);
+		rc = sv_ledger_open(out, path, a->node);
 	free(path);
 	return rc;
 }
@@ -636,8 +703,8 @@ int sv_archive_ledger(const sv_archive *a, sv_ledger **out)
  * captures/<machine>/<YYYY-MM-DD>/<HHMMSS.mmm>-<pid>-<n>.jsonl (UTC): unique
  * per process and checkpoint, and in time order within a day as git sorts.
  */
-int sv_archive_commit_records(sv_ledger *ledger, sv_index *ix, const char *machine, unsigned *seq,
-			      const char *const *records, size_t n, const char *by)
+int sv_archive_commit_records(sv_ledger *ledger, sv_index *ix, const char *branch, const char *machine,
+			      unsigned *seq, const char *const *records, size_t n, const char *by)
 {
 	struct timespec now;
 	struct tm tm;
@@ -672,7 +739,7 @@ int sv_archive_commit_records(sv_ledger *ledger, sv_index *ix, const char *machi
 	json_decref(first);
 	json_decref(last);
 	sv_ledger_file f = {path, body, len};
-	rc = sv_ledger_commit(ledger, "main", msg, &f, 1, NULL, NULL);
+	rc = sv_ledger_commit(ledger, branch, msg, &f, 1, NULL, NULL);
 	free(body);
 	return rc ? rc : sv_index_add(ix, records, n, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include "../storage/objects.h"
 
 #define SV_ARCHIVE_VERSION 1
+#define SV_ARCHIVE_NODE_MAX 64
 
 typedef struct {
 	char *root;      /* absolute path of the archive folder */
@@ -31,12 +32,18 @@ typedef struct {
 	char **insecure_hosts; /* crawl.insecureHost: host keys ("host", "host:port") whose TLS is not verified */
 	size_t ninsecure;
 	int robots_attempts;   /* crawl.robotsAttempts: robots.txt fetches per host and run, default 5 */
+	int lease_seconds;     /* queue.leaseSeconds: how long a claimed URL stays this fetcher's unrenewed, default 120 */
 	int64_t multipart_threshold; /* mirror.multipartThreshold, bytes; 0: the transport's default (64 MiB) */
 	int64_t multipart_part_size; /* mirror.multipartPartSize, bytes; 0: the transport's default (16 MiB) */
 	char **allow_private;  /* crawl.allowPrivate: server keys (sv_guard_server_key) that may be private addresses */
 	size_t nallow_private;
 	int allow_private_all; /* crawl.allowPrivate = true: the guard is off */
 	char *contact;         /* crawl.contact: a URL or e-mail of who runs the crawl; NULL none */
+	/* node.name, or the host name made safe (sv_archive_machine) cut to SV_ARCHIVE_NODE_MAX:
+	 * the start of its lease holders' names ("<node>:<pid>:<index>"), the folder of its
+	 * capture files and the "node" of its capture records. */
+	char node[SV_ARCHIVE_NODE_MAX + 1];
+	int node_set;          /* 1: node.name is in salvage.conf */
 } sv_archive;
 
 /* Creates an archive in dir. *existed is set when dir already was one (nothing is changed then). */
@@ -50,6 +57,17 @@ void sv_archive_free(sv_archive *a); /* NULL is a no-op */
 int sv_archive_objects(const sv_archive *a, sv_objects **out);
 /* Opens the queue: override (--queue) if given, else queue.url, else queue.db here. */
 int sv_archive_queue(const sv_archive *a, const char *override, sv_queue **out);
+/*
+ * sv_archive_queue as fetchers open it: on a PostgreSQL queue no call waits
+ * longer than a third of queue.leaseSeconds (within the bounds below). A
+ * silent link (a dropped Wi-Fi, a cut proxy: no error, only silence) is then
+ * told as SV_EUNREACHABLE soon, the outbox takes over and the transfers
+ * under way go on, instead of the fetcher stalling in one call for the
+ * queue's usual 60 s while its leases run out.
+ */
+#define SV_ARCHIVE_FETCH_WAIT_MIN_MS 2000
+#define SV_ARCHIVE_FETCH_WAIT_MAX_MS 10000
+int sv_archive_fetch_queue(const sv_archive *a, const char *override, sv_queue **out);
 /* Opens ledger.git (made first if the archive predates it). */
 int sv_archive_ledger(const sv_archive *a, sv_ledger **out);
 /*
@@ -63,15 +81,19 @@ int sv_archive_reindex(const sv_archive *a, size_t *indexed, size_t *skipped);
 /* This machine's name as the ledger and capture records use it (the host
  * name, with anything but letters, digits, '-', '_' and inner dots as '_'). */
 void sv_archive_machine(char *buf, size_t cap);
+/* node.name: 1 to SV_ARCHIVE_NODE_MAX letters, digits, '.', '_' or '-'; else SV_EINVAL saying so. */
+int sv_archive_check_node(const char *value);
+/* Checks value and writes it into a's salvage.conf as node.name, and into a->node. */
+int sv_archive_set_node(sv_archive *a, const char *value);
 /*
- * Commits capture records (one JSON object each) to the ledger's main branch
- * as captures/<machine>/<YYYY-MM-DD>/<HHMMSS.mmm>-<pid>-<seq>.jsonl (UTC;
+ * Commits capture records (one JSON object each) to the ledger's branch
+ * ("main", or "nodes/<node>" for a worker) as captures/<machine>/<YYYY-MM-DD>/<HHMMSS.mmm>-<pid>-<seq>.jsonl (UTC;
  * unique per process and call, in time order as git sorts), with a message
  * naming who (by) and the first and last URL; then, once they are in the
  * ledger, adds them to the capture index ix. *seq counts the calls.
  */
-int sv_archive_commit_records(sv_ledger *ledger, sv_index *ix, const char *machine, unsigned *seq,
-			      const char *const *records, size_t n, const char *by);
+int sv_archive_commit_records(sv_ledger *ledger, sv_index *ix, const char *branch, const char *machine,
+			      unsigned *seq, const char *const *records, size_t n, const char *by);
 /*
  * Mirrors: [remote "NAME"] sections of salvage.conf, read into and written
  * from storage/mirror.h's settings. Reads remote NAME; SV_ENOTFOUND when

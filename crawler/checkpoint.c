@@ -217,8 +217,12 @@ int sv_fetch_checkpoint(fetcher *f)
 		sv_queue_outcome *o = malloc(f->nouts * sizeof(*o));
 		if (!o)
 			return sv_error_set(SV_EIO, "out of memory");
-		for (size_t i = 0; i < f->nouts; i++)
+		for (size_t i = 0; i < f->nouts; i++) {
 			o[i] = f->outs[i].o;
+			/* The queue keeps, per done URL, the digest its capture record holds. */
+			if (o[i].kind == SV_OUTCOME_DONE && f->outs[i].digest[0])
+				o[i].digest = f->outs[i].digest;
+		}
 		rc = sv_queue_complete(f->q, f->o->node, o, f->nouts, NULL);
 		free(o);
 		if (rc)
@@ -321,7 +325,9 @@ int sv_fetch_record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, 
 		free(reason);
 		return sv_error_set(SV_EIO, "out of memory");
 	}
-	p->o = (sv_queue_outcome){t->item.id, kind, retry_at, reason, (int)status, info ? (int64_t)info->length : 0};
+	p->o = (sv_queue_outcome){t->item.id, kind, retry_at, reason, (int)status, info ? (int64_t)info->length : 0,
+				  NULL};
+	snprintf(p->digest, sizeof(p->digest), "%s", d ? sha : "");
 	p->record = record;
 	p->reason = reason;
 	if (record)

@@ -5,6 +5,9 @@
 
 #include "partial.h"
 
+#include "../common/clock.h"
+#include "../queue/outbox.h"
+
 #include "../common/error.h"
 
 #include <curl/curl.h>
@@ -15,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t stop_requests;
@@ -42,23 +46,13 @@ static void install_signals(int fetcher)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
-/* "host:" -- the start of every lease name this machine's fetchers use. */
-static int node_prefix(char *buf, size_t cap)
-{
-	char host[128] = "localhost";
-	gethostname(host, sizeof(host) - 1);
-	host[sizeof(host) - 1] = '\0';
-	return snprintf(buf, cap, "%s:", host) < (int)cap ? 0 : -1;
-}
-
 /*
- * A lease name is "host:pid:index"; the fetcher is alive while a salvage
+ * A lease name is "node:pid:index" (node: the archive's, sv_archive.node; every
+ * lease name of this archive's fetchers starts with "node:"); the fetcher is alive while a salvage
  * process that is not a zombie has its pid (a reused pid is not the fetcher).
  */
-static int node_alive(const char *node)
+static int pid_alive(int64_t pid)
 {
-	const char *p = strchr(node, ':');
-	long pid = p ? strtol(p + 1, NULL, 10) : 0;
 	char path[64], buf[512];
 	if (pid <= 0)
 		return 1; /* not ours to judge */
@@ -78,10 +72,62 @@ static int node_alive(const char *node)
 	return strcmp(open + 1, "salvage") == 0 && state != 'Z' && state != 'X';
 }
 
+static int node_alive(const char *node)
+{
+	const char *p = strchr(node, ':');
+	return pid_alive(p ? strtol(p + 1, NULL, 10) : 0);
+}
+
+/* Whether location (NULL: the archive's own) is the archive's queue.db. */
+static int own_queue(const sv_archive *a, const char *location)
+{
+	char *mine, *r1 = NULL, *r2 = NULL;
+	int same;
+	if (!location)
+		return 1;
+	mine = sv_archive_path(a, "queue.db");
+	if (!strncmp(location, "sqlite:", 7))
+		location += 7;
+	same = strstr(location, "://") == NULL && mine && (r1 = realpath(location, NULL)) &&
+	       (r2 = realpath(mine, NULL)) && !strcmp(r1, r2);
+	free(mine);
+	free(r1);
+	free(r2);
+	return same;
+}
+
+/*
+ * The queue as fetchers use it. A shared queue (any location but the
+ * archive's queue.db) is seen through the archive's outbox.db
+ * (queue/outbox.h): while its database cannot be reached, fetchers go on and
+ * their writes wait there; the archive's own queue is used as it is.
+ */
+static int fetch_queue(const sv_archive *a, const char *queue_url, sv_queue **out)
+{
+	sv_queue_outbox_options oo = SV_QUEUE_OUTBOX_OPTIONS_INIT;
+	sv_queue *q = NULL;
+	const char *where = queue_url ? queue_url : a->queue_url;
+	int rc = sv_archive_fetch_queue(a, queue_url, &q);
+	if (rc || own_queue(a, where)) {
+		*out = q;
+		return rc;
+	}
+	char *path = sv_archive_path(a, "outbox.db");
+	if (!path) {
+		sv_queue_close(q);
+		return sv_error_set(SV_EIO, "out of memory");
+	}
+	oo.alive = pid_alive;
+	rc = sv_queue_outbox_open(out, q, path, &oo);
+	free(path);
+	return rc;
+}
+
 /* A fetcher's way into the ledger (one file of capture records per checkpoint), then the capture index. */
 typedef struct {
 	sv_ledger *ledger;
 	sv_index *index;
+	const char *branch;
 	const char *machine;
 	unsigned seq;
 } ledger_sink;
@@ -91,7 +137,7 @@ static int commit_records(void *ctx, const char *const *records, size_t n)
 	ledger_sink *ls = ctx;
 	char by[64];
 	snprintf(by, sizeof(by), "fetcher %d", (int)getpid());
-	return sv_archive_commit_records(ls->ledger, ls->index, ls->machine, &ls->seq, records, n, by);
+	return sv_archive_commit_records(ls->ledger, ls->index, ls->branch, ls->machine, &ls->seq, records, n, by);
 }
 
 static int child(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats *stats, int index)
@@ -99,20 +145,18 @@ static int child(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats
 	sv_queue *q = NULL;
 	sv_objects *store = NULL;
 	sv_fetch_options o;
-	char host[128] = "localhost", machine[256], node[200], log[64], *tmp = sv_archive_path(a, "tmp"), *log_path;
+	char node[SV_ARCHIVE_NODE_MAX + 32], log[64], *tmp = sv_archive_path(a, "tmp"), *log_path;
 	char agent[SV_ARCHIVE_CONTACT_MAX + 64];
-	ledger_sink sink = {NULL, NULL, machine, 0};
+	ledger_sink sink = {NULL, NULL, co->branch ? co->branch : "main", a->node, 0};
 	int rc;
 
 	install_signals(1);
-	gethostname(host, sizeof(host) - 1);
-	sv_archive_machine(machine, sizeof(machine));
-	snprintf(node, sizeof(node), "%s:%d:%d", host, (int)getpid(), index);
+	snprintf(node, sizeof(node), "%s:%d:%d", a->node, (int)getpid(), index);
 	snprintf(log, sizeof(log), "logs/captures-%d.jsonl", (int)getpid());
 	log_path = sv_archive_path(a, log);
 	sv_fetch_options_init(&o);
 	o.node = node;
-	o.machine = machine;
+	o.machine = a->node;
 	o.commit_records = commit_records;
 	o.commit_ctx = &sink;
 	o.tmp_dir = tmp;
@@ -126,12 +170,13 @@ static int child(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats
 	o.nallow_private = a->nallow_private;
 	o.allow_private_all = a->allow_private_all;
 	o.robots_attempts = a->robots_attempts;
+	o.lease_ms = a->lease_seconds * 1000;
 	sv_archive_user_agent(a, agent, sizeof(agent));
 	o.user_agent = agent;
 	o.stop = &stop_requests;
 	o.stats = stats;
 	o.log_path = log_path;
-	if ((rc = sv_archive_queue(a, co->queue_url, &q)) == 0 && (rc = sv_archive_objects(a, &store)) == 0 &&
+	if ((rc = fetch_queue(a, co->queue_url, &q)) == 0 && (rc = sv_archive_objects(a, &store)) == 0 &&
 	    (rc = sv_archive_ledger(a, &sink.ledger)) == 0 && (rc = sv_archive_index(a, &sink.index)) == 0) {
 		if (co->jobs > 1)
 			sv_queue_set_node_share(q, (a->host_max_inflight + co->jobs - 1) / co->jobs);
@@ -140,6 +185,15 @@ static int child(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats
 	}
 	if (rc && co->event)
 		co->event(co->ctx, &(sv_crawl_event){SV_CRAWL_FETCHER_FAILED, index, sv_error_last()});
+	int64_t down_since = 0, kept = 0;
+	if (q)
+		sv_queue_reach(q, &down_since, &kept);
+	if (kept && co->event) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "%lld updates kept in outbox.db: the next crawl or worker on this archive delivers them",
+			 (long long)kept);
+		co->event(co->ctx, &(sv_crawl_event){SV_CRAWL_KEPT_LOCALLY, index, msg});
+	}
 	sv_index_close(sink.index);
 	sv_ledger_free(sink.ledger);
 	sv_objects_free(store);
@@ -153,17 +207,22 @@ int sv_crawl_prepare(const sv_archive *a, const char *queue_url, size_t *reclaim
 {
 	sv_queue *q = NULL;
 	sv_objects *store = NULL;
-	char prefix[160];
+	char prefix[SV_ARCHIVE_NODE_MAX + 2];
 	int rc;
 	*reclaimed = 0;
-	/* Leases of this machine's fetchers that died (kill -9, power cut) come back now,
+	/* Leases of this archive's fetchers that died (kill -9, power cut) come back now,
 	 * not when they expire. */
-	if ((rc = sv_archive_queue(a, queue_url, &q)) == 0 && node_prefix(prefix, sizeof(prefix)) == 0)
+	snprintf(prefix, sizeof(prefix), "%s:", a->node);
+	if ((rc = fetch_queue(a, queue_url, &q)) == 0)
 		rc = sv_queue_reclaim(q, prefix, node_alive, reclaimed);
 	/* Hosts whose robots.txt failed in an earlier run get their tries again: their URLs continue. */
 	size_t retried;
 	if (rc == 0)
 		rc = sv_queue_robots_retry(q, &retried);
+	/* A shared queue that cannot be reached now: the fetchers wait for it (the
+	 * leases of dead fetchers then run out instead of coming back at once). */
+	if (rc == SV_EUNREACHABLE)
+		rc = 0;
 	if (rc == 0 && (rc = sv_archive_objects(a, &store)) == 0)
 		rc = sv_objects_clean_temps(store, NULL);
 	if (rc == 0) {
@@ -181,23 +240,40 @@ int sv_crawl_prepare(const sv_archive *a, const char *queue_url, size_t *reclaim
 	return rc;
 }
 
-int sv_crawl_run(const sv_archive *a, const sv_crawl_options *co, sv_crawl_result *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (co->jobs < 1 || co->jobs > SV_CRAWL_MAX_JOBS)
-		return sv_error_set(SV_EINVAL, "a crawl takes 1 to %d fetchers", SV_CRAWL_MAX_JOBS);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	sv_fetch_stats *stats = mmap(NULL, sizeof(sv_fetch_stats) * (size_t)co->jobs, PROT_READ | PROT_WRITE,
-				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (stats == MAP_FAILED) {
-		curl_global_cleanup();
-		return sv_error_errno(errno, "cannot share statistics");
-	}
-	memset(stats, 0, sizeof(sv_fetch_stats) * (size_t)co->jobs);
-	stop_requests = 0;
-	install_signals(0);
-	signal(SIGPIPE, SIG_IGN);
+#define DOWN_TELL_MS 30000 /* how often an outage is told again while it lasts */
 
+/* Tells when the fetchers' shared queue cannot be reached (and again every DOWN_TELL_MS), and when it answers again. */
+static void watch_reach(const sv_crawl_options *co, const sv_fetch_stats *stats, int jobs, int64_t *told,
+			int64_t *told_at)
+{
+	int64_t since = 0, now = sv_now_ms();
+	uint64_t kept = 0;
+	char msg[160];
+	for (int i = 0; i < jobs; i++) {
+		if (stats[i].queue_down_since_ms && (!since || stats[i].queue_down_since_ms < since))
+			since = stats[i].queue_down_since_ms;
+		kept += stats[i].kept_locally;
+	}
+	if (!co->event || (since && *told && now - *told_at < DOWN_TELL_MS) || (!since && !*told))
+		return;
+	if (since) {
+		time_t t = (time_t)(since / 1000);
+		struct tm tm;
+		localtime_r(&t, &tm);
+		snprintf(msg, sizeof(msg), "queue unreachable since %02d:%02d:%02d, %llu updates kept locally; "
+			 "downloads go on", tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned long long)kept);
+	} else {
+		snprintf(msg, sizeof(msg), "queue reachable again; %llu updates still to deliver",
+			 (unsigned long long)kept);
+	}
+	co->event(co->ctx, &(sv_crawl_event){since ? SV_CRAWL_QUEUE_DOWN : SV_CRAWL_QUEUE_BACK, 0, msg});
+	*told = since;
+	*told_at = now;
+}
+
+/* Forks the fetchers and watches them until every one is gone. */
+static void run_fetchers(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats *stats, sv_crawl_result *out)
+{
 	pid_t pids[SV_CRAWL_MAX_JOBS];
 	int started = 0;
 	for (; started < co->jobs; started++) {
@@ -216,6 +292,7 @@ int sv_crawl_run(const sv_archive *a, const sv_crawl_options *co, sv_crawl_resul
 	}
 
 	int alive = started, forwarded = 0;
+	int64_t down_told = 0, told_at = 0;
 	while (alive > 0) {
 		int status;
 		pid_t pid = waitpid(-1, &status, WNOHANG);
@@ -229,6 +306,7 @@ int sv_crawl_run(const sv_archive *a, const sv_crawl_options *co, sv_crawl_resul
 			}
 			if (co->progress)
 				co->progress(co->ctx, stats, started);
+			watch_reach(co, stats, started, &down_told, &told_at);
 			usleep(50000);
 			continue;
 		}
@@ -241,10 +319,66 @@ int sv_crawl_run(const sv_archive *a, const sv_crawl_options *co, sv_crawl_resul
 		if (code == 3)
 			out->failed_fetchers++;
 	}
+	watch_reach(co, stats, started, &down_told, &told_at); /* the last word of fetchers that ended */
+}
+
+/*
+ * The queue drained: waits for new work (sv_queue_wait: notified on postgres,
+ * a sleep on sqlite; never a busy poll). 1 when URLs are queued, or when
+ * others' leases may have expired (SV_CRAWL_EXPIRY_MS with URLs leased: only a
+ * claim gives expired leases back); 0 on a stop; or a negative error.
+ */
+#define SV_CRAWL_WAIT_MS 2000
+#define SV_CRAWL_EXPIRY_MS 60000
+static int wait_for_work(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats *stats)
+{
+	sv_queue *q = NULL;
+	int64_t leased_since = 0;
+	int rc = fetch_queue(a, co->queue_url, &q);
+	while (rc == 0 && !stop_requests) {
+		int64_t queued = 0, leased = 0, now;
+		if ((rc = sv_queue_pending(q, &queued, &leased)))
+			break;
+		now = sv_queue_now_ms(q);
+		leased_since = leased ? (leased_since ? leased_since : now) : 0;
+		if (queued > 0 || (leased_since && now - leased_since >= SV_CRAWL_EXPIRY_MS)) {
+			rc = 1;
+			break;
+		}
+		if (co->progress)
+			co->progress(co->ctx, stats, co->jobs);
+		rc = sv_queue_wait(q, SV_CRAWL_WAIT_MS);
+	}
+	sv_queue_close(q);
+	return rc;
+}
+
+int sv_crawl_run(const sv_archive *a, const sv_crawl_options *co, sv_crawl_result *out)
+{
+	int rc = 0;
+	memset(out, 0, sizeof(*out));
+	if (co->jobs < 1 || co->jobs > SV_CRAWL_MAX_JOBS)
+		return sv_error_set(SV_EINVAL, "a crawl takes 1 to %d fetchers", SV_CRAWL_MAX_JOBS);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	sv_fetch_stats *stats = mmap(NULL, sizeof(sv_fetch_stats) * (size_t)co->jobs, PROT_READ | PROT_WRITE,
+				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (stats == MAP_FAILED) {
+		curl_global_cleanup();
+		return sv_error_errno(errno, "cannot share statistics");
+	}
+	memset(stats, 0, sizeof(sv_fetch_stats) * (size_t)co->jobs);
+	stop_requests = 0;
+	install_signals(0);
+	signal(SIGPIPE, SIG_IGN);
+
+	do
+		run_fetchers(a, co, stats, out);
+	while (co->forever && !stop_requests && !out->failed_fetchers && (rc = wait_for_work(a, co, stats)) == 1);
+
 	munmap(stats, sizeof(sv_fetch_stats) * (size_t)co->jobs);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	out->stopped = stop_requests > 0;
 	curl_global_cleanup();
-	return 0;
+	return rc;
 }

@@ -133,8 +133,19 @@ static int claim_more(fetcher *f)
 		t->f = f;
 		t->item = items[i];
 		memset(&items[i], 0, sizeof(items[i])); /* the transfer owns the strings now */
-		t->seed = sv_fetch_seed_get(f, t->item.seed);
-		if (t->seed && (rc = sv_fetch_seed_meets(f, t->seed, &t->item))) {
+		int src = sv_fetch_seed_get(f, t->item.seed, &t->seed);
+		if (src == 0 && t->seed)
+			src = sv_fetch_seed_meets(f, t->seed, &t->item);
+		if (src == SV_EUNREACHABLE) {
+			/* The row's settings or landings cannot be read now: rather than wait
+			 * (and stall every running transfer), the URL goes back (kept in the
+			 * outbox until the queue answers) and is claimed again later. */
+			rc = sv_queue_release(f->q, f->o->node, &t->item.id, 1);
+			sv_fetch_transfer_free(t);
+			continue;
+		}
+		if (t->seed && src) {
+			rc = src;
 			sv_fetch_transfer_free(t);
 			break;
 		}
@@ -171,6 +182,21 @@ static int renew(fetcher *f)
 	free(ids);
 	f->last_renew = sv_now_ms();
 	return rc;
+}
+
+/*
+ * Shows whether a shared queue answers (sv_fetch_stats); when it answers
+ * again after an outage, leases are renewed at once: some may be close to
+ * running out.
+ */
+static void note_reach(fetcher *f)
+{
+	int64_t since, kept;
+	sv_queue_reach(f->q, &since, &kept);
+	if (!since && f->stats->queue_down_since_ms)
+		f->last_renew = 0;
+	f->stats->queue_down_since_ms = since;
+	f->stats->kept_locally = (uint64_t)kept;
 }
 
 /* Stops every transfer and gives their leases back. */
@@ -281,6 +307,7 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 		int stopping = o->stop && *o->stop;
 		if (stopping)
 			break;
+		note_reach(&f);
 		if (now >= idle_until) {
 			int got = claim_more(&f);
 			if (got < 0) {
@@ -363,6 +390,7 @@ int sv_fetch_run(sv_queue *q, sv_objects *store, const sv_fetch_options *o)
 	int crc = sv_fetch_checkpoint(&f);
 	if (!rc)
 		rc = rrc ? rrc : crc;
+	note_reach(&f);
 	f.stats->inflight = 0;
 	f.stats->finished = 1;
 	fetcher_free(&f);

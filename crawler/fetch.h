@@ -25,6 +25,8 @@ typedef struct {
 	uint64_t bytes;       /* body bytes received so far */
 	uint64_t inflight;    /* transfers running now */
 	uint64_t big_inflight; /* of those, bodies over 10 MB so far */
+	int64_t queue_down_since_ms; /* a shared queue that cannot be reached: since when (ms); 0 if it answers */
+	uint64_t kept_locally; /* updates waiting in the archive's outbox.db for the shared queue */
 	int finished;
 } sv_fetch_stats;
 

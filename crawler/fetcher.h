@@ -109,6 +109,7 @@ typedef struct {
 	sv_queue_outcome o; /* a robots.txt fetch has none: it is no queued URL */
 	char *record;       /* its capture record (none for a retry) */
 	char *reason;
+	char digest[SV_DIGEST_HEX_LEN + 1]; /* the payload's, for o.digest; "" if none */
 } pending_outcome;
 
 typedef struct {
@@ -179,7 +180,7 @@ int sv_fetch_finish_response(fetcher *f, transfer *t, long status);
 int sv_fetch_finish_error(fetcher *f, transfer *t, CURLcode res, long status);
 
 /* hosts.c */
-seed_info *sv_fetch_seed_get(fetcher *f, int64_t id);
+int sv_fetch_seed_get(fetcher *f, int64_t id, seed_info **out);
 int sv_fetch_seed_meets(fetcher *f, seed_info *s, const sv_queue_item *item);
 void sv_fetch_seed_free(seed_info *s);
 host_info *sv_fetch_host_get(fetcher *f, const char *key);

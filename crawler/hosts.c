@@ -82,30 +82,40 @@ int sv_fetch_seed_meets(fetcher *f, seed_info *s, const sv_queue_item *item)
 	return refresh_landings(f, s);
 }
 
-seed_info *sv_fetch_seed_get(fetcher *f, int64_t id)
+int sv_fetch_seed_get(fetcher *f, int64_t id, seed_info **out)
 {
+	*out = NULL;
 	for (seed_info *s = f->seeds; s; s = s->next)
-		if (s->id == id)
-			return s;
+		if (s->id == id) {
+			*out = s;
+			return 0;
+		}
 	char *params = NULL;
 	seed_info *s = calloc(1, sizeof(*s));
+	int rc;
 	if (!s)
-		return NULL;
+		return sv_error_set(SV_EIO, "out of memory");
 	s->id = id;
-	/* Checked when the sheet was loaded; settings that cannot be read follow nothing. */
-	if (sv_queue_seed_params(f->q, id, &params) == 0 && params)
+	/* Checked when the sheet was loaded; settings that cannot be read follow nothing. A queue
+	 * that cannot be asked now is not "no settings": the caller gives the URL back. */
+	if ((rc = sv_queue_seed_params(f->q, id, &params)) == SV_EUNREACHABLE) {
+		sv_fetch_seed_free(s);
+		return rc;
+	}
+	if (rc == 0 && params)
 		sv_row_from_json(&s->row, params);
 	free(params);
-	if (refresh_landings(f, s) != 0) {
+	if ((rc = refresh_landings(f, s)) != 0) {
 		sv_fetch_seed_free(s);
-		return NULL;
+		return rc;
 	}
 	s->scope = sv_row_scope(s->row);
 	s->robots = sv_row_robots(s->row);
 	s->max_bytes = sv_row_max_bytes(s->row);
 	s->next = f->seeds;
 	f->seeds = s;
-	return s;
+	*out = s;
+	return 0;
 }
 
 static unsigned host_hash(const char *s)

@@ -120,6 +120,44 @@ crawl_in() {
 	echo "crawl exit $status; stdout: $out; stderr: $err"
 }
 
+# max_at_once LOG: the most requests the test server was serving at one time
+# (from each line's arrival time and duration).
+max_at_once() {
+	python3 - "$1" <<-'EOF'
+		import sys
+		ev = []
+		for line in open(sys.argv[1]):
+		    f = line.split()
+		    t = float(f[0])
+		    ms = next(int(x[3:]) for x in f if x.startswith("ms="))
+		    ev += [(t, 1), (t + ms / 1000.0, -1)]
+		n = best = 0
+		for _, d in sorted(ev, key=lambda e: (e[0], e[1])):
+		    n += d
+		    best = max(best, n)
+		print(best)
+	EOF
+}
+
+# PIDs of the workers wk_worker started (kill them on EXIT).
+wk_pids=()
+
+# wk_worker DIR ARGS...: `salvage worker ARGS...` in archive DIR in the
+# background under `timeout 120`; output to DIR.out and DIR.err, exit status
+# to DIR.status; its pid in WK_PID.
+wk_worker() {
+	local dir=$1
+	shift
+	(
+		cd "$dir"
+		code=0
+		timeout -k 10 120 "$SALVAGE" worker "$@" >"../$dir.out" 2>"../$dir.err" <&- || code=$?
+		echo "$code" >"../$dir.status"
+	) &
+	WK_PID=$!
+	wk_pids+=("$WK_PID")
+}
+
 # Removes a test folder, unmounting anything a test mounted inside it.
 cleanup_dir() {
 	local m
