@@ -6,12 +6,18 @@
  *   queue_bench drain DB PROCS BATCH       PROCS processes claim and complete
  *                                          until the queue is empty (a fresh
  *                                          queue); prints "drain DONE SECONDS
- *                                          MAX_CHILD_RSS_KB"
+ *                                          MAX_CHILD_RSS_KB FIRST_RATE LAST_RATE":
+ *                                          URLs/s over the first and the last
+ *                                          tenth of the URLs completed, so a
+ *                                          queue that slows as it churns shows
+ *                                          (each tenth's rate also on stderr)
  *   queue_bench urls N HOSTS               the URLs that enqueue uses, one a
  *                                          line (for the sqlite3 peer)
  *
  * URLs look like a crawl's: http://hK.example.gov/data/2024/report-ID.csv
- * spread over HOSTS hosts.
+ * spread over HOSTS hosts. DB is any queue location (a path, sqlite:PATH,
+ * postgresql://...). QB_HOST_CAP in the environment sets the per-host
+ * connection cap (default 64; 4 is a polite crawl's).
  */
 #include "../common/error.h"
 #include "../queue/queue.h"
@@ -19,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -49,7 +57,8 @@ static sv_queue *open_q(const char *db)
 {
 	sv_queue_options o = SV_QUEUE_OPTIONS_INIT;
 	sv_queue *q;
-	o.host_max_inflight = 64;
+	const char *cap = getenv("QB_HOST_CAP");
+	o.host_max_inflight = cap && atoi(cap) > 0 ? atoi(cap) : 64;
 	if (sv_queue_open(&q, db, &o) != 0) {
 		fprintf(stderr, "queue_bench: %s\n", sv_error_last());
 		exit(1);
@@ -101,7 +110,7 @@ static int cmd_enqueue(const char *db, long n, long batch, long hosts)
 	return total == (size_t)n || total == (size_t)n - 1 ? 0 : 1;
 }
 
-static void drain_child(const char *db, long batch, int id)
+static void drain_child(const char *db, long batch, int id, _Atomic long *completed)
 {
 	sv_queue *q = open_q(db);
 	char node[32];
@@ -123,12 +132,13 @@ static void drain_child(const char *db, long batch, int id)
 		}
 		empty = 0;
 		for (size_t i = 0; i < n; i++)
-			o[i] = (sv_queue_outcome){it[i].id, SV_OUTCOME_DONE, 0, NULL, 200, 1000};
+			o[i] = (sv_queue_outcome){it[i].id, SV_OUTCOME_DONE, 0, NULL, 200, 1000, NULL};
 		if (sv_queue_complete(q, node, o, n, &acc) != 0) {
 			fprintf(stderr, "queue_bench: %s\n", sv_error_last());
 			_exit(1);
 		}
 		done += acc;
+		atomic_fetch_add(completed, (long)acc);
 		sv_queue_items_free(it, n);
 	}
 	free(o);
@@ -142,20 +152,57 @@ static int cmd_drain(const char *db, int procs, long batch)
 {
 	sv_queue_seed_stats *st, after;
 	size_t n;
+	_Atomic long *completed = mmap(NULL, sizeof(*completed), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (completed == MAP_FAILED)
+		return 1;
+	atomic_store(completed, 0);
 	double t0 = now_s();
 	for (int i = 0; i < procs; i++)
 		if (fork() == 0)
-			drain_child(db, batch, i);
-	int bad = 0, status;
-	while (wait(&status) > 0)
-		bad |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+			drain_child(db, batch, i, completed);
+	/* The time each tenth of the total was reached; the total is known only at the end,
+	 * so marks are kept every 1,000 URLs and the tenths read from them afterwards. */
+	size_t cap = 1 << 12, nmarks = 0;
+	double *marks = malloc(cap * sizeof(*marks));
+	int bad = 0, status, running = procs;
+	while (running > 0) {
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid > 0) {
+			bad |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+			running--;
+			continue;
+		}
+		long c = atomic_load(completed);
+		while ((long)nmarks * 1000 < c) {
+			if (nmarks == cap)
+				marks = realloc(marks, (cap *= 2) * sizeof(*marks));
+			marks[nmarks++] = now_s() - t0;
+		}
+		usleep(2000);
+	}
 	double t = now_s() - t0;
 	long child_rss = rss_kb(RUSAGE_CHILDREN);
 	sv_queue *q = open_q(db);
 	sv_queue_stats(q, &st, &n, &after);
 	sv_queue_stats_free(st, n);
 	sv_queue_close(q);
-	printf("drain %lld %.3f %ld\n", (long long)after.done, t, child_rss);
+	double first = 0, last = 0;
+	size_t tenth = nmarks / 10;
+	if (tenth > 0) {
+		/* marks[i]: when i * 1,000 URLs were complete (marks[nmarks]: the end). */
+		for (size_t i = 0; i < 10; i++) {
+			size_t from = i * tenth, to = (i + 1) * tenth;
+			double a = marks[from], b = to < nmarks ? marks[to] : t;
+			double rate = (double)((to - from) * 1000) / (b - a > 1e-6 ? b - a : 1e-6);
+			fprintf(stderr, "queue_bench: tenth %zu: %.0f URLs/s\n", i + 1, rate);
+			if (i == 0)
+				first = rate;
+			if (i == 9)
+				last = rate;
+		}
+	}
+	free(marks);
+	printf("drain %lld %.3f %ld %.0f %.0f\n", (long long)after.done, t, child_rss, first, last);
 	return bad || after.queued != 0 || after.leased != 0;
 }
 
