@@ -109,7 +109,7 @@ static int run(const sv_command *cmd, int argc, char **argv)
 	if (rc == 0 && role)
 		rc = grant(q, role, password_file ? password : NULL);
 	explicit_bzero(password, sizeof(password));
-	if (rc == 0 && queue_url)
+	if (rc == 0 && sv_archive_queue_shared(a, queue_url))
 		rc = share_settings(a, q);
 	if (rc == 0 && n && (rc = sv_archive_ledger(a, &ledger)) == 0)
 		rc = sv_seed_sheets(q, ledger, paths, n, skip, sv_cli_seed_report, NULL);

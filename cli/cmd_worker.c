@@ -38,15 +38,14 @@ static int known(const sv_queue_node_stats *rows, size_t n, const char *name)
  * of the queue has, announced at once with a heartbeat (so that a second
  * archive starting now sees it taken) and kept as node.name.
  */
-static int choose_node(sv_archive *a, const char *queue_url)
+static int choose_node(sv_archive *a, sv_queue *q)
 {
-	sv_queue *q = NULL;
 	sv_queue_node_stats *rows = NULL;
 	size_t n = 0;
 	char name[SV_ARCHIVE_NODE_MAX + 1], holder[SV_ARCHIVE_NODE_MAX + 32];
 	int rc;
 
-	if ((rc = sv_archive_queue(a, queue_url, &q)) || (rc = sv_queue_nodes(q, &rows, &n)))
+	if ((rc = sv_queue_nodes(q, &rows, &n)))
 		goto done;
 	snprintf(name, sizeof(name), "%s", a->node);
 	for (int k = 2; known(rows, n, name); k++) {
@@ -63,17 +62,15 @@ static int choose_node(sv_archive *a, const char *queue_url)
 		printf("node.name = %s written to salvage.conf\n", name);
 done:
 	sv_queue_node_stats_free(rows, n);
-	sv_queue_close(q);
 	return rc;
 }
 
 /* The queue's politeness, when it holds some, in place of this archive's. */
-static int use_queue_settings(sv_archive *a, const char *queue_url)
+static int use_queue_settings(sv_archive *a, sv_queue *q)
 {
-	sv_queue *q = NULL;
 	sv_queue_crawl_settings s = {a->host_max_inflight, a->host_delay_ms};
 	int found = 0, rc;
-	if ((rc = sv_archive_queue(a, queue_url, &q)) == 0 && (rc = sv_queue_crawl_settings_get(q, &s, &found)) == 0 &&
+	if ((rc = sv_queue_crawl_settings_get(q, &s, &found)) == 0 &&
 	    found && s.host_connections > 0 &&
 	    (s.host_connections != a->host_max_inflight || s.delay_ms != a->host_delay_ms)) {
 		printf("the queue's crawl.hostConnections %d and crawl.delayMs %d apply to every worker (salvage.conf here"
@@ -82,7 +79,6 @@ static int use_queue_settings(sv_archive *a, const char *queue_url)
 		a->host_max_inflight = s.host_connections;
 		a->host_delay_ms = s.delay_ms;
 	}
-	sv_queue_close(q);
 	return rc;
 }
 
@@ -90,6 +86,7 @@ static int run(const sv_command *cmd, int argc, char **argv)
 {
 	sv_crawl_options co = {0, 0, 1, NULL, NULL, 0, NULL, NULL, NULL};
 	sv_archive *a = NULL;
+	sv_queue *q = NULL;
 	char branch[SV_ARCHIVE_NODE_MAX + 8];
 	size_t reclaimed = 0;
 	int rc;
@@ -116,8 +113,10 @@ static int run(const sv_command *cmd, int argc, char **argv)
 	}
 	sv_cli_fetch_defaults(a, &co);
 
-	if ((rc = use_queue_settings(a, co.queue_url)) || (!a->node_set && (rc = choose_node(a, co.queue_url))) ||
-	    (rc = sv_crawl_prepare(a, co.queue_url, &reclaimed))) {
+	if ((rc = sv_archive_queue(a, co.queue_url, &q)) == 0 && (rc = use_queue_settings(a, q)) == 0 && !a->node_set)
+		rc = choose_node(a, q);
+	sv_queue_close(q);
+	if (rc || (rc = sv_crawl_prepare(a, co.queue_url, &reclaimed))) {
 		rc = sv_cli_error(rc);
 		sv_archive_free(a);
 		return rc;

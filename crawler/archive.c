@@ -623,6 +623,25 @@ static int open_queue(const sv_archive *a, const char *override, int wait_ms, sv
 	return rc;
 }
 
+int sv_archive_queue_shared(const sv_archive *a, const char *override)
+{
+	const char *where = override ? override : a->queue_url;
+	char *mine, *r1 = NULL, *r2 = NULL;
+	int same;
+	if (!where)
+		return 0;
+	if (strstr(where, "://"))
+		return 1;
+	if (!strncmp(where, "sqlite:", 7))
+		where += 7;
+	mine = sv_archive_path(a, "queue.db");
+	same = mine && (r1 = realpath(where, NULL)) && (r2 = realpath(mine, NULL)) && !strcmp(r1, r2);
+	free(mine);
+	free(r1);
+	free(r2);
+	return !same;
+}
+
 int sv_archive_queue(const sv_archive *a, const char *override, sv_queue **out)
 {
 	return open_queue(a, override, 0, out);

@@ -58,6 +58,13 @@ int sv_archive_objects(const sv_archive *a, sv_objects **out);
 /* Opens the queue: override (--queue) if given, else queue.url, else queue.db here. */
 int sv_archive_queue(const sv_archive *a, const char *override, sv_queue **out);
 /*
+ * Whether the queue at override (NULL: queue.url, else the archive's own)
+ * is shared: any queue but this archive's queue.db. Fetchers see a shared
+ * queue through the outbox, and seed keeps the coordinator's politeness in
+ * it for every worker.
+ */
+int sv_archive_queue_shared(const sv_archive *a, const char *override);
+/*
  * sv_archive_queue as fetchers open it: on a PostgreSQL queue no call waits
  * longer than a third of queue.leaseSeconds (within the bounds below). A
  * silent link (a dropped Wi-Fi, a cut proxy: no error, only silence) is then

@@ -78,24 +78,6 @@ static int node_alive(const char *node)
 	return pid_alive(p ? strtol(p + 1, NULL, 10) : 0);
 }
 
-/* Whether location (NULL: the archive's own) is the archive's queue.db. */
-static int own_queue(const sv_archive *a, const char *location)
-{
-	char *mine, *r1 = NULL, *r2 = NULL;
-	int same;
-	if (!location)
-		return 1;
-	mine = sv_archive_path(a, "queue.db");
-	if (!strncmp(location, "sqlite:", 7))
-		location += 7;
-	same = strstr(location, "://") == NULL && mine && (r1 = realpath(location, NULL)) &&
-	       (r2 = realpath(mine, NULL)) && !strcmp(r1, r2);
-	free(mine);
-	free(r1);
-	free(r2);
-	return same;
-}
-
 /*
  * The queue as fetchers use it. A shared queue (any location but the
  * archive's queue.db) is seen through the archive's outbox.db
@@ -106,9 +88,8 @@ static int fetch_queue(const sv_archive *a, const char *queue_url, sv_queue **ou
 {
 	sv_queue_outbox_options oo = SV_QUEUE_OUTBOX_OPTIONS_INIT;
 	sv_queue *q = NULL;
-	const char *where = queue_url ? queue_url : a->queue_url;
 	int rc = sv_archive_fetch_queue(a, queue_url, &q);
-	if (rc || own_queue(a, where)) {
+	if (rc || !sv_archive_queue_shared(a, queue_url)) {
 		*out = q;
 		return rc;
 	}
