@@ -171,6 +171,7 @@ struct sv_links {
 	size_t head_len;
 	int decided;                  /* the encoding is chosen; head has gone on */
 	iconv_t cd;                   /* (iconv_t)-1: UTF-8, checked by utf8_feed */
+	iconv_t qcd;                  /* UTF-8 to the document's encoding, for queries; (iconv_t)-1: UTF-8 */
 	unsigned char tail[8];        /* an incomplete character at the end of the last chunk */
 	size_t tail_len;
 	unsigned char *stage;         /* UTF-8 for the parser, PIECE bytes */
@@ -272,10 +273,66 @@ static void out_of_memory(sv_links *l)
 /* ------------------------------------------------------------------ */
 /* Resolving and reporting                                             */
 
+static size_t utf8_len(unsigned char c);
+
+/*
+ * As browsers read a reference in a document that is not UTF-8 (WHATWG URL,
+ * "query state"; HTML, "encoding-parsing a URL"): the characters of its query
+ * are percent-encoded in the document's encoding, not in UTF-8 as the path
+ * is, and one the encoding cannot hold becomes "&#N;" (percent-encoded).
+ * A page in Windows-1252 linking "?région=1" asks for "?r%E9gion=1".
+ * Returns raw itself when nothing changes (no query, or an ASCII one), a new
+ * string otherwise, NULL when memory ran out.
+ */
+static char *query_in_document_encoding(sv_links *l, const char *raw)
+{
+	const char *q = strchr(raw, '?'), *end, *p;
+	size_t hash, need;
+	char *out, *o;
+
+	if (l->qcd == (iconv_t)-1 || !q)
+		return (char *)raw;
+	hash = strcspn(q, "#");
+	end = q + hash;
+	for (p = q; p < end && (unsigned char)*p < 0x80; p++)
+		;
+	if (p == end)
+		return (char *)raw;
+	need = strlen(raw) + 1 + hash * 4 * 8; /* at most 8 output bytes (or "%26%23N%3B") a byte */
+	if (!(out = malloc(need)))
+		return NULL;
+	memcpy(out, raw, (size_t)(q - raw));
+	o = out + (q - raw);
+	for (p = q; p < end;) {
+		unsigned char c = (unsigned char)*p;
+		size_t n = utf8_len(c);
+		if (n == 0 || p + n > end) {
+			*o++ = *p++;
+			continue;
+		}
+		char enc[16], *ip = (char *)p, *op = enc;
+		size_t left = n, room = sizeof(enc);
+		iconv(l->qcd, NULL, NULL, NULL, NULL);
+		if (iconv(l->qcd, &ip, &left, &op, &room) != (size_t)-1 &&
+		    iconv(l->qcd, NULL, NULL, &op, &room) != (size_t)-1) {
+			for (char *b = enc; b < op; b++)
+				o += sprintf(o, "%%%02X", (unsigned char)*b);
+		} else {
+			uint32_t cp = n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+			for (size_t k = 1; k < n; k++)
+				cp = cp << 6 | ((unsigned char)p[k] & 0x3f);
+			o += sprintf(o, "%%26%%23%u%%3B", (unsigned)cp);
+		}
+		p += n;
+	}
+	strcpy(o, end);
+	return out;
+}
+
 /* Resolves the reference raw, NUL-terminated, and reports it or counts it dropped. */
 static void emit(sv_links *l, const char *raw, sv_link_kind kind)
 {
-	char *url = NULL;
+	char *url = NULL, *ref;
 	int rc;
 
 	while (is_space((unsigned char)*raw))
@@ -284,7 +341,13 @@ static void emit(sv_links *l, const char *raw, sv_link_kind kind)
 		l->dropped++;
 		return;
 	}
-	rc = sv_url_normalize(&url, raw, l->base);
+	if (!(ref = query_in_document_encoding(l, raw))) {
+		out_of_memory(l);
+		return;
+	}
+	rc = sv_url_normalize(&url, ref, l->base);
+	if (ref != raw)
+		free(ref);
 	if (rc == SV_EIO) {
 		out_of_memory(l);
 		return;
@@ -777,7 +840,14 @@ static void set_base(sv_links *l, const char *href)
 	if (!href || l->base_seen)
 		return;
 	l->base_seen = 1;
-	rc = sv_url_normalize(&b, href, l->doc_url);
+	char *ref = query_in_document_encoding(l, href);
+	if (!ref) {
+		out_of_memory(l);
+		return;
+	}
+	rc = sv_url_normalize(&b, ref, l->doc_url);
+	if (ref != href)
+		free(ref);
 	if (rc == SV_EIO)
 		out_of_memory(l);
 	if (rc < 0)
@@ -1680,6 +1750,9 @@ static int use_encoding(sv_links *l, const char *label)
 	if (strcmp(name, "UTF-8") == 0)
 		return 1;
 	l->cd = iconv_open("UTF-8", name);
+	/* A UTF-16 document's URLs are encoded in UTF-8 (WHATWG Encoding, "get an output encoding"). */
+	if (l->cd != (iconv_t)-1 && strncasecmp(name, "UTF-16", 6) != 0)
+		l->qcd = iconv_open(name, "UTF-8");
 	return l->cd != (iconv_t)-1;
 }
 
@@ -1744,6 +1817,7 @@ int sv_links_new(sv_links **out, sv_links_type type, const char *doc_url, size_t
 	l->ctx = ctx;
 	l->max_bytes = max_bytes ? max_bytes : SV_LINKS_MAX_BYTES;
 	l->cd = (iconv_t)-1;
+	l->qcd = (iconv_t)-1;
 	if ((rc = sv_url_normalize(&l->doc_url, doc_url, NULL)) < 0) {
 		sv_error_prefix("links: document URL");
 		goto fail;
@@ -1870,6 +1944,8 @@ void sv_links_free(sv_links *l)
 	html_close(l);
 	if (l->cd != (iconv_t)-1)
 		iconv_close(l->cd);
+	if (l->qcd != (iconv_t)-1)
+		iconv_close(l->qcd);
 	free(l->doc_url);
 	free(l->base);
 	free(l->stage);

@@ -28,8 +28,9 @@
  * <meta http-equiv=content-type> in the first 1024 bytes (the browsers'
  * prescan), else UTF-8. The body is converted to UTF-8 before the parser
  * sees it; bytes that are not valid in the encoding never stop parsing
- * (U+FFFD, or in UTF-8 the byte read as Latin-1). URLs with non-ASCII
- * characters leave percent-encoded as UTF-8.
+ * (U+FFFD, or in UTF-8 the byte read as Latin-1). Non-ASCII characters
+ * of a URL leave percent-encoded: in UTF-8 in its path, in the document's
+ * encoding in its query (as browsers send them; UTF-16 documents: UTF-8).
  *
  * Memory and the max_bytes trade-off: only the first max_bytes of a body
  * are parsed (default SV_LINKS_MAX_BYTES, 8 MiB); the caller still stores

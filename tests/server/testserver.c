@@ -216,6 +216,7 @@ static const struct {
 	const char *ext, *type;
 } types[] = {
 	{"html", "text/html; charset=utf-8"}, {"htm", "text/html; charset=utf-8"},
+	{"asp", "text/html"}, /* no charset: the page's <meta> says (an old IIS site in Windows-1252) */
 	{"css", "text/css; charset=utf-8"}, {"js", "text/javascript; charset=utf-8"},
 	{"csv", "text/csv; charset=utf-8"}, {"tsv", "text/tab-separated-values; charset=utf-8"},
 	{"txt", "text/plain; charset=utf-8"}, {"md", "text/markdown; charset=utf-8"},

@@ -457,6 +457,20 @@ static charset_case charset_cases[] = {
 	{"unknown charset ignored", "<meta charset=windows-1252><a href=\"\x80.html\">x</a>", 0, "x-no-such",
 	 "page " D "%E2%82%AC.html\n"},
 	{"NUL byte", "<a href=\"a\0b.html\">x</a>", 24, "", "page " D "a%EF%BF%BDb.html\n"},
+	/* The query in the document's encoding, as browsers send it; the path in UTF-8. */
+	{"windows-1252 query", "<a href=\"caf\xE9.html?r\xE9gion=\x80&x=1\">x</a>", 0, "windows-1252",
+	 "page " D "caf%C3%A9.html?r%E9gion=%80&x=1\n"},
+	{"meta windows-1252 query", "<meta charset=windows-1252><a href=\"a.html?q=\xE9t\xE9\">x</a>", 0, "",
+	 "page " D "a.html?q=%E9t%E9\n"},
+	{"a query character windows-1252 cannot hold", "<a href=\"a.html?q=&#26085;\">x</a>", 0, "windows-1252",
+	 "page " D "a.html?q=%26%2326085%3B\n"},
+	{"percent-encoded query left as written", "<a href=\"a.html?q=%C3%A9\">x</a>", 0, "windows-1252",
+	 "page " D "a.html?q=%C3%A9\n"},
+	{"Shift_JIS query", "<a href=\"\x93\xFA.html?q=\x93\xFA\">x</a>", 0, "Shift_JIS",
+	 "page " D "%E6%97%A5.html?q=%93%FA\n"},
+	{"UTF-16 query stays UTF-8", "\xFE\xFF\0<\0a\0 \0h\0r\0e\0f\0=\0?\0\xE9\0>", 22, "",
+	 "page " D "page.html?%C3%A9\n"},
+	{"UTF-8 query", "<a href=\"a.html?q=\xC3\xA9\">x</a>", 0, "utf-8", "page " D "a.html?q=%C3%A9\n"},
 	{"NUL byte under iconv", "<a href=\"a\0b.html\">x</a>", 24, "windows-1252", "page " D "a%EF%BF%BDb.html\n"},
 };
 
