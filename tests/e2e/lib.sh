@@ -158,6 +158,17 @@ wk_worker() {
 	wk_pids+=("$WK_PID")
 }
 
+# wk_exited DIR: waits (up to 140 s) for the worker wk_worker started in
+# archive DIR to exit; prints its output; fails unless it exited 0.
+wk_exited() {
+	for _ in $(seq 1400); do
+		[ -s "$1.status" ] && break
+		sleep 0.1
+	done
+	echo "worker $1: exit $(cat "$1.status" 2>/dev/null); $(cat "$1.out"); $(cat "$1.err")"
+	[ "$(cat "$1.status" 2>/dev/null)" = 0 ] || fail "worker $1 failed: $(cat "$1.err")"
+}
+
 # Removes a test folder, unmounting anything a test mounted inside it.
 cleanup_dir() {
 	local m

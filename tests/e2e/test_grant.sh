@@ -62,16 +62,6 @@ gr_refused() {
 	expect_in "42501" "$err"
 }
 
-# gr_wait DIR: waits for DIR's worker; fails unless it exited 0.
-gr_wait() {
-	for _ in $(seq 1400); do
-		[ -s "$1.status" ] && break
-		sleep 0.1
-	done
-	echo "worker $1: exit $(cat "$1.status" 2>/dev/null); $(cat "$1.out"); $(cat "$1.err")"
-	[ "$(cat "$1.status" 2>/dev/null)" = 0 ] || fail "worker $1 failed: $(cat "$1.err")"
-}
-
 # gr_rights ROLE: ROLE's rights in schema salvage, one a line, sorted (as the admin).
 gr_rights() {
 	"$SV_PG_BIN/psql" -X -q -At "$Q" -c "
@@ -152,7 +142,7 @@ test_grant_worker_role() {
 	gr_archive w 4 wn
 	git config -f w/salvage.conf queue.url "postgresql://w1@127.0.0.1:$SV_PG_PORT/salvage"
 	PGPASSFILE=$PWD/w1.pgpass wk_worker w --jobs 1 --transfers 2
-	gr_wait w
+	wk_exited w
 	cat w.out w.err >>all.out
 	(cd w && PGPASSFILE=$PWD/../w1.pgpass "$SALVAGE" status --queue "postgresql://w1@127.0.0.1:$SV_PG_PORT/salvage" \
 		--json >../status.json 2>>../all.out) || fail "status as w1 failed: $(cat all.out)"
@@ -193,8 +183,8 @@ test_queue_politeness_applies_to_every_worker() {
 
 	wk_worker w1 --queue "$Q" --jobs 1 --transfers 4
 	wk_worker w2 --queue "$Q" --jobs 1 --transfers 4
-	gr_wait w1
-	gr_wait w2
+	wk_exited w1
+	wk_exited w2
 	local most
 	most=$(max_at_once s.log)
 	echo "most requests at once: $most; $(wc -l <s.log) requests"
