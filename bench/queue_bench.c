@@ -1,7 +1,9 @@
 /*
  * bench/queue_bench.c -- the embedded queue under load.
  *
- *   queue_bench enqueue DB N BATCH HOSTS   queue N distinct URLs in batches;
+ *   queue_bench enqueue DB N BATCH HOSTS [PROCS]
+ *                                          queue N distinct URLs in batches, by
+ *                                          PROCS processes at once (default 1);
  *                                          prints "enqueue N SECONDS RSS_KB"
  *   queue_bench drain DB PROCS BATCH       PROCS processes claim and complete
  *                                          until the queue is empty (a fresh
@@ -81,15 +83,15 @@ static int64_t first_seed(sv_queue *q)
 	return id;
 }
 
-static int cmd_enqueue(const char *db, long n, long batch, long hosts)
+/* Queues URLs first..n-1 of the bench's URLs, batches stride apart: batch b (0, 1, ...) when b % stride == part. */
+static size_t enqueue_part(const char *db, long n, long batch, long hosts, int part, int stride)
 {
 	sv_queue *q = open_q(db);
 	int64_t seed = first_seed(q);
 	sv_queue_url *u = calloc((size_t)batch, sizeof(*u));
 	char (*buf)[128] = calloc((size_t)batch, sizeof(*buf));
-	double t0 = now_s();
 	size_t total = 0;
-	for (long i = 0; i < n; i += batch) {
+	for (long i = (long)part * batch; i < n; i += (long)stride * batch) {
 		long k = n - i < batch ? n - i : batch;
 		for (long j = 0; j < k; j++) {
 			make_url(buf[j], sizeof(buf[j]), i + j, hosts);
@@ -98,15 +100,51 @@ static int cmd_enqueue(const char *db, long n, long batch, long hosts)
 		size_t added;
 		if (sv_queue_enqueue(q, u, (size_t)k, &added) != 0) {
 			fprintf(stderr, "queue_bench: %s\n", sv_error_last());
-			return 1;
+			exit(1);
 		}
 		total += added;
 	}
-	double t = now_s() - t0;
-	printf("enqueue %zu %.3f %ld\n", total, t, rss_kb(RUSAGE_SELF));
 	free(u);
 	free(buf);
 	sv_queue_close(q);
+	return total;
+}
+
+/* PROCS processes queue the N URLs together (batch b by process b % PROCS), as fetchers of a crawl do. */
+static int cmd_enqueue(const char *db, long n, long batch, long hosts, int procs)
+{
+	if (procs > 1) { /* the seed row made once, before the processes look it up */
+		sv_queue *q = open_q(db);
+		first_seed(q);
+		sv_queue_close(q);
+	}
+	double t0 = now_s();
+	size_t total = 0;
+	if (procs <= 1) {
+		total = enqueue_part(db, n, batch, hosts, 0, 1);
+	} else {
+		_Atomic long *added = mmap(NULL, sizeof(*added), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		int bad = 0;
+		if (added == MAP_FAILED)
+			return 1;
+		atomic_store(added, 0);
+		for (int p = 0; p < procs; p++) {
+			pid_t pid = fork();
+			if (pid == 0) {
+				atomic_fetch_add(added, (long)enqueue_part(db, n, batch, hosts, p, procs));
+				_exit(0);
+			}
+			if (pid < 0)
+				return 1;
+		}
+		for (int st; wait(&st) > 0;)
+			bad |= !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+		if (bad)
+			return 1;
+		total = (size_t)atomic_load(added);
+	}
+	double t = now_s() - t0;
+	printf("enqueue %zu %.3f %ld\n", total, t, procs <= 1 ? rss_kb(RUSAGE_SELF) : rss_kb(RUSAGE_CHILDREN));
 	return total == (size_t)n || total == (size_t)n - 1 ? 0 : 1;
 }
 
@@ -208,8 +246,8 @@ static int cmd_drain(const char *db, int procs, long batch)
 
 int main(int argc, char **argv)
 {
-	if (argc == 6 && !strcmp(argv[1], "enqueue"))
-		return cmd_enqueue(argv[2], atol(argv[3]), atol(argv[4]), atol(argv[5]));
+	if ((argc == 6 || argc == 7) && !strcmp(argv[1], "enqueue"))
+		return cmd_enqueue(argv[2], atol(argv[3]), atol(argv[4]), atol(argv[5]), argc == 7 ? atoi(argv[6]) : 1);
 	if (argc == 5 && !strcmp(argv[1], "drain"))
 		return cmd_drain(argv[2], atoi(argv[3]), atol(argv[4]));
 	if (argc == 4 && !strcmp(argv[1], "urls")) {
@@ -220,6 +258,6 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
-	fputs("usage: queue_bench enqueue DB N BATCH HOSTS | drain DB PROCS BATCH | urls N HOSTS\n", stderr);
+	fputs("usage: queue_bench enqueue DB N BATCH HOSTS [PROCS] | drain DB PROCS BATCH | urls N HOSTS\n", stderr);
 	return 2;
 }

@@ -308,7 +308,7 @@ static const char PG_FUNCTIONS[] =
 	 * statement for the whole batch; returns how many were added. */
 	"CREATE FUNCTION salvage.enqueue(p_urls text[], p_hosts text[], p_seeds bigint[], p_depths int[],"
 	" p_kinds text[], p_vias text[], p_redirects int[]) RETURNS bigint LANGUAGE plpgsql AS $$\n"
-	"DECLARE v_h bigint[]; v_s bigint[]; v_n bigint; v_bad bigint;\n"
+	"DECLARE v_h bigint[]; v_s bigint[]; v_c bigint[]; v_n bigint; v_bad bigint; v_capped boolean;\n"
 	"BEGIN\n"
 	" IF coalesce(cardinality(p_urls), 0) = 0 THEN RETURN 0; END IF;\n"
 	" SELECT t.s INTO v_bad FROM (SELECT DISTINCT s FROM unnest(p_seeds) s) t"
@@ -317,10 +317,24 @@ static const char PG_FUNCTIONS[] =
 	/* Rows with a cap are locked, so that two batches never pass it together. */
 	" PERFORM 1 FROM salvage.seeds x WHERE x.id IN (SELECT DISTINCT unnest(p_seeds)) AND x.max_urls >= 0"
 	"  ORDER BY x.id FOR UPDATE;\n"
+	" v_capped := FOUND;\n"
 	" INSERT INTO salvage.hosts(host) SELECT DISTINCT h FROM unnest(p_hosts) h"
 	"  WHERE NOT EXISTS (SELECT 1 FROM salvage.hosts x WHERE x.host = h) ORDER BY h ON CONFLICT (host) DO NOTHING;\n"
-	/* URLs already queued are skipped by ON CONFLICT (an index probe each);
-	 * only rows of a row with a cap look them up first, one probe each
+	/* URLs already queued are skipped by ON CONFLICT (an index probe each).
+	 * Without a capped row in the batch (the usual case), one pass: */
+	" IF NOT v_capped THEN\n"
+	" WITH ins AS (INSERT INTO salvage.urls(url, host, seed, depth, kind, via, redirects)"
+	"   SELECT t.url, h.id, t.seed, t.depth, t.kind, t.via, t.redirects FROM unnest(p_urls, p_hosts, p_seeds,"
+	"   p_depths, p_kinds, p_vias, p_redirects) WITH ORDINALITY t(url, host, seed, depth, kind, via, redirects, ord)"
+	"   JOIN salvage.hosts h ON h.host = t.host"
+	"   ORDER BY t.ord ON CONFLICT ((md5(url)::uuid)) DO NOTHING RETURNING id, host, seed, kind),"
+	"  w AS (INSERT INTO salvage.work(id, host, seed, priority)"
+	"   SELECT i.id, i.host, i.seed, s.priority::bigint * 2 + (i.kind = 'dataset')::int"
+	"   FROM ins i JOIN salvage.seeds s ON s.id = i.seed RETURNING host, seed)"
+	" SELECT array_agg(host), array_agg(seed), array_agg(c), sum(c) INTO v_h, v_s, v_c, v_n"
+	"  FROM (SELECT host, seed, count(*) c FROM w GROUP BY host, seed) g;\n"
+	" ELSE\n"
+	/* Rows of a row with a cap look their URLs up first, one probe each
 	 * (LATERAL ... LIMIT 1: never a scan of urls), to count what they add. */
 	" WITH inp AS (SELECT t.*, s.priority AS sprio, s.max_urls, s.queued_total FROM unnest(p_urls, p_hosts, p_seeds,"
 	"   p_depths, p_kinds, p_vias, p_redirects) WITH ORDINALITY t(url, host, seed, depth, kind, via, redirects, ord)"
@@ -338,15 +352,17 @@ static const char PG_FUNCTIONS[] =
 	"  w AS (INSERT INTO salvage.work(id, host, seed, priority)"
 	"   SELECT i.id, i.host, i.seed, s.priority::bigint * 2 + (i.kind = 'dataset')::int"
 	"   FROM ins i JOIN salvage.seeds s ON s.id = i.seed RETURNING host, seed)"
-	" SELECT array_agg(host), array_agg(seed), count(*) INTO v_h, v_s, v_n FROM w;\n"
-	" IF v_n = 0 THEN RETURN 0; END IF;\n"
+	" SELECT array_agg(host), array_agg(seed), array_agg(c), sum(c) INTO v_h, v_s, v_c, v_n"
+	"  FROM (SELECT host, seed, count(*) c FROM w GROUP BY host, seed) g;\n"
+	" END IF;\n"
+	" IF coalesce(v_n, 0) = 0 THEN RETURN 0; END IF;\n"
 	" PERFORM 1 FROM salvage.hosts h WHERE h.id IN (SELECT DISTINCT unnest(v_h)) ORDER BY h.id FOR UPDATE;\n"
 	" UPDATE salvage.hosts h SET queued = h.queued + x.c, priority = greatest(h.priority, x.p),"
 	"  delay_ms = greatest(h.delay_ms, x.d)"
-	"  FROM (SELECT t.h, count(*) c, max(s.priority) p, max(s.delay_ms) d FROM unnest(v_h, v_s) t(h, s)"
+	"  FROM (SELECT t.h, sum(t.c) c, max(s.priority) p, max(s.delay_ms) d FROM unnest(v_h, v_s, v_c) t(h, s, c)"
 	"   JOIN salvage.seeds s ON s.id = t.s GROUP BY t.h) x WHERE h.id = x.h;\n"
 	" UPDATE salvage.seeds s SET queued_total = s.queued_total + x.c"
-	"  FROM (SELECT t.s, count(*) c FROM unnest(v_s) t(s) GROUP BY t.s) x WHERE s.id = x.s;\n"
+	"  FROM (SELECT t.s, sum(t.c) c FROM unnest(v_s, v_c) t(s, c) GROUP BY t.s) x WHERE s.id = x.s;\n"
 	" PERFORM pg_notify('salvage_work', '');\n"
 	" RETURN v_n;\n"
 	"END$$;"
