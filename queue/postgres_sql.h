@@ -454,7 +454,16 @@ static const char PG_FUNCTIONS[] =
 	" PERFORM salvage.own_node(p_node);\n"
 	" IF coalesce(cardinality(p_freed), 0) > 0 THEN PERFORM salvage.give_back(p_node, p_freed, false); END IF;\n"
 	" PERFORM salvage.seen(p_node, v_now);\n"
-	" PERFORM salvage.expire(v_now, p_max_expiries);\n"
+	/* Expired leases are looked for at most once a second per session (the
+	 * test clock, p_now, looks every time): the probe steps over the index
+	 * entries of ended leases until vacuum takes them, which at bench rates
+	 * (40,000 URLs/s) doubled its cost over 1,000,000 URLs. A lease is at
+	 * least 3 s; it comes back at most a second later than it ends. */
+	" IF p_now IS NOT NULL OR coalesce(current_setting('salvage.expire_next_ms', true), '') = ''"
+	"  OR current_setting('salvage.expire_next_ms', true)::bigint <= v_now THEN\n"
+	"  PERFORM set_config('salvage.expire_next_ms', (v_now + 1000)::text, false);\n"
+	"  PERFORM salvage.expire(v_now, p_max_expiries);\n"
+	" END IF;\n"
 	" WITH ready AS (SELECT x.id, x.inflight, x.queued, x.priority, x.next_ms, x.robots_ms IS NULL AS unknown,"
 	"   greatest(x.delay_ms, x.crawl_delay_ms, p_delay) AS delay FROM salvage.hosts x"
 	"   WHERE x.queued > 0 AND x.next_ms <= v_now AND x.cooldown_ms <= v_now AND x.inflight < p_cap"

@@ -1613,6 +1613,34 @@ Test(queue_postgres, wait_wakes_on_new_work)
 	cr_assert_geq(took, 300);
 }
 
+/* On the server's clock (no test clock), a claim looks for expired leases at
+ * most once a second per connection: an expired lease still comes back to
+ * the next claimer, at most about a second after it ended, never before. */
+Test(queue_postgres, expired_leases_come_back_on_the_real_clock)
+{
+	const char *u[] = {"http://a.example/"};
+	sv_queue_item *it;
+	struct timespec t0;
+	pg_newdb(location, sizeof(location));
+	q = open_queue(0, 4, 0);
+	add_rows("s", u, NULL, 1, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_eq(claim("n1:1:0", 10, 1500, &it), 1);
+	sv_queue_items_free(it, 1);
+	double back = -1;
+	while (elapsed_ms(&t0) < 6000) {
+		size_t n = claim("n2:1:0", 10, 60000, &it);
+		sv_queue_items_free(it, n);
+		if (n == 1) {
+			back = elapsed_ms(&t0);
+			break;
+		}
+		usleep(50000);
+	}
+	cr_assert_geq(back, 1500, "the lease came back before it ended (%.0f ms) or never", back);
+	cr_assert_lt(back, 1500 + 1000 + 500, "the lease came back %.0f ms after it was taken", back);
+}
+
 /* ---- crawl settings and worker roles ---- */
 
 /* The coordinator's politeness, kept in the queue for every worker and read by a new handle. */
