@@ -6,9 +6,12 @@
  *
  * What must stay true:
  * - a write the crawl must not lose (enqueue, complete, release, free_slots,
- *   host_set_robots, host_cooldown, host_robots_failed, landing_add) is in
- *   the outbox file, synced, before the call returns 0; it leaves the file
- *   only once the inner queue has taken it (returned 0);
+ *   host_set_robots, host_cooldown, host_robots_failed, landing_add) has
+ *   been taken by the inner queue (it returned 0) or is in the outbox file,
+ *   synced, before the call returns 0; it leaves the file only once the
+ *   inner queue has taken it. A write goes to the inner queue directly only
+ *   while it answers and none of this handle's entries waits in the file;
+ *   found unreachable then, it is kept;
  * - the entries of one process reach the inner queue in the order they were
  *   made, each under the lease holder name it was made with, so the inner
  *   queue's lease check (an outcome only from the holder) decides;

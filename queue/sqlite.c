@@ -122,6 +122,8 @@ enum {
 	ST_HOSTS_READY,
 	ST_HOST_URLS,
 	ST_HOST_NODE_SLOTS,
+	ST_HOST_MACHINE_SLOTS,
+	ST_NODES_LIVE,
 	ST_HOST_NEXT_QUEUED,
 	ST_URL_LEASE,
 	ST_HOST_CLAIMED,
@@ -168,6 +170,9 @@ static const char *const SQL[ST_COUNT] = {
 			 " WHERE host = ?1 AND state = 0 AND not_before_ms <= ?2"
 			 " ORDER BY priority DESC, id LIMIT ?3",
 	[ST_HOST_NODE_SLOTS] = "SELECT count(*) FROM urls WHERE host = ?1 AND node = ?2 AND slot = 1",
+	[ST_HOST_MACHINE_SLOTS] = "SELECT count(*) FROM urls WHERE host = ?1 AND slot = 1"
+				  " AND (node = ?2 OR substr(node, 1, length(?2) + 1) = ?2 || ':')",
+	[ST_NODES_LIVE] = "SELECT count(*) FROM nodes WHERE last_ms >= ?1",
 	[ST_HOST_NEXT_QUEUED] = "SELECT min(not_before_ms), count(*) FROM urls WHERE host = ?1 AND state = 0",
 	[ST_URL_LEASE] = "UPDATE urls SET state = 1, node = ?2, lease_ms = ?3, slot = 1 WHERE id = ?1",
 	[ST_HOST_CLAIMED] = "UPDATE hosts SET inflight = inflight + ?2, queued = queued - ?2, next_ms = ?3"
@@ -925,6 +930,17 @@ static int claim_locked(sv_queue *q, const char *node, size_t max, int lease_ms,
 	}
 	sqlite3_reset(st);
 
+	/* Machines share a host's slots (as in queue/postgres_sql.h's claim):
+	 * with several nodes seen within a lease, a node holds at most its share
+	 * of the cap at a host; alone, it may take them all. */
+	int64_t share = 0;
+	st = stmt(s, ST_NODES_LIVE);
+	sqlite3_bind_int64(st, 1, now - (lease_ms > 1000 ? lease_ms : 1000));
+	int64_t live = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 1;
+	sqlite3_reset(st);
+	if (live > 1)
+		share = (q->opts.host_max_inflight + live - 1) / live;
+
 	for (size_t h = 0; h < nh && rc == 0 && *n < max; h++) {
 		/* With a delay, one request per host per delay; without, up to the cap. */
 		int64_t room = hosts[h].delay_ms > 0 ? 1 : q->opts.host_max_inflight - hosts[h].inflight;
@@ -948,6 +964,17 @@ static int claim_locked(sv_queue *q, const char *node, size_t max, int lease_ms,
 				room = q->opts.host_node_max - mine;
 			if (room <= 0)
 				continue; /* this claimer has its share; the host is not asleep */
+		}
+		if (share > 0 && room > 0) {
+			st = stmt(s, ST_HOST_MACHINE_SLOTS);
+			sqlite3_bind_int64(st, 1, hosts[h].id);
+			bind_node(st, 2, node);
+			int64_t ours = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+			sqlite3_reset(st);
+			if (room > share - ours)
+				room = share - ours;
+			if (room <= 0)
+				continue; /* this node has its share */
 		}
 		size_t got = 0;
 		st = stmt(s, ST_HOST_URLS);

@@ -558,6 +558,8 @@ QUEUE_TEST(node_stats_count_per_node)
 	sv_queue_node_stats *rows;
 	size_t n;
 	sv_queue_item *a, *b, *c;
+	sv_queue_close(q);
+	q = open_queue(1, 8, 0); /* a cap of 8: two nodes' shares of 4 hold what they claim here */
 	int64_t seed = add_rows("s", u, NULL, 1, NULL);
 	enqueue_fmt(seed, "http://a.example/p%d", 0, 5, SV_KIND_PAGE);
 	cr_assert_eq(sv_queue_nodes(q, &rows, &n), 0, "%s", sv_error_last());
@@ -591,6 +593,34 @@ QUEUE_TEST(node_stats_count_per_node)
 	sv_queue_items_free(a, 3);
 	sv_queue_items_free(b, 1);
 	sv_queue_items_free(c, 2);
+}
+
+/* Nodes (machines) share a host's slots: alone, a node may take the whole
+ * cap; with another node seen within a lease, each holds at most its share
+ * (the cap divided among them, rounded up); once the other is gone (not
+ * seen for a lease), the whole cap again. */
+QUEUE_TEST(nodes_share_a_hosts_slots)
+{
+	const char *u[] = {"http://a.example/"};
+	sv_queue_item *a, *b, *none;
+	int64_t seed = add_rows("s", u, NULL, 1, NULL);
+	enqueue_fmt(seed, "http://a.example/p%d", 0, 20, SV_KIND_PAGE);
+	cr_assert_eq(claim("a:1:0", 10, 60000, &a), 4, "alone: the whole cap of 4");
+	cr_assert_eq(claim("b:1:0", 10, 60000, &none), 0, "the cap is full");
+	sv_queue_items_free(none, 0);
+	complete_all("a:1:0", a, 4, SV_OUTCOME_DONE, 4);
+	sv_queue_items_free(a, 4);
+	cr_assert_eq(claim("a:1:0", 10, 60000, &a), 2, "with b seen: a's share, 2 of 4");
+	cr_assert_eq(claim("a:2:0", 10, 60000, &none), 0, "another fetcher of a: still a's share");
+	sv_queue_items_free(none, 0);
+	cr_assert_eq(claim("b:1:0", 10, 60000, &b), 2, "b's share");
+	complete_all("a:1:0", a, 2, SV_OUTCOME_DONE, 2);
+	complete_all("b:1:0", b, 2, SV_OUTCOME_DONE, 2);
+	sv_queue_items_free(a, 2);
+	sv_queue_items_free(b, 2);
+	fake_now += 61000; /* b not seen for longer than a lease */
+	cr_assert_eq(claim("a:1:0", 10, 60000, &a), 4, "b gone: the whole cap again");
+	sv_queue_items_free(a, 4);
 }
 
 QUEUE_TEST(renew_keeps_the_lease)
@@ -1051,17 +1081,18 @@ QUEUE_TEST(robots_first_leases_one_url_of_an_unknown_host)
 	int64_t seed = add_rows("s", u, NULL, 1, NULL);
 	enqueue_fmt(seed, "http://a.example/p%d", 0, 5, SV_KIND_PAGE);
 	sv_queue_set_robots_first(q, 1);
-	cr_assert_eq(claim("n", 10, 60000, &it), 1, "robots.txt unknown: one URL, to ask for it");
+	/* Two fetchers of one node (several nodes would share the cap). */
+	cr_assert_eq(claim("n:1:0", 10, 60000, &it), 1, "robots.txt unknown: one URL, to ask for it");
 	sv_queue_item *none;
-	cr_assert_eq(claim("m", 10, 60000, &none), 0, "and no other while it is out");
+	cr_assert_eq(claim("n:2:0", 10, 60000, &none), 0, "and no other while it is out");
 	sv_queue_items_free(none, 0);
 	size_t freed;
-	cr_assert_eq(sv_queue_claim(q, "n", &it[0].id, 1, 10, 60000, &none, &freed), 0);
+	cr_assert_eq(sv_queue_claim(q, "n:1:0", &it[0].id, 1, 10, 60000, &none, &freed), 0);
 	cr_assert_eq(freed, 0, "nor once its transfer ended, while its rules are not kept");
 	sv_queue_items_free(none, 0);
 	cr_assert_eq(sv_queue_host_set_robots(q, "a.example", "User-agent: *\n", 200, -1), 0);
 	sv_queue_item *more;
-	cr_assert_eq(claim("m", 10, 60000, &more), 4, "rules known: up to the host cap");
+	cr_assert_eq(claim("n:2:0", 10, 60000, &more), 4, "rules known: up to the host cap");
 	sv_queue_items_free(more, 4);
 	sv_queue_items_free(it, 1);
 }
