@@ -465,20 +465,26 @@ static const char PG_FUNCTIONS[] =
 	"  PERFORM set_config('salvage.expire_next_ms', (v_now + 1000)::text, false);\n"
 	"  PERFORM salvage.expire(v_now, p_max_expiries);\n"
 	" END IF;\n"
-	/* Machines share a host's slots: with several nodes seen within a lease,
-	 * one node holds at most its share of the cap at a host, so that one
-	 * worker (on a slow link, say) never takes every slot of a site while
-	 * the others wait. Alone, a node may take them all. */
+	/* Machines share a host's slots when hosts are scarce (fewer ready than
+	 * the batch asks for: a crawl of one big site, say): with several nodes
+	 * seen within a lease, one node then holds at most its share of the cap
+	 * at a host, so that one worker (on a slow link, say) never takes every
+	 * slot of a site while the others wait. Alone, a node may take them all;
+	 * with hosts enough for everyone, each claim takes whole hosts (a share
+	 * of 1 slot per host for each of 4 nodes cost half the bench's drain:
+	 * four times the host rows locked and updated per claim). */
 	" SELECT count(*) INTO v_nodes FROM salvage.nodes n WHERE n.last_ms >= v_now - greatest(p_lease, 1000);\n"
 	" v_share := CASE WHEN v_nodes > 1 THEN (p_cap + v_nodes - 1) / v_nodes ELSE 0 END;\n"
+
 	" WITH ready AS (SELECT x.id, x.inflight, x.queued, x.priority, x.next_ms, x.robots_ms IS NULL AS unknown,"
 	"   greatest(x.delay_ms, x.crawl_delay_ms, p_delay) AS delay FROM salvage.hosts x"
 	"   WHERE x.queued > 0 AND x.next_ms <= v_now AND x.cooldown_ms <= v_now AND x.inflight < p_cap"
 	"   AND NOT x.robots_held AND x.robots_claim_ms <= v_now"
 	"   ORDER BY x.priority DESC, x.next_ms LIMIT p_max FOR UPDATE SKIP LOCKED),"
+	"  scarce AS (SELECT v_share > 0 AND count(*) < p_max AS yes FROM ready),"
 	"  mine AS (SELECT w.host, count(*) FILTER (WHERE w.node = p_node) AS c,"
 	"   count(*) FILTER (WHERE split_part(w.node, ':', 1) = split_part(p_node, ':', 1)) AS cn"
-	"   FROM salvage.work w WHERE (p_node_max > 0 OR v_share > 0) AND w.slot"
+	"   FROM salvage.work w WHERE (p_node_max > 0 OR (SELECT yes FROM scarce)) AND w.slot"
 	"   AND w.host IN (SELECT id FROM ready) GROUP BY w.host),"
 	/* With a delay, one request per host per delay; without, up to the cap;
 	 * robots.txt unknown (robots_first): one URL, and none while it is out. */
@@ -488,7 +494,7 @@ static const char PG_FUNCTIONS[] =
 	"   FROM ready r LEFT JOIN mine m ON m.host = r.id),"
 	"  roomy AS (SELECT b.*, least(b.queued, CASE WHEN p_node_max > 0 AND b.delay <= 0"
 	"   THEN least(b.room0, p_node_max - b.mine) ELSE b.room0 END,"
-	"   CASE WHEN v_share > 0 THEN v_share - b.mine_node ELSE b.room0 END) AS room FROM base b),"
+	"   CASE WHEN (SELECT yes FROM scarce) THEN v_share - b.mine_node ELSE b.room0 END) AS room FROM base b),"
 	"  served AS (SELECT r.*, sum(r.room) OVER (ORDER BY r.ord) - r.room AS before FROM roomy r WHERE r.room > 0)"
 	" SELECT array_agg(id ORDER BY ord), array_agg(room ORDER BY ord), array_agg(unknown ORDER BY ord),"
 	"  array_agg(delay ORDER BY ord) INTO v_h, v_room, v_unknown, v_delay FROM served WHERE before < p_max;\n"

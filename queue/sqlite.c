@@ -930,15 +930,16 @@ static int claim_locked(sv_queue *q, const char *node, size_t max, int lease_ms,
 	}
 	sqlite3_reset(st);
 
-	/* Machines share a host's slots (as in queue/postgres_sql.h's claim):
-	 * with several nodes seen within a lease, a node holds at most its share
-	 * of the cap at a host; alone, it may take them all. */
+	/* Machines share a host's slots when hosts are scarce (fewer ready than
+	 * the batch asks for), as in queue/postgres_sql.h's claim: with several
+	 * nodes seen within a lease, a node holds at most its share of the cap
+	 * at a host; alone, or with hosts enough, it may take them all. */
 	int64_t share = 0;
 	st = stmt(s, ST_NODES_LIVE);
 	sqlite3_bind_int64(st, 1, now - (lease_ms > 1000 ? lease_ms : 1000));
 	int64_t live = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 1;
 	sqlite3_reset(st);
-	if (live > 1)
+	if (live > 1 && nh < max)
 		share = (q->opts.host_max_inflight + live - 1) / live;
 
 	for (size_t h = 0; h < nh && rc == 0 && *n < max; h++) {
