@@ -465,8 +465,9 @@ static const char PG_FUNCTIONS[] =
 	"  PERFORM set_config('salvage.expire_next_ms', (v_now + 1000)::text, false);\n"
 	"  PERFORM salvage.expire(v_now, p_max_expiries);\n"
 	" END IF;\n"
-	/* Machines share a host's slots when hosts are scarce (fewer ready than
-	 * the batch asks for: a crawl of one big site, say): with several nodes
+	/* Machines share a host's slots when hosts are scarce (fewer with queued
+	 * URLs than the batch asks for: a crawl of one big site, say; counted
+	 * without their locks, which claims at once would skip): with several nodes
 	 * seen within a lease, one node then holds at most its share of the cap
 	 * at a host, so that one worker (on a slow link, say) never takes every
 	 * slot of a site while the others wait. Alone, a node may take them all;
@@ -481,7 +482,8 @@ static const char PG_FUNCTIONS[] =
 	"   WHERE x.queued > 0 AND x.next_ms <= v_now AND x.cooldown_ms <= v_now AND x.inflight < p_cap"
 	"   AND NOT x.robots_held AND x.robots_claim_ms <= v_now"
 	"   ORDER BY x.priority DESC, x.next_ms LIMIT p_max FOR UPDATE SKIP LOCKED),"
-	"  scarce AS (SELECT v_share > 0 AND count(*) < p_max AS yes FROM ready),"
+	"  scarce AS (SELECT CASE WHEN v_share > 0 THEN (SELECT count(*) FROM (SELECT 1 FROM salvage.hosts x"
+	"   WHERE x.queued > 0 LIMIT p_max) t) < p_max ELSE false END AS yes),"
 	"  mine AS (SELECT w.host, count(*) FILTER (WHERE w.node = p_node) AS c,"
 	"   count(*) FILTER (WHERE split_part(w.node, ':', 1) = split_part(p_node, ':', 1)) AS cn"
 	"   FROM salvage.work w WHERE (p_node_max > 0 OR (SELECT yes FROM scarce)) AND w.slot"
