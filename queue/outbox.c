@@ -302,15 +302,12 @@ static int deliver_complete(outbox *b, sv_queue *q, const char *holder, json_t *
 	return rc;
 }
 
-/* Hands one entry to the inner queue. */
-static int deliver_one(outbox *b, sv_queue *q, const char *op, const char *holder, const char *text)
+/* Hands one write (its arguments j, borrowed) to the inner queue. */
+static int deliver_one(outbox *b, sv_queue *q, const char *op, const char *holder, json_t *j)
 {
-	json_t *j = json_loads(text, 0, NULL);
 	int64_t *ids = NULL;
 	size_t n;
 	int rc;
-	if (!j)
-		return sv_error_set(SV_ECORRUPT, "outbox '%s': an entry that is not JSON (%s)", b->path, op);
 	if (!strcmp(op, "enqueue"))
 		rc = deliver_enqueue(b, q, j);
 	else if (!strcmp(op, "complete"))
@@ -333,6 +330,16 @@ static int deliver_one(outbox *b, sv_queue *q, const char *op, const char *holde
 		rc = CALL(b, q, sv_queue_landing_add(b->inner, int_of(j, "seed"), str_or_null(j, "url")));
 	else
 		rc = sv_error_set(SV_ECORRUPT, "outbox '%s': unknown entry '%s'", b->path, op);
+	return rc;
+}
+
+/* Hands one kept entry (its arguments as JSON text) to the inner queue. */
+static int deliver_kept(outbox *b, sv_queue *q, const char *op, const char *holder, const char *text)
+{
+	json_t *j = json_loads(text, 0, NULL);
+	if (!j)
+		return sv_error_set(SV_ECORRUPT, "outbox '%s': an entry that is not JSON (%s)", b->path, op);
+	int rc = deliver_one(b, q, op, holder, j);
 	json_decref(j);
 	return rc;
 }
@@ -384,7 +391,7 @@ static int deliver(outbox *b, sv_queue *q)
 		sqlite3_bind_int(st, 2, BATCH);
 		while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
 			seen++;
-			rc = deliver_one(b, q, (const char *)sqlite3_column_text(st, 1),
+			rc = deliver_kept(b, q, (const char *)sqlite3_column_text(st, 1),
 					 (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3));
 			if (rc == 0)
 				done[ndone++] = sqlite3_column_int64(st, 0);
@@ -414,13 +421,7 @@ static int write_op(sv_queue *q, const char *op, const char *holder, json_t *bod
 	outbox *b = impl(q);
 	int rc;
 	if (body && b->entries == 0 && !b->down_since_ms && !switched_off(b)) {
-		char *text = json_dumps(body, JSON_COMPACT);
-		if (!text) {
-			json_decref(body);
-			return sv_error_set(SV_EIO, "out of memory");
-		}
-		rc = deliver_one(b, q, op, holder, text);
-		free(text);
+		rc = deliver_one(b, q, op, holder, body);
 		if (rc != SV_EUNREACHABLE) {
 			json_decref(body);
 			return rc;
