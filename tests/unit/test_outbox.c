@@ -17,6 +17,7 @@
 #include "../../queue/backend.h"
 #include "../../queue/outbox.h"
 
+#include <sqlite3.h>
 #include <sys/wait.h>
 
 static char dir[4096], queue_path[4200], outbox_path[4200];
@@ -334,6 +335,67 @@ Test(outbox, writes_while_down_are_kept_and_delivered_in_order)
 	cr_assert_eq(sv_queue_host_get(real, "a.example", &h), 0);
 	cr_assert_not_null(h.robots, "robots.txt rules kept while down reached the queue");
 	sv_queue_host_clear(&h);
+	sv_queue_close(q);
+}
+
+/* One number from the outbox file, read by the test itself. */
+static int outbox_count(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n = -1;
+	cr_assert_eq(sqlite3_open_v2(outbox_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			n = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	cr_assert_geq(n, 0, "cannot read %s", outbox_path);
+	return n;
+}
+
+/* Entries in the outbox now. */
+static int kept_entries(void)
+{
+	return outbox_count("SELECT count(*) FROM outbox");
+}
+
+/* Entries ever kept (removed ones included: seq is AUTOINCREMENT). */
+static int ever_kept(void)
+{
+	return outbox_count("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)");
+}
+
+/* While the inner queue answers and nothing waits, a write goes straight to it:
+ * the outbox file keeps nothing. Once a
+ * write was kept, those after it are kept behind it until it is delivered. */
+Test(outbox, writes_go_straight_while_the_queue_answers)
+{
+	int64_t seed = one_row();
+	sv_queue *q = open_outbox();
+	sv_queue_url one = {"http://a.example/p1", seed, 1, SV_KIND_PAGE, "http://a.example/", 0};
+	size_t added;
+	cr_assert_eq(sv_queue_enqueue(q, &one, 1, &added), 0, "%s", sv_error_last());
+	cr_assert_eq(totals().queued, 2, "in the shared queue at once");
+	cr_assert_eq(ever_kept(), 0, "nothing kept while the queue answers");
+
+	down = 1;
+	one.url = "http://a.example/p2";
+	cr_assert_eq(sv_queue_enqueue(q, &one, 1, &added), 0, "%s", sv_error_last());
+	cr_assert_eq(kept_entries(), 1, "found unreachable: kept");
+	down = 0;
+	one.url = "http://a.example/p3";
+	cr_assert_eq(sv_queue_enqueue(q, &one, 1, &added), 0, "%s", sv_error_last());
+	cr_assert_eq(kept_entries(), 2, "within the backoff: kept behind the first");
+	cr_assert_eq(totals().queued, 2);
+	past_backoff();
+	one.url = "http://a.example/p4";
+	cr_assert_eq(sv_queue_enqueue(q, &one, 1, &added), 0, "%s", sv_error_last());
+	cr_assert_eq(kept_entries(), 0, "delivered in order once the queue answers");
+	cr_assert_eq(ever_kept(), 3, "the one found unreachable and the two behind it");
+	cr_assert_eq(totals().queued, 5);
+	cr_assert_str_eq(oplog, "enqueue enqueue enqueue enqueue ");
 	sv_queue_close(q);
 }
 
