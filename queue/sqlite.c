@@ -124,6 +124,7 @@ enum {
 	ST_HOST_NODE_SLOTS,
 	ST_HOST_MACHINE_SLOTS,
 	ST_NODES_LIVE,
+	ST_HOSTS_QUEUED,
 	ST_HOST_NEXT_QUEUED,
 	ST_URL_LEASE,
 	ST_HOST_CLAIMED,
@@ -173,6 +174,7 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_HOST_MACHINE_SLOTS] = "SELECT count(*) FROM urls WHERE host = ?1 AND slot = 1"
 				  " AND (node = ?2 OR substr(node, 1, length(?2) + 1) = ?2 || ':')",
 	[ST_NODES_LIVE] = "SELECT count(*) FROM nodes WHERE last_ms >= ?1",
+	[ST_HOSTS_QUEUED] = "SELECT count(*) FROM (SELECT 1 FROM hosts WHERE queued > 0 LIMIT ?1)",
 	[ST_HOST_NEXT_QUEUED] = "SELECT min(not_before_ms), count(*) FROM urls WHERE host = ?1 AND state = 0",
 	[ST_URL_LEASE] = "UPDATE urls SET state = 1, node = ?2, lease_ms = ?3, slot = 1 WHERE id = ?1",
 	[ST_HOST_CLAIMED] = "UPDATE hosts SET inflight = inflight + ?2, queued = queued - ?2, next_ms = ?3"
@@ -930,17 +932,26 @@ static int claim_locked(sv_queue *q, const char *node, size_t max, int lease_ms,
 	}
 	sqlite3_reset(st);
 
-	/* Machines share a host's slots when hosts are scarce (fewer ready than
-	 * the batch asks for), as in queue/postgres_sql.h's claim: with several
-	 * nodes seen within a lease, a node holds at most its share of the cap
-	 * at a host; alone, or with hosts enough, it may take them all. */
+	/* Machines share a host's slots when hosts are scarce (fewer with queued
+	 * URLs than the batch asks for; fewer ready implies nothing), as in
+	 * queue/postgres_sql.h's claim: with several nodes seen within a lease, a
+	 * node holds at most its share of the cap at a host; alone, or with hosts
+	 * enough, it may take them all. */
 	int64_t share = 0;
-	st = stmt(s, ST_NODES_LIVE);
-	sqlite3_bind_int64(st, 1, now - (lease_ms > 1000 ? lease_ms : 1000));
-	int64_t live = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 1;
-	sqlite3_reset(st);
-	if (live > 1 && nh < max)
-		share = (q->opts.host_max_inflight + live - 1) / live;
+	if (nh < max) {
+		st = stmt(s, ST_HOSTS_QUEUED);
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+		int scarce = sqlite3_step(st) == SQLITE_ROW && (size_t)sqlite3_column_int64(st, 0) < max;
+		sqlite3_reset(st);
+		if (scarce) {
+			st = stmt(s, ST_NODES_LIVE);
+			sqlite3_bind_int64(st, 1, now - (lease_ms > 1000 ? lease_ms : 1000));
+			int64_t live = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 1;
+			sqlite3_reset(st);
+			if (live > 1)
+				share = (q->opts.host_max_inflight + live - 1) / live;
+		}
+	}
 
 	for (size_t h = 0; h < nh && rc == 0 && *n < max; h++) {
 		/* With a delay, one request per host per delay; without, up to the cap. */
