@@ -623,6 +623,27 @@ QUEUE_TEST(nodes_share_a_hosts_slots)
 	sv_queue_items_free(a, 4);
 }
 
+/* The share holds only while hosts are scarce: with as many hosts with
+ * queued URLs as the batch asks for, a node takes whole hosts even with
+ * other nodes about; with fewer, each node gets its share of each. */
+QUEUE_TEST(nodes_take_whole_hosts_when_hosts_are_plenty)
+{
+	const char *u[] = {"http://a.example/"};
+	sv_queue_item *a, *c;
+	int64_t seed = add_rows("s", u, NULL, 1, NULL);
+	enqueue_fmt(seed, "http://a.example/p%d", 0, 5, SV_KIND_PAGE);
+	enqueue_fmt(seed, "http://b.example/p%d", 0, 5, SV_KIND_PAGE);
+	const char *others[] = {"b:1:0", "c:1:0", "d:1:0"};
+	for (int i = 0; i < 3; i++) /* four nodes seen: a share would be 1 slot a host */
+		cr_assert_eq(sv_queue_renew(q, others[i], NULL, 0, 60000), 0, "%s", sv_error_last());
+	cr_assert_eq(claim("a:1:0", 2, 60000, &a), 2);
+	cr_assert_str_eq(a[0].host, a[1].host, "2 hosts with work for a batch of 2: one whole host");
+	cr_assert_eq(claim("c:1:0", 3, 60000, &c), 2, "fewer hosts than the batch: 1 slot of each");
+	cr_assert_str_neq(c[0].host, c[1].host);
+	sv_queue_items_free(a, 2);
+	sv_queue_items_free(c, 2);
+}
+
 QUEUE_TEST(renew_keeps_the_lease)
 {
 	const char *u[] = {"http://a.example/"};
