@@ -68,30 +68,21 @@ static int robots_waiting(sv_queue *q)
 	return hosts;
 }
 
-static int summary(const sv_archive *a, const char *queue_url, const char *what, int stopped, double secs)
+/* The run's summary from the queue's totals t; 1 when URLs failed or wait for a robots.txt. */
+static int summary(sv_queue *q, const sv_queue_seed_stats *t, const char *what, int stopped, double secs)
 {
-	sv_queue *q = NULL;
-	sv_queue_seed_stats *rows = NULL, t;
-	size_t n = 0;
-	int rc;
-	if ((rc = sv_archive_queue(a, queue_url, &q)) || (rc = sv_queue_stats(q, &rows, &n, &t))) {
-		sv_queue_close(q);
-		return -sv_cli_error(rc);
-	}
 	printf("%s %s after %.1f s: %lld URLs done, %.1f MB; %lld failed; %lld skipped (robots.txt); "
 	       "%lld datasets found\n",
-	       what, stopped ? "stopped" : "finished", secs, (long long)t.done, (double)t.bytes / 1e6,
-	       (long long)t.failed, (long long)t.skipped, (long long)t.datasets);
-	if (t.failed) {
+	       what, stopped ? "stopped" : "finished", secs, (long long)t->done, (double)t->bytes / 1e6,
+	       (long long)t->failed, (long long)t->skipped, (long long)t->datasets);
+	if (t->failed) {
 		printf("failures by reason:\n");
 		sv_queue_failures(q, print_reason, NULL);
 	}
 	int waiting = robots_waiting(q);
-	if (stopped || t.queued + t.leased > 0)
-		printf("%lld URLs remain: run the same command again to resume\n", (long long)(t.queued + t.leased));
-	sv_queue_stats_free(rows, n);
-	sv_queue_close(q);
-	return (t.failed > 0 || waiting) && !stopped ? 1 : 0;
+	if (stopped || t->queued + t->leased > 0)
+		printf("%lld URLs remain: run the same command again to resume\n", (long long)(t->queued + t->leased));
+	return (t->failed > 0 || waiting) && !stopped ? 1 : 0;
 }
 
 static const char *plural(int64_t n, const char *one, const char *many)
@@ -103,21 +94,11 @@ static const char *plural(int64_t n, const char *one, const char *many)
  * Rows whose URLs are all finished and that rescued nothing: no 2xx page,
  * dataset, requisite or other file, only redirects, failures, skips,
  * robots.txt and sitemaps. Each is named, and so is a run that rescued
- * nothing at all: never a success. 1 when one was found, 0 when none, or a
- * negative exit status.
+ * nothing at all: never a success. 1 when one was found, 0 when none.
  */
-static int nothing_rescued(const sv_archive *a, const char *queue_url, int stopped)
+static int nothing_rescued(const sv_queue_seed_stats *rows, size_t n, const sv_queue_seed_stats *t)
 {
-	sv_queue *q = NULL;
-	sv_queue_seed_stats *rows = NULL, t;
-	size_t n = 0;
-	int rc, found = 0;
-	if (stopped)
-		return 0;
-	if ((rc = sv_archive_queue(a, queue_url, &q)) || (rc = sv_queue_stats(q, &rows, &n, &t))) {
-		sv_queue_close(q);
-		return -sv_cli_error(rc);
-	}
+	int found = 0;
 	for (size_t i = 0; i < n; i++) {
 		const sv_queue_seed_stats *r = &rows[i];
 		int64_t other = r->done - r->redirects;
@@ -131,12 +112,10 @@ static int nothing_rescued(const sv_archive *a, const char *queue_url, int stopp
 		       (long long)r->queued, r->landing ? "; the seed lands on " : "", r->landing ? r->landing : "");
 		found = 1;
 	}
-	if (n && t.leased == 0 && t.rescued == 0 && t.done + t.failed + t.skipped + t.queued > 0) {
+	if (n && t->leased == 0 && t->rescued == 0 && t->done + t->failed + t->skipped + t->queued > 0) {
 		printf("nothing rescued in this run: no page, dataset or file was captured\n");
 		found = 1;
 	}
-	sv_queue_stats_free(rows, n);
-	sv_queue_close(q);
 	return found;
 }
 
@@ -173,18 +152,16 @@ static void on_event(void *ctx, const sv_crawl_event *e)
 
 
 /* A worker's own share of the queue's done URLs. */
-static void node_summary(const sv_archive *a, const char *queue_url)
+static void node_summary(sv_queue *q, const char *node)
 {
-	sv_queue *q = NULL;
 	sv_queue_node_stats *rows = NULL;
 	size_t n = 0;
-	if (sv_archive_queue(a, queue_url, &q) == 0 && sv_queue_nodes(q, &rows, &n) == 0)
+	if (sv_queue_nodes(q, &rows, &n) == 0)
 		for (size_t i = 0; i < n; i++)
-			if (!strcmp(rows[i].node, a->node))
-				printf("node %s: %lld URLs done, %.1f MB, on ledger branch nodes/%s\n", a->node,
-				       (long long)rows[i].done, (double)rows[i].bytes / 1e6, a->node);
+			if (!strcmp(rows[i].node, node))
+				printf("node %s: %lld URLs done, %.1f MB, on ledger branch nodes/%s\n", node,
+				       (long long)rows[i].done, (double)rows[i].bytes / 1e6, node);
 	sv_queue_node_stats_free(rows, n);
-	sv_queue_close(q);
 }
 
 int sv_cli_fetch_option(const sv_command *cmd, int argc, char **argv, int *i, sv_crawl_options *co, int *rc)
@@ -236,14 +213,20 @@ int sv_cli_fetch(const sv_archive *a, sv_crawl_options *co, const char *what)
 		sv_cli_progress_clear();
 	if (rc)
 		return sv_cli_error(rc);
-	rc = summary(a, co->queue_url, what, res.stopped, sv_cli_meter_seconds(&w.meter));
-	if (rc >= 0) {
-		int none = nothing_rescued(a, co->queue_url, res.stopped);
-		rc = none < 0 ? none : none ? 1 : rc;
+	/* One read of the queue for the summary, the rows that rescued nothing and the node's share. */
+	sv_queue *q = NULL;
+	sv_queue_seed_stats *rows = NULL, t;
+	size_t n = 0;
+	if ((rc = sv_archive_queue(a, co->queue_url, &q)) || (rc = sv_queue_stats(q, &rows, &n, &t))) {
+		sv_queue_close(q);
+		return sv_cli_error(rc);
 	}
+	rc = summary(q, &t, what, res.stopped, sv_cli_meter_seconds(&w.meter));
+	if (!res.stopped && nothing_rescued(rows, n, &t))
+		rc = 1;
 	if (co->branch)
-		node_summary(a, co->queue_url);
-	if (rc < 0)
-		return -rc;
+		node_summary(q, a->node);
+	sv_queue_stats_free(rows, n);
+	sv_queue_close(q);
 	return res.failed_fetchers ? 3 : rc;
 }
