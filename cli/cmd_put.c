@@ -98,7 +98,10 @@ static char *manual_record(const char *url, const char *note, const char *file, 
 			   const char *machine, char ts[SV_RFC3339_LEN])
 {
 	sv_capture c = SV_CAPTURE_INIT;
-	char *s = NULL;
+	char *s = NULL, id[SV_CAPTURE_ID_LEN];
+	if (sv_capture_new_id(id))
+		return NULL;
+	c.id = id;
 	sv_rfc3339_now(ts);
 	c.url = url;
 	c.ts = ts;

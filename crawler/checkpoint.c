@@ -245,7 +245,10 @@ static char *capture_record(fetcher *f, transfer *t, long status, const sv_objec
 			    const char *redirect)
 {
 	sv_capture c = SV_CAPTURE_INIT;
-	char *s = NULL;
+	char *s = NULL, id[SV_CAPTURE_ID_LEN];
+	if (sv_capture_new_id(id))
+		return NULL;
+	c.id = id;
 	c.url = t->item.url;
 	c.ts = t->ts;
 	c.status = (int)status;
@@ -277,7 +280,9 @@ static char *capture_record(fetcher *f, transfer *t, long status, const sv_objec
 static char *minimal_record(fetcher *f, transfer *t, long status, const char *why)
 {
 	sv_capture c = SV_CAPTURE_INIT;
-	char *s = NULL;
+	char *s = NULL, id[SV_CAPTURE_ID_LEN];
+	if (sv_capture_new_id(id) == 0)
+		c.id = id;
 	c.url = t->item.url;
 	c.ts = t->ts;
 	c.status = (int)status;

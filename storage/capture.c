@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 /* Sets key to v; v is NULL only when out of memory. */
 static int set(json_t *o, const char *key, json_t *v)
@@ -107,6 +108,25 @@ static int set_headers(json_t *o, const sv_capture *c)
 	return set(o, "headers_b64", v);
 }
 
+int sv_capture_new_id(char out[SV_CAPTURE_ID_LEN])
+{
+	unsigned char b[16];
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		return sv_error_set(SV_EIO, "no random bytes for a record id");
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 9562 variant */
+	char *p = out + sizeof("urn:uuid:") - 1;
+	memcpy(out, "urn:uuid:", sizeof("urn:uuid:") - 1);
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = "0123456789abcdef"[b[i] >> 4];
+		*p++ = "0123456789abcdef"[b[i] & 15];
+	}
+	*p = '\0';
+	return 0;
+}
+
 static json_t *int_or_null(int64_t v)
 {
 	return v >= 0 ? json_integer((json_int_t)v) : json_null();
@@ -143,6 +163,8 @@ int sv_capture_to_json(const sv_capture *c, char **out)
 		rc = set(o, "kind", json_string(sv_kind_name(c->kind)));
 	if (rc == 0)
 		rc = set(o, "node", str_or_null(c->node));
+	if (rc == 0 && c->id)
+		rc = set(o, "id", text(c->id));
 	if (rc == 0 && c->content_encoding)
 		rc = set(o, "content_encoding", text(c->content_encoding));
 	if (rc == 0 && c->resumed_at >= 0)
@@ -227,6 +249,7 @@ int sv_capture_parse(sv_capture_parsed *out, const char *line, size_t len)
 	if (!out->kind_known)
 		c->kind = SV_KIND_PAGE;
 	c->node = get_str(j, "node");
+	c->id = get_str(j, "id");
 	c->content_encoding = get_str(j, "content_encoding");
 	c->resumed_at = get_int(j, "resumed_at");
 	c->redirect = get_str(j, "redirect");

@@ -48,6 +48,7 @@ typedef struct {
 	sv_kind kind;
 	const char *node;       /* the machine that made it */
 	/* optional */
+	const char *id;         /* "urn:uuid:..." of this record (sv_capture_new_id): no two fetches alike */
 	const char *content_encoding;
 	int64_t resumed_at;     /* the body was resumed with Range from this byte */
 	const char *redirect;   /* Location of a redirect, resolved */
@@ -64,6 +65,16 @@ typedef struct {
 	{                                                                                                  \
 		.status = -1, .length = -1, .stored = -1, .seed = -1, .kind = SV_KIND_PAGE, .resumed_at = -1 \
 	}
+
+/* "urn:uuid:" and a random (version 4) UUID: 45 characters and the NUL. */
+#define SV_CAPTURE_ID_LEN 46
+
+/*
+ * A new record id into out. Two fetches of one URL in the same millisecond
+ * with the same answer would otherwise make byte-identical records, which
+ * the capture index keeps once; the id is also the record's WARC-Record-ID.
+ */
+int sv_capture_new_id(char out[SV_CAPTURE_ID_LEN]);
 
 /* The record as one line of compact JSON (no newline), malloc'd into *out. */
 int sv_capture_to_json(const sv_capture *c, char **out);

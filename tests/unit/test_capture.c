@@ -252,3 +252,44 @@ ParameterizedTest(parse_case *pc, capture, parse_refuses)
 		cr_assert_not(p.kind_known);
 	sv_capture_parsed_clear(&p);
 }
+
+/* Two fetches alike (same URL, millisecond and answer) make two records:
+ * each has its own id, written after node and read back. */
+Test(capture, record_ids_tell_alike_fetches_apart)
+{
+	char a[SV_CAPTURE_ID_LEN], b[SV_CAPTURE_ID_LEN];
+	cr_assert_eq(sv_capture_new_id(a), 0);
+	cr_assert_eq(sv_capture_new_id(b), 0);
+	cr_assert_str_neq(a, b);
+	cr_assert_eq(strlen(a), SV_CAPTURE_ID_LEN - 1);
+	cr_assert_eq(strncmp(a, "urn:uuid:", 9), 0);
+	const char *u = a + 9;
+	for (int i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+			cr_assert_eq(u[i], '-', "%s", a);
+		else
+			cr_assert(strchr("0123456789abcdef", u[i]) && u[i], "%s", a);
+	}
+	cr_assert_eq(u[14], '4', "version 4: %s", a);
+	cr_assert(strchr("89ab", u[19]), "variant: %s", a);
+
+	sv_capture c = SV_CAPTURE_INIT;
+	c.url = "https://a.gov/";
+	c.ts = "2026-12-05T08:00:00.000Z";
+	c.status = 302;
+	c.node = "n";
+	c.id = a;
+	char *s1 = to_json(&c);
+	c.id = b;
+	char *s2 = to_json(&c);
+	cr_assert_str_neq(s1, s2);
+	char want[256];
+	snprintf(want, sizeof(want), "\"kind\":\"page\",\"node\":\"n\",\"id\":\"%s\"}", a);
+	cr_assert(strstr(s1, want), "%s", s1);
+	sv_capture_parsed p;
+	cr_assert_eq(sv_capture_parse(&p, s1, strlen(s1)), 0, "%s", sv_error_last());
+	cr_assert_str_eq(p.c.id, a);
+	sv_capture_parsed_clear(&p);
+	free(s1);
+	free(s2);
+}
