@@ -270,6 +270,11 @@ static char *capture_record(fetcher *f, transfer *t, long status, const sv_objec
 	c.headers_truncated = t->headers_cut;
 	c.attempt = t->item.attempts + 1;
 	c.tls_unverified = t->tls_unverified;
+	if (t->request && t->rlen <= REQUEST_MAX) {
+		c.request = t->request;
+		c.request_len = t->rlen;
+	}
+	c.ip = t->ip[0] ? t->ip : NULL;
 	return sv_capture_to_json(&c, &s) == 0 ? s : NULL;
 }
 

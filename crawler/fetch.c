@@ -91,6 +91,7 @@ static void done(fetcher *f, transfer *t, CURLcode res)
 	long status = 0;
 	int rc;
 	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+	sv_fetch_transfer_ip(t);
 	curl_multi_remove_handle(f->multi, t->easy);
 	unlink_running(f, t);
 	f->active--;

@@ -31,6 +31,7 @@
 #include <stdio.h>
 
 #define HEADERS_MAX (64u * 1024)   /* raw response headers kept per capture */
+#define REQUEST_MAX (16u * 1024)   /* request headers kept per capture */
 #define ROBOTS_MAX (500u * 1024)   /* RFC 9309: at least 500 KiB must be parsed */
 #define HOST_BUCKETS 4096
 #define BIG_BODY (10u * 1024 * 1024)
@@ -85,6 +86,9 @@ typedef struct transfer {
 	char *headers;
 	size_t hlen;
 	int headers_cut;
+	char *request;   /* the request header block sent, credentials masked (on_debug) */
+	size_t rlen;
+	char ip[48];     /* the server's address, once connected */
 	sv_objects_writer *w;
 	int store_rc; /* an error from the object store while receiving */
 	uint64_t received;
@@ -172,6 +176,7 @@ void sv_fetch_outcome_free(pending_outcome *p);
 transfer *sv_fetch_transfer_new(void);
 void sv_fetch_transfer_free(transfer *t); /* NULL is a no-op */
 int sv_fetch_transfer_start(fetcher *f, transfer *t);
+void sv_fetch_transfer_ip(transfer *t); /* t->ip from libcurl, once connected */
 int sv_fetch_is_kind(const transfer *t, sv_kind kind);
 
 /* outcome.c: 0, 1 for a body shorter than announced (then finish_error), 2 to fetch the same URL

@@ -47,6 +47,7 @@ void sv_fetch_transfer_free(transfer *t)
 	curl_slist_free_all(t->req_headers);
 	sv_partial_close(&t->part);
 	free(t->headers);
+	free(t->request);
 	free(t->mem);
 	free(t->item.url);
 	free(t->item.host);
@@ -120,6 +121,68 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	if (len > 11 && !strncasecmp(p, "Set-Cookie:", 11))
 		t->set_cookie = 1;
 	return len;
+}
+
+/* The value of a request header that holds credentials (from crawl.netrcFile)
+ * is replaced: records are published with the ledger. */
+static int is_credential(const char *line, size_t len)
+{
+	static const char *const names[] = {"Authorization:", "Proxy-Authorization:"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		size_t n = strlen(names[i]);
+		if (len >= n && !strncasecmp(line, names[i], n))
+			return 1;
+	}
+	return 0;
+}
+
+/* Appends n bytes to the request kept, or marks it cut. */
+static void request_add(transfer *t, const char *p, size_t n)
+{
+	if (t->rlen + n > REQUEST_MAX) {
+		t->rlen = REQUEST_MAX + 1; /* too long: none is recorded */
+		return;
+	}
+	memcpy(t->request + t->rlen, p, n);
+	t->rlen += n;
+}
+
+/*
+ * The request header block as libcurl sent it (CURLINFO_HEADER_OUT; for
+ * HTTP/2, libcurl's HTTP/1.1-like text of the request), for the WARC request
+ * record. Only the last request counts (robots.txt follows redirects).
+ */
+static int on_debug(CURL *e, curl_infotype type, char *p, size_t len, void *ud)
+{
+	transfer *t = ud;
+	(void)e;
+	if (type != CURLINFO_HEADER_OUT)
+		return 0;
+	if (!t->request && !(t->request = malloc(REQUEST_MAX)))
+		return 0;
+	if (t->rlen > REQUEST_MAX || (t->rlen >= 4 && !memcmp(t->request + t->rlen - 4, "\r\n\r\n", 4)))
+		t->rlen = 0; /* a new request */
+	for (size_t i = 0; i < len;) {
+		const char *nl = memchr(p + i, '\n', len - i);
+		size_t n = nl ? (size_t)(nl - (p + i)) + 1 : len - i;
+		if (is_credential(p + i, n)) {
+			const char *colon = memchr(p + i, ':', n);
+			request_add(t, p + i, (size_t)(colon - (p + i)) + 1);
+			request_add(t, " ***\r\n", 6);
+		} else {
+			request_add(t, p + i, n);
+		}
+		i += n;
+	}
+	return 0;
+}
+
+/* The server's address, once the transfer is done or failed. */
+void sv_fetch_transfer_ip(transfer *t)
+{
+	char *ip = NULL;
+	if (curl_easy_getinfo(t->easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip && *ip)
+		snprintf(t->ip, sizeof(t->ip), "%s", ip);
 }
 
 int sv_fetch_is_kind(const transfer *t, sv_kind kind)
@@ -296,6 +359,9 @@ int sv_fetch_transfer_start(fetcher *f, transfer *t)
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+	curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, on_debug);
+	curl_easy_setopt(e, CURLOPT_DEBUGDATA, t);
+	curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
 	sv_fetch_tls_set(f, t);

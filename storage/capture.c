@@ -86,26 +86,28 @@ static json_t *str_or_null(const char *s)
 }
 
 /*
- * The raw header block, byte for byte: "headers" when it is UTF-8 without
- * NUL (which readers refuse), else "headers_b64", the standard base64 of
- * the bytes.
+ * A raw header block, byte for byte: as the string `key` when it is UTF-8
+ * without NUL (which readers refuse), else as `key`_b64, the standard base64
+ * of the bytes. An absent block is null (always-written) or no key at all.
  */
-static int set_headers(json_t *o, const sv_capture *c)
+static int set_block(json_t *o, const char *key, const char *p, size_t len, int always)
 {
-	if (!c->headers)
-		return set(o, "headers", json_null());
-	json_t *v = memchr(c->headers, 0, c->headers_len) ? NULL : json_stringn(c->headers, c->headers_len);
+	char b64key[32];
+	if (!p)
+		return always ? set(o, key, json_null()) : 0;
+	json_t *v = memchr(p, 0, len) ? NULL : json_stringn(p, len);
 	if (v)
-		return set(o, "headers", v);
-	if (c->headers_len > (size_t)INT_MAX / 4 * 3)
-		return sv_error_set(SV_EINVAL, "a header block of %zu bytes", c->headers_len);
-	unsigned char *b = malloc((c->headers_len + 2) / 3 * 4 + 1);
+		return set(o, key, v);
+	if (len > (size_t)INT_MAX / 4 * 3)
+		return sv_error_set(SV_EINVAL, "a header block of %zu bytes", len);
+	unsigned char *b = malloc((len + 2) / 3 * 4 + 1);
 	if (!b)
 		return sv_error_set(SV_EIO, "out of memory");
-	EVP_EncodeBlock(b, (const unsigned char *)c->headers, (int)c->headers_len);
+	EVP_EncodeBlock(b, (const unsigned char *)p, (int)len);
 	v = json_string((const char *)b);
 	free(b);
-	return set(o, "headers_b64", v);
+	snprintf(b64key, sizeof(b64key), "%s_b64", key);
+	return set(o, b64key, v);
 }
 
 int sv_capture_new_id(char out[SV_CAPTURE_ID_LEN])
@@ -154,7 +156,7 @@ int sv_capture_to_json(const sv_capture *c, char **out)
 	if (rc == 0)
 		rc = set(o, "stored", int_or_null(c->stored));
 	if (rc == 0)
-		rc = set_headers(o, c);
+		rc = set_block(o, "headers", c->headers, c->headers_len, 1);
 	if (rc == 0)
 		rc = set(o, "seed", int_or_null(c->seed));
 	if (rc == 0)
@@ -181,6 +183,10 @@ int sv_capture_to_json(const sv_capture *c, char **out)
 		rc = set(o, "attempt", json_integer(c->attempt));
 	if (rc == 0 && c->tls_unverified)
 		rc = set(o, "tls_unverified", json_true());
+	if (rc == 0)
+		rc = set_block(o, "request", c->request, c->request_len, 0);
+	if (rc == 0 && c->ip)
+		rc = set(o, "ip", text(c->ip));
 	if (rc == 0 && c->file)
 		rc = set(o, "file", text(c->file));
 	if (rc == 0 && c->note)
@@ -208,10 +214,37 @@ static int64_t get_int(json_t *j, const char *key)
 	return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
 }
 
+/* A block written by set_block, into *p and *len (decoded into *buf when base64). */
+static int get_block(json_t *j, const char *key, const char **p, size_t *len, char **buf)
+{
+	char b64key[32];
+	json_t *v = json_object_get(j, key);
+	if (v && json_is_string(v)) {
+		*p = json_string_value(v);
+		*len = json_string_length(v);
+		return 0;
+	}
+	snprintf(b64key, sizeof(b64key), "%s_b64", key);
+	if (!(v = json_object_get(j, b64key)) || !json_is_string(v))
+		return 0;
+	const char *b = json_string_value(v);
+	size_t n = json_string_length(v);
+	int got;
+	if (n % 4 || n > INT_MAX || !(*buf = malloc(n / 4 * 3 + 1)) ||
+	    (got = EVP_DecodeBlock((unsigned char *)*buf, (const unsigned char *)b, (int)n)) < 0)
+		return sv_error_set(SV_ECORRUPT, "not a capture record: bad %s", b64key);
+	/* EVP_DecodeBlock counts the padding as zero bytes. */
+	*len = (size_t)got - (n && b[n - 1] == '=') - (n > 1 && b[n - 2] == '=');
+	(*buf)[*len] = '\0';
+	*p = *buf;
+	return 0;
+}
+
 int sv_capture_parse(sv_capture_parsed *out, const char *line, size_t len)
 {
 	sv_capture init = SV_CAPTURE_INIT;
 	json_t *j = json_loadb(line, len, 0, NULL), *v;
+	int rc;
 	memset(out, 0, sizeof(*out));
 	out->c = init;
 	out->json = j;
@@ -227,21 +260,8 @@ int sv_capture_parse(sv_capture_parsed *out, const char *line, size_t len)
 	c->mime = get_str(j, "mime");
 	c->length = get_int(j, "length");
 	c->stored = get_int(j, "stored");
-	if ((v = json_object_get(j, "headers")) && json_is_string(v)) {
-		c->headers = json_string_value(v);
-		c->headers_len = json_string_length(v);
-	} else if ((v = json_object_get(j, "headers_b64")) && json_is_string(v)) {
-		const char *b = json_string_value(v);
-		size_t n = json_string_length(v);
-		int got;
-		if (n % 4 || n > INT_MAX || !(out->headers_buf = malloc(n / 4 * 3 + 1)) ||
-		    (got = EVP_DecodeBlock((unsigned char *)out->headers_buf, (const unsigned char *)b, (int)n)) < 0)
-			return sv_error_set(SV_ECORRUPT, "not a capture record: bad headers_b64");
-		/* EVP_DecodeBlock counts the padding as zero bytes. */
-		c->headers_len = (size_t)got - (n && b[n - 1] == '=') - (n > 1 && b[n - 2] == '=');
-		out->headers_buf[c->headers_len] = '\0';
-		c->headers = out->headers_buf;
-	}
+	if ((rc = get_block(j, "headers", &c->headers, &c->headers_len, &out->headers_buf)))
+		return rc;
 	c->seed = get_int(j, "seed");
 	c->via = get_str(j, "via");
 	const char *kind = get_str(j, "kind");
@@ -258,6 +278,9 @@ int sv_capture_parse(sv_capture_parsed *out, const char *line, size_t len)
 	c->headers_truncated = json_is_true(json_object_get(j, "headers_truncated"));
 	c->attempt = get_int(j, "attempt") > 0 ? (int)get_int(j, "attempt") : 0;
 	c->tls_unverified = json_is_true(json_object_get(j, "tls_unverified"));
+	if ((rc = get_block(j, "request", &c->request, &c->request_len, &out->request_buf)))
+		return rc;
+	c->ip = get_str(j, "ip");
 	c->file = get_str(j, "file");
 	c->note = get_str(j, "note");
 	return 0;
@@ -269,5 +292,6 @@ void sv_capture_parsed_clear(sv_capture_parsed *p)
 		return;
 	json_decref(p->json);
 	free(p->headers_buf);
+	free(p->request_buf);
 	memset(p, 0, sizeof(*p));
 }

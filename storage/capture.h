@@ -14,7 +14,8 @@
  * all (for the optional ones). The raw
  * response header block is kept byte for byte: as "headers" when it is
  * UTF-8 without NUL, else as "headers_b64" (standard base64, in place of
- * "headers"); readers get the same bytes back either way. Every other text
+ * "headers"); readers get the same bytes back either way. The request
+ * header block, likewise, as "request" or "request_b64". Every other text
  * that came from the network (url, mime, via, content_encoding, redirect,
  * error...) is written as it is when it is UTF-8, else with each byte
  * that is not valid UTF-8 written %XX: no server can make a record
@@ -57,6 +58,9 @@ typedef struct {
 	int headers_truncated;  /* 1: headers cut at the limit */
 	int attempt;            /* 1-based; 0 absent */
 	int tls_unverified;     /* 1: fetched over https without verifying the server (crawl.insecureHost) */
+	const char *request;    /* the request header block sent (credentials masked) */
+	size_t request_len;
+	const char *ip;         /* the server's IP address */
 	const char *file;       /* manual: the file's own name */
 	const char *note;       /* manual: the volunteer's note */
 } sv_capture;
@@ -89,13 +93,14 @@ typedef struct {
 	int kind_known; /* 0: the record's kind is missing or unknown (c.kind is then SV_KIND_PAGE) */
 	void *json;     /* the parsed document */
 	char *headers_buf; /* c.headers decoded from headers_b64, or NULL */
+	char *request_buf; /* c.request decoded from request_b64, or NULL */
 } sv_capture_parsed;
 
 /*
  * Reads one record. SV_ECORRUPT when the line is not a capture record: not a
  * JSON object, no url, a sha256 that is neither null nor 64 lower-case
  * hex digits (the way records are written, and object files named), or a
- * headers_b64 that is not base64.
+ * headers_b64 or request_b64 that is not base64.
  * out is usable (and must be cleared) whatever is returned.
  */
 int sv_capture_parse(sv_capture_parsed *out, const char *line, size_t len);
