@@ -46,7 +46,7 @@ DEPS_STAMP := build/.deps-ok
 all: salvage
 
 deps: $(DEPS_STAMP)
-$(DEPS_STAMP): scripts/deps.sh
+$(DEPS_STAMP): scripts/deps.sh tests/js/package-lock.json
 	bash scripts/deps.sh
 	@mkdir -p $(@D) && touch $@
 

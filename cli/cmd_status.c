@@ -56,6 +56,7 @@ static json_t *row_json(const sv_queue_seed_stats *r)
 			      (json_int_t)r->datasets, "rescued", (json_int_t)r->rescued);
 	if (o && r->seed) {
 		json_t *meta = r->meta ? json_loads(r->meta, 0, NULL) : NULL;
+		json_object_set_new(o, "seed", json_integer((json_int_t)r->seed)); /* the row's number: export --seed */
 		json_object_set_new(o, "sheet", json_string(r->sheet));
 		json_object_set_new(o, "line", json_integer(r->line));
 		json_object_set_new(o, "url", json_string(r->url));

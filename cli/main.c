@@ -27,6 +27,7 @@ static const sv_command *const commands[] = {
 	&sv_cmd_mirror,
 	&sv_cmd_clone,
 	&sv_cmd_reindex,
+	&sv_cmd_export,
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,243 @@
+/*
+ * cli/cmd_export.c -- salvage export warc OUT.warc.gz|OUT.warc.zst
+ * [--seed ROW] [--since TIME] [--max-size SIZE]: the archive as WARC files,
+ * each with its CDXJ index beside it (storage/export.h).
+ */
+#include "cli.h"
+
+#include "../common/error.h"
+
+#include "../storage/export.h"
+#include "../storage/warc.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+	sv_cli_meter m;
+	int show;
+} progress_ctx;
+
+static void on_progress(void *ctx, const sv_export_stats *s)
+{
+	progress_ctx *p = ctx;
+	if (!p->show || !sv_cli_meter_due(&p->m))
+		return;
+	fprintf(stderr, "\r\033[Kexport: %llu captures, %llu records, %.1f MB written, file %u",
+		(unsigned long long)s->captures, (unsigned long long)s->records, (double)s->bytes / 1e6, s->files);
+	fflush(stderr);
+}
+
+/* "1000000", "64k", "512m", "1g" (powers of 1024): bytes, at least 1 MiB. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = 0;
+	if (*end == 'k' || *end == 'K')
+		shift = 10, end++;
+	else if (*end == 'm' || *end == 'M')
+		shift = 20, end++;
+	else if (*end == 'g' || *end == 'G')
+		shift = 30, end++;
+	if (*end || v > (~0ull >> shift) >> 1 || (v << shift) < (1u << 20))
+		return -1;
+	*out = v << shift;
+	return 0;
+}
+
+/* YYYY-MM-DD, or that with THH:MM[:SS[.mmm]]Z: compared as text with the records' ts. */
+static int valid_since(const char *s)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+	size_t n = strlen(s);
+	if (n != 10 && n != 17 && n != 20 && n != 24)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char want = i + 1 == n && n > 10 ? 'Z' : shape[i];
+		if (want == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != want)
+			return 0;
+	}
+	return 1;
+}
+
+/* The warcinfo fields of one seed row: its sheet, line, URL and other columns. */
+static int row_info(const sv_archive *a, int64_t seed, char ***info)
+{
+	sv_queue *q = NULL;
+	sv_queue_seed_stats *rows = NULL, total;
+	size_t n = 0, k = 0;
+	int rc = sv_archive_queue(a, NULL, &q);
+	if (rc == 0)
+		rc = sv_queue_stats(q, &rows, &n, &total);
+	const sv_queue_seed_stats *r = NULL;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (rows[i].seed == seed)
+			r = &rows[i];
+	if (rc == 0 && !r)
+		rc = sv_error_set(SV_EINVAL, "no seed row %lld in this archive's queue (salvage status --json lists them)",
+				  (long long)seed);
+	json_t *meta = r && r->meta ? json_loads(r->meta, 0, NULL) : NULL;
+	size_t cap = 8 + 2 * (json_is_object(meta) ? json_object_size(meta) : 0) + 1;
+	char **f = rc == 0 ? calloc(cap, sizeof(*f)) : NULL;
+	if (rc == 0 && !f)
+		rc = sv_error_set(SV_EIO, "out of memory");
+	if (rc == 0) {
+		char num[64];
+		snprintf(num, sizeof(num), "%lld", (long long)seed);
+		f[k++] = strdup("salvage-seed");
+		f[k++] = strdup(num);
+		f[k++] = strdup("salvage-seed-url");
+		f[k++] = strdup(r->url ? r->url : "");
+		snprintf(num, sizeof(num), "%u", r->line);
+		f[k++] = strdup("salvage-sheet");
+		f[k++] = NULL;
+		if (asprintf(&f[k - 1], "%s.csv line %s", r->sheet ? r->sheet : "?", num) < 0)
+			f[k - 1] = NULL;
+		const char *key;
+		json_t *v;
+		json_object_foreach(meta, key, v) {
+			if (!json_is_string(v))
+				continue;
+			/* a column's name as a field name: only the characters a field name may hold */
+			char *name = NULL;
+			if (asprintf(&name, "salvage-row-%s", key) < 0)
+				break;
+			for (char *c = name; *c; c++)
+				if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.')
+					*c = '_';
+			f[k++] = name;
+			f[k++] = strdup(json_string_value(v));
+		}
+		for (size_t i = 0; i < k; i++)
+			if (!f[i])
+				rc = sv_error_set(SV_EIO, "out of memory");
+	}
+	json_decref(meta);
+	sv_queue_stats_free(rows, n);
+	sv_queue_close(q);
+	*info = f;
+	return rc;
+}
+
+static void free_info(char **info)
+{
+	for (char **f = info; f && *f; f++)
+		free(*f);
+	free(info);
+}
+
+static int export_warc(const sv_command *cmd, int argc, char **argv)
+{
+	sv_export_warc_options o;
+	memset(&o, 0, sizeof(o));
+	o.seed = -1;
+	const char *out = NULL;
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--seed") || !strcmp(argv[i], "--since") || !strcmp(argv[i], "--max-size")) {
+			if (i + 1 >= argc)
+				return sv_cli_usage(cmd, "%s needs a value", argv[i]);
+			const char *v = argv[++i];
+			char *end;
+			if (!strcmp(argv[i - 1], "--seed")) {
+				long long s = strtoll(v, &end, 10);
+				if (!isdigit((unsigned char)*v) || *end || s < 1)
+					return sv_cli_usage(cmd, "--seed '%s' is not a seed row number", v);
+				o.seed = s;
+			} else if (!strcmp(argv[i - 1], "--since")) {
+				if (!valid_since(v))
+					return sv_cli_usage(cmd, "--since '%s' is not a UTC time like 2026-12-05 or "
+							    "2026-12-05T08:00:00Z", v);
+				o.since = v;
+			} else if (parse_size(v, &o.max_size) != 0) {
+				return sv_cli_usage(cmd, "--max-size '%s' is not a size of at least 1m (like 500m or 1g)", v);
+			}
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			return sv_cli_usage(cmd, "unknown option '%s'", argv[i]);
+		} else if (out) {
+			return sv_cli_usage(cmd, "export warc takes one output file");
+		} else {
+			out = argv[i];
+		}
+	}
+	sv_warc_codec codec;
+	if (!out)
+		return sv_cli_usage(cmd, "export warc needs an output file (OUT.warc.gz or OUT.warc.zst)");
+	if (sv_warc_codec_of(out, &codec) != 0)
+		return sv_cli_usage(cmd, "%s", sv_error_last());
+
+	sv_archive *a = NULL;
+	sv_index *ix = NULL;
+	sv_objects *store = NULL;
+	char **info = NULL, *tmp = NULL;
+	sv_export_stats st;
+	progress_ctx p = {.show = sv_cli_progress_enabled()};
+	int rc;
+	if ((rc = sv_cli_archive(&a)))
+		return rc;
+	memset(&st, 0, sizeof(st));
+	if (o.seed >= 0)
+		rc = row_info(a, o.seed, &info);
+	if (rc == 0 && asprintf(&tmp, "%s/tmp", a->root) < 0)
+		rc = sv_error_set(SV_EIO, "out of memory");
+	if (rc == 0 && (rc = sv_archive_index(a, &ix)) == 0 && (rc = sv_archive_objects(a, &store)) == 0) {
+		o.path = out;
+		o.software = "salvage/" SV_VERSION;
+		o.node = a->node;
+		o.info = (const char *const *)info;
+		o.tmp_dir = tmp;
+		o.progress = on_progress;
+		o.ctx = &p;
+		sv_cli_meter_start(&p.m);
+		rc = sv_export_warc(ix, store, &o, &st);
+		if (p.show)
+			sv_cli_progress_clear();
+	}
+	if (rc == 0)
+		printf("exported %llu captures as %llu WARC records (%llu revisits, %llu without a payload) "
+		       "in %u file%s, %.1f MB; %.1f MB of payloads, in %.1f s\n",
+		       (unsigned long long)st.captures, (unsigned long long)st.records,
+		       (unsigned long long)st.revisits, (unsigned long long)st.failures, st.files,
+		       st.files == 1 ? "" : "s", (double)st.bytes / 1e6, (double)st.payload_bytes / 1e6,
+		       sv_cli_meter_seconds(&p.m));
+	else
+		rc = sv_cli_error(rc);
+	free_info(info);
+	free(tmp);
+	sv_objects_free(store);
+	sv_index_close(ix);
+	sv_archive_free(a);
+	return rc;
+}
+
+static int run(const sv_command *cmd, int argc, char **argv)
+{
+	if (argc < 2)
+		return sv_cli_usage(cmd, "export needs a format: warc");
+	if (!strcmp(argv[1], "warc"))
+		return export_warc(cmd, argc, argv);
+	return sv_cli_usage(cmd, "unknown export format '%s' (warc)", argv[1]);
+}
+
+const sv_command sv_cmd_export = {
+	"export", run, "hand the archive to other tools: WARC files with their CDXJ index",
+	"usage: salvage export warc OUT.warc.gz|OUT.warc.zst [--seed ROW] [--since TIME] [--max-size SIZE]\n"
+	"\n"
+	"Writes the archive's captures as WARC 1.1: a warcinfo record, then for each\n"
+	"capture a request and a response record (a revisit record when the payload\n"
+	"was written already under another URL or time; a resource record for a file\n"
+	"put by hand; a metadata record for a URL that could not be rescued). Each\n"
+	"record is its own gzip member (.warc.gz) or zstd frame (.warc.zst). Beside each\n"
+	"WARC file, OUT.cdxj indexes it (SURT key, timestamp, JSON), as pywb and warcio do.\n"
+	"\n"
+	"  --seed ROW       only the captures of seed row ROW (its number in 'status --json');\n"
+	"                   the row's sheet, line, URL and columns go into the warcinfo record\n"
+	"  --since TIME     only captures at or after TIME (UTC: 2026-12-05 or 2026-12-05T08:00:00Z)\n"
+	"  --max-size SIZE  start a new file (OUT-00001.warc.gz, ...) once one passes SIZE\n"
+	"                   (default 1g; k, m, g suffixes)\n",
+};
