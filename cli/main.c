@@ -28,6 +28,7 @@ static const sv_command *const commands[] = {
 	&sv_cmd_clone,
 	&sv_cmd_reindex,
 	&sv_cmd_export,
+	&sv_cmd_import,
 };
 
 static void usage(FILE *f)

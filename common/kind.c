@@ -15,6 +15,7 @@ static const char *const NAMES[] = {
 	[SV_KIND_ROBOTS] = "robots",
 	[SV_KIND_SITEMAP] = "sitemap",
 	[SV_KIND_MANUAL] = "manual",
+	[SV_KIND_IMPORTED] = "imported",
 };
 
 #define NKINDS (sizeof(NAMES) / sizeof(NAMES[0]))

@@ -1,6 +1,6 @@
 /*
  * common/kind.h -- what a URL or a capture is: the `kind` of DESIGN.md's
- * capture record (page|dataset|requisite|robots|sitemap|manual).
+ * capture record (page|dataset|requisite|robots|sitemap|manual|imported).
  *
  * The enum is for code; the names are what is stored (queue.db keeps the
  * name as TEXT, capture records carry it as a JSON string), so a name never
@@ -16,6 +16,7 @@ typedef enum {
 	SV_KIND_ROBOTS,    /* a host's robots.txt */
 	SV_KIND_SITEMAP,   /* a sitemap or sitemap index */
 	SV_KIND_MANUAL,    /* a file harvested by hand (salvage put) */
+	SV_KIND_IMPORTED,  /* a record of another tool's WARC (salvage import) */
 } sv_kind;
 
 /* "page", "dataset", ...; "page" for a value outside the enum. */

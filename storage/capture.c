@@ -191,6 +191,8 @@ int sv_capture_to_json(const sv_capture *c, char **out)
 		rc = set(o, "file", text(c->file));
 	if (rc == 0 && c->note)
 		rc = set(o, "note", text(c->note));
+	if (rc == 0 && c->source)
+		rc = set(o, "source", text(c->source));
 	if (rc == 0 && !(*out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)))
 		rc = sv_error_set(SV_EIO, "out of memory");
 	json_decref(o);
@@ -283,6 +285,7 @@ int sv_capture_parse(sv_capture_parsed *out, const char *line, size_t len)
 	c->ip = get_str(j, "ip");
 	c->file = get_str(j, "file");
 	c->note = get_str(j, "note");
+	c->source = get_str(j, "source");
 	return 0;
 }
 

@@ -63,6 +63,7 @@ typedef struct {
 	const char *ip;         /* the server's IP address */
 	const char *file;       /* manual: the file's own name */
 	const char *note;       /* manual: the volunteer's note */
+	const char *source;     /* imported: the name of the WARC (or WACZ) it came from */
 } sv_capture;
 
 #define SV_CAPTURE_INIT                                                                                    \
