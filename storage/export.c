@@ -176,8 +176,17 @@ typedef struct {
 	uint64_t file_captures;
 	char warcinfo_id[SV_CAPTURE_ID_LEN];
 	unsigned char *buf; /* a small payload, or a chunk */
-	int rc;
+	struct cdx_entry *cdx_head, *cdx_tail; /* index lines waiting for their record's place, in order */
+	int rc;    /* what stopped the walk over the index */
+	int cb_rc; /* the first failure told by the writer's callback */
 } exporter;
+
+/* An index line waiting for where its record lands (the writer compresses on threads). */
+typedef struct cdx_entry {
+	struct cdx_entry *next;
+	char *url, *ts, *mime, *digest;
+	int status;
+} cdx_entry;
 
 static int db_fail(exporter *x, const char *what)
 {
@@ -254,11 +263,10 @@ static int write_warcinfo(exporter *x)
 		rc = sv_error_set(SV_EIO, "SHA-256 failed");
 	hex_of(md, bd);
 	sv_warc_header_add(&h, "WARC-Block-Digest", bd);
-	uint64_t len = 0;
 	if (rc == 0)
 		rc = sv_warc_header_end(&h, blen);
 	if (rc == 0)
-		rc = sv_warc_write(x->w, h.buf, h.len, block, blen, 0, NULL, NULL, &len);
+		rc = sv_warc_write(x->w, h.buf, h.len, block, blen, 0, NULL, NULL, NULL);
 	if (rc == 0)
 		x->st.records++;
 	sv_warc_header_free(&h);
@@ -271,6 +279,8 @@ static const char *base_name(const char *p)
 	const char *s = strrchr(p, '/');
 	return s ? s + 1 : p;
 }
+
+static void on_written(void *ctx, void *tag, uint64_t offset, uint64_t length);
 
 static int open_part(exporter *x)
 {
@@ -285,7 +295,7 @@ static int open_part(exporter *x)
 	x->fd = open(x->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (x->fd < 0)
 		return sv_error_errno(errno, "cannot write '%s'", x->tmp_path);
-	if ((rc = sv_warc_open(&x->w, x->fd, x->codec)))
+	if ((rc = sv_warc_open(&x->w, x->fd, x->codec, x->o->threads, on_written, x)))
 		return rc;
 	x->file_captures = 0;
 	x->st.files++;
@@ -343,9 +353,13 @@ done:
 static int close_part(exporter *x, int keep)
 {
 	int rc = 0;
+	uint64_t size = 0;
 	if (x->w) {
-		rc = sv_warc_close(x->w);
+		rc = sv_warc_close(x->w, &size);
 		x->w = NULL;
+		x->st.bytes += size;
+		if (rc == 0)
+			rc = x->cb_rc;
 	}
 	if (x->fd >= 0) {
 		if (!rc && keep && fsync(x->fd) != 0)
@@ -424,6 +438,49 @@ static int add_cdx(exporter *x, const char *url, const char *ts, const char *mim
 	return rc;
 }
 
+static void cdx_free(cdx_entry *e)
+{
+	free(e->url), free(e->ts), free(e->mime), free(e->digest), free(e);
+}
+
+/* The index line of the next record the writer hands back. */
+static cdx_entry *cdx_new(exporter *x, const sv_capture *c, const char *mime, int status)
+{
+	cdx_entry *e = calloc(1, sizeof(*e));
+	if (!e || !(e->url = strdup(c->url)) || (c->ts && !(e->ts = strdup(c->ts))) ||
+	    (mime && !(e->mime = strdup(mime))) || (c->sha256 && !(e->digest = strdup(c->sha256)))) {
+		if (e)
+			cdx_free(e);
+		sv_error_set(SV_EIO, "out of memory");
+		return NULL;
+	}
+	e->status = status;
+	if (x->cdx_tail)
+		x->cdx_tail->next = e;
+	else
+		x->cdx_head = e;
+	x->cdx_tail = e;
+	return e;
+}
+
+/* The writer says where a record landed: records come back in the order they were handed over. */
+static void on_written(void *ctx, void *tag, uint64_t offset, uint64_t length)
+{
+	exporter *x = ctx;
+	cdx_entry *e = x->cdx_head;
+	if (!e || e != tag) {
+		x->cb_rc = x->cb_rc ? x->cb_rc : sv_error_set(SV_EIO, "export: records came back out of order");
+		return;
+	}
+	x->cdx_head = e->next;
+	if (!x->cdx_head)
+		x->cdx_tail = NULL;
+	int rc = add_cdx(x, e->url, e->ts, e->mime, e->status, e->digest, offset, length);
+	if (rc && !x->cb_rc)
+		x->cb_rc = rc;
+	cdx_free(e);
+}
+
 /* The source of a record's tail: a payload from the store. */
 typedef struct {
 	sv_objects_reader *r;
@@ -494,7 +551,7 @@ static int block_digest(exporter *x, const sv_capture *c, const sv_digest *d, co
 
 /* Writes one record whose block is head and then the payload d (len bytes). */
 static int write_block(exporter *x, sv_warc_header *h, const sv_capture *c, const sv_digest *d, const char *head,
-		       size_t head_len, uint64_t len, uint64_t *offset, uint64_t *length)
+		       size_t head_len, uint64_t len, cdx_entry *tag)
 {
 	payload_src p;
 	char bd[SV_DIGEST_HEX_LEN + 8];
@@ -506,8 +563,7 @@ static int write_block(exporter *x, sv_warc_header *h, const sv_capture *c, cons
 		return rc;
 	if (!p.mem && len > 0 && (rc = sv_objects_reader_open(&p.r, x->store, d)))
 		return sv_error_prefix("%s: its payload %s", c->url, c->sha256);
-	*offset = sv_warc_offset(x->w);
-	rc = sv_warc_write(x->w, h->buf, h->len, head, head_len, len, read_payload, &p, length);
+	rc = sv_warc_write(x->w, h->buf, h->len, head, head_len, len, read_payload, &p, tag);
 	sv_objects_reader_free(p.r);
 	if (rc == SV_ECORRUPT)
 		rc = sv_error_prefix("%s: its payload %s", c->url, c->sha256);
@@ -619,8 +675,7 @@ static int write_failure(exporter *x, const sv_capture *c, const char *id)
 	begin(&h, x, "metadata", id, c);
 	sv_warc_header_add(&h, "WARC-IP-Address", c->ip);
 	sv_warc_header_add(&h, "Content-Type", "application/warc-fields");
-	uint64_t len = 0;
-	int rc = write_block(x, &h, c, NULL, block, blen, 0, &(uint64_t){0}, &len);
+	int rc = write_block(x, &h, c, NULL, block, blen, 0, NULL);
 	sv_warc_header_free(&h);
 	free(block);
 	if (rc == 0)
@@ -633,7 +688,7 @@ static int export_capture(exporter *x, const sv_capture *c, const char *record, 
 	char id[SV_CAPTURE_ID_LEN], req_id[SV_CAPTURE_ID_LEN], b[SV_CAPTURE_ID_LEN + 2], pd[SV_DIGEST_HEX_LEN + 8];
 	sv_warc_header h;
 	sv_digest d;
-	uint64_t offset = 0, length = 0;
+	cdx_entry *e;
 	int rc = 0;
 	if (c->id && strlen(c->id) == SV_CAPTURE_ID_LEN - 1 && !strncmp(c->id, "urn:uuid:", 9))
 		snprintf(id, sizeof(id), "%s", c->id);
@@ -648,10 +703,10 @@ static int export_capture(exporter *x, const sv_capture *c, const char *record, 
 		sv_warc_header_add(&h, "Content-Type", c->mime ? c->mime : "application/octet-stream");
 		sv_warc_header_add(&h, "WARC-Payload-Digest", pd);
 		sv_warc_header_add(&h, "WARC-Truncated", c->truncated);
-		rc = write_block(x, &h, c, &d, NULL, 0, (uint64_t)c->length, &offset, &length);
+		e = cdx_new(x, c, c->mime ? c->mime : "application/octet-stream", 0);
+		rc = e ? write_block(x, &h, c, &d, NULL, 0, (uint64_t)c->length, e) : SV_EIO;
 		sv_warc_header_free(&h);
-		return rc ? rc : add_cdx(x, c->url, c->ts, c->mime ? c->mime : "application/octet-stream", 0, c->sha256,
-					 offset, length);
+		return rc;
 	}
 	size_t head_len = 0;
 	char *head = http_head(c, &head_len), *ref_uri = NULL, *ref_date = NULL, *ref_id = NULL;
@@ -670,7 +725,7 @@ static int export_capture(exporter *x, const sv_capture *c, const char *record, 
 		snprintf(b, sizeof(b), "<%s>", id);
 		sv_warc_header_add(&h, "WARC-Concurrent-To", b);
 		sv_warc_header_add(&h, "Content-Type", "application/http;msgtype=request");
-		rc = write_block(x, &h, c, NULL, c->request, c->request_len, 0, &offset, &length);
+		rc = write_block(x, &h, c, NULL, c->request, c->request_len, 0, NULL);
 		sv_warc_header_free(&h);
 	}
 	if (rc == 0) {
@@ -689,19 +744,19 @@ static int export_capture(exporter *x, const sv_capture *c, const char *record, 
 			sv_warc_header_add(&h, "WARC-Refers-To-Date", ref_date);
 			snprintf(b, sizeof(b), "<%s>", ref_id);
 			sv_warc_header_add(&h, "WARC-Refers-To", b);
-			rc = write_block(x, &h, c, NULL, head, head_len, 0, &offset, &length);
+			e = cdx_new(x, c, "warc/revisit", c->status);
+			rc = e ? write_block(x, &h, c, NULL, head, head_len, 0, e) : SV_EIO;
 			if (rc == 0)
 				x->st.revisits++;
 		} else {
 			sv_warc_header_add(&h, "WARC-Truncated", c->truncated);
-			rc = write_block(x, &h, c, &d, head, head_len, (uint64_t)c->length, &offset, &length);
+			e = cdx_new(x, c, c->mime, c->status);
+			rc = e ? write_block(x, &h, c, &d, head, head_len, (uint64_t)c->length, e) : SV_EIO;
 			if (rc == 0 && c->length > 0)
 				rc = note_first(x, c, id);
 		}
 		sv_warc_header_free(&h);
 	}
-	if (rc == 0)
-		rc = add_cdx(x, c->url, c->ts, revisit ? "warc/revisit" : c->mime, c->status, c->sha256, offset, length);
 	free(head);
 	free(ref_uri);
 	free(ref_date);
@@ -727,16 +782,14 @@ static int on_row(void *ctx, const sv_index_row *row)
 	}
 	rc = 0;
 	if (x->w && x->file_captures > 0 && sv_warc_offset(x->w) >= (x->o->max_size ? x->o->max_size : DEFAULT_MAX_SIZE)) {
-		uint64_t before = sv_warc_offset(x->w);
 		if ((rc = close_part(x, 1)) == 0) {
-			x->st.bytes += before;
 			x->part++;
 			rc = open_part(x);
 		}
 	}
 	if (rc == 0 && !x->w)
 		rc = open_part(x);
-	if (rc == 0 && (rc = export_capture(x, c, row->record, len)) == 0) {
+	if (rc == 0 && (rc = export_capture(x, c, row->record, len)) == 0 && (rc = x->cb_rc) == 0) {
 		x->st.captures++;
 		x->file_captures++;
 		if (x->o->progress) {
@@ -789,10 +842,14 @@ int sv_export_warc(sv_index *ix, const sv_objects *store, const sv_export_warc_o
 		rc = x.rc;
 	if (rc == 0 && !x.w)
 		rc = open_part(&x); /* nothing matched: a WARC with its warcinfo only */
-	uint64_t last = x.w ? sv_warc_offset(x.w) : 0;
 	int crc = close_part(&x, rc == 0);
-	if (rc == 0 && (rc = crc) == 0)
-		x.st.bytes += last;
+	if (rc == 0)
+		rc = crc;
+	while (x.cdx_head) { /* records never written, after a failure */
+		cdx_entry *e = x.cdx_head;
+		x.cdx_head = e->next;
+		cdx_free(e);
+	}
 	x.st.file = NULL;
 	if (stats)
 		*stats = x.st;

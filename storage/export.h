@@ -51,6 +51,7 @@ typedef struct {
 	const char *node;       /* the archive's node */
 	const char *const *info; /* more warcinfo fields: name, value, ..., NULL */
 	const char *tmp_dir;    /* room for the index's sort (the archive's tmp/) */
+	int threads;            /* compression threads; 0: one per CPU */
 	void (*progress)(void *ctx, const sv_export_stats *s);
 	void *ctx;
 } sv_export_warc_options;
