@@ -442,6 +442,12 @@ int sv_export_wacz(sv_index *ix, const sv_objects *store, const sv_export_wacz_o
 		}
 	if (rc == 0 && (!(w.raw = malloc(TITLE_READ)) || !(w.plain = malloc(TITLE_READ)) || !(buf = malloc(CHUNK))))
 		rc = sv_error_set(SV_EIO, "out of memory");
+	/* the output's folder is checked before the work, not after it */
+	int fd = rc == 0 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+	if (rc == 0 && fd < 0)
+		rc = sv_error_errno(errno, "cannot write '%s'", tmp);
+	if (fd >= 0)
+		close(fd);
 	if (rc == 0 && mkdir(w.dir, 0700) != 0)
 		rc = sv_error_errno(errno, "cannot make '%s'", w.dir);
 	made_dir = rc == 0;

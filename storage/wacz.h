@@ -47,9 +47,10 @@ typedef struct {
 int sv_export_wacz(sv_index *ix, const sv_objects *store, const sv_export_wacz_options *o, sv_wacz_stats *stats);
 
 /*
- * The text of the first <title> element in html (len bytes), entities
- * &amp; &lt; &gt; &quot; &#39; &#NN; &#xNN; decoded and white space
- * collapsed; NULL if there is none or it is empty. malloc'd.
+ * The text of the first <title> element in html (len bytes), the
+ * references &amp; &lt; &gt; &quot; &apos; &nbsp; &#NN; &#xNN; decoded
+ * (other named ones are kept as written) and white space collapsed; NULL
+ * if there is none or it is empty. malloc'd.
  */
 char *sv_wacz_html_title(const char *html, size_t len);
 
