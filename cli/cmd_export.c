@@ -1,13 +1,15 @@
 /*
  * cli/cmd_export.c -- salvage export warc OUT.warc.gz|OUT.warc.zst
  * [--seed ROW] [--since TIME] [--max-size SIZE]: the archive as WARC files,
- * each with its CDXJ index beside it (storage/export.h).
+ * each with its CDXJ index beside it (storage/export.h); salvage export wacz
+ * OUT.wacz [--seed ROW] [--since TIME]: the same as one WACZ (storage/wacz.h).
  */
 #include "cli.h"
 
 #include "../common/error.h"
 
 #include "../storage/export.h"
+#include "../storage/wacz.h"
 #include "../storage/warc.h"
 
 #include <ctype.h>
@@ -132,14 +134,20 @@ static void free_info(char **info)
 	free(info);
 }
 
-static int export_warc(const sv_command *cmd, int argc, char **argv)
+typedef struct {
+	int wacz;             /* export wacz, else warc */
+	const char *out;
+	int64_t seed;         /* -1: all */
+	const char *since;
+	uint64_t max_size;    /* warc only */
+} export_args;
+
+static int parse_args(const sv_command *cmd, int argc, char **argv, export_args *x)
 {
-	sv_export_warc_options o;
-	memset(&o, 0, sizeof(o));
-	o.seed = -1;
-	const char *out = NULL;
+	const char *fmt = x->wacz ? "wacz" : "warc";
 	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--seed") || !strcmp(argv[i], "--since") || !strcmp(argv[i], "--max-size")) {
+		if (!strcmp(argv[i], "--seed") || !strcmp(argv[i], "--since") ||
+		    (!x->wacz && !strcmp(argv[i], "--max-size"))) {
 			if (i + 1 >= argc)
 				return sv_cli_usage(cmd, "%s needs a value", argv[i]);
 			const char *v = argv[++i];
@@ -148,57 +156,110 @@ static int export_warc(const sv_command *cmd, int argc, char **argv)
 				long long s = strtoll(v, &end, 10);
 				if (!isdigit((unsigned char)*v) || *end || s < 1)
 					return sv_cli_usage(cmd, "--seed '%s' is not a seed row number", v);
-				o.seed = s;
+				x->seed = s;
 			} else if (!strcmp(argv[i - 1], "--since")) {
 				if (!valid_since(v))
 					return sv_cli_usage(cmd, "--since '%s' is not a UTC time like 2026-12-05 or "
 							    "2026-12-05T08:00:00Z", v);
-				o.since = v;
-			} else if (parse_size(v, &o.max_size) != 0) {
+				x->since = v;
+			} else if (parse_size(v, &x->max_size) != 0) {
 				return sv_cli_usage(cmd, "--max-size '%s' is not a size of at least 1m (like 500m or 1g)", v);
 			}
 		} else if (argv[i][0] == '-' && argv[i][1]) {
 			return sv_cli_usage(cmd, "unknown option '%s'", argv[i]);
-		} else if (out) {
-			return sv_cli_usage(cmd, "export warc takes one output file");
+		} else if (x->out) {
+			return sv_cli_usage(cmd, "export %s takes one output file", fmt);
 		} else {
-			out = argv[i];
+			x->out = argv[i];
 		}
 	}
 	sv_warc_codec codec;
-	if (!out)
-		return sv_cli_usage(cmd, "export warc needs an output file (OUT.warc.gz or OUT.warc.zst)");
-	if (sv_warc_codec_of(out, &codec) != 0)
+	size_t n = x->out ? strlen(x->out) : 0;
+	if (!x->out)
+		return sv_cli_usage(cmd, "export %s needs an output file (%s)", fmt,
+				    x->wacz ? "OUT.wacz" : "OUT.warc.gz or OUT.warc.zst");
+	if (x->wacz && (n < 6 || strcmp(x->out + n - 5, ".wacz")))
+		return sv_cli_usage(cmd, "'%s' does not end in .wacz", x->out);
+	if (!x->wacz && sv_warc_codec_of(x->out, &codec) != 0)
 		return sv_cli_usage(cmd, "%s", sv_error_last());
+	return 0;
+}
+
+static void on_wacz_progress(void *ctx, const sv_wacz_stats *s)
+{
+	progress_ctx *p = ctx;
+	if (!p->show || !sv_cli_meter_due(&p->m))
+		return;
+	if (s->zipped > 0)
+		fprintf(stderr, "\r\033[Kexport: zipping, %.0f%%", 100 * s->zipped);
+	else
+		fprintf(stderr, "\r\033[Kexport: %llu captures, %llu pages, %.1f MB of WARC written",
+			(unsigned long long)s->warc.captures, (unsigned long long)s->pages, (double)s->warc.bytes / 1e6);
+	fflush(stderr);
+}
+
+/* The title of a WACZ: the archive's folder, and the row exported. */
+static char *wacz_title(const sv_archive *a, int64_t seed)
+{
+	const char *base = strrchr(a->root, '/');
+	char *t = NULL;
+	base = base && base[1] ? base + 1 : a->root;
+	if (seed >= 0 ? asprintf(&t, "salvage archive %s, seed row %lld", base, (long long)seed) < 0
+		      : asprintf(&t, "salvage archive %s", base) < 0)
+		return NULL;
+	return t;
+}
+
+static int export(const sv_command *cmd, int argc, char **argv, int wacz)
+{
+	export_args x = {.wacz = wacz, .seed = -1};
+	int rc = parse_args(cmd, argc, argv, &x);
+	if (rc)
+		return rc;
 
 	sv_archive *a = NULL;
 	sv_index *ix = NULL;
 	sv_objects *store = NULL;
-	char **info = NULL, *tmp = NULL;
+	char **info = NULL, *tmp = NULL, *title = NULL;
 	sv_export_stats st;
+	sv_wacz_stats wst;
 	progress_ctx p = {.show = sv_cli_progress_enabled()};
-	int rc;
 	if ((rc = sv_cli_archive(&a)))
 		return rc;
 	memset(&st, 0, sizeof(st));
-	if (o.seed >= 0)
-		rc = row_info(a, o.seed, &info);
+	memset(&wst, 0, sizeof(wst));
+	if (x.seed >= 0)
+		rc = row_info(a, x.seed, &info);
 	if (rc == 0 && asprintf(&tmp, "%s/tmp", a->root) < 0)
 		rc = sv_error_set(SV_EIO, "out of memory");
+	if (rc == 0 && wacz && !(title = wacz_title(a, x.seed)))
+		rc = sv_error_set(SV_EIO, "out of memory");
 	if (rc == 0 && (rc = sv_archive_index(a, &ix)) == 0 && (rc = sv_archive_objects(a, &store)) == 0) {
-		o.path = out;
-		o.software = "salvage/" SV_VERSION;
-		o.node = a->node;
-		o.info = (const char *const *)info;
-		o.tmp_dir = tmp;
-		o.progress = on_progress;
-		o.ctx = &p;
 		sv_cli_meter_start(&p.m);
-		rc = sv_export_warc(ix, store, &o, &st);
+		if (wacz) {
+			sv_export_wacz_options o = {
+				.path = x.out, .seed = x.seed, .since = x.since, .title = title,
+				.software = "salvage/" SV_VERSION, .node = a->node, .info = (const char *const *)info,
+				.tmp_dir = tmp, .progress = on_wacz_progress, .ctx = &p,
+			};
+			rc = sv_export_wacz(ix, store, &o, &wst);
+			st = wst.warc;
+		} else {
+			sv_export_warc_options o = {
+				.path = x.out, .seed = x.seed, .since = x.since, .max_size = x.max_size,
+				.software = "salvage/" SV_VERSION, .node = a->node, .info = (const char *const *)info,
+				.tmp_dir = tmp, .progress = on_progress, .ctx = &p,
+			};
+			rc = sv_export_warc(ix, store, &o, &st);
+		}
 		if (p.show)
 			sv_cli_progress_clear();
 	}
-	if (rc == 0)
+	if (rc == 0 && wacz)
+		printf("exported %llu captures (%llu WARC records, %llu pages) as %s: %u files, %.1f MB, in %.1f s\n",
+		       (unsigned long long)st.captures, (unsigned long long)st.records, (unsigned long long)wst.pages,
+		       x.out, wst.members, (double)wst.bytes / 1e6, sv_cli_meter_seconds(&p.m));
+	else if (rc == 0)
 		printf("exported %llu captures as %llu WARC records (%llu revisits, %llu without a payload) "
 		       "in %u file%s, %.1f MB; %.1f MB of payloads, in %.1f s\n",
 		       (unsigned long long)st.captures, (unsigned long long)st.records,
@@ -209,6 +270,7 @@ static int export_warc(const sv_command *cmd, int argc, char **argv)
 		rc = sv_cli_error(rc);
 	free_info(info);
 	free(tmp);
+	free(title);
 	sv_objects_free(store);
 	sv_index_close(ix);
 	sv_archive_free(a);
@@ -218,15 +280,18 @@ static int export_warc(const sv_command *cmd, int argc, char **argv)
 static int run(const sv_command *cmd, int argc, char **argv)
 {
 	if (argc < 2)
-		return sv_cli_usage(cmd, "export needs a format: warc");
+		return sv_cli_usage(cmd, "export needs a format: warc or wacz");
 	if (!strcmp(argv[1], "warc"))
-		return export_warc(cmd, argc, argv);
-	return sv_cli_usage(cmd, "unknown export format '%s' (warc)", argv[1]);
+		return export(cmd, argc, argv, 0);
+	if (!strcmp(argv[1], "wacz"))
+		return export(cmd, argc, argv, 1);
+	return sv_cli_usage(cmd, "unknown export format '%s' (warc, wacz)", argv[1]);
 }
 
 const sv_command sv_cmd_export = {
-	"export", run, "hand the archive to other tools: WARC files with their CDXJ index",
+	"export", run, "hand the archive to other tools: WARC files with their CDXJ index, or a WACZ",
 	"usage: salvage export warc OUT.warc.gz|OUT.warc.zst [--seed ROW] [--since TIME] [--max-size SIZE]\n"
+	"       salvage export wacz OUT.wacz [--seed ROW] [--since TIME]\n"
 	"\n"
 	"Writes the archive's captures as WARC 1.1: a warcinfo record, then for each\n"
 	"capture a request and a response record (a revisit record when the payload\n"
@@ -235,9 +300,14 @@ const sv_command sv_cmd_export = {
 	"record is its own gzip member (.warc.gz) or zstd frame (.warc.zst). Beside each\n"
 	"WARC file, OUT.cdxj indexes it (SURT key, timestamp, JSON), as pywb and warcio do.\n"
 	"\n"
+	"export wacz packs the same WARC (archive/data.warc.gz), its index\n"
+	"(indexes/index.cdxj), the list of HTML pages (pages/pages.jsonl) and a\n"
+	"datapackage.json with every file's sha256 into one WACZ 1.1.1 file, which\n"
+	"ReplayWeb.page opens.\n"
+	"\n"
 	"  --seed ROW       only the captures of seed row ROW (its number in 'status --json');\n"
 	"                   the row's sheet, line, URL and columns go into the warcinfo record\n"
 	"  --since TIME     only captures at or after TIME (UTC: 2026-12-05 or 2026-12-05T08:00:00Z)\n"
 	"  --max-size SIZE  start a new file (OUT-00001.warc.gz, ...) once one passes SIZE\n"
-	"                   (default 1g; k, m, g suffixes)\n",
+	"                   (default 1g; k, m, g suffixes; warc only)\n",
 };

@@ -11,6 +11,7 @@ pkgs=(
 	zstd coreutils util-linux time sqlite3 python3 wget
 	libzip-dev libdeflate-dev
 	openssh-server openssh-client curl openssl nginx postgresql
+	chromium unzip
 )
 
 missing=()
@@ -22,9 +23,14 @@ done
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-# tests/js: the npm packages the tests use, at the versions package-lock.json pins.
+# tests/js: the npm packages the tests use, at the versions package-lock.json
+# pins (ReplayWeb.page runs in Debian's chromium, driven by playwright-core).
 npm_packages() {
-	[ -d "$here/tests/js/node_modules/warcio" ] && return 0
+	local p missing=0
+	for p in warcio replaywebpage playwright-core; do
+		[ -d "$here/tests/js/node_modules/$p" ] || missing=1
+	done
+	[ $missing -eq 0 ] && return 0
 	echo "installing the tests' npm packages (tests/js)"
 	(cd "$here/tests/js" && npm ci --no-audit --no-fund --loglevel=error)
 }

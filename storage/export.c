@@ -789,7 +789,9 @@ static int on_row(void *ctx, const sv_index_row *row)
 	}
 	if (rc == 0 && !x->w)
 		rc = open_part(x);
-	if (rc == 0 && (rc = export_capture(x, c, row->record, len)) == 0 && (rc = x->cb_rc) == 0) {
+	if (rc == 0 && (rc = export_capture(x, c, row->record, len)) == 0 && x->o->exported)
+		rc = x->o->exported(x->o->ctx, c);
+	if (rc == 0 && (rc = x->cb_rc) == 0) {
 		x->st.captures++;
 		x->file_captures++;
 		if (x->o->progress) {

@@ -26,6 +26,7 @@
 #ifndef SV_EXPORT_H
 #define SV_EXPORT_H
 
+#include "capture.h"
 #include "index.h"
 #include "objects.h"
 
@@ -53,6 +54,8 @@ typedef struct {
 	const char *tmp_dir;    /* room for the index's sort (the archive's tmp/) */
 	int threads;            /* compression threads; 0: one per CPU */
 	void (*progress)(void *ctx, const sv_export_stats *s);
+	/* Called with each capture once its records are written (may be NULL); non-zero stops the export with it. */
+	int (*exported)(void *ctx, const sv_capture *c);
 	void *ctx;
 } sv_export_warc_options;
 
