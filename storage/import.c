@@ -27,7 +27,8 @@
 #define HTTP_HEADER_MAX (256u << 10)  /* an HTTP header block inside a record */
 #define REQUEST_MAX (16u << 10)       /* a request block kept with the response that follows it */
 #define LENGTH_MAX (1ull << 40)       /* a record's Content-Length */
-#define BATCH 1000                    /* records handed to commit at once */
+#define BATCH 1000                    /* records handed to commit at once, at most */
+#define BATCH_BYTES (16u << 20)       /* and at most this much of them */
 
 /* ---- the decompressed stream ---- */
 
@@ -350,7 +351,7 @@ struct sv_importer {
 	sv_import_options o;
 	sv_import_stats st;
 	char **batch;
-	size_t nbatch;
+	size_t nbatch, batch_bytes;
 	sv_strset payloads; /* a payload digest as stated ("sha1:...") or "sha256:<hex>" -> index */
 	payload *pl;
 	size_t npl, capl;
@@ -402,6 +403,7 @@ static int flush(sv_importer *im)
 	for (size_t i = 0; i < im->nbatch; i++)
 		free(im->batch[i]);
 	im->nbatch = 0;
+	im->batch_bytes = 0;
 	return rc;
 }
 
@@ -432,8 +434,9 @@ static int add_record(sv_importer *im, const sv_capture *c)
 	if (rc)
 		return rc;
 	im->batch[im->nbatch++] = s;
+	im->batch_bytes += strlen(s);
 	im->st.captures++;
-	return im->nbatch == BATCH ? flush(im) : 0;
+	return im->nbatch == BATCH || im->batch_bytes >= BATCH_BYTES ? flush(im) : 0;
 }
 
 static int note_payload(sv_importer *im, const char *key, const payload *p)

@@ -536,7 +536,8 @@ int sv_warc_write(sv_warc_file *w, const char *header, size_t header_len, const 
 		j->kind = GZ_PIECE;
 		j->first = first;
 		j->in_len = n;
-		memcpy(j->dict, prev, prev_len);
+		if (prev_len)
+			memcpy(j->dict, prev, prev_len);
 		j->dict_len = prev_len;
 		if ((rc = parts_read(&p, j->in, n)) == 0 && p.pos == p.total)
 			rc = parts_end(&p);
