@@ -453,49 +453,63 @@ static void to_hex(const unsigned char *md, unsigned n, char *out)
 		sprintf(out + 2 * i, "%02x", md[i]);
 }
 
-/* One payload file: decoded, written, hashed both ways in one pass. */
+/* Streams the payload d (length bytes), its coding ce undone, into fd, hashing what is written; *total its bytes. */
+static int copy_payload(bagger *b, const sv_digest *d, int64_t length, const char *ce, int fd, const char *path,
+			EVP_MD_CTX *h256, EVP_MD_CTX *h512, uint64_t *total)
+{
+	sv_objects_reader *r = NULL;
+	sv_decoder *dec = NULL;
+	size_t got = 0;
+	int rc = 0;
+	*total = 0;
+	if (EVP_DigestInit_ex(h256, EVP_sha256(), NULL) != 1 || EVP_DigestInit_ex(h512, EVP_sha512(), NULL) != 1)
+		return sv_error_set(SV_EIO, "SHA-2 failed");
+	if (length > 0 && (rc = sv_objects_reader_open(&r, b->store, d)) == 0)
+		rc = sv_decoder_new(&dec, ce, sv_decode_object_source, r, &b->o->limits);
+	while (rc == 0 && dec && (rc = sv_decoder_read(dec, b->buf, CHUNK, &got)) == 0 && got > 0) {
+		EVP_DigestUpdate(h256, b->buf, got);
+		EVP_DigestUpdate(h512, b->buf, got);
+		rc = write_all(fd, b->buf, got, path);
+		*total += got;
+	}
+	sv_decoder_free(dec);
+	sv_objects_reader_free(r);
+	return rc;
+}
+
+/*
+ * One payload file: decoded, written, hashed both ways in one pass. A body
+ * that does not decode (or in a coding salvage does not know) is written
+ * again as stored, and files.tsv says so; a damaged object fails both ways.
+ */
 static int write_payload(bagger *b, const sv_capture *c, const char *path)
 {
 	sv_digest d;
-	sv_objects_reader *r = NULL;
-	sv_decoder *dec = NULL;
 	EVP_MD_CTX *h256 = EVP_MD_CTX_new(), *h512 = EVP_MD_CTX_new();
-	int fd = -1, rc = 0, kept = 0;
+	int fd = -1, rc = 0;
+	const char *ce = sv_decode_needed(c->content_encoding) ? c->content_encoding : NULL, *kept = NULL;
 	uint64_t total = 0;
-	const char *ce = c->content_encoding;
-	if (!h256 || !h512 || EVP_DigestInit_ex(h256, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestInit_ex(h512, EVP_sha512(), NULL) != 1) {
-		rc = sv_error_set(SV_EIO, "SHA-2 failed");
+	if (!h256 || !h512) {
+		rc = sv_error_set(SV_EIO, "out of memory");
 		goto done;
 	}
 	if ((rc = sv_digest_from_hex(&d, c->sha256)) || (rc = make_parents(b, path)))
-		goto done;
-	if (c->length > 0 && (rc = sv_objects_reader_open(&r, b->store, &d))) {
-		rc = sv_error_prefix("%s: its payload %s", c->url, c->sha256);
-		goto done;
-	}
-	if (r && (rc = sv_decoder_new(&dec, ce, sv_decode_object_source, r, &b->o->limits)) == SV_EINVAL) {
-		/* a coding salvage does not know: the payload as stored, and files.tsv says so */
-		kept = 1;
-		rc = sv_decoder_new(&dec, NULL, sv_decode_object_source, r, NULL);
-	}
-	if (rc)
 		goto done;
 	fd = openat(b->rootfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		rc = sv_error_errno(errno, "cannot write '%s/%s'", b->root, path);
 		goto done;
 	}
-	size_t got = 0;
-	while (dec && (rc = sv_decoder_read(dec, b->buf, CHUNK, &got)) == 0 && got > 0) {
-		EVP_DigestUpdate(h256, b->buf, got);
-		EVP_DigestUpdate(h512, b->buf, got);
-		if ((rc = write_all(fd, b->buf, got, path)))
-			break;
-		total += got;
+	rc = copy_payload(b, &d, c->length, ce, fd, path, h256, h512, &total);
+	if (ce && (rc == SV_EINVAL || rc == SV_ECORRUPT)) {
+		kept = rc == SV_EINVAL ? "a coding salvage does not decode" : "does not decode";
+		if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
+			rc = sv_error_errno(errno, "cannot write '%s/%s'", b->root, path);
+		else
+			rc = copy_payload(b, &d, c->length, NULL, fd, path, h256, h512, &total);
 	}
 	if (rc && rc != SV_ENOSPC && rc != SV_EIO)
-		rc = sv_error_prefix("%s (payload %s, Content-Encoding %s)", c->url, c->sha256, ce ? ce : "none");
+		rc = sv_error_prefix("%s: its payload %s", c->url, c->sha256);
 	if (close(fd) != 0 && rc == 0)
 		rc = sv_error_errno(errno, "cannot write '%s/%s'", b->root, path);
 	if (rc)
@@ -509,17 +523,18 @@ static int write_payload(bagger *b, const sv_capture *c, const char *path)
 	EVP_DigestFinal_ex(h512, md, &n);
 	to_hex(md, n, hex);
 	fprintf(b->m512, "%s  %s\n", hex, path);
-	fprintf(b->files, "%s\t%s\t%s\t%s\t%s\n", path, c->url, c->ts ? c->ts : "", c->sha256,
-		kept ? "kept" : sv_decode_needed(ce) ? ce : "");
+	fprintf(b->files, "%s\t%s\t%s\t%s\t%s", path, c->url, c->ts ? c->ts : "", c->sha256, kept ? "kept as stored: " : "");
+	/* the coding as the server wrote it, which may hold a tab */
+	for (const char *k = ce ? ce : ""; *k; k++)
+		fputc(*k == '\t' || *k == '\r' || *k == '\n' ? ' ' : *k, b->files);
+	fprintf(b->files, "%s%s\n", kept ? " " : "", kept ? kept : "");
 	b->st.files++;
 	b->st.bytes += total;
 	if (kept)
 		b->st.kept++;
-	else if (sv_decode_needed(ce))
+	else if (ce)
 		b->st.decoded++;
 done:
-	sv_decoder_free(dec);
-	sv_objects_reader_free(r);
 	EVP_MD_CTX_free(h256);
 	EVP_MD_CTX_free(h512);
 	return rc;

@@ -11,6 +11,7 @@
  *   manifest-sha256.txt, manifest-sha512.txt, tagmanifest-sha256.txt
  *   salvage/captures.jsonl      the exported captures' records, as indexed
  *   salvage/files.tsv           data path, URL, capture time, stored sha256, coding undone
+ *                               (or "kept as stored: ..." for a body that does not decode)
  *   salvage/headers.warc.gz     every capture's request and response headers
  *                               (sv_export_warc, headers_only), its CDXJ beside
  *

@@ -157,3 +157,139 @@ Test(bagit, names_in_one_bag_never_clash)
 	free(one[0]);
 	free(one);
 }
+
+/* ---- a whole bag, from an index and a store made here ---- */
+
+#include "../../storage/capture.h"
+
+#include <sys/stat.h>
+#include <zlib.h>
+
+static void store(sv_objects *st, const void *buf, size_t len, char hex[65])
+{
+	sv_objects_writer *w = NULL;
+	sv_digest d;
+	cr_assert_eq(sv_objects_writer_new(&w, st, (int64_t)len), 0);
+	cr_assert_eq(sv_objects_writer_write(w, buf, len), 0);
+	cr_assert_eq(sv_objects_writer_commit(w, &d, NULL), 0);
+	sv_digest_to_hex(&d, hex);
+}
+
+static void capture(sv_index *ix, sv_objects *st, const char *url, const char *ts, int status, const char *ce,
+		    const void *buf, size_t len)
+{
+	char hex[65];
+	store(st, buf, len, hex);
+	sv_capture c = SV_CAPTURE_INIT;
+	char *json = NULL;
+	c.url = url;
+	c.ts = ts;
+	c.status = status;
+	c.length = (int64_t)len;
+	c.sha256 = hex;
+	c.content_encoding = ce;
+	c.headers = "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\n\r\n";
+	c.headers_len = strlen(c.headers);
+	c.kind = SV_KIND_DATASET;
+	c.node = "n1";
+	char id[SV_CAPTURE_ID_LEN];
+	cr_assert_eq(sv_capture_new_id(id), 0);
+	c.id = id;
+	cr_assert_eq(sv_capture_to_json(&c, &json), 0);
+	const char *recs[] = {json};
+	cr_assert_eq(sv_index_add(ix, recs, 1, NULL, NULL), 0, "%s", sv_error_last());
+	free(json);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f, "cannot read %s", path);
+	char *buf = malloc(1 << 20);
+	*len = fread(buf, 1, 1 << 20, f);
+	buf[*len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+Test(bagit, a_bag_holds_the_latest_payloads_decoded_or_as_stored)
+{
+	char dir[4096], path[8192];
+	th_tempdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/objects", dir);
+	sv_objects *st = NULL;
+	sv_objects_options oo = SV_OBJECTS_OPTIONS_INIT;
+	cr_assert_eq(sv_objects_open(&st, path, &oo), 0);
+	snprintf(path, sizeof(path), "%s/index.db", dir);
+	sv_index *ix = NULL;
+	cr_assert_eq(sv_index_open(&ix, path, NULL), 0);
+
+	const char plain[] = "a,b\n1,2\n", old[] = "old,version\n";
+	unsigned char gz[256];
+	uLongf gzlen = sizeof(gz);
+	z_stream z;
+	memset(&z, 0, sizeof(z));
+	cr_assert_eq(deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	z.next_in = (unsigned char *)plain;
+	z.avail_in = sizeof(plain) - 1;
+	z.next_out = gz;
+	z.avail_out = (uInt)gzlen;
+	cr_assert_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+	gzlen = sizeof(gz) - z.avail_out;
+	deflateEnd(&z);
+	capture(ix, st, "http://h/t.csv", "2026-12-01T00:00:00.000Z", 200, NULL, old, sizeof(old) - 1);
+	capture(ix, st, "http://h/t.csv", "2026-12-02T00:00:00.000Z", 200, NULL, plain, sizeof(plain) - 1);
+	capture(ix, st, "http://h/g.csv", "2026-12-02T00:00:00.000Z", 200, "gzip", gz, gzlen);
+	capture(ix, st, "http://h/bad.csv", "2026-12-02T00:00:00.000Z", 200, "gzip", "not gzip", 8);
+	capture(ix, st, "http://h/z.csv", "2026-12-02T00:00:00.000Z", 200, "compress", "zzz", 3);
+	capture(ix, st, "http://h/gone", "2026-12-02T00:00:00.000Z", 404, NULL, "no", 2);
+
+	/* a folder that is not empty is refused and left alone */
+	char bag[8192], *keep;
+	snprintf(bag, sizeof(bag), "%s/full", dir);
+	mkdir(bag, 0755);
+	snprintf(path, sizeof(path), "%s/full/x", dir);
+	fclose(fopen(path, "w"));
+	sv_bagit_options o = {.dir = bag, .seed = -1, .software = "salvage/test", .tmp_dir = dir};
+	cr_assert_eq(sv_export_bagit(ix, st, &o, NULL), SV_EINVAL);
+	cr_assert_eq(th_count_entries(bag), 1);
+
+	snprintf(bag, sizeof(bag), "%s/bag", dir);
+	sv_bagit_stats stats;
+	cr_assert_eq(sv_export_bagit(ix, st, &o, &stats), 0, "%s", sv_error_last());
+	cr_assert_eq(stats.files, 4);
+	cr_assert_eq(stats.decoded, 1);
+	cr_assert_eq(stats.kept, 2);
+	size_t n;
+	static const char *const want[][2] = {
+		{"h/t.csv", "a,b\n1,2\n"}, {"h/g.csv", "a,b\n1,2\n"}, {"h/bad.csv", "not gzip"}, {"h/z.csv", "zzz"}};
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/data/%s", bag, want[i][0]);
+		keep = slurp(path, &n);
+		cr_assert_str_eq(keep, want[i][1], "%s", want[i][0]);
+		/* the manifest hashes the bytes in the bag */
+		char hex[65], line[512];
+		th_sha256_hex(keep, n, hex);
+		snprintf(line, sizeof(line), "%s  data/%s\n", hex, want[i][0]);
+		free(keep);
+		snprintf(path, sizeof(path), "%s/manifest-sha256.txt", bag);
+		keep = slurp(path, &n);
+		cr_assert_not_null(strstr(keep, line), "%s not in:\n%s", line, keep);
+		free(keep);
+	}
+	snprintf(path, sizeof(path), "%s/data/h/gone", bag);
+	cr_assert_neq(access(path, F_OK), 0, "a 404 is in the bag");
+	snprintf(path, sizeof(path), "%s/salvage/files.tsv", bag);
+	keep = slurp(path, &n);
+	cr_assert_not_null(strstr(keep, "\thttp://h/bad.csv\t"), "%s", keep);
+	cr_assert_not_null(strstr(keep, "kept as stored: gzip does not decode\n"), "%s", keep);
+	cr_assert_not_null(strstr(keep, "kept as stored: compress a coding salvage does not decode\n"), "%s", keep);
+	free(keep);
+	snprintf(path, sizeof(path), "%s/bag-info.txt", bag);
+	keep = slurp(path, &n);
+	cr_assert_not_null(strstr(keep, "Payload-Oxum: 27.4\n"), "%s", keep);
+	free(keep);
+	sv_index_close(ix);
+	sv_objects_free(st);
+	th_rmrf(dir);
+}
