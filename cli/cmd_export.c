@@ -2,12 +2,15 @@
  * cli/cmd_export.c -- salvage export warc OUT.warc.gz|OUT.warc.zst
  * [--seed ROW] [--since TIME] [--max-size SIZE]: the archive as WARC files,
  * each with its CDXJ index beside it (storage/export.h); salvage export wacz
- * OUT.wacz [--seed ROW] [--since TIME]: the same as one WACZ (storage/wacz.h).
+ * OUT.wacz [--seed ROW] [--since TIME]: the same as one WACZ (storage/wacz.h);
+ * salvage export bagit DIR [--seed ROW]: a BagIt bag of what was published
+ * (storage/bagit.h).
  */
 #include "cli.h"
 
 #include "../common/error.h"
 
+#include "../storage/bagit.h"
 #include "../storage/export.h"
 #include "../storage/wacz.h"
 #include "../storage/warc.h"
@@ -50,6 +53,17 @@ static int parse_size(const char *s, uint64_t *out)
 	if (*end || v > (~0ull >> shift) >> 1 || (v << shift) < (1u << 20))
 		return -1;
 	*out = v << shift;
+	return 0;
+}
+
+/* A seed row number, 1 or more. */
+static int parse_seed(const char *v, int64_t *out)
+{
+	char *end;
+	long long s = strtoll(v, &end, 10);
+	if (!isdigit((unsigned char)*v) || *end || s < 1)
+		return -1;
+	*out = s;
 	return 0;
 }
 
@@ -134,6 +148,43 @@ static void free_info(char **info)
 	free(info);
 }
 
+/* What every export reads: the archive, its index and store, the seed row's fields, its tmp/ folder. */
+typedef struct {
+	sv_archive *a;
+	sv_index *ix;
+	sv_objects *store;
+	char **info; /* the seed row's fields, with --seed */
+	char *tmp;
+} export_env;
+
+/* Opens what an export reads; the exit status when the archive cannot be found, else 0 or an error code. */
+static int env_open(export_env *e, int64_t seed, int *exit_status)
+{
+	int rc;
+	memset(e, 0, sizeof(*e));
+	*exit_status = 0;
+	if ((rc = sv_cli_archive(&e->a))) {
+		*exit_status = rc;
+		return 0;
+	}
+	if (seed >= 0 && (rc = row_info(e->a, seed, &e->info)))
+		return rc;
+	if (!(e->tmp = sv_archive_path(e->a, "tmp")))
+		return sv_error_set(SV_EIO, "out of memory");
+	if ((rc = sv_archive_index(e->a, &e->ix)))
+		return rc;
+	return sv_archive_objects(e->a, &e->store);
+}
+
+static void env_close(export_env *e)
+{
+	free_info(e->info);
+	free(e->tmp);
+	sv_objects_free(e->store);
+	sv_index_close(e->ix);
+	sv_archive_free(e->a);
+}
+
 typedef struct {
 	int wacz;             /* export wacz, else warc */
 	const char *out;
@@ -151,12 +202,9 @@ static int parse_args(const sv_command *cmd, int argc, char **argv, export_args 
 			if (i + 1 >= argc)
 				return sv_cli_usage(cmd, "%s needs a value", argv[i]);
 			const char *v = argv[++i];
-			char *end;
 			if (!strcmp(argv[i - 1], "--seed")) {
-				long long s = strtoll(v, &end, 10);
-				if (!isdigit((unsigned char)*v) || *end || s < 1)
+				if (parse_seed(v, &x->seed) != 0)
 					return sv_cli_usage(cmd, "--seed '%s' is not a seed row number", v);
-				x->seed = s;
 			} else if (!strcmp(argv[i - 1], "--since")) {
 				if (!valid_since(v))
 					return sv_cli_usage(cmd, "--since '%s' is not a UTC time like 2026-12-05 or "
@@ -217,40 +265,40 @@ static int export(const sv_command *cmd, int argc, char **argv, int wacz)
 	if (rc)
 		return rc;
 
-	sv_archive *a = NULL;
-	sv_index *ix = NULL;
-	sv_objects *store = NULL;
-	char **info = NULL, *tmp = NULL, *title = NULL;
+	export_env e;
+	char *title = NULL;
 	sv_export_stats st;
 	sv_wacz_stats wst;
 	progress_ctx p = {.show = sv_cli_progress_enabled()};
-	if ((rc = sv_cli_archive(&a)))
-		return rc;
+	int status;
+	rc = env_open(&e, x.seed, &status);
+	if (status) {
+		env_close(&e);
+		return status;
+	}
 	memset(&st, 0, sizeof(st));
 	memset(&wst, 0, sizeof(wst));
-	if (x.seed >= 0)
-		rc = row_info(a, x.seed, &info);
-	if (rc == 0 && asprintf(&tmp, "%s/tmp", a->root) < 0)
+	if (rc == 0 && wacz && !(title = wacz_title(e.a, x.seed)))
 		rc = sv_error_set(SV_EIO, "out of memory");
-	if (rc == 0 && wacz && !(title = wacz_title(a, x.seed)))
-		rc = sv_error_set(SV_EIO, "out of memory");
-	if (rc == 0 && (rc = sv_archive_index(a, &ix)) == 0 && (rc = sv_archive_objects(a, &store)) == 0) {
+	sv_archive *a = e.a;
+	char **info = e.info;
+	if (rc == 0) {
 		sv_cli_meter_start(&p.m);
 		if (wacz) {
 			sv_export_wacz_options o = {
 				.path = x.out, .seed = x.seed, .since = x.since, .title = title,
 				.software = "salvage/" SV_VERSION, .node = a->node, .info = (const char *const *)info,
-				.tmp_dir = tmp, .progress = on_wacz_progress, .ctx = &p,
+				.tmp_dir = e.tmp, .progress = on_wacz_progress, .ctx = &p,
 			};
-			rc = sv_export_wacz(ix, store, &o, &wst);
+			rc = sv_export_wacz(e.ix, e.store, &o, &wst);
 			st = wst.warc;
 		} else {
 			sv_export_warc_options o = {
 				.path = x.out, .seed = x.seed, .since = x.since, .max_size = x.max_size,
 				.software = "salvage/" SV_VERSION, .node = a->node, .info = (const char *const *)info,
-				.tmp_dir = tmp, .progress = on_progress, .ctx = &p,
+				.tmp_dir = e.tmp, .progress = on_progress, .ctx = &p,
 			};
-			rc = sv_export_warc(ix, store, &o, &st);
+			rc = sv_export_warc(e.ix, e.store, &o, &st);
 		}
 		if (p.show)
 			sv_cli_progress_clear();
@@ -268,30 +316,93 @@ static int export(const sv_command *cmd, int argc, char **argv, int wacz)
 		       sv_cli_meter_seconds(&p.m));
 	else
 		rc = sv_cli_error(rc);
-	free_info(info);
-	free(tmp);
 	free(title);
-	sv_objects_free(store);
-	sv_index_close(ix);
-	sv_archive_free(a);
+	env_close(&e);
+	return rc;
+}
+
+static void on_bag_progress(void *ctx, const sv_bagit_stats *s)
+{
+	progress_ctx *p = ctx;
+	if (!p->show || !sv_cli_meter_due(&p->m))
+		return;
+	fprintf(stderr, "\r\033[Kexport bagit: %llu files, %.1f MB", (unsigned long long)s->files,
+		(double)s->bytes / 1e6);
+	fflush(stderr);
+}
+
+static int export_bagit(const sv_command *cmd, int argc, char **argv)
+{
+	sv_bagit_options o;
+	memset(&o, 0, sizeof(o));
+	o.seed = -1;
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--seed")) {
+			if (i + 1 >= argc)
+				return sv_cli_usage(cmd, "--seed needs a value");
+			if (parse_seed(argv[++i], &o.seed) != 0)
+				return sv_cli_usage(cmd, "--seed '%s' is not a seed row number", argv[i]);
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			return sv_cli_usage(cmd, "unknown option '%s' (export bagit takes --seed)", argv[i]);
+		} else if (o.dir) {
+			return sv_cli_usage(cmd, "export bagit takes one folder");
+		} else {
+			o.dir = argv[i];
+		}
+	}
+	if (!o.dir)
+		return sv_cli_usage(cmd, "export bagit needs a folder for the bag (new or empty)");
+
+	export_env e;
+	sv_bagit_stats st;
+	progress_ctx p = {.show = sv_cli_progress_enabled()};
+	int status, rc = env_open(&e, o.seed, &status);
+	memset(&st, 0, sizeof(st));
+	if (status) {
+		env_close(&e);
+		return status;
+	}
+	if (rc == 0) {
+		o.software = "salvage/" SV_VERSION;
+		o.node = e.a->node;
+		o.source_org = e.a->bag_source_org;
+		o.info = (const char *const *)e.info;
+		o.tmp_dir = e.tmp;
+		o.progress = on_bag_progress;
+		o.ctx = &p;
+		sv_cli_meter_start(&p.m);
+		rc = sv_export_bagit(e.ix, e.store, &o, &st);
+		if (p.show)
+			sv_cli_progress_clear();
+	}
+	if (rc == 0)
+		printf("bagged %llu files, %llu bytes (%llu decoded, %llu kept as stored) in %s, in %.1f s\n",
+		       (unsigned long long)st.files, (unsigned long long)st.bytes, (unsigned long long)st.decoded,
+		       (unsigned long long)st.kept, o.dir, sv_cli_meter_seconds(&p.m));
+	else
+		rc = sv_cli_error(rc);
+	env_close(&e);
 	return rc;
 }
 
 static int run(const sv_command *cmd, int argc, char **argv)
 {
 	if (argc < 2)
-		return sv_cli_usage(cmd, "export needs a format: warc or wacz");
+		return sv_cli_usage(cmd, "export needs a format: warc, wacz or bagit");
 	if (!strcmp(argv[1], "warc"))
 		return export(cmd, argc, argv, 0);
 	if (!strcmp(argv[1], "wacz"))
 		return export(cmd, argc, argv, 1);
-	return sv_cli_usage(cmd, "unknown export format '%s' (warc, wacz)", argv[1]);
+	if (!strcmp(argv[1], "bagit"))
+		return export_bagit(cmd, argc, argv);
+	return sv_cli_usage(cmd, "unknown export format '%s' (warc, wacz, bagit)", argv[1]);
 }
 
 const sv_command sv_cmd_export = {
-	"export", run, "hand the archive to other tools: WARC files with their CDXJ index, or a WACZ",
+	"export", run, "hand the archive to other tools: WARC files with their CDXJ index, a WACZ, a BagIt bag",
 	"usage: salvage export warc OUT.warc.gz|OUT.warc.zst [--seed ROW] [--since TIME] [--max-size SIZE]\n"
 	"       salvage export wacz OUT.wacz [--seed ROW] [--since TIME]\n"
+	"       salvage export bagit DIR [--seed ROW]\n"
 	"\n"
 	"Writes the archive's captures as WARC 1.1: a warcinfo record, then for each\n"
 	"capture a request and a response record (a revisit record when the payload\n"
@@ -309,5 +420,10 @@ const sv_command sv_cmd_export = {
 	"                   the row's sheet, line, URL and columns go into the warcinfo record\n"
 	"  --since TIME     only captures at or after TIME (UTC: 2026-12-05 or 2026-12-05T08:00:00Z)\n"
 	"  --max-size SIZE  start a new file (OUT-00001.warc.gz, ...) once one passes SIZE\n"
-	"                   (default 1g; k, m, g suffixes; warc only)\n",
+	"                   (default 1g; k, m, g suffixes; warc only)\n"
+	"\n"
+	"export bagit writes a BagIt 1.0 bag into DIR (new or empty): under data/<host>/<path>\n"
+	"the latest whole 2xx payload of each URL, its Content-Encoding undone, with SHA-256\n"
+	"and SHA-512 manifests; salvage/ holds the capture records, a table of where each\n"
+	"file came from (files.tsv) and the HTTP headers as a WARC (headers.warc.gz).\n",
 };

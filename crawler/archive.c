@@ -262,6 +262,21 @@ static int get_contact(git_config *cfg, sv_archive *a)
 	return rc;
 }
 
+/* A string key, malloc'd into *out; left NULL when absent. */
+static int get_string(git_config *cfg, const char *key, const char *path, char **out)
+{
+	git_buf buf = GIT_BUF_INIT;
+	int e = git_config_get_string_buf(&buf, cfg, key), rc = 0;
+	if (e == GIT_ENOTFOUND)
+		return 0;
+	if (e < 0)
+		return git_fail("bad value in", path);
+	if (!(*out = strdup(buf.ptr)))
+		rc = sv_error_set(SV_EIO, "out of memory");
+	git_buf_dispose(&buf);
+	return rc;
+}
+
 static int get_int(git_config *cfg, const char *key, int def, int lo, int hi, const char *path, int *out)
 {
 	int32_t v;
@@ -506,21 +521,9 @@ int sv_archive_open(sv_archive **out, const char *dir)
 			goto fail;
 		}
 	}
-	{
-		git_buf buf = GIT_BUF_INIT;
-		int e = git_config_get_string_buf(&buf, cfg, "queue.url");
-		if (e == 0) {
-			a->queue_url = strdup(buf.ptr);
-			git_buf_dispose(&buf);
-			if (!a->queue_url) {
-				rc = sv_error_set(SV_EIO, "out of memory");
-				goto fail;
-			}
-		} else if (e != GIT_ENOTFOUND) {
-			rc = git_fail("bad value in", a->conf_path);
-			goto fail;
-		}
-	}
+	if ((rc = get_string(cfg, "queue.url", a->conf_path, &a->queue_url)) ||
+	    (rc = get_string(cfg, "bag.sourceOrganization", a->conf_path, &a->bag_source_org)))
+		goto fail;
 	if ((rc = get_ca_file(cfg, a)) || (rc = get_netrc_file(cfg, a)) || (rc = get_contact(cfg, a)) ||
 	    (rc = get_node(cfg, a)))
 		goto fail;
@@ -575,6 +578,7 @@ void sv_archive_free(sv_archive *a)
 	free(a->root);
 	free(a->conf_path);
 	free(a->queue_url);
+	free(a->bag_source_org);
 	free(a->ca_file);
 	free(a->netrc_file);
 	free(a->contact);

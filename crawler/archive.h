@@ -39,6 +39,7 @@ typedef struct {
 	size_t nallow_private;
 	int allow_private_all; /* crawl.allowPrivate = true: the guard is off */
 	char *contact;         /* crawl.contact: a URL or e-mail of who runs the crawl; NULL none */
+	char *bag_source_org;  /* bag.sourceOrganization: Source-Organization of an exported bag; NULL none */
 	/* node.name, or the host name made safe (sv_archive_machine) cut to SV_ARCHIVE_NODE_MAX:
 	 * the start of its lease holders' names ("<node>:<pid>:<index>"), the folder of its
 	 * capture files and the "node" of its capture records. */

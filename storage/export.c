@@ -219,13 +219,18 @@ static void hex_of(const unsigned char *md, char out[SV_DIGEST_HEX_LEN + 8])
 		sprintf(out + 7 + 2 * i, "%02x", md[i]);
 }
 
-/* "name: value" and CRLF into a warc-fields block; CR and LF in value become spaces. */
+void sv_export_field(FILE *f, const char *name, const char *value, const char *eol)
+{
+	fprintf(f, "%s: ", name);
+	for (const char *c = value; *c; c++)
+		fputc(*c == '\r' || *c == '\n' ? ' ' : *c, f);
+	fputs(eol, f);
+}
+
+/* "name: value" and CRLF into a warc-fields block. */
 static void put_field(FILE *m, const char *name, const char *value)
 {
-	fprintf(m, "%s: ", name);
-	for (const char *c = value; *c; c++)
-		fputc(*c == '\r' || *c == '\n' ? ' ' : *c, m);
-	fputs("\r\n", m);
+	sv_export_field(m, name, value, "\r\n");
 }
 
 static int write_warcinfo(exporter *x)
@@ -698,13 +703,16 @@ static int export_capture(exporter *x, const sv_capture *c, const char *record, 
 		return write_failure(x, c, id);
 	snprintf(pd, sizeof(pd), "sha256:%s", c->sha256);
 	int http = c->headers && c->headers_len > 0 && !c->headers_truncated && c->status > 0;
+	/* headers only: the payload stays out of every block, said by WARC-Truncated */
+	const char *truncated = x->o->headers_only && c->length > 0 ? "length" : c->truncated;
+	uint64_t body = x->o->headers_only ? 0 : (uint64_t)c->length;
 	if (!http) {
 		begin(&h, x, "resource", id, c);
 		sv_warc_header_add(&h, "Content-Type", c->mime ? c->mime : "application/octet-stream");
 		sv_warc_header_add(&h, "WARC-Payload-Digest", pd);
-		sv_warc_header_add(&h, "WARC-Truncated", c->truncated);
+		sv_warc_header_add(&h, "WARC-Truncated", truncated);
 		e = cdx_new(x, c, c->mime ? c->mime : "application/octet-stream", 0);
-		rc = e ? write_block(x, &h, c, &d, NULL, 0, (uint64_t)c->length, e) : SV_EIO;
+		rc = e ? write_block(x, &h, c, &d, NULL, 0, body, e) : SV_EIO;
 		sv_warc_header_free(&h);
 		return rc;
 	}
@@ -713,7 +721,7 @@ static int export_capture(exporter *x, const sv_capture *c, const char *record, 
 	if (!head)
 		return sv_error_set(SV_EIO, "out of memory");
 	int revisit = 0;
-	if (c->length > 0 && (revisit = seen_before(x, c, &ref_uri, &ref_date, &ref_id)) < 0) {
+	if (c->length > 0 && !x->o->headers_only && (revisit = seen_before(x, c, &ref_uri, &ref_date, &ref_id)) < 0) {
 		free(head);
 		return revisit;
 	}
@@ -749,10 +757,10 @@ static int export_capture(exporter *x, const sv_capture *c, const char *record, 
 			if (rc == 0)
 				x->st.revisits++;
 		} else {
-			sv_warc_header_add(&h, "WARC-Truncated", c->truncated);
+			sv_warc_header_add(&h, "WARC-Truncated", truncated);
 			e = cdx_new(x, c, c->mime, c->status);
-			rc = e ? write_block(x, &h, c, &d, head, head_len, (uint64_t)c->length, e) : SV_EIO;
-			if (rc == 0 && c->length > 0)
+			rc = e ? write_block(x, &h, c, &d, head, head_len, body, e) : SV_EIO;
+			if (rc == 0 && body > 0)
 				rc = note_first(x, c, id);
 		}
 		sv_warc_header_free(&h);

@@ -31,6 +31,7 @@
 #include "objects.h"
 
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct {
 	uint64_t captures; /* capture records exported */
@@ -53,6 +54,9 @@ typedef struct {
 	const char *const *info; /* more warcinfo fields: name, value, ..., NULL */
 	const char *tmp_dir;    /* room for the index's sort (the archive's tmp/) */
 	int threads;            /* compression threads; 0: one per CPU */
+	int headers_only;       /* 1: response records hold the HTTP header block alone (WARC-Truncated:
+	                         * length, WARC-Payload-Digest of the whole payload) and a file put by hand
+	                         * an empty resource record so; no revisits (a bag's salvage/headers.warc.gz) */
 	void (*progress)(void *ctx, const sv_export_stats *s);
 	/* Called with each capture once its records are written (may be NULL); non-zero stops the export with it. */
 	int (*exported)(void *ctx, const sv_capture *c);
@@ -61,6 +65,9 @@ typedef struct {
 
 /* Writes the WARC file(s) and their CDXJ; *stats (may be NULL) counts what was written. */
 int sv_export_warc(sv_index *ix, const sv_objects *store, const sv_export_warc_options *o, sv_export_stats *stats);
+
+/* "name: value" and eol into f (a warc-fields block, a bag-info.txt); CR and LF in value become spaces. */
+void sv_export_field(FILE *f, const char *name, const char *value, const char *eol);
 
 /*
  * The SURT form of an http(s) URL as warcio and pywb key their indexes:

@@ -26,7 +26,9 @@ if (!shot) {
   process.exit(2);
 }
 const rwp = join(dirname(fileURLToPath(import.meta.url)), "node_modules", "replaywebpage");
-const TIMEOUT = Number(process.env.WACZ_REPLAY_TIMEOUT) || 60000; // ms for the page to show
+const TIMEOUT = 60000; // ms for ReplayWeb.page to load the archive and show the page's frame
+// ms for the frame, once it shows text, to show the text asked for (the failing check sets it short)
+const TEXT_TIMEOUT = Number(process.env.WACZ_REPLAY_TIMEOUT) || 60000;
 
 function fail(msg) {
   console.error("wacz_replay: " + msg);
@@ -117,13 +119,17 @@ try {
   await page.goto(origin + "/", { timeout: TIMEOUT });
 
   // The archived page: the frame ReplayWeb.page loads it in, replay/w/<coll>/[:<hash>/]<ts>mp_/<url>.
-  const deadline = Date.now() + TIMEOUT;
+  let deadline = Date.now() + TIMEOUT, textSeen = false;
   let frame = null, text = "";
   while (Date.now() < deadline) {
     frame = page.frames().find((f) => /\/replay\/w\/.*\/[0-9]+mp_\//.test(f.url()) && f.url().endsWith(pageUrl));
     if (frame) {
       text = await frame.evaluate(() => (document.body ? document.body.innerText : "")).catch(() => "");
       if (text.includes(expected)) break;
+      if (text && !textSeen) {
+        textSeen = true;
+        deadline = Math.min(deadline, Date.now() + TEXT_TIMEOUT);
+      }
     }
     await page.waitForTimeout(250);
   }
