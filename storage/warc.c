@@ -27,7 +27,7 @@
 #define WHOLE_MAX (4u << 20)     /* records up to this are compressed in one piece */
 #define PIECE (1u << 20)         /* larger gzip records: pieces of this much input */
 #define DICT (32u << 10)         /* deflate's window: what a piece carries of the bytes before it */
-#define INFLIGHT_MAX (48u << 20) /* input bytes handed over and not yet written */
+#define INFLIGHT_MAX (16u << 20) /* input bytes handed over and not yet written */
 #define THREADS_MAX 16
 
 enum { WHOLE, GZ_PIECE };
