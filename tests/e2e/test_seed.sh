@@ -593,7 +593,7 @@ test_metadata_in_status_and_json() {
 		"{'agency': 'Environmental Protection Agency', 'title': 'Climate Change Indicators', 'nominated_by': 'J. Rivera', 'notes': 'Keep the \"Download the data\" files'}"
 	expect_eq "$(sd_json "d['rows'][1]['meta']")" "{'agency': 'New York State', 'title': 'Open NY'}"
 	expect_eq "$(sd_json "sorted(d['rows'][0].keys())")" \
-		"['active', 'bytes', 'datasets', 'done', 'failed', 'landing', 'leased', 'line', 'meta', 'paused', 'queued', 'rescued', 'sheet', 'skipped', 'url']"
+		"['active', 'bytes', 'datasets', 'done', 'failed', 'landing', 'leased', 'line', 'meta', 'paused', 'queued', 'rescued', 'seed', 'sheet', 'skipped', 'url']"
 }
 
 test_status_multiline_metadata_stays_on_one_line() {

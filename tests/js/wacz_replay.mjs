@@ -120,9 +120,18 @@ try {
 
   // The archived page: the frame ReplayWeb.page loads it in, replay/w/<coll>/[:<hash>/]<ts>mp_/<url>.
   let deadline = Date.now() + TIMEOUT, textSeen = false;
+  // Now and then (seen on a loaded machine, a second replay right after another) ReplayWeb.page
+  // stays on its loading view: one reload, as a user would, after a third of the time.
+  let reloadAt = Date.now() + TIMEOUT / 3;
   let frame = null, text = "";
   while (Date.now() < deadline) {
     frame = page.frames().find((f) => /\/replay\/w\/.*\/[0-9]+mp_\//.test(f.url()) && f.url().endsWith(pageUrl));
+    if (!frame && reloadAt && Date.now() > reloadAt) {
+      reloadAt = 0;
+      console.log("no replay frame yet: reloading once");
+      await page.reload({ timeout: TIMEOUT }).catch((e) => console.error("reload: " + e.message));
+      continue;
+    }
     if (frame) {
       text = await frame.evaluate(() => (document.body ? document.body.innerText : "")).catch(() => "");
       if (text.includes(expected)) break;
