@@ -1,5 +1,5 @@
 /*
- * common/path.c -- joining path names without silent truncation; syncing folders.
+ * common/path.c -- joining path names without silent truncation; writing whole buffers; syncing folders.
  */
 #include "path.h"
 
@@ -17,6 +17,21 @@ int sv_path_join(char *buf, size_t cap, const char *a, const char *b)
 	int n = snprintf(buf, cap, "%s/%s", a, b);
 	if (n < 0 || (size_t)n >= cap)
 		return sv_error_set(SV_EINVAL, "path too long: '%s/%s'", a, b);
+	return 0;
+}
+
+int sv_path_write_all(int fd, const void *buf, size_t len, const char *path)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return sv_error_errno(errno, "cannot write '%s'", path);
+		p += n;
+		len -= (size_t)n;
+	}
 	return 0;
 }
 

@@ -11,6 +11,8 @@
 #include "export.h"
 
 #include "../common/error.h"
+#include "../common/path.h"
+#include "../common/hex.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -52,13 +54,7 @@ static void short_hash(const char *s, size_t n, unsigned round, char out[HASH_HE
 		EVP_DigestFinal_ex(c, md, NULL);
 	}
 	EVP_MD_CTX_free(c);
-	for (int i = 0; i < HASH_HEX / 2; i++)
-		sprintf(out + 2 * i, "%02x", md[i]);
-}
-
-static int hexval(int c)
-{
-	return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10) : -1;
+	sv_hex_encode(md, HASH_HEX / 2, out);
 }
 
 static int safe_byte(unsigned char c)
@@ -89,9 +85,9 @@ static void put_segment(char *out, size_t *o, const char *raw, size_t n, const c
 	int changed = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)raw[i];
-		if (c == '%' && i + 2 < n && hexval((unsigned char)raw[i + 1]) >= 0 &&
-		    hexval((unsigned char)raw[i + 2]) >= 0) {
-			c = (unsigned char)(hexval((unsigned char)raw[i + 1]) << 4 | hexval((unsigned char)raw[i + 2]));
+		if (c == '%' && i + 2 < n && sv_hex_value((unsigned char)raw[i + 1]) >= 0 &&
+		    sv_hex_value((unsigned char)raw[i + 2]) >= 0) {
+			c = (unsigned char)(sv_hex_value((unsigned char)raw[i + 1]) << 4 | sv_hex_value((unsigned char)raw[i + 2]));
 			i += 2;
 		}
 		if (!safe_byte(c)) {
@@ -417,20 +413,6 @@ static int on_row(void *ctx, const sv_index_row *row)
 	return b->rc ? 1 : 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len, const char *path)
-{
-	const char *p = buf;
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return sv_error_errno(errno, "cannot write '%s'", path);
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
 
 /* Makes the folders of path (relative to the bag) below the bag. */
 static int make_parents(bagger *b, const char *path)
@@ -445,12 +427,6 @@ static int make_parents(bagger *b, const char *path)
 	}
 	free(d);
 	return rc;
-}
-
-static void to_hex(const unsigned char *md, unsigned n, char *out)
-{
-	for (unsigned i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", md[i]);
 }
 
 /* Streams the payload d (length bytes), its coding ce undone, into fd, hashing what is written; *total its bytes. */
@@ -469,7 +445,7 @@ static int copy_payload(bagger *b, const sv_digest *d, int64_t length, const cha
 	while (rc == 0 && dec && (rc = sv_decoder_read(dec, b->buf, CHUNK, &got)) == 0 && got > 0) {
 		EVP_DigestUpdate(h256, b->buf, got);
 		EVP_DigestUpdate(h512, b->buf, got);
-		rc = write_all(fd, b->buf, got, path);
+		rc = sv_path_write_all(fd, b->buf, got, path);
 		*total += got;
 	}
 	sv_decoder_free(dec);
@@ -518,10 +494,10 @@ static int write_payload(bagger *b, const sv_capture *c, const char *path)
 	char hex[2 * EVP_MAX_MD_SIZE + 1];
 	unsigned n = 0;
 	EVP_DigestFinal_ex(h256, md, &n);
-	to_hex(md, n, hex);
+	sv_hex_encode(md, n, hex);
 	fprintf(b->m256, "%s  %s\n", hex, path);
 	EVP_DigestFinal_ex(h512, md, &n);
-	to_hex(md, n, hex);
+	sv_hex_encode(md, n, hex);
 	fprintf(b->m512, "%s  %s\n", hex, path);
 	fprintf(b->files, "%s\t%s\t%s\t%s\t%s", path, c->url, c->ts ? c->ts : "", c->sha256, kept ? "kept as stored: " : "");
 	/* the coding as the server wrote it, which may hold a tab */
@@ -655,7 +631,7 @@ static int hash_tag(bagger *b, const char *name, char hex[SV_DIGEST_HEX_LEN + 1]
 		unsigned char md[EVP_MAX_MD_SIZE];
 		unsigned len = 0;
 		EVP_DigestFinal_ex(h, md, &len);
-		to_hex(md, len, hex);
+		sv_hex_encode(md, len, hex);
 	}
 	if (fd >= 0)
 		close(fd);

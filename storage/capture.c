@@ -110,22 +110,23 @@ static int set_block(json_t *o, const char *key, const char *p, size_t len, int 
 	return set(o, b64key, v);
 }
 
+void sv_capture_id_format(char out[SV_CAPTURE_ID_LEN], const unsigned char bytes[16], int version)
+{
+	unsigned char b[16];
+	char hex[33];
+	memcpy(b, bytes, sizeof(b));
+	b[6] = (unsigned char)((b[6] & 0x0f) | (version << 4));
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 9562 variant */
+	sv_hex_encode(b, sizeof(b), hex);
+	snprintf(out, SV_CAPTURE_ID_LEN, "urn:uuid:%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
 int sv_capture_new_id(char out[SV_CAPTURE_ID_LEN])
 {
 	unsigned char b[16];
 	if (RAND_bytes(b, sizeof(b)) != 1)
 		return sv_error_set(SV_EIO, "no random bytes for a record id");
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 9562 variant */
-	char *p = out + sizeof("urn:uuid:") - 1;
-	memcpy(out, "urn:uuid:", sizeof("urn:uuid:") - 1);
-	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*p++ = '-';
-		*p++ = "0123456789abcdef"[b[i] >> 4];
-		*p++ = "0123456789abcdef"[b[i] & 15];
-	}
-	*p = '\0';
+	sv_capture_id_format(out, b, 4);
 	return 0;
 }
 

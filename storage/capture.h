@@ -80,6 +80,8 @@ typedef struct {
  * the capture index keeps once; the id is also the record's WARC-Record-ID.
  */
 int sv_capture_new_id(char out[SV_CAPTURE_ID_LEN]);
+/* "urn:uuid:" and the UUID of these 16 bytes, its version (4 random, 8 made by the application) and variant bits set. */
+void sv_capture_id_format(char out[SV_CAPTURE_ID_LEN], const unsigned char bytes[16], int version);
 
 /* The record as one line of compact JSON (no newline), malloc'd into *out. */
 int sv_capture_to_json(const sv_capture *c, char **out);

@@ -9,6 +9,7 @@
 
 #include "../common/clock.h"
 #include "../common/error.h"
+#include "../common/hex.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -148,15 +149,7 @@ static void derived_id(char out[SV_CAPTURE_ID_LEN], const char *what, const char
 		EVP_DigestFinal_ex(c, md, &len);
 	}
 	EVP_MD_CTX_free(c);
-	md[6] = (unsigned char)((md[6] & 0x0f) | 0x80); /* version 8: made by the application */
-	md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
-	char *p = out + 9;
-	memcpy(out, "urn:uuid:", 9);
-	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*p++ = '-';
-		p += sprintf(p, "%02x", md[i]);
-	}
+	sv_capture_id_format(out, md, 8);
 }
 
 /* ---- the export ---- */
@@ -215,8 +208,7 @@ static char *part_path(const char *path, unsigned part, int cdxj)
 static void hex_of(const unsigned char *md, char out[SV_DIGEST_HEX_LEN + 8])
 {
 	memcpy(out, "sha256:", 7);
-	for (int i = 0; i < 32; i++)
-		sprintf(out + 7 + 2 * i, "%02x", md[i]);
+	sv_hex_encode(md, SV_DIGEST_LEN, out + 7);
 }
 
 void sv_export_field(FILE *f, const char *name, const char *value, const char *eol)

@@ -8,6 +8,7 @@
 #include "capture.h"
 
 #include "../common/error.h"
+#include "../common/hex.h"
 #include "../common/strset.h"
 
 #include <ctype.h>
@@ -261,8 +262,7 @@ static int digest_parse(digest *d, const char *text)
 		n--;
 	if (n == 2 * d->len) { /* hex */
 		for (unsigned i = 0; i < d->len; i++) {
-			int hi = isxdigit((unsigned char)v[2 * i]) ? (isdigit((unsigned char)v[2 * i]) ? v[2 * i] - '0' : (tolower(v[2 * i]) - 'a' + 10)) : -1;
-			int lo = isxdigit((unsigned char)v[2 * i + 1]) ? (isdigit((unsigned char)v[2 * i + 1]) ? v[2 * i + 1] - '0' : (tolower(v[2 * i + 1]) - 'a' + 10)) : -1;
+			int hi = sv_hex_value((unsigned char)v[2 * i]), lo = sv_hex_value((unsigned char)v[2 * i + 1]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			d->want[i] = (unsigned char)(hi << 4 | lo);

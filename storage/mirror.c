@@ -118,22 +118,6 @@ static int dset_has(const dset *s, const sv_digest *d)
 
 /* ---------------------------------------------------------------- small helpers */
 
-/* Writes all of buf to fd, retrying short writes. */
-static int write_all(int fd, const void *buf, size_t len, const char *path)
-{
-	const char *p = buf;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return sv_error_errno(errno, "cannot write '%s'", path);
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* STATE/<name><suffix>, into a fresh string. */
 static char *state_path(const sv_mirror_local *l, const char *name, const char *suffix)
 {
@@ -374,7 +358,7 @@ static int have_rewrite(have_file *h)
 		rc = sv_error_errno(errno, "cannot create '%s'", tmp);
 		goto done;
 	}
-	if ((rc = write_all(fd, buf, len, tmp)))
+	if ((rc = sv_path_write_all(fd, buf, len, tmp)))
 		goto done;
 	if (fsync(fd) != 0 || close(fd) != 0) {
 		fd = -1;
@@ -417,7 +401,7 @@ static int have_append(have_file *h, const sv_digest *d, size_t n)
 		len += SV_DIGEST_HEX_LEN;
 		buf[len++] = '\n';
 	}
-	if ((rc = write_all(h->fd, buf, len, h->path)) == 0 && fdatasync(h->fd) != 0)
+	if ((rc = sv_path_write_all(h->fd, buf, len, h->path)) == 0 && fdatasync(h->fd) != 0)
 		rc = sv_error_errno(errno, "cannot write '%s'", h->path);
 	free(buf);
 	return rc;

@@ -84,15 +84,9 @@ struct sv_objects_reader {
 	char path[4096];
 };
 
-static const char HEX[] = "0123456789abcdef";
-
 void sv_digest_to_hex(const sv_digest *d, char *hex)
 {
-	for (int i = 0; i < SV_DIGEST_LEN; i++) {
-		hex[2 * i] = HEX[d->bytes[i] >> 4];
-		hex[2 * i + 1] = HEX[d->bytes[i] & 15];
-	}
-	hex[SV_DIGEST_HEX_LEN] = '\0';
+	sv_hex_encode(d->bytes, SV_DIGEST_LEN, hex);
 }
 
 

@@ -15,6 +15,7 @@
 #include "transport_backend.h"
 
 #include "../common/error.h"
+#include "../common/hex.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -214,8 +215,7 @@ int sv_transport_s3_body_sha256(sv_transport *t, const put_item *it, const job *
 		}
 	}
 	EVP_DigestFinal_ex(c, md, &mdlen);
-	for (unsigned k = 0; k < mdlen; k++)
-		sprintf(hex + 2 * k, "%02x", md[k]);
+	sv_hex_encode(md, mdlen, hex);
 done:
 	EVP_MD_CTX_free(c);
 	free(buf);

@@ -7,6 +7,7 @@
 
 #include "../common/clock.h"
 #include "../common/error.h"
+#include "../common/hex.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -224,8 +225,7 @@ static int on_capture(void *ctx, const sv_capture *c)
 			return sv_error_set(SV_EIO, "out of memory");
 		EVP_Digest(key, strlen(key), md, NULL, EVP_sha256(), NULL);
 		free(key);
-		for (int i = 0; i < 16; i++)
-			sprintf(id + 2 * i, "%02x", md[i]);
+		sv_hex_encode(md, 16, id);
 	}
 	const unsigned char *html = NULL;
 	size_t n = c->length > 0 ? page_head(w, c, &html) : 0;
@@ -301,8 +301,7 @@ static int hash_file(const char *path, char out[8 + SV_DIGEST_HEX_LEN], uint64_t
 	close(fd);
 	if (rc == 0) {
 		memcpy(out, "sha256:", 7);
-		for (int i = 0; i < 32; i++)
-			sprintf(out + 7 + 2 * i, "%02x", md[i]);
+		sv_hex_encode(md, SV_DIGEST_LEN, out + 7);
 	}
 	return rc;
 }
