@@ -5,6 +5,8 @@
  */
 #include "wacz.h"
 
+#include "decode.h"
+
 #include "../common/clock.h"
 #include "../common/error.h"
 #include "../common/hex.h"
@@ -21,7 +23,6 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <zip.h>
-#include <zlib.h>
 
 #define TITLE_READ (256u << 10) /* of a page's payload, looked at for its <title> */
 #define TITLE_MAX 1000          /* bytes of a title kept */
@@ -42,7 +43,7 @@ typedef struct {
 	char *path[F_COUNT];    /* its files */
 	FILE *pages;
 	char *main_url, *main_ts; /* the first page */
-	unsigned char *raw, *plain; /* TITLE_READ bytes each */
+	unsigned char *raw; /* TITLE_READ bytes: the beginning of a page */
 } wacz;
 
 /* ---- titles ---- */
@@ -154,49 +155,26 @@ char *sv_wacz_html_title(const char *html, size_t len)
 }
 
 /*
- * Up to TITLE_READ bytes of the page's payload, decoded when its
- * Content-Encoding is gzip or deflate, into *html. 0 when there is nothing
- * to look at (another encoding, a payload that cannot be read).
+ * Up to TITLE_READ bytes of the page's payload, its Content-Encoding undone
+ * (storage/decode.h), into *html. 0 when there is nothing to look at (an
+ * encoding salvage does not undo, a payload that cannot be read).
  */
 static size_t page_head(wacz *w, const sv_capture *c, const unsigned char **html)
 {
 	sv_digest d;
 	sv_objects_reader *r = NULL;
+	sv_decoder *dec = NULL;
 	size_t n = 0, got = 0;
 	if (sv_digest_from_hex(&d, c->sha256) != 0 || sv_objects_reader_open(&r, w->store, &d) != 0)
 		return 0;
-	while (n < TITLE_READ && sv_objects_reader_read(r, w->raw + n, TITLE_READ - n, &got) == 0 && got > 0)
-		n += got;
+	/* The beginning of the page as the server meant it; what decodes before any damage counts. */
+	if (sv_decoder_new(&dec, c->content_encoding, sv_decode_object_source, r, NULL) == 0)
+		while (n < TITLE_READ && sv_decoder_read(dec, w->raw + n, TITLE_READ - n, &got) == 0 && got > 0)
+			n += got;
+	sv_decoder_free(dec);
 	sv_objects_reader_free(r);
-	const char *ce = c->content_encoding;
-	if (!ce || !*ce || !strcasecmp(ce, "identity")) {
-		*html = w->raw;
-		return n;
-	}
-	int gzip = !strcasecmp(ce, "gzip") || !strcasecmp(ce, "x-gzip");
-	if (!gzip && strcasecmp(ce, "deflate"))
-		return 0;
-	/* "deflate" is zlib-wrapped by the standard, raw from some servers: try both */
-	for (int attempt = 0; attempt < 2; attempt++) {
-		z_stream z;
-		memset(&z, 0, sizeof(z));
-		if (inflateInit2(&z, gzip ? 15 + 16 : attempt ? -15 : 15) != Z_OK)
-			return 0;
-		z.next_in = w->raw;
-		z.avail_in = (uInt)n;
-		z.next_out = w->plain;
-		z.avail_out = TITLE_READ;
-		int zr = inflate(&z, Z_SYNC_FLUSH);
-		size_t out = TITLE_READ - z.avail_out;
-		inflateEnd(&z);
-		if (zr == Z_OK || zr == Z_STREAM_END || zr == Z_BUF_ERROR || out > 0) {
-			*html = w->plain;
-			return out;
-		}
-		if (gzip)
-			break;
-	}
-	return 0;
+	*html = w->raw;
+	return n;
 }
 
 static int is_html(const char *mime)
@@ -439,7 +417,7 @@ int sv_export_wacz(sv_index *ix, const sv_objects *store, const sv_export_wacz_o
 			w.path[i] = NULL;
 			rc = sv_error_set(SV_EIO, "out of memory");
 		}
-	if (rc == 0 && (!(w.raw = malloc(TITLE_READ)) || !(w.plain = malloc(TITLE_READ)) || !(buf = malloc(CHUNK))))
+	if (rc == 0 && (!(w.raw = malloc(TITLE_READ)) || !(buf = malloc(CHUNK))))
 		rc = sv_error_set(SV_EIO, "out of memory");
 	/* the output's folder is checked before the work, not after it */
 	int fd = rc == 0 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
@@ -494,7 +472,6 @@ int sv_export_wacz(sv_index *ix, const sv_objects *store, const sv_export_wacz_o
 	free(w.main_url);
 	free(w.main_ts);
 	free(w.raw);
-	free(w.plain);
 	free(buf);
 	return rc;
 }
