@@ -15,7 +15,7 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 SANITIZE ?=
 
-PKGS := libzstd libcrypto libgit2 libssh2 libcurl sqlite3 libpq jansson libxml-2.0 zlib libzip libdeflate libbrotlidec
+PKGS := libzstd libcrypto libgit2 libssh2 libcurl sqlite3 libpq jansson libxml-2.0 zlib libzip libdeflate libbrotlidec yajl
 SV_CPPFLAGS := -D_GNU_SOURCE -DSV_VERSION='"$(VERSION)"' -MMD -MP
 SV_CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -pthread
 SV_LDLIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -lcsv -pthread

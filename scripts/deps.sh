@@ -9,7 +9,7 @@ pkgs=(
 	libcurl4-openssl-dev libsqlite3-dev libpq-dev libcsv-dev libjansson-dev libxml2-dev
 	libmicrohttpd-dev zlib1g-dev zip
 	zstd coreutils util-linux time sqlite3 python3 wget
-	libzip-dev libdeflate-dev libbrotli-dev
+	libzip-dev libdeflate-dev libbrotli-dev libyajl-dev jq
 	openssh-server openssh-client curl openssl nginx postgresql
 	chromium unzip
 )

@@ -53,6 +53,7 @@ enum col_kind {
 	COL_MAX_URLS,
 	COL_MAX_BYTES,
 	COL_DATASETS,
+	COL_KIND,
 };
 
 static const struct {
@@ -62,10 +63,11 @@ static const struct {
 	{"url", COL_URL},           {"scope", COL_SCOPE},       {"depth", COL_DEPTH},
 	{"priority", COL_PRIORITY}, {"include", COL_INCLUDE},   {"exclude", COL_EXCLUDE},
 	{"robots", COL_ROBOTS},     {"delay", COL_DELAY},       {"max_urls", COL_MAX_URLS},
-	{"max_bytes", COL_MAX_BYTES}, {"datasets", COL_DATASETS},
+	{"max_bytes", COL_MAX_BYTES}, {"datasets", COL_DATASETS}, {"kind", COL_KIND},
 };
 
 static const char *const SCOPE_NAMES[] = {"page", "prefix", "host", "domain"};
+static const char *const KIND_NAMES[] = {"site", "dcat", "ckan", "socrata", "arcgis", "datagov", "auto"};
 
 typedef struct {
 	unsigned line, column;
@@ -110,6 +112,24 @@ typedef struct {
 	sv_strset urls;   /* the urls so far, with the line of each */
 	size_t rows_cap;
 } parser;
+
+const char *sv_sheet_kind_name(sv_sheet_kind kind)
+{
+	if ((unsigned)kind < sizeof(KIND_NAMES) / sizeof(KIND_NAMES[0]))
+		return KIND_NAMES[kind];
+	return "?";
+}
+
+int sv_sheet_kind_parse(const char *name, sv_sheet_kind *out)
+{
+	for (size_t i = 0; name && i < sizeof(KIND_NAMES) / sizeof(KIND_NAMES[0]); i++) {
+		if (strcasecmp(name, KIND_NAMES[i]) == 0) {
+			*out = (sv_sheet_kind)i;
+			return 0;
+		}
+	}
+	return -1;
+}
 
 const char *sv_scope_name(sv_scope scope)
 {
@@ -300,6 +320,13 @@ static void check_scope(parser *p, sv_sheet_row *r, const char *v, pos at)
 		}
 	}
 	add_error(p, at, "unknown scope '%s' (page, prefix, host or domain)", show(b, v));
+}
+
+static void check_kind(parser *p, sv_sheet_row *r, const char *v, pos at)
+{
+	char b[SHOW_MAX + 8];
+	if (*v && sv_sheet_kind_parse(v, &r->kind) != 0)
+		add_error(p, at, "unknown kind '%s' (site, dcat, ckan, socrata, arcgis, datagov or auto)", show(b, v));
 }
 
 /*
@@ -661,6 +688,7 @@ static void read_row(parser *p, pos row_end)
 		case COL_MAX_URLS: check_max_urls(p, &r, v, at); break;
 		case COL_MAX_BYTES: check_max_bytes(p, &r, v, at); break;
 		case COL_DATASETS: check_datasets(p, &r, v, at); break;
+		case COL_KIND: check_kind(p, &r, v, at); break;
 		case COL_INCLUDE:
 			if (*v)
 				r.include = dup_or_oom(p, v);

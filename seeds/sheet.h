@@ -19,6 +19,17 @@
 
 typedef enum { SV_SCOPE_PAGE, SV_SCOPE_PREFIX, SV_SCOPE_HOST, SV_SCOPE_DOMAIN } sv_scope;
 
+/* What a row's URL is: a site to crawl, or a catalog whose datasets to rescue (crawler/catalog.h). */
+typedef enum {
+	SV_SHEET_SITE,    /* default */
+	SV_SHEET_DCAT,    /* a DCAT-US data.json */
+	SV_SHEET_CKAN,    /* a CKAN portal (its action API) */
+	SV_SHEET_SOCRATA, /* a Socrata domain (the Discovery API) */
+	SV_SHEET_ARCGIS,  /* an ArcGIS Hub site, or a FeatureServer/MapServer (layer) */
+	SV_SHEET_DATAGOV, /* data.gov's catalog API */
+	SV_SHEET_AUTO,    /* a catalog of a kind found by probing */
+} sv_sheet_kind;
+
 typedef struct {
 	char *key;   /* the column's header, as written */
 	char *value; /* the cell */
@@ -38,6 +49,7 @@ typedef struct {
 	int64_t max_urls; /* -1 = unlimited (default) */
 	int64_t max_bytes; /* per-row size cap in bytes; -1 = unlimited (default) */
 	int datasets;     /* 1 fetch datasets (default), 0 not */
+	sv_sheet_kind kind; /* the `kind` column: site (default) or a catalog */
 	sv_sheet_meta *meta; /* every other non-empty column */
 	size_t nmeta;
 } sv_sheet_row;
@@ -75,6 +87,10 @@ int sv_sheet_parse(sv_sheet **out, const char *path, const void *data, size_t le
 void sv_sheet_free(sv_sheet *sheet); /* NULL is a no-op */
 /* Frees the rows (nrows becomes 0) and keeps the rest: name, path, raw. */
 void sv_sheet_drop_rows(sv_sheet *sheet);
+
+/* "site", "dcat", ... as the `kind` column spells them; parse is case-insensitive (-1: none such). */
+const char *sv_sheet_kind_name(sv_sheet_kind kind);
+int sv_sheet_kind_parse(const char *name, sv_sheet_kind *out);
 
 /* "page", "prefix", "host" or "domain". */
 const char *sv_scope_name(sv_scope scope);
