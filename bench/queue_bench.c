@@ -72,7 +72,7 @@ static int64_t first_seed(sv_queue *q)
 {
 	sv_queue_seed_stats *st, t;
 	size_t n;
-	sv_queue_seed row = {"http://h0.example.gov/", 2, 0, -1, -1, "{}", "{}"};
+	sv_queue_seed row = {"http://h0.example.gov/", 2, 0, -1, -1, "{}", "{}", 0};
 	sv_queue_sheet_result r;
 	if (sv_queue_add_sheet(q, "bench", "url\n", 4, &row, 1, &r) != 0 || sv_queue_stats(q, &st, &n, &t) != 0) {
 		fprintf(stderr, "queue_bench: %s\n", sv_error_last());
@@ -95,7 +95,7 @@ static size_t enqueue_part(const char *db, long n, long batch, long hosts, int p
 		long k = n - i < batch ? n - i : batch;
 		for (long j = 0; j < k; j++) {
 			make_url(buf[j], sizeof(buf[j]), i + j, hosts);
-			u[j] = (sv_queue_url){buf[j], seed, 1, SV_KIND_DATASET, "http://h0.example.gov/", 0};
+			u[j] = (sv_queue_url){buf[j], seed, 1, SV_KIND_DATASET, "http://h0.example.gov/", 0, NULL, NULL, NULL, 0};
 		}
 		size_t added;
 		if (sv_queue_enqueue(q, u, (size_t)k, &added) != 0) {

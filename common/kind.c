@@ -16,6 +16,7 @@ static const char *const NAMES[] = {
 	[SV_KIND_SITEMAP] = "sitemap",
 	[SV_KIND_MANUAL] = "manual",
 	[SV_KIND_IMPORTED] = "imported",
+	[SV_KIND_CATALOG] = "catalog",
 };
 
 #define NKINDS (sizeof(NAMES) / sizeof(NAMES[0]))

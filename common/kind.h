@@ -1,6 +1,6 @@
 /*
  * common/kind.h -- what a URL or a capture is: the `kind` of DESIGN.md's
- * capture record (page|dataset|requisite|robots|sitemap|manual|imported).
+ * capture record (page|dataset|requisite|robots|sitemap|manual|imported|catalog).
  *
  * The enum is for code; the names are what is stored (queue.db keeps the
  * name as TEXT, capture records carry it as a JSON string), so a name never
@@ -17,6 +17,7 @@ typedef enum {
 	SV_KIND_SITEMAP,   /* a sitemap or sitemap index */
 	SV_KIND_MANUAL,    /* a file harvested by hand (salvage put) */
 	SV_KIND_IMPORTED,  /* a record of another tool's WARC (salvage import) */
+	SV_KIND_CATALOG,   /* a catalog page or file: what a catalog listed, when (crawler/catalog.h) */
 } sv_kind;
 
 /* "page", "dataset", ...; "page" for a value outside the enum. */

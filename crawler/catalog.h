@@ -100,6 +100,14 @@ const sv_catalog_reader *sv_catalog_reader_for(const char *step);
  */
 int sv_catalog_first(sv_sheet_kind kind, const char *url, char **url_out, const char **step, json_t **state);
 
+/*
+ * At the start of a crawl: every active catalog row with nothing queued or
+ * leased starts its next pass (its first request queued again); a row with
+ * a pass under way goes on with it. *started counts the passes started.
+ */
+struct sv_queue;
+int sv_catalog_start_passes(struct sv_queue *q, size_t *started);
+
 /* ---- for the readers ---- */
 
 extern const sv_catalog_reader sv_catalog_dcat, sv_catalog_ckan, sv_catalog_socrata, sv_catalog_datagov,

@@ -78,11 +78,27 @@ static int seen_before(fetcher *f, const char *url)
 	}
 }
 
-int sv_fetch_add_link(fetcher *f, const char *url, int64_t seed, int depth, sv_kind kind, const char *via,
-		    int redirects)
+static char *dup_or_null(const char *s, int *oom)
 {
-	if (seen_before(f, url))
-		return 0;
+	char *d = s ? strdup(s) : NULL;
+	if (s && !d)
+		*oom = 1;
+	return d;
+}
+
+static void link_free(pending_link *l)
+{
+	free(l->url);
+	free(l->via);
+	free(l->meta);
+	free(l->dataset);
+	free(l->role);
+}
+
+int sv_fetch_add_link_meta(fetcher *f, const char *url, int64_t seed, int depth, sv_kind kind, const char *via,
+			   const char *meta, const char *dataset, const char *role, int refresh)
+{
+	int oom = 0;
 	if (f->nlinks == f->caplinks) {
 		size_t c = f->caplinks ? f->caplinks * 2 : 256;
 		pending_link *p = realloc(f->links, c * sizeof(*p));
@@ -92,16 +108,26 @@ int sv_fetch_add_link(fetcher *f, const char *url, int64_t seed, int depth, sv_k
 		f->caplinks = c;
 	}
 	pending_link *l = &f->links[f->nlinks];
-	l->url = strdup(url);
-	l->via = via ? strdup(via) : NULL;
-	if (!l->url || (via && !l->via)) {
-		free(l->url);
-		free(l->via);
+	*l = (pending_link){.url = dup_or_null(url, &oom), .via = dup_or_null(via, &oom), .meta = dup_or_null(meta, &oom),
+			    .dataset = dup_or_null(dataset, &oom), .role = dup_or_null(role, &oom)};
+	if (oom) {
+		link_free(l);
 		return sv_error_set(SV_EIO, "out of memory");
 	}
-	l->u = (sv_queue_url){l->url, seed, depth, kind, l->via, redirects};
+	l->u = (sv_queue_url){l->url, seed, depth, kind, l->via, 0, l->meta, l->dataset, l->role, refresh};
 	f->nlinks++;
 	return 0;
+}
+
+int sv_fetch_add_link(fetcher *f, const char *url, int64_t seed, int depth, sv_kind kind, const char *via,
+		    int redirects)
+{
+	int rc;
+	if (seen_before(f, url))
+		return 0;
+	if ((rc = sv_fetch_add_link_meta(f, url, seed, depth, kind, via, NULL, NULL, NULL, 0)) == 0)
+		f->links[f->nlinks - 1].u.redirects = redirects;
+	return rc;
 }
 
 /* Queues the links found so far. They need no sync: a link whose page is
@@ -121,10 +147,8 @@ int sv_fetch_flush_links(fetcher *f)
 	free(u);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < f->nlinks; i++) {
-		free(f->links[i].url);
-		free(f->links[i].via);
-	}
+	for (size_t i = 0; i < f->nlinks; i++)
+		link_free(&f->links[i]);
 	f->nlinks = 0;
 	return 0;
 }
@@ -237,6 +261,9 @@ int sv_fetch_checkpoint(fetcher *f)
 	if (f->log)
 		fflush(f->log);
 	f->pending_bytes = 0;
+	/* Catalog passes whose last page is now durable: their vanished datasets are recorded at once. */
+	if (f->nends && ((rc = sv_fetch_catalog_ends(f)) || (f->nrobots && (rc = sv_fetch_checkpoint(f)))))
+		return rc;
 	return 0;
 }
 
@@ -275,7 +302,13 @@ static char *capture_record(fetcher *f, transfer *t, long status, const sv_objec
 		c.request_len = t->rlen;
 	}
 	c.ip = t->ip[0] ? t->ip : NULL;
-	return sv_capture_to_json(&c, &s) == 0 ? s : NULL;
+	c.catalog = t->catalog_json;
+	char *dataset = NULL;
+	sv_fetch_catalog_dataset_json(t, &dataset);
+	c.dataset = dataset;
+	int rc = sv_capture_to_json(&c, &s);
+	free(dataset);
+	return rc == 0 ? s : NULL;
 }
 
 /*
@@ -342,6 +375,40 @@ int sv_fetch_record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, 
 	p->reason = reason;
 	if (record)
 		f->pending_bytes += strlen(record);
+	return 0;
+}
+
+int sv_fetch_note_capture(fetcher *f, const char *url, int64_t seed, sv_kind kind, const char *via,
+			  const char *dataset_json, const char *error)
+{
+	sv_capture c = SV_CAPTURE_INIT;
+	char id[SV_CAPTURE_ID_LEN], ts[SV_RFC3339_LEN], *record = NULL, *reason = NULL;
+	if (sv_capture_new_id(id))
+		return sv_error_set(SV_EIO, "no random bytes for a record id");
+	sv_rfc3339_now(ts);
+	c.id = id;
+	c.url = url;
+	c.ts = ts;
+	c.status = 0;
+	c.seed = seed;
+	c.via = via;
+	c.kind = kind;
+	c.node = f->o->machine;
+	c.error = error;
+	c.dataset = dataset_json;
+	if (sv_capture_to_json(&c, &record) || !(reason = strdup(error))) {
+		free(record);
+		return sv_error_set(SV_EIO, "out of memory");
+	}
+	pending_outcome *p = new_outcome(&f->robots_caps, &f->nrobots, &f->caprobots);
+	if (!p) {
+		free(record);
+		free(reason);
+		return sv_error_set(SV_EIO, "out of memory");
+	}
+	p->record = record;
+	p->reason = reason;
+	f->pending_bytes += strlen(record);
 	return 0;
 }
 

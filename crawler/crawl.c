@@ -3,6 +3,8 @@
  */
 #include "crawl.h"
 
+#include "catalog.h"
+
 #include "partial.h"
 
 #include "../common/clock.h"
@@ -200,6 +202,10 @@ int sv_crawl_prepare(const sv_archive *a, const char *queue_url, size_t *reclaim
 	size_t retried;
 	if (rc == 0)
 		rc = sv_queue_robots_retry(q, &retried);
+	/* Catalog rows whose last pass is over read their catalog again. */
+	size_t passes;
+	if (rc == 0)
+		rc = sv_catalog_start_passes(q, &passes);
 	/* A shared queue that cannot be reached now: the fetchers wait for it (the
 	 * leases of dead fetchers then run out instead of coming back at once). */
 	if (rc == SV_EUNREACHABLE)

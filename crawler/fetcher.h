@@ -12,6 +12,7 @@
  *   checkpoint.c  what waits for the next checkpoint (outcomes, capture
  *                 records, links found) and the checkpoint itself
  *   tls.c         HTTP/2 and certificate trust: crawl.caFile, crawl.insecureHost
+ *   catalog_fetch.c  catalog answers read by their step's reader (catalog.h)
  */
 #ifndef SV_FETCHER_H
 #define SV_FETCHER_H
@@ -93,6 +94,8 @@ typedef struct transfer {
 	int store_rc; /* an error from the object store while receiving */
 	uint64_t received;
 	sv_discover *discover; /* the reader looking for more URLs in the body, or NULL */
+	struct catalog_read *cat; /* the reader of a catalog answer, or NULL (catalog_fetch.c) */
+	char *catalog_json;    /* what the catalog answer held, for its record */
 	int discover_decided;
 	unsigned char *mem; /* robots.txt body */
 	size_t mlen;
@@ -118,7 +121,7 @@ typedef struct {
 
 typedef struct {
 	sv_queue_url u;
-	char *url, *via;
+	char *url, *via, *meta, *dataset, *role;
 } pending_link;
 
 /* robots.txt rules this fetcher uses already, kept in the queue for the
@@ -156,6 +159,11 @@ typedef struct fetcher {
 	int64_t *ended; /* leased URLs whose transfer ended: host slots to free */
 	size_t nended, capended;
 	FILE *log; /* JSON lines: the capture records, as they are completed */
+	struct {
+		int64_t seed;
+		int pass;
+	} *ends;      /* catalog passes whose listing ended: told to the queue after the checkpoint */
+	size_t nends, capends;
 	char *ca_pem; /* the system's CA bundle and crawl.caFile, or NULL: libcurl's default trust */
 	size_t ca_len;
 } fetcher;
@@ -166,6 +174,12 @@ int sv_fetch_record(fetcher *f, transfer *t, sv_outcome_kind kind, long status, 
 		    const char *redirect, int64_t retry_at);
 int sv_fetch_add_link(fetcher *f, const char *url, int64_t seed, int depth, sv_kind kind, const char *via,
 		      int redirects);
+/* The same with what the queue carries for a catalog (sv_queue_url's meta, dataset, role, refresh). */
+int sv_fetch_add_link_meta(fetcher *f, const char *url, int64_t seed, int depth, sv_kind kind, const char *via,
+			   const char *meta, const char *dataset, const char *role, int refresh);
+/* A capture record that is no URL's outcome (a dataset gone from its catalog), for the next checkpoint. */
+int sv_fetch_note_capture(fetcher *f, const char *url, int64_t seed, sv_kind kind, const char *via,
+			  const char *dataset_json, const char *error);
 int sv_fetch_queue_sitemap(fetcher *f, transfer *t, const char *url);
 int sv_fetch_flush_links(fetcher *f);
 int sv_fetch_keep_rules(fetcher *f, const char *host, const char *body, size_t len, int status, int crawl_delay_ms);
@@ -197,6 +211,22 @@ void sv_fetch_rules_free(pending_rules *r);
 /* tls.c: the trust of every transfer, once per fetcher (o->ca_file); then per transfer. */
 int sv_fetch_tls_init(fetcher *f);
 void sv_fetch_tls_set(fetcher *f, transfer *t);
+
+/* catalog_fetch.c */
+struct catalog_read;
+int sv_fetch_catalog_wanted(const transfer *t); /* 1: t's answer is read by a catalog step's reader */
+int sv_fetch_catalog_open(fetcher *f, transfer *t);
+void sv_fetch_catalog_feed(transfer *t, const void *buf, size_t len);
+/* The answer is complete: datasets queued, the next requests too (unless it failed: why then says
+ * why, else ""); *record_json: what it held, for its capture record (malloc'd). */
+int sv_fetch_catalog_finish(fetcher *f, transfer *t, char **record_json, char *why, size_t whylen);
+void sv_fetch_catalog_free(struct catalog_read *c); /* NULL is a no-op */
+/* A URL found on a dataset's page (*taken 1): its data files only, as part of the dataset. */
+int sv_fetch_catalog_found(fetcher *f, transfer *t, const char *url, sv_found_kind kind, int *taken);
+/* The dataset t's URL is part of, as JSON for its record, or *out NULL. */
+int sv_fetch_catalog_dataset_json(const transfer *t, char **out);
+int sv_fetch_catalog_end_later(fetcher *f, int64_t seed, int pass);
+int sv_fetch_catalog_ends(fetcher *f); /* after a checkpoint: passes ended, vanished datasets recorded */
 
 /* fetch.c */
 void sv_fetch_note_ended(fetcher *f, const transfer *t);

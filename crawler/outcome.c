@@ -57,6 +57,8 @@ static sv_kind capture_kind(transfer *t)
 		return SV_KIND_ROBOTS;
 	if (sv_fetch_is_kind(t, SV_KIND_SITEMAP))
 		return SV_KIND_SITEMAP;
+	if (sv_fetch_is_kind(t, SV_KIND_CATALOG))
+		return SV_KIND_CATALOG;
 	if (sv_scope_is_dataset_type(t->content_type, t->item.url, t->disposition))
 		return SV_KIND_DATASET;
 	return t->item.kind;
@@ -97,6 +99,27 @@ int sv_fetch_finish_response(fetcher *f, transfer *t, long status)
 		sv_discover_finish(t->discover);
 		sv_discover_free(t->discover);
 		t->discover = NULL;
+	}
+	if (t->cat) {
+		char why[300];
+		rc = sv_fetch_catalog_finish(f, t, &t->catalog_json, why, sizeof(why));
+		sv_fetch_catalog_free(t->cat);
+		t->cat = NULL;
+		if (rc)
+			return rc;
+		if (why[0]) {
+			/* An answer that is not the catalog asked for (an error sent with 200): asked again, then failed. */
+			char error[400];
+			snprintf(error, sizeof(error), "not a catalog answer: %s", why);
+			if (t->item.attempts + 1 < f->o->max_attempts) {
+				f->stats->retried++;
+				return sv_fetch_record(f, t, SV_OUTCOME_RETRY, status, &info, &d, SV_KIND_CATALOG, NULL, error,
+						       NULL, sv_now_ms() + backoff_ms(t->item.attempts));
+			}
+			f->stats->failed++;
+			return sv_fetch_record(f, t, SV_OUTCOME_FAILED, status, &info, &d, SV_KIND_CATALOG, NULL, error, NULL,
+					       0);
+		}
 	}
 	if (t->is_robots) {
 		/* The capture first: the rules reach the queue only once it is durable. */

@@ -267,7 +267,7 @@ static void add_found(requeue *r, const char *url, int depth, sv_kind kind)
 		r->rc = sv_error_set(SV_EIO, "out of memory");
 		return;
 	}
-	r->found[r->nfound++] = (sv_queue_url){u, r->rows[x->row - 1].id, depth, kind, via, 0};
+	r->found[r->nfound++] = (sv_queue_url){u, r->rows[x->row - 1].id, depth, kind, via, 0, NULL, NULL, NULL, 0};
 }
 
 /* What the fetcher does with a URL found (transfer.c on_found): the same rule. */
@@ -402,7 +402,8 @@ int sv_archive_requeue(const sv_archive *a, sv_requeue_result *res)
 			res->unplaced += x->kind != SV_KIND_ROBOTS;
 			continue;
 		}
-		urls[nurls++] = (sv_queue_url){x->url, r.rows[x->row - 1].id, depth_of(&r, x), x->kind, x->via, 0};
+		urls[nurls++] =
+			(sv_queue_url){x->url, r.rows[x->row - 1].id, depth_of(&r, x), x->kind, x->via, 0, NULL, NULL, NULL, 0};
 	}
 	rc = sv_queue_enqueue(q, urls, nurls, NULL);
 	free(urls);

@@ -21,6 +21,7 @@ struct sv_row {
 	int64_t max_urls;   /* -1 none */
 	int64_t max_bytes;  /* -1 none */
 	int datasets;       /* 1 fetch them */
+	sv_sheet_kind kind; /* a site, or a catalog */
 	sv_scope_compiled *compiled;
 };
 
@@ -78,6 +79,7 @@ int sv_row_from_sheet(sv_row **out, const sv_sheet_row *row, const char *url)
 	r->max_urls = row->max_urls;
 	r->max_bytes = row->max_bytes;
 	r->datasets = row->datasets;
+	r->kind = row->kind;
 	return finish(out, r, url, row->include, row->exclude);
 }
 
@@ -169,7 +171,13 @@ static int write_json(const sv_row *r, char **out)
 	put_int(&p, r->max_urls);
 	put(&p, ",\"max_bytes\":");
 	put_int(&p, r->max_bytes);
-	put(&p, r->datasets ? ",\"datasets\":true}" : ",\"datasets\":false}");
+	put(&p, r->datasets ? ",\"datasets\":true" : ",\"datasets\":false");
+	if (r->kind != SV_SHEET_SITE) { /* a site row's text stays as it was: the queue compares it */
+		put(&p, ",\"kind\":\"");
+		put(&p, sv_sheet_kind_name(r->kind));
+		put(&p, "\"");
+	}
+	put(&p, "}");
 	*out = fit(buf, p);
 	return 0;
 }
@@ -206,7 +214,7 @@ int sv_row_sheet_json(const sv_sheet_row *row, const char *url, char **out)
 	sv_row r = {
 		.url = (char *)url, .scope = row->scope, .depth = row->depth, .include = row->include,
 		.exclude = row->exclude, .robots = row->robots, .delay_ms = row->delay_ms,
-		.max_urls = row->max_urls, .max_bytes = row->max_bytes, .datasets = row->datasets,
+		.max_urls = row->max_urls, .max_bytes = row->max_bytes, .datasets = row->datasets, .kind = row->kind,
 	};
 	return write_json(&r, out);
 }
@@ -244,6 +252,8 @@ int sv_row_from_json(sv_row **out, const char *json)
 	r->max_urls = int_or(j, "max_urls", -1);
 	r->max_bytes = int_or(j, "max_bytes", -1);
 	r->datasets = json_is_false(json_object_get(j, "datasets")) ? 0 : 1;
+	if (sv_sheet_kind_parse(json_string_value(json_object_get(j, "kind")), &r->kind) != 0)
+		r->kind = SV_SHEET_SITE;
 	rc = finish(out, r, url, json_string_value(json_object_get(j, "include")),
 		    json_string_value(json_object_get(j, "exclude")));
 done:
@@ -269,4 +279,14 @@ int sv_row_robots(const sv_row *r)
 int64_t sv_row_max_bytes(const sv_row *r)
 {
 	return r ? r->max_bytes : -1;
+}
+
+sv_sheet_kind sv_row_kind(const sv_row *r)
+{
+	return r ? r->kind : SV_SHEET_SITE;
+}
+
+const char *sv_row_url(const sv_row *r)
+{
+	return r ? r->url : NULL;
 }

@@ -40,6 +40,8 @@ const sv_scope_compiled *sv_row_scope(const sv_row *r);
 int sv_row_add_landing(sv_row *r, const char *url);
 int sv_row_robots(const sv_row *r);        /* 1: respect robots.txt */
 int64_t sv_row_max_bytes(const sv_row *r); /* size cap per file; -1 none */
+sv_sheet_kind sv_row_kind(const sv_row *r); /* a site (default) or a catalog */
+const char *sv_row_url(const sv_row *r);    /* normalised */
 
 void sv_row_free(sv_row *r); /* NULL is a no-op */
 

@@ -395,6 +395,21 @@ int sv_scope_decide(const sv_scope_compiled *s, const char *url, int from_depth,
 	return 0;
 }
 
+const char *sv_scope_catalog_refuses(const sv_scope_compiled *s, const char *url)
+{
+	const char *fault;
+	parts u;
+	if (!s || !url)
+		return SV_SCOPE_WHY_NOT_HTTP;
+	if ((fault = url_fault(s, url, &u)))
+		return fault;
+	if (matches_any(s->exclude, s->nexclude, &u))
+		return SV_SCOPE_WHY_EXCLUDED;
+	if (s->ninclude && !matches_any(s->include, s->ninclude, &u))
+		return SV_SCOPE_WHY_NOT_INCLUDED;
+	return NULL;
+}
+
 int sv_scope_decide_sitemap(const sv_scope_compiled *s, const char *url, int depth, sv_scope_decision *out)
 {
 	const char *fault;

@@ -182,6 +182,15 @@ int sv_scope_is_dataset_type(const char *content_type, const char *url, const ch
  */
 int sv_scope_add_landing(sv_scope_compiled *s, const char *url);
 
+/*
+ * For a URL a catalog lists (a distribution, a landing page): why the row
+ * does not take it (one of SV_SCOPE_WHY_*: not http(s), a trap, excluded,
+ * or not matched by the row's include patterns, which on a catalog row name
+ * the datasets wanted), or NULL when it does. Where it is does not matter:
+ * a catalog's files are wherever the catalog says.
+ */
+const char *sv_scope_catalog_refuses(const sv_scope_compiled *s, const char *url);
+
 /* The seed URL, normalised: the server its row names. */
 const char *sv_scope_seed_url(const sv_scope_compiled *s);
 

@@ -185,7 +185,8 @@ static int convert(loaded_sheet *l, reporter *rep)
 		if (rc == 0)
 			l->seeds[l->n++] = (sv_queue_seed){.url = url, .line = row->line, .priority = row->priority,
 							   .max_urls = row->max_urls, .delay_ms = row->delay_ms,
-							   .params = kept_params, .meta = kept_meta};
+							   .params = kept_params, .meta = kept_meta,
+							   .catalog = row->kind != SV_SHEET_SITE};
 		free(params);
 		free(meta);
 	}

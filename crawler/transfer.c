@@ -36,6 +36,8 @@ void sv_fetch_transfer_free(transfer *t)
 		curl_easy_cleanup(t->easy);
 	sv_objects_writer_abort(t->w);
 	sv_discover_free(t->discover);
+	sv_fetch_catalog_free(t->cat);
+	free(t->catalog_json);
 	free(t->content_type);
 	free(t->location);
 	free(t->encoding);
@@ -52,6 +54,7 @@ void sv_fetch_transfer_free(transfer *t)
 	free(t->item.url);
 	free(t->item.host);
 	free(t->item.via);
+	free(t->item.meta);
 	free(t);
 }
 
@@ -198,6 +201,12 @@ static void decide_discovery(transfer *t, const void *buf, size_t len)
 	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (status < 200 || status >= 300 || t->is_robots)
 		return;
+	if (sv_fetch_catalog_wanted(t)) {
+		int rc = sv_fetch_catalog_open(t->f, t);
+		if (rc)
+			t->f->fatal = rc;
+		return;
+	}
 	sv_discover_response r = {t->item.url, sv_fetch_is_kind(t, SV_KIND_SITEMAP), t->content_type, t->encoding, buf, len};
 	if (sv_discover_open(&t->discover, &r, on_found, t) != 0)
 		t->discover = NULL; /* no reading for this body; the download goes on */
@@ -268,6 +277,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 	if (!t->discover_decided)
 		decide_discovery(t, p, len);
 	sv_discover_feed(t->discover, p, len);
+	sv_fetch_catalog_feed(t, p, len);
 	if (t->is_robots && t->mlen < ROBOTS_MAX) {
 		size_t take = len < ROBOTS_MAX - t->mlen ? len : ROBOTS_MAX - t->mlen;
 		if (!t->mem && !(t->mem = malloc(ROBOTS_MAX)))
@@ -293,6 +303,12 @@ static void on_found(void *ctx, const char *url, sv_found_kind kind)
 	sv_kind as;
 	if (f->fatal || !t->seed)
 		return;
+	int taken = 0;
+	if ((rc = sv_fetch_catalog_found(f, t, url, kind, &taken)) || taken) {
+		if (rc)
+			f->fatal = rc;
+		return;
+	}
 	if (sv_scope_follow_found(t->seed->scope, url, t->item.depth, t->in_scope, kind == SV_FOUND_SITEMAP,
 				  kind == SV_FOUND_REQUISITE, &depth, &as))
 		rc = sv_fetch_add_link(f, url, t->item.seed, depth, as, t->item.url, 0);

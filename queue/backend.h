@@ -55,6 +55,14 @@ typedef struct sv_queue_ops {
 	/* Crawl settings kept in the queue (its meta table) by key; *value NULL if none. */
 	int (*setting_get)(sv_queue *q, const char *key, char **value);
 	int (*setting_put)(sv_queue *q, const char *key, const char *value);
+	/* Catalogs (queue.h); NULL for a backend that does not keep them. */
+	int (*datasets_put)(sv_queue *q, int64_t seed, int pass, const sv_queue_dataset *ds, size_t n,
+			    sv_queue_datasets_result *res);
+	int (*catalog_get)(sv_queue *q, int64_t seed, sv_queue_catalog_info *out);
+	int (*catalog_begin)(sv_queue *q, int64_t seed, int pass, const sv_queue_url *first);
+	int (*datasets)(sv_queue *q, int64_t seed, int (*fn)(void *ctx, const sv_queue_dataset_row *d), void *ctx);
+	int (*catalog_end)(sv_queue *q, int64_t seed, int pass, int (*fn)(void *ctx, const sv_queue_dataset_row *d),
+			   void *ctx);
 	/* NULL for a backend without roles (SQLite). */
 	int (*grant_worker)(sv_queue *q, const char *role, const char *password, int *created);
 	void (*close)(sv_queue *q);

@@ -278,7 +278,9 @@ static int deliver_enqueue(outbox *b, sv_queue *q, json_t *a)
 	for (size_t i = 0; i < n; i++) {
 		json_t *o = json_array_get(a, i);
 		u[i] = (sv_queue_url){str_or_null(o, "url"), int_of(o, "seed"), (int)int_of(o, "depth"),
-				      (sv_kind)int_of(o, "kind"), str_or_null(o, "via"), (int)int_of(o, "redirects")};
+				      (sv_kind)int_of(o, "kind"), str_or_null(o, "via"), (int)int_of(o, "redirects"),
+				      str_or_null(o, "meta"), str_or_null(o, "dataset"), str_or_null(o, "role"),
+				      json_is_true(json_object_get(o, "refresh"))};
 	}
 	int rc = CALL(b, q, sv_queue_enqueue(b->inner, u, n, NULL));
 	free(u);
@@ -439,9 +441,10 @@ static int o_enqueue(sv_queue *q, const sv_queue_url *urls, size_t n, size_t *ad
 	if (added)
 		*added = 0; /* not known here: the inner queue may take them later */
 	for (size_t i = 0; a && i < n; i++) {
-		json_t *o = json_pack("{s:s, s:I, s:i, s:i, s:s?, s:i}", "url", urls[i].url, "seed", (json_int_t)urls[i].seed,
-				      "depth", urls[i].depth, "kind", (int)urls[i].kind, "via", urls[i].via,
-				      "redirects", urls[i].redirects);
+		json_t *o = json_pack("{s:s, s:I, s:i, s:i, s:s?, s:i, s:s?, s:s?, s:s?, s:b}", "url", urls[i].url, "seed",
+				      (json_int_t)urls[i].seed, "depth", urls[i].depth, "kind", (int)urls[i].kind, "via",
+				      urls[i].via, "redirects", urls[i].redirects, "meta", urls[i].meta, "dataset",
+				      urls[i].dataset, "role", urls[i].role, "refresh", urls[i].refresh);
 		if (!o || json_array_append_new(a, o)) {
 			json_decref(a);
 			a = NULL;

@@ -119,6 +119,7 @@ void sv_queue_items_free(sv_queue_item *items, size_t n)
 		free(items[i].url);
 		free(items[i].host);
 		free(items[i].via);
+		free(items[i].meta);
 	}
 	free(items);
 }
@@ -149,6 +150,39 @@ int sv_queue_settle(sv_queue *q, const char *url, const sv_queue_outcome *how)
 int sv_queue_landings(sv_queue *q, int64_t seed, char ***urls, size_t *n)
 {
 	return q->ops.landings(q, seed, urls, n);
+}
+
+static int no_catalogs(const sv_queue *q)
+{
+	return sv_error_set(SV_EINVAL, "catalog rows need the embedded queue: the %s queue does not keep catalogs yet",
+			    q->ops.name);
+}
+
+int sv_queue_datasets_put(sv_queue *q, int64_t seed, int pass, const sv_queue_dataset *ds, size_t n,
+			  sv_queue_datasets_result *res)
+{
+	return q->ops.datasets_put ? q->ops.datasets_put(q, seed, pass, ds, n, res) : no_catalogs(q);
+}
+
+int sv_queue_catalog_get(sv_queue *q, int64_t seed, sv_queue_catalog_info *out)
+{
+	return q->ops.catalog_get ? q->ops.catalog_get(q, seed, out) : no_catalogs(q);
+}
+
+int sv_queue_catalog_begin(sv_queue *q, int64_t seed, int pass, const sv_queue_url *first)
+{
+	return q->ops.catalog_begin ? q->ops.catalog_begin(q, seed, pass, first) : no_catalogs(q);
+}
+
+int sv_queue_datasets(sv_queue *q, int64_t seed, int (*fn)(void *ctx, const sv_queue_dataset_row *d), void *ctx)
+{
+	return q->ops.datasets ? q->ops.datasets(q, seed, fn, ctx) : 0; /* none kept: none to list */
+}
+
+int sv_queue_catalog_end(sv_queue *q, int64_t seed, int pass,
+			 int (*fn)(void *ctx, const sv_queue_dataset_row *d), void *ctx)
+{
+	return q->ops.catalog_end ? q->ops.catalog_end(q, seed, pass, fn, ctx) : no_catalogs(q);
 }
 
 void sv_queue_landings_free(char **urls, size_t n)

@@ -67,6 +67,8 @@ typedef struct {
 	int delay_ms;       /* minimum delay for hosts of this row; -1 = the default */
 	const char *params; /* the row's crawl settings (JSON), opaque to the queue */
 	const char *meta;   /* the row's other columns (JSON), shown by status */
+	int catalog;        /* 1: the row is a catalog: its URL is not queued as a page (the
+			     * crawler queues the catalog's first request, sv_queue_catalog_begin) */
 } sv_queue_seed;
 
 typedef struct {
@@ -78,9 +80,16 @@ typedef struct {
 	const char *url;  /* normalised */
 	int64_t seed;     /* seed row id */
 	int depth;        /* link hops from the seed */
-	sv_kind kind;     /* page, dataset, requisite, robots or sitemap */
+	sv_kind kind;     /* page, dataset, requisite, robots, sitemap or catalog */
 	const char *via;  /* referring URL, or NULL */
 	int redirects;    /* redirects followed to reach it */
+	const char *meta; /* JSON the fetcher gets back with the item (a catalog step, a dataset's
+			   * metadata), opaque to the queue; NULL none */
+	const char *dataset; /* the key of the row's dataset (sv_queue_datasets_put) this URL is
+			      * part of, or NULL */
+	const char *role;    /* what it is of the dataset (download, access, found...), or NULL */
+	int refresh;      /* 1: queued again if it ended before (a catalog's next pass, a dataset
+			   * that changed), with this meta; if still queued, its meta is replaced */
 } sv_queue_url;
 
 /* A URL handed to a node. Strings are owned by the item. */
@@ -94,6 +103,7 @@ typedef struct {
 	char *via;
 	int attempts; /* earlier attempts that ended in a retry */
 	int redirects;
+	char *meta;   /* as queued (sv_queue_url.meta), or NULL */
 } sv_queue_item;
 
 typedef enum { SV_OUTCOME_DONE, SV_OUTCOME_RETRY, SV_OUTCOME_FAILED, SV_OUTCOME_SKIPPED } sv_outcome_kind;
@@ -216,6 +226,70 @@ int sv_queue_settle(sv_queue *q, const char *url, const sv_queue_outcome *how);
 /* The landings of a row, in the order they were added; free with sv_queue_landings_free. */
 int sv_queue_landings(sv_queue *q, int64_t seed, char ***urls, size_t *n);
 void sv_queue_landings_free(char **urls, size_t n);
+
+/* ---- catalogs: the datasets a catalog row lists, and its passes ---- */
+
+/* A dataset listed by a catalog row; its key is unique within the row. */
+typedef struct {
+	const char *key;        /* the identifier, or one made when there is none */
+	const char *identifier, *title, *publisher, *modified; /* as listed, or NULL */
+	const char *meta;       /* JSON kept with it (the catalog's URL, what cannot be queued) */
+	const sv_queue_url *urls; /* its distributions, queued with dataset = key */
+	size_t nurls;
+} sv_queue_dataset;
+
+typedef struct {
+	size_t added;     /* new to the row */
+	size_t changed;   /* modified changed: their URLs are fetched again */
+	size_t unchanged;
+	size_t repeated;  /* listed twice within one pass (a duplicate identifier) */
+} sv_queue_datasets_result;
+
+/*
+ * Keeps datasets listed in pass `pass` of row seed, in one transaction, and
+ * queues their URLs: a new dataset's as they are, a changed one's
+ * (another `modified`) with refresh, an unchanged one's without (new URLs
+ * are queued, ended ones stay). A dataset seen again is no longer vanished.
+ * res (may be NULL) adds up what happened.
+ */
+int sv_queue_datasets_put(sv_queue *q, int64_t seed, int pass, const sv_queue_dataset *ds, size_t n,
+			  sv_queue_datasets_result *res);
+
+/* A catalog row's passes: pass is the one under way or last started (0:
+ * none yet), done_pass the last one whose listing was read to its end. */
+typedef struct {
+	int pass, done_pass;
+	int64_t pending; /* the row's URLs queued or leased */
+} sv_queue_catalog_info;
+int sv_queue_catalog_get(sv_queue *q, int64_t seed, sv_queue_catalog_info *out);
+/* Starts pass `pass` of row seed: kept, and first (its first request) queued with refresh. */
+int sv_queue_catalog_begin(sv_queue *q, int64_t seed, int pass, const sv_queue_url *first);
+
+/* A dataset as the queue keeps it, with what became of its URLs. */
+typedef struct {
+	const char *url, *kind, *role, *reason; /* reason: why it failed, or NULL */
+	int state;  /* sv_url_state */
+	int status; /* HTTP status, 0 if none */
+	int64_t bytes;
+} sv_queue_dataset_url;
+
+typedef struct {
+	int64_t seed;
+	const char *key, *identifier, *title, *publisher, *modified, *meta;
+	int first_pass, last_pass, vanished_pass; /* vanished_pass 0: still listed */
+	const sv_queue_dataset_url *urls;
+	size_t nurls;
+} sv_queue_dataset_row;
+
+/* Each dataset of row seed (0: every row), by row and key; fn's strings live until it returns. */
+int sv_queue_datasets(sv_queue *q, int64_t seed, int (*fn)(void *ctx, const sv_queue_dataset_row *d), void *ctx);
+/*
+ * The listing of pass `pass` of row seed was read to its end: done_pass
+ * becomes pass, and the row's datasets not listed in it are marked vanished
+ * (once: fn, which may be NULL, is told of each newly vanished one first).
+ */
+int sv_queue_catalog_end(sv_queue *q, int64_t seed, int pass,
+			 int (*fn)(void *ctx, const sv_queue_dataset_row *d), void *ctx);
 
 /* The politeness a shared queue holds once for the whole crawl: the
  * coordinator's crawl.hostConnections and crawl.delayMs, written when it

@@ -35,8 +35,12 @@
  * before that keeps a captures table nobody writes, which the index takes in
  * once when it is first built. 5: for every done URL the node that
  * completed it and its digest (urls.done_node, urls.digest), and each node's
- * heartbeat (nodes); schema 4 is migrated in place (MIGRATE_4). */
-#define SCHEMA_VERSION "5"
+ * heartbeat (nodes); schema 4 is migrated in place (MIGRATE_4). 6: catalogs:
+ * what each queued URL carries for the fetcher (urls.meta), each catalog
+ * row's passes (seeds.catalog_pass, catalog_done_pass), the datasets rows
+ * list and the URLs of each (datasets, dataset_urls); schema 5 is migrated
+ * in place (MIGRATE_5). */
+#define SCHEMA_VERSION "6"
 
 static const char SCHEMA[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -46,6 +50,7 @@ static const char SCHEMA[] =
 	" priority INTEGER NOT NULL DEFAULT 0, max_urls INTEGER NOT NULL DEFAULT -1,"
 	" delay_ms INTEGER NOT NULL DEFAULT -1, params TEXT, meta TEXT,"
 	" active INTEGER NOT NULL DEFAULT 1, queued_total INTEGER NOT NULL DEFAULT 0,"
+	" catalog_pass INTEGER NOT NULL DEFAULT 0, catalog_done_pass INTEGER NOT NULL DEFAULT 0,"
 	" UNIQUE(sheet, url));"
 	"CREATE TABLE IF NOT EXISTS hosts("
 	" id INTEGER PRIMARY KEY, host TEXT NOT NULL UNIQUE, queued INTEGER NOT NULL DEFAULT 0, inflight INTEGER NOT NULL DEFAULT 0,"
@@ -65,14 +70,21 @@ static const char SCHEMA[] =
 	" not_before_ms INTEGER NOT NULL DEFAULT 0, node TEXT, lease_ms INTEGER,"
 	" status INTEGER, bytes INTEGER, reason TEXT, done_ms INTEGER,"
 	" redirects INTEGER NOT NULL DEFAULT 0, slot INTEGER NOT NULL DEFAULT 0,"
-	" done_node TEXT, digest TEXT);"
+	" done_node TEXT, digest TEXT, meta TEXT);"
 	"CREATE TABLE IF NOT EXISTS nodes(name TEXT PRIMARY KEY, last_ms INTEGER NOT NULL DEFAULT 0);"
 	"CREATE UNIQUE INDEX IF NOT EXISTS urls_key ON urls(key);"
 	"CREATE INDEX IF NOT EXISTS urls_queued ON urls(host, priority DESC, id) WHERE state = 0;"
 	"CREATE INDEX IF NOT EXISTS urls_leased ON urls(lease_ms) WHERE state = 1;"
 	"CREATE INDEX IF NOT EXISTS urls_slots ON urls(host, node) WHERE slot = 1;"
 	/* Added without a schema change: an older queue.db gains it when opened. */
-	"CREATE TABLE IF NOT EXISTS seed_landings(seed INTEGER NOT NULL, url TEXT NOT NULL, PRIMARY KEY(seed, url));";
+	"CREATE TABLE IF NOT EXISTS seed_landings(seed INTEGER NOT NULL, url TEXT NOT NULL, PRIMARY KEY(seed, url));"
+	"CREATE TABLE IF NOT EXISTS datasets("
+	" id INTEGER PRIMARY KEY, seed INTEGER NOT NULL, key TEXT NOT NULL, identifier TEXT, title TEXT,"
+	" publisher TEXT, modified TEXT, meta TEXT, first_pass INTEGER NOT NULL, last_pass INTEGER NOT NULL,"
+	" vanished_pass INTEGER NOT NULL DEFAULT 0, UNIQUE(seed, key));"
+	"CREATE TABLE IF NOT EXISTS dataset_urls(dataset INTEGER NOT NULL, url INTEGER NOT NULL, role TEXT,"
+	" PRIMARY KEY(dataset, url)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS dataset_urls_url ON dataset_urls(url);";
 
 /*
  * Schema 3 to 4, in the transaction that opens the file. Schema 3 kept a
@@ -99,6 +111,13 @@ static const char MIGRATE_4[] =
 	"ALTER TABLE urls ADD COLUMN done_node TEXT;"
 	"ALTER TABLE urls ADD COLUMN digest TEXT;"
 	"UPDATE meta SET value = '5' WHERE key = 'schema';";
+
+/* Schema 5 to 6: columns only (the catalogs' tables are made by SCHEMA). */
+static const char MIGRATE_5[] =
+	"ALTER TABLE urls ADD COLUMN meta TEXT;"
+	"ALTER TABLE seeds ADD COLUMN catalog_pass INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE seeds ADD COLUMN catalog_done_pass INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE meta SET value = '6' WHERE key = 'schema';";
 
 /* After any migration: indexes on columns a migration may have added. */
 static const char INDEXES[] =
@@ -141,6 +160,10 @@ enum {
 	ST_URL_EXPIRE,
 	ST_URL_RELEASE,
 	ST_NODE_SEEN,
+	ST_URL_REFRESH,
+	ST_URL_META,
+	ST_DATASET_ID,
+	ST_DATASET_LINK,
 	ST_COUNT
 };
 
@@ -156,9 +179,9 @@ static const char *const SQL[ST_COUNT] = {
 			   " params = ?6, meta = ?7, active = 1 WHERE id = ?1",
 	[ST_SEED_CAP] = "SELECT max_urls, queued_total, priority, delay_ms FROM seeds WHERE id = ?1",
 	[ST_SEED_COUNT] = "UPDATE seeds SET queued_total = queued_total + ?2 WHERE id = ?1",
-	[ST_URL_EXISTS] = "SELECT url = ?2 FROM urls WHERE key = ?1",
-	[ST_URL_INSERT] = "INSERT INTO urls(key, url, host, seed, depth, kind, via, priority, redirects)"
-			  " VALUES(?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9) ON CONFLICT(key) DO NOTHING",
+	[ST_URL_EXISTS] = "SELECT url = ?2, id, state FROM urls WHERE key = ?1",
+	[ST_URL_INSERT] = "INSERT INTO urls(key, url, host, seed, depth, kind, via, priority, redirects, meta)"
+			  " VALUES(?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10) ON CONFLICT(key) DO NOTHING",
 	[ST_HOST_ID] = "SELECT id FROM hosts WHERE host = ?1",
 	[ST_HOST_NEW] = "INSERT INTO hosts(host) VALUES(?1)",
 	[ST_HOST_ADD] = "UPDATE hosts SET queued = queued + ?2, priority = max(priority, ?3),"
@@ -167,7 +190,7 @@ static const char *const SQL[ST_COUNT] = {
 			   " WHERE queued > 0 AND next_ms <= ?1 AND cooldown_ms <= ?1 AND inflight < ?2 AND robots_held = 0"
 			   " AND robots_claim_ms <= ?1"
 			   " ORDER BY priority DESC, next_ms LIMIT ?4",
-	[ST_HOST_URLS] = "SELECT id, url, seed, depth, kind, via, attempts, redirects FROM urls"
+	[ST_HOST_URLS] = "SELECT id, url, seed, depth, kind, via, attempts, redirects, meta FROM urls"
 			 " WHERE host = ?1 AND state = 0 AND not_before_ms <= ?2"
 			 " ORDER BY priority DESC, id LIMIT ?3",
 	[ST_HOST_NODE_SLOTS] = "SELECT count(*) FROM urls WHERE host = ?1 AND node = ?2 AND slot = 1",
@@ -198,6 +221,12 @@ static const char *const SQL[ST_COUNT] = {
 			  " reason = ?3, done_ms = ?4, slot = 0 WHERE id = ?1",
 	[ST_NODE_SEEN] = "INSERT INTO nodes(name, last_ms) VALUES(?1, ?2)"
 			 " ON CONFLICT(name) DO UPDATE SET last_ms = max(last_ms, excluded.last_ms)",
+	[ST_URL_REFRESH] = "UPDATE urls SET state = 0, attempts = 0, expiries = 0, not_before_ms = 0, reason = NULL,"
+			   " status = NULL, bytes = NULL, done_ms = NULL, meta = ?2, seed = ?3, depth = ?4, kind = ?5,"
+			   " via = ?6, priority = ?7 WHERE id = ?1 AND state IN (2, 3, 5)",
+	[ST_URL_META] = "UPDATE urls SET meta = ?2 WHERE id = ?1 AND state = 0",
+	[ST_DATASET_ID] = "SELECT id FROM datasets WHERE seed = ?1 AND key = ?2",
+	[ST_DATASET_LINK] = "INSERT OR IGNORE INTO dataset_urls(dataset, url, role) VALUES(?1, ?2, ?3)",
 };
 
 typedef struct {
@@ -462,38 +491,97 @@ static int64_t url_rank(const sv_queue_url *u, int seed_priority)
 	return (int64_t)seed_priority * 2 + (u->kind == SV_KIND_DATASET);
 }
 
-static int insert_url(sqlite_queue *s, const sv_queue_url *u, int64_t host, int priority, int *inserted)
+/* Binds what a URL's row holds, for insert (?1 url, ?3 seed, ?4 depth, ?5 kind, ?6 via, ?7 rank, ?10 meta). */
+static void bind_url(sqlite3_stmt *st, const sv_queue_url *u, int priority)
+{
+	sqlite3_bind_int64(st, 3, u->seed);
+	sqlite3_bind_int(st, 4, u->depth);
+	sqlite3_bind_text(st, 5, sv_kind_name(u->kind), -1, SQLITE_STATIC);
+	if (u->via)
+		sqlite3_bind_text(st, 6, u->via, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, url_rank(u, priority));
+}
+
+/* u is queued already (as id, in state): with refresh, an ended URL is queued again with u's meta
+ * (*inserted 1: it counts as new), a queued one gets u's meta. */
+static int refresh_url(sqlite_queue *s, const sv_queue_url *u, int64_t id, int state, int priority, int *inserted)
+{
+	sqlite3_stmt *st;
+	int rc;
+	if (!u->refresh)
+		return 0;
+	if (state == SV_URL_DONE || state == SV_URL_FAILED || state == SV_URL_SKIPPED) {
+		st = stmt(s, ST_URL_REFRESH);
+		bind_url(st, u, priority);
+		sqlite3_bind_int64(st, 1, id);
+		if (u->meta)
+			sqlite3_bind_text(st, 2, u->meta, -1, SQLITE_STATIC);
+		if ((rc = run_done(s, st, "queue a URL again")))
+			return rc;
+		*inserted = sqlite3_changes(s->db) == 1;
+		return 0;
+	}
+	if (state != SV_URL_QUEUED || !u->meta)
+		return 0;
+	st = stmt(s, ST_URL_META);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, u->meta, -1, SQLITE_STATIC);
+	return run_done(s, st, "queue a URL again");
+}
+
+static int insert_url(sqlite_queue *s, const sv_queue_url *u, int64_t host, int priority, int *inserted, int64_t *id)
 {
 	uint64_t key = hash_str(u->url, 0);
 	*inserted = 0;
 	for (int probe = 0; probe < 64; probe++, key++) {
 		sqlite3_stmt *st = stmt(s, ST_URL_INSERT);
+		bind_url(st, u, priority);
 		sqlite3_bind_text(st, 1, u->url, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, host);
-		sqlite3_bind_int64(st, 3, u->seed);
-		sqlite3_bind_int(st, 4, u->depth);
-		sqlite3_bind_text(st, 5, sv_kind_name(u->kind), -1, SQLITE_STATIC);
-		if (u->via)
-			sqlite3_bind_text(st, 6, u->via, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 7, url_rank(u, priority));
 		sqlite3_bind_int64(st, 8, (int64_t)key);
 		sqlite3_bind_int(st, 9, u->redirects);
+		if (u->meta)
+			sqlite3_bind_text(st, 10, u->meta, -1, SQLITE_STATIC);
 		int rc = run_done(s, st, "queue a URL");
 		if (rc)
 			return rc;
 		if (sqlite3_changes(s->db) == 1) {
 			*inserted = 1;
+			*id = sqlite3_last_insert_rowid(s->db);
 			return 0;
 		}
 		st = stmt(s, ST_URL_EXISTS);
 		sqlite3_bind_int64(st, 1, (int64_t)key);
 		sqlite3_bind_text(st, 2, u->url, -1, SQLITE_STATIC);
 		int same = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
+		int64_t have = same ? sqlite3_column_int64(st, 1) : 0;
+		int state = same ? sqlite3_column_int(st, 2) : 0;
 		sqlite3_reset(st);
-		if (same)
-			return 0;
+		if (same) {
+			*id = have;
+			return refresh_url(s, u, have, state, priority, inserted);
+		}
 	}
 	return sv_error_set(SV_EIO, "queue '%s': no free key for '%s'", s->path, u->url);
+}
+
+/* Links URL id to the dataset u names within its row (a dataset not kept: nothing). */
+static int link_dataset(sqlite_queue *s, const sv_queue_url *u, int64_t id)
+{
+	sqlite3_stmt *st = stmt(s, ST_DATASET_ID);
+	sqlite3_bind_int64(st, 1, u->seed);
+	sqlite3_bind_text(st, 2, u->dataset, -1, SQLITE_STATIC);
+	int found = sqlite3_step(st) == SQLITE_ROW;
+	int64_t ds = found ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (!found)
+		return 0;
+	st = stmt(s, ST_DATASET_LINK);
+	sqlite3_bind_int64(st, 1, ds);
+	sqlite3_bind_int64(st, 2, id);
+	if (u->role)
+		sqlite3_bind_text(st, 3, u->role, -1, SQLITE_STATIC);
+	return run_done(s, st, "link a dataset's URL");
 }
 
 /* The entry of a seed row whose cap and settings the caller knows (a row
@@ -548,12 +636,15 @@ static int enqueue_locked(sqlite_queue *s, const sv_queue_url *urls, size_t n, t
 			break;
 		tally_entry *h = tally_get(&hosts, host, 0);
 		int inserted = 0;
+		int64_t id = 0;
 		if (!h)
 			rc = sv_error_set(SV_EIO, "out of memory");
 		else if (!h->ref)
 			rc = host_id(s, host, &h->ref);
 		if (rc == 0)
-			rc = insert_url(s, u, h->ref, seed->priority, &inserted);
+			rc = insert_url(s, u, h->ref, seed->priority, &inserted, &id);
+		if (rc == 0 && u->dataset && id)
+			rc = link_dataset(s, u, id);
 		if (rc == 0 && inserted) {
 			{
 				if (h->count == 0) {
@@ -787,7 +878,8 @@ static int add_sheet_locked(sqlite_queue *s, const char *name, const void *raw, 
 			id = sqlite3_last_insert_rowid(s->db);
 			if ((rc = seed_known(&seeds, id, r->max_urls, r->priority, r->delay_ms)))
 				break;
-			fresh[nfresh++] = (sv_queue_url){r->url, id, 0, SV_KIND_PAGE, NULL, 0};
+			if (!r->catalog)
+				fresh[nfresh++] = (sv_queue_url){r->url, id, 0, SV_KIND_PAGE, NULL, 0, NULL, NULL, NULL, 0};
 			res->added++;
 		}
 		if (loaded) {
@@ -1004,6 +1096,7 @@ static int claim_locked(sv_queue *q, const char *node, size_t max, int lease_ms,
 			it->via = col_dup(st, 5);
 			it->attempts = sqlite3_column_int(st, 6);
 			it->redirects = sqlite3_column_int(st, 7);
+			it->meta = col_dup(st, 8);
 			got++;
 			if (!it->url || !it->host) {
 				rc = sv_error_set(SV_EIO, "out of memory");
@@ -1805,6 +1898,286 @@ static void q_close(sv_queue *q)
 	free(q);
 }
 
+/* ---- catalogs ---- */
+
+static int same_or_both_null(const char *a, const unsigned char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, (const char *)b));
+}
+
+/* Keeps dataset d of row seed, seen in pass: *refresh says whether its URLs are fetched again. */
+static int keep_dataset(sqlite_queue *s, int64_t seed, int pass, const sv_queue_dataset *d, int *refresh,
+			sv_queue_datasets_result *res)
+{
+	sqlite3_stmt *st;
+	int rc;
+	*refresh = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT id, modified, last_pass FROM datasets WHERE seed = ?1 AND key = ?2", -1,
+			       &st, NULL) != SQLITE_OK)
+		return db_fail(s, "read a dataset");
+	sqlite3_bind_int64(st, 1, seed);
+	sqlite3_bind_text(st, 2, d->key, -1, SQLITE_STATIC);
+	int found = sqlite3_step(st) == SQLITE_ROW;
+	int64_t id = found ? sqlite3_column_int64(st, 0) : 0;
+	int same = found && same_or_both_null(d->modified, sqlite3_column_text(st, 1));
+	int last = found ? sqlite3_column_int(st, 2) : 0;
+	sqlite3_finalize(st);
+	if (!found)
+		res->added++;
+	else if (last == pass)
+		res->repeated++;
+	else if (!same)
+		res->changed++, *refresh = 1;
+	else
+		res->unchanged++;
+	const char *sql = found ? "UPDATE datasets SET identifier = ?3, title = ?4, publisher = ?5, modified = ?6,"
+				  " meta = ?7, last_pass = ?8, vanished_pass = 0 WHERE id = ?1"
+				: "INSERT INTO datasets(seed, key, identifier, title, publisher, modified, meta, first_pass,"
+				  " last_pass) VALUES(?2, ?9, ?3, ?4, ?5, ?6, ?7, ?8, ?8)";
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "keep a dataset");
+	if (found)
+		sqlite3_bind_int64(st, 1, id);
+	else
+		sqlite3_bind_int64(st, 2, seed);
+	const char *text[] = {d->identifier, d->title, d->publisher, d->modified, d->meta};
+	for (int i = 0; i < 5; i++)
+		if (text[i])
+			sqlite3_bind_text(st, 3 + i, text[i], -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 8, pass);
+	if (!found)
+		sqlite3_bind_text(st, 9, d->key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s, "keep a dataset");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int q_datasets_put(sv_queue *q, int64_t seed, int pass, const sv_queue_dataset *ds, size_t n,
+			  sv_queue_datasets_result *res)
+{
+	sqlite_queue *s = impl(q);
+	sv_queue_datasets_result none = {0};
+	tally seeds = {0};
+	sv_queue_url *urls = NULL;
+	size_t cap = 0;
+	int rc = begin(s);
+	if (rc)
+		return rc;
+	if (!res)
+		res = &none;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		int refresh = 0;
+		if ((rc = keep_dataset(s, seed, pass, &ds[i], &refresh, res)))
+			break;
+		if (ds[i].nurls > cap) {
+			sv_queue_url *u = realloc(urls, ds[i].nurls * sizeof(*u));
+			if (!u) {
+				rc = sv_error_set(SV_EIO, "out of memory");
+				break;
+			}
+			urls = u;
+			cap = ds[i].nurls;
+		}
+		for (size_t k = 0; k < ds[i].nurls; k++) {
+			urls[k] = ds[i].urls[k];
+			urls[k].dataset = ds[i].key;
+			urls[k].refresh = urls[k].refresh || refresh;
+		}
+		rc = enqueue_locked(s, urls, ds[i].nurls, &seeds, NULL);
+	}
+	free(urls);
+	tally_free(&seeds);
+	return finish(s, rc);
+}
+
+static int q_catalog_get(sv_queue *q, int64_t seed, sv_queue_catalog_info *out)
+{
+	sqlite_queue *s = impl(q);
+	sqlite3_stmt *st;
+	int rc = 0;
+	memset(out, 0, sizeof(*out));
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT catalog_pass, catalog_done_pass,"
+			       " (SELECT count(*) FROM urls WHERE seed = ?1 AND state IN (0, 1)) FROM seeds WHERE id = ?1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "read a catalog row");
+	sqlite3_bind_int64(st, 1, seed);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		out->pass = sqlite3_column_int(st, 0);
+		out->done_pass = sqlite3_column_int(st, 1);
+		out->pending = sqlite3_column_int64(st, 2);
+	} else {
+		rc = sv_error_set(SV_ENOTFOUND, "no seed row %lld", (long long)seed);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int q_catalog_begin(sv_queue *q, int64_t seed, int pass, const sv_queue_url *first)
+{
+	sqlite_queue *s = impl(q);
+	sqlite3_stmt *st;
+	tally seeds = {0};
+	int rc = begin(s);
+	if (rc)
+		return rc;
+	if (sqlite3_prepare_v2(s->db, "UPDATE seeds SET catalog_pass = ?2 WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
+		return finish(s, db_fail(s, "start a catalog pass"));
+	sqlite3_bind_int64(st, 1, seed);
+	sqlite3_bind_int(st, 2, pass);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s, "start a catalog pass");
+	sqlite3_finalize(st);
+	if (rc == 0 && first)
+		rc = enqueue_locked(s, first, 1, &seeds, NULL);
+	tally_free(&seeds);
+	return finish(s, rc);
+}
+
+/* Datasets as rows, their URLs gathered, handed to fn one dataset at a time. */
+typedef struct {
+	sv_queue_dataset_row row;
+	char *text[6];        /* key, identifier, title, publisher, modified, meta */
+	sv_queue_dataset_url *urls;
+	char **owned;         /* the URLs' strings, four per URL */
+	size_t nurls, cap;
+	int64_t id;
+} dataset_acc;
+
+static void acc_clear(dataset_acc *a)
+{
+	for (int i = 0; i < 6; i++) {
+		free(a->text[i]);
+		a->text[i] = NULL;
+	}
+	for (size_t i = 0; i < a->nurls * 4; i++)
+		free(a->owned[i]);
+	a->nurls = 0;
+	a->id = 0;
+}
+
+static int acc_flush(dataset_acc *a, int (*fn)(void *, const sv_queue_dataset_row *), void *ctx)
+{
+	if (!a->id)
+		return 0;
+	a->row.key = a->text[0];
+	a->row.identifier = a->text[1];
+	a->row.title = a->text[2];
+	a->row.publisher = a->text[3];
+	a->row.modified = a->text[4];
+	a->row.meta = a->text[5];
+	a->row.urls = a->urls;
+	a->row.nurls = a->nurls;
+	int rc = fn(ctx, &a->row);
+	acc_clear(a);
+	return rc;
+}
+
+/* Columns: 0 id, 1 seed, 2..7 text, 8 first, 9 last, 10 vanished, 11 url, 12 kind, 13 role, 14 reason,
+ * 15 state, 16 status, 17 bytes. */
+static int acc_row(dataset_acc *a, sqlite3_stmt *st)
+{
+	if (!a->id) {
+		a->id = sqlite3_column_int64(st, 0);
+		a->row.seed = sqlite3_column_int64(st, 1);
+		for (int i = 0; i < 6; i++)
+			if (sqlite3_column_type(st, 2 + i) != SQLITE_NULL && !(a->text[i] = col_dup(st, 2 + i)))
+				return sv_error_set(SV_EIO, "out of memory");
+		a->row.first_pass = sqlite3_column_int(st, 8);
+		a->row.last_pass = sqlite3_column_int(st, 9);
+		a->row.vanished_pass = sqlite3_column_int(st, 10);
+	}
+	if (sqlite3_column_type(st, 11) == SQLITE_NULL)
+		return 0; /* a dataset with no URL */
+	if (a->nurls == a->cap) {
+		size_t c = a->cap ? a->cap * 2 : 8;
+		sv_queue_dataset_url *u = realloc(a->urls, c * sizeof(*u));
+		if (u)
+			a->urls = u;
+		char **o = u ? realloc(a->owned, c * 4 * sizeof(*o)) : NULL;
+		if (!o)
+			return sv_error_set(SV_EIO, "out of memory");
+		a->owned = o;
+		a->cap = c;
+	}
+	char **o = &a->owned[a->nurls * 4];
+	for (int i = 0; i < 4; i++)
+		o[i] = sqlite3_column_type(st, 11 + i) == SQLITE_NULL ? NULL : col_dup(st, 11 + i);
+	if (!o[0]) {
+		for (int i = 1; i < 4; i++)
+			free(o[i]);
+		return sv_error_set(SV_EIO, "out of memory");
+	}
+	a->urls[a->nurls++] = (sv_queue_dataset_url){o[0], o[1], o[2], o[3], sqlite3_column_int(st, 15),
+						     sqlite3_column_int(st, 16), sqlite3_column_int64(st, 17)};
+	return 0;
+}
+
+static int list_datasets(sqlite_queue *s, const char *sql, int64_t seed, int pass,
+			 int (*fn)(void *ctx, const sv_queue_dataset_row *d), void *ctx)
+{
+	sqlite3_stmt *st;
+	dataset_acc a = {0};
+	int rc = 0, step;
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "read datasets");
+	sqlite3_bind_int64(st, 1, seed);
+	sqlite3_bind_int(st, 2, pass);
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (a.id && a.id != sqlite3_column_int64(st, 0))
+			rc = acc_flush(&a, fn, ctx);
+		if (rc == 0)
+			rc = acc_row(&a, st);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(s, "read datasets");
+	if (rc == 0)
+		rc = acc_flush(&a, fn, ctx);
+	sqlite3_finalize(st);
+	acc_clear(&a);
+	free(a.urls);
+	free(a.owned);
+	return rc;
+}
+
+#define DATASET_COLUMNS                                                                                           \
+	"SELECT d.id, d.seed, d.key, d.identifier, d.title, d.publisher, d.modified, d.meta, d.first_pass,"       \
+	" d.last_pass, d.vanished_pass, u.url, u.kind, x.role, u.reason, u.state, u.status, u.bytes"               \
+	" FROM datasets d LEFT JOIN dataset_urls x ON x.dataset = d.id LEFT JOIN urls u ON u.id = x.url"
+
+static int q_datasets(sv_queue *q, int64_t seed, int (*fn)(void *ctx, const sv_queue_dataset_row *d), void *ctx)
+{
+	return list_datasets(impl(q), DATASET_COLUMNS " WHERE (?1 = 0 OR d.seed = ?1) AND ?2 = ?2"
+				      " ORDER BY d.seed, d.key, u.id",
+			     seed, 0, fn, ctx);
+}
+
+static int q_catalog_end(sv_queue *q, int64_t seed, int pass, int (*fn)(void *ctx, const sv_queue_dataset_row *d),
+			 void *ctx)
+{
+	sqlite_queue *s = impl(q);
+	int rc = begin(s);
+	if (rc)
+		return rc;
+	if (fn)
+		rc = list_datasets(s, DATASET_COLUMNS " WHERE d.seed = ?1 AND d.last_pass < ?2 AND d.vanished_pass = 0"
+						  " ORDER BY d.key, u.id",
+				   seed, pass, fn, ctx);
+	const char *const sql[] = {
+		"UPDATE datasets SET vanished_pass = ?2 WHERE seed = ?1 AND last_pass < ?2 AND vanished_pass = 0",
+		"UPDATE seeds SET catalog_done_pass = ?2 WHERE id = ?1 AND catalog_done_pass < ?2",
+	};
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL) != SQLITE_OK)
+			return finish(s, db_fail(s, "end a catalog pass"));
+		sqlite3_bind_int64(st, 1, seed);
+		sqlite3_bind_int(st, 2, pass);
+		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s, "end a catalog pass");
+		sqlite3_finalize(st);
+	}
+	return finish(s, rc);
+}
+
 static const sv_queue_ops SQLITE_OPS = {
 	.name = "sqlite",
 	.add_sheet = q_add_sheet,
@@ -1831,6 +2204,11 @@ static const sv_queue_ops SQLITE_OPS = {
 	.landing_add = q_landing_add,
 	.settle = q_settle,
 	.landings = q_landings,
+	.datasets_put = q_datasets_put,
+	.catalog_get = q_catalog_get,
+	.catalog_begin = q_catalog_begin,
+	.datasets = q_datasets,
+	.catalog_end = q_catalog_end,
 	.setting_get = q_setting_get,
 	.setting_put = q_setting_put,
 	.close = q_close,
@@ -1924,9 +2302,10 @@ int sv_queue_sqlite_open(sv_queue **out, const char *path, const sv_queue_option
 		}
 		/* Each step migrates one version to the next, in the same transaction. */
 		int from = version ? atoi(version) : 0;
-		if (from == 3 || from == 4) {
+		if (from >= 3 && from <= 5) {
 			if ((from == 3 && sqlite3_exec(s->db, MIGRATE_3, NULL, NULL, &err) != SQLITE_OK) ||
-			    sqlite3_exec(s->db, MIGRATE_4, NULL, NULL, &err) != SQLITE_OK) {
+			    (from <= 4 && sqlite3_exec(s->db, MIGRATE_4, NULL, NULL, &err) != SQLITE_OK) ||
+			    sqlite3_exec(s->db, MIGRATE_5, NULL, NULL, &err) != SQLITE_OK) {
 				rc = sv_error_set(SV_EIO, "queue '%s': cannot migrate schema %s: %s", path, version,
 						  err ? err : sqlite3_errmsg(s->db));
 				goto fail;

@@ -194,6 +194,10 @@ int sv_capture_to_json(const sv_capture *c, char **out)
 		rc = set(o, "note", text(c->note));
 	if (rc == 0 && c->source)
 		rc = set(o, "source", text(c->source));
+	if (rc == 0 && c->dataset)
+		rc = set(o, "dataset", json_loads(c->dataset, 0, NULL));
+	if (rc == 0 && c->catalog)
+		rc = set(o, "catalog", json_loads(c->catalog, 0, NULL));
 	if (rc == 0 && !(*out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)))
 		rc = sv_error_set(SV_EIO, "out of memory");
 	json_decref(o);

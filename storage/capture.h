@@ -64,6 +64,9 @@ typedef struct {
 	const char *file;       /* manual: the file's own name */
 	const char *note;       /* manual: the volunteer's note */
 	const char *source;     /* imported: the name of the WARC (or WACZ) it came from */
+	const char *dataset;    /* JSON object: the catalog dataset this capture is part of (identifier,
+				 * title, publisher, modified, catalog, role) */
+	const char *catalog;    /* JSON object: what a catalog answer held (step, pass, counts) */
 } sv_capture;
 
 #define SV_CAPTURE_INIT                                                                                    \

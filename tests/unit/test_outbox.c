@@ -259,7 +259,7 @@ TestSuite(outbox, .init = setup, .fini = teardown, .timeout = 60);
 /* A sheet of one row (http://a.example/, queued); returns its seed id. */
 static int64_t one_row(void)
 {
-	sv_queue_seed row = {"http://a.example/", 2, 0, -1, -1, "{\"depth\":1}", "{}"};
+	sv_queue_seed row = {"http://a.example/", 2, 0, -1, -1, "{\"depth\":1}", "{}", 0};
 	sv_queue_sheet_result r;
 	sv_queue_seed_stats *st, total;
 	size_t n;
@@ -298,8 +298,8 @@ Test(outbox, writes_while_down_are_kept_and_delivered_in_order)
 	sv_queue_items_free(items, n);
 
 	down = 1;
-	sv_queue_url links[2] = {{"http://a.example/p1", seed, 1, SV_KIND_PAGE, "http://a.example/", 0},
-				 {"http://a.example/p2", seed, 1, SV_KIND_PAGE, "http://a.example/", 0}};
+	sv_queue_url links[2] = {{"http://a.example/p1", seed, 1, SV_KIND_PAGE, "http://a.example/", 0, NULL, NULL, NULL, 0},
+				 {"http://a.example/p2", seed, 1, SV_KIND_PAGE, "http://a.example/", 0, NULL, NULL, NULL, 0}};
 	sv_queue_outcome done = {id, SV_OUTCOME_DONE, 0, NULL, 200, 1234, NULL};
 	cr_assert_eq(sv_queue_enqueue(q, links, 2, NULL), 0, "a write while down is kept: %s", sv_error_last());
 	cr_assert_eq(sv_queue_host_set_robots(q, "a.example", "User-agent: *\n", 200, -1), 0);
@@ -374,7 +374,7 @@ Test(outbox, writes_go_straight_while_the_queue_answers)
 {
 	int64_t seed = one_row();
 	sv_queue *q = open_outbox();
-	sv_queue_url one = {"http://a.example/p1", seed, 1, SV_KIND_PAGE, "http://a.example/", 0};
+	sv_queue_url one = {"http://a.example/p1", seed, 1, SV_KIND_PAGE, "http://a.example/", 0, NULL, NULL, NULL, 0};
 	size_t added;
 	cr_assert_eq(sv_queue_enqueue(q, &one, 1, &added), 0, "%s", sv_error_last());
 	cr_assert_eq(totals().queued, 2, "in the shared queue at once");
@@ -415,7 +415,7 @@ Test(outbox, a_process_killed_with_entries_loses_nothing)
 		/* The fetcher: its queue is down; it keeps its work and dies at once, closing nothing. */
 		down = 1;
 		sv_queue *q = open_outbox();
-		sv_queue_url link = {"http://a.example/found-while-down", seed, 1, SV_KIND_PAGE, NULL, 0};
+		sv_queue_url link = {"http://a.example/found-while-down", seed, 1, SV_KIND_PAGE, NULL, 0, NULL, NULL, NULL, 0};
 		sv_queue_outcome done = {id, SV_OUTCOME_DONE, 0, NULL, 200, 77, NULL};
 		int rc = sv_queue_enqueue(q, &link, 1, NULL) || sv_queue_complete(q, "h:7:0", &done, 1, NULL);
 		_exit(rc ? 1 : 0);
@@ -454,7 +454,7 @@ Test(outbox, entries_left_by_a_closed_handle_go_with_the_next_one)
 		alarm(30); /* a parent that failed does not leave this child waiting */
 		down = 1;
 		sv_queue *q = open_outbox();
-		sv_queue_url link = {"http://a.example/kept", seed, 1, SV_KIND_PAGE, NULL, 0};
+		sv_queue_url link = {"http://a.example/kept", seed, 1, SV_KIND_PAGE, NULL, 0, NULL, NULL, NULL, 0};
 		int rc = sv_queue_enqueue(q, &link, 1, NULL);
 		sv_queue_close(q);
 		c = rc ? 'x' : 'k';

@@ -299,7 +299,7 @@ static int64_t add_rows(const char *sheet, const char *const *urls, const int *p
 	sv_queue_sheet_result r;
 	cr_assert_leq(n, 16);
 	for (size_t i = 0; i < n; i++)
-		rows[i] = (sv_queue_seed){urls[i], (unsigned)i + 2, prio ? prio[i] : 0, -1, -1, "{}", "{}"};
+		rows[i] = (sv_queue_seed){urls[i], (unsigned)i + 2, prio ? prio[i] : 0, -1, -1, "{}", "{}", 0};
 	cr_assert_eq(sv_queue_add_sheet(q, sheet, "url\n", 4, rows, n, res ? res : &r), 0, "%s", sv_error_last());
 	sv_queue_seed_stats *st, total;
 	size_t ns;
@@ -321,7 +321,7 @@ static size_t enqueue_fmt(int64_t seed, const char *fmt, int from, int to, sv_ki
 	cr_assert_leq(to - from, 512);
 	for (int i = from; i < to; i++) {
 		snprintf(buf[i - from], sizeof(buf[0]), fmt, i);
-		u[i - from] = (sv_queue_url){buf[i - from], seed, 1, kind, "http://a.example/", 0};
+		u[i - from] = (sv_queue_url){buf[i - from], seed, 1, kind, "http://a.example/", 0, NULL, NULL, NULL, 0};
 	}
 	cr_assert_eq(sv_queue_enqueue(q, u, (size_t)(to - from), &added), 0, "%s", sv_error_last());
 	return added;
@@ -704,7 +704,7 @@ QUEUE_TEST(repeated_expiry_fails_the_url)
 
 QUEUE_TEST(max_urls_caps_a_row)
 {
-	sv_queue_seed row = {"http://a.example/", 2, 0, 3, -1, "{}", "{}"};
+	sv_queue_seed row = {"http://a.example/", 2, 0, 3, -1, "{}", "{}", 0};
 	sv_queue_sheet_result r;
 	cr_assert_eq(sv_queue_add_sheet(q, "s", "x", 1, &row, 1, &r), 0);
 	sv_queue_seed_stats *st, t;
@@ -851,7 +851,7 @@ static size_t fill_real_queue(int nurls)
 		char buf[500][64];
 		for (int j = 0; j < 500; j++) {
 			snprintf(buf[j], sizeof(buf[j]), "http://h%d.example/p%d", (i + j) % 50, i + j);
-			batch[j] = (sv_queue_url){buf[j], seed, 1, SV_KIND_PAGE, NULL, 0};
+			batch[j] = (sv_queue_url){buf[j], seed, 1, SV_KIND_PAGE, NULL, 0, NULL, NULL, NULL, 0};
 		}
 		cr_assert_eq(sv_queue_enqueue(q, batch, 500, NULL), 0, "%s", sv_error_last());
 	}
@@ -974,7 +974,7 @@ QUEUE_TEST(kinds_come_back_as_queued)
 	int64_t seed = add_rows("s", u, NULL, 1, NULL);
 	for (size_t i = 0; i < COUNT(kinds); i++) {
 		snprintf(urls[i], sizeof(urls[i]), "http://k%zu.example/", i);
-		batch[i] = (sv_queue_url){urls[i], seed, 1, kinds[i], NULL, 0};
+		batch[i] = (sv_queue_url){urls[i], seed, 1, kinds[i], NULL, 0, NULL, NULL, NULL, 0};
 	}
 	cr_assert_eq(sv_queue_enqueue(q, batch, COUNT(kinds), NULL), 0, "%s", sv_error_last());
 	size_t n = claim("n", 100, 60000, &it);
@@ -1228,7 +1228,9 @@ Test(queue_sqlite, schema_3_is_migrated, .init = setup, .fini = teardown)
 	cr_assert_eq(sv_queue_host_set_robots(q, "b.example", "User-agent: *\nDisallow: /\n", 200, -1), 0);
 	sv_queue_close(q);
 	q = NULL;
-	sql(path, "ALTER TABLE hosts DROP COLUMN robots_tries; ALTER TABLE hosts DROP COLUMN robots_error;"
+	sql(path, "ALTER TABLE urls DROP COLUMN meta; ALTER TABLE seeds DROP COLUMN catalog_pass;"
+		  "ALTER TABLE seeds DROP COLUMN catalog_done_pass; DROP TABLE datasets; DROP TABLE dataset_urls;"
+		  "ALTER TABLE hosts DROP COLUMN robots_tries; ALTER TABLE hosts DROP COLUMN robots_error;"
 		  "ALTER TABLE hosts DROP COLUMN robots_held; ALTER TABLE hosts DROP COLUMN robots_claim_ms;"
 		  "DROP INDEX urls_done_node; ALTER TABLE urls DROP COLUMN done_node; ALTER TABLE urls DROP COLUMN digest;"
 		  "DROP TABLE nodes; UPDATE meta SET value = '3' WHERE key = 'schema';");
@@ -1248,7 +1250,7 @@ Test(queue_sqlite, schema_3_is_migrated, .init = setup, .fini = teardown)
 	sv_queue_items_free(it, 1);
 
 	version = schema_of(path);
-	cr_assert_str_eq(version, "5");
+	cr_assert_str_eq(version, "6");
 	free(version);
 }
 
@@ -1271,12 +1273,14 @@ Test(queue_sqlite, schema_4_is_migrated, .init = setup, .fini = teardown)
 	sv_queue_items_free(it, 1);
 	sv_queue_close(q);
 	q = NULL;
-	sql(path, "DROP INDEX urls_done_node; ALTER TABLE urls DROP COLUMN done_node; ALTER TABLE urls DROP COLUMN digest;"
+	sql(path, "ALTER TABLE urls DROP COLUMN meta; ALTER TABLE seeds DROP COLUMN catalog_pass;"
+		  "ALTER TABLE seeds DROP COLUMN catalog_done_pass; DROP TABLE datasets; DROP TABLE dataset_urls;"
+		  "DROP INDEX urls_done_node; ALTER TABLE urls DROP COLUMN done_node; ALTER TABLE urls DROP COLUMN digest;"
 		  "DROP TABLE nodes; UPDATE meta SET value = '4' WHERE key = 'schema';");
 
 	q = open_queue(1, 4, 0);
 	version = schema_of(path);
-	cr_assert_str_eq(version, "5");
+	cr_assert_str_eq(version, "6");
 	free(version);
 	cr_assert_eq(totals().done, 1, "what schema 4 had done stays done");
 	cr_assert_eq(sv_queue_nodes(q, &rows, &n), 0, "%s", sv_error_last());
@@ -1297,7 +1301,7 @@ Test(queue_sqlite, schema_4_is_migrated, .init = setup, .fini = teardown)
 	q = NULL;
 	q = open_queue(1, 4, 0);
 	version = schema_of(path);
-	cr_assert_str_eq(version, "5", "opening again changes nothing");
+	cr_assert_str_eq(version, "6", "opening again changes nothing");
 	free(version);
 }
 
@@ -1383,7 +1387,7 @@ Test(queue_postgres, claims_of_four_processes_keep_the_cap)
 		char buf[100][64];
 		for (int j = 0; j < 100; j++) {
 			snprintf(buf[j], sizeof(buf[j]), "http://h%d.example/p%d", (i + j) % HOSTS, i + j);
-			batch[j] = (sv_queue_url){buf[j], seed, 1, SV_KIND_PAGE, NULL, 0};
+			batch[j] = (sv_queue_url){buf[j], seed, 1, SV_KIND_PAGE, NULL, 0, NULL, NULL, NULL, 0};
 		}
 		cr_assert_eq(sv_queue_enqueue(q, batch, 100, NULL), 0, "%s", sv_error_last());
 	}
@@ -1651,7 +1655,7 @@ Test(queue_postgres, wait_wakes_on_new_work)
 	if (pid == 0) {
 		usleep(400000);
 		sv_queue *other = open_queue(0, 4, 0);
-		sv_queue_url one = {"http://a.example/new", seed, 1, SV_KIND_PAGE, NULL, 0};
+		sv_queue_url one = {"http://a.example/new", seed, 1, SV_KIND_PAGE, NULL, 0, NULL, NULL, NULL, 0};
 		size_t added;
 		_exit(sv_queue_enqueue(other, &one, 1, &added) == 0 && added == 1 ? 0 : 1);
 	}
@@ -1812,7 +1816,7 @@ Test(queue_postgres, a_worker_role_does_a_workers_work_only)
 	cr_assert_eq(sv_queue_claim(w, "wn:1:0", NULL, 0, 4, 60000, &mine, &n), 0, "%s", sv_error_last());
 	cr_assert_eq(n, 1);
 	cr_assert_eq(sv_queue_renew(w, "wn:1:0", &mine[0].id, 1, 60000), 0, "%s", sv_error_last());
-	sv_queue_url more = {"http://a.example/more", seed, 1, SV_KIND_PAGE, mine[0].url, 0};
+	sv_queue_url more = {"http://a.example/more", seed, 1, SV_KIND_PAGE, mine[0].url, 0, NULL, NULL, NULL, 0};
 	cr_assert_eq(sv_queue_enqueue(w, &more, 1, &added), 0, "%s", sv_error_last());
 	cr_assert_eq(added, 1);
 	int delay = -1;
@@ -1900,4 +1904,142 @@ Test(queue_postgres, schema_1_is_migrated_in_place)
 		     "the node is bound to its role");
 	sv_queue_items_free(it, 1);
 	PQfinish(c);
+}
+
+/* ---- catalogs (the embedded queue) ---- */
+
+static int vanished_seen;
+
+static int count_vanished(void *ctx, const sv_queue_dataset_row *d)
+{
+	(void)ctx;
+	cr_assert_eq(d->vanished_pass, 0, "told before it is marked");
+	vanished_seen++;
+	return 0;
+}
+
+typedef struct {
+	int n, vanished;
+	int64_t done_urls, queued_urls;
+	char roles[256];
+} dataset_sum;
+
+static int sum_dataset(void *ctx, const sv_queue_dataset_row *d)
+{
+	dataset_sum *s = ctx;
+	s->n++;
+	s->vanished += d->vanished_pass != 0;
+	for (size_t i = 0; i < d->nurls; i++) {
+		s->done_urls += d->urls[i].state == SV_URL_DONE;
+		s->queued_urls += d->urls[i].state == SV_URL_QUEUED;
+		if (d->urls[i].role && strlen(s->roles) + strlen(d->urls[i].role) + 2 < sizeof(s->roles)) {
+			strcat(s->roles, d->urls[i].role);
+			strcat(s->roles, " ");
+		}
+	}
+	return 0;
+}
+
+/* Three datasets in pass 1; in pass 2 one changed, one is gone, one is the same. */
+Test(queue_sqlite, catalog_passes_refetch_only_what_changed, .init = setup, .fini = teardown)
+{
+	sv_queue_item *it;
+	B = &BACKENDS[0];
+	B->fresh(location, sizeof(location), dir);
+	q = open_queue(1, 4, 0);
+	sv_queue_seed row = {"http://cat.example/data.json", 2, 0, -1, -1, "{\"kind\":\"dcat\"}", "{}", 1};
+	sv_queue_sheet_result res;
+	cr_assert_eq(sv_queue_add_sheet(q, "s", "url\n", 4, &row, 1, &res), 0, "%s", sv_error_last());
+	cr_assert_eq(totals().queued, 0, "a catalog row's URL is not queued as a page");
+	int64_t seed = add_rows("s", (const char *[]){"http://cat.example/data.json"}, NULL, 1, NULL);
+	sv_queue_catalog_info ci;
+	cr_assert_eq(sv_queue_catalog_get(q, seed, &ci), 0, "%s", sv_error_last());
+	cr_assert_eq(ci.pass, 0);
+
+	sv_queue_url first = {"http://cat.example/data.json", seed, 0, SV_KIND_CATALOG, NULL, 0, "{\"step\":\"dcat\",\"pass\":1}",
+			      NULL, NULL, 1};
+	cr_assert_eq(sv_queue_catalog_begin(q, seed, 1, &first), 0, "%s", sv_error_last());
+	cr_assert_eq(claim("n", 10, 60000, &it), 1);
+	cr_assert_eq(it[0].kind, SV_KIND_CATALOG);
+	cr_assert_str_eq(it[0].meta, "{\"step\":\"dcat\",\"pass\":1}", "the item carries its meta");
+	complete_all("n", it, 1, SV_OUTCOME_DONE, 1);
+	sv_queue_items_free(it, 1);
+
+	sv_queue_url ua[2] = {{"http://files.example/a.csv", seed, 1, SV_KIND_DATASET, NULL, 0, "{\"d\":\"a\"}", NULL, "download", 0},
+			      {"http://files.example/a.html", seed, 1, SV_KIND_PAGE, NULL, 0, NULL, NULL, "access", 0}};
+	sv_queue_url ub = {"http://files.example/b.csv", seed, 1, SV_KIND_DATASET, NULL, 0, NULL, NULL, "download", 0};
+	sv_queue_url uc = {"http://files.example/c.csv", seed, 1, SV_KIND_DATASET, NULL, 0, NULL, NULL, "download", 0};
+	sv_queue_dataset ds[3] = {{"a", "a", "A", "Agency", "2020-01-01", "{}", ua, 2},
+				  {"b", "b", "B", NULL, "2020-01-01", NULL, &ub, 1},
+				  {"c", "c", "C", NULL, NULL, NULL, &uc, 1}};
+	sv_queue_datasets_result r = {0};
+	cr_assert_eq(sv_queue_datasets_put(q, seed, 1, ds, 3, &r), 0, "%s", sv_error_last());
+	cr_assert_eq(r.added, 3);
+	cr_assert_eq(sv_queue_datasets_put(q, seed, 1, ds, 1, &r), 0);
+	cr_assert_eq(r.repeated, 1, "listed twice in one pass");
+	cr_assert_eq(claim("n", 10, 60000, &it), 4);
+	for (size_t i = 0; i < 4; i++)
+		if (!strcmp(it[i].url, "http://files.example/a.csv"))
+			cr_assert_str_eq(it[i].meta, "{\"d\":\"a\"}", "a dataset's URL carries its meta");
+	complete_all("n", it, 4, SV_OUTCOME_DONE, 4);
+	sv_queue_items_free(it, 4);
+	vanished_seen = 0;
+	cr_assert_eq(sv_queue_catalog_end(q, seed, 1, count_vanished, NULL), 0, "%s", sv_error_last());
+	cr_assert_eq(vanished_seen, 0);
+	cr_assert_eq(sv_queue_catalog_get(q, seed, &ci), 0);
+	cr_assert_eq(ci.done_pass, 1);
+	cr_assert_eq(ci.pending, 0);
+
+	/* pass 2: the catalog page is fetched again; a changed, b the same, c gone */
+	cr_assert_eq(sv_queue_catalog_begin(q, seed, 2, &first), 0);
+	cr_assert_eq(claim("n", 10, 60000, &it), 1, "the catalog's first request is queued again");
+	complete_all("n", it, 1, SV_OUTCOME_DONE, 1);
+	sv_queue_items_free(it, 1);
+	ds[0].modified = "2021-06-01";
+	memset(&r, 0, sizeof(r));
+	cr_assert_eq(sv_queue_datasets_put(q, seed, 2, ds, 2, &r), 0);
+	cr_assert_eq(r.changed, 1);
+	cr_assert_eq(r.unchanged, 1);
+	cr_assert_eq(claim("n", 10, 60000, &it), 2, "only the changed dataset's URLs are fetched again");
+	for (size_t i = 0; i < 2; i++)
+		cr_assert(strstr(it[i].url, "/a."), "%s", it[i].url);
+	complete_all("n", it, 2, SV_OUTCOME_DONE, 2);
+	sv_queue_items_free(it, 2);
+	vanished_seen = 0;
+	cr_assert_eq(sv_queue_catalog_end(q, seed, 2, count_vanished, NULL), 0);
+	cr_assert_eq(vanished_seen, 1, "c vanished");
+	cr_assert_eq(sv_queue_catalog_end(q, seed, 2, count_vanished, NULL), 0);
+	cr_assert_eq(vanished_seen, 1, "told once");
+
+	dataset_sum sum = {0};
+	cr_assert_eq(sv_queue_datasets(q, seed, sum_dataset, &sum), 0, "%s", sv_error_last());
+	cr_assert_eq(sum.n, 3);
+	cr_assert_eq(sum.vanished, 1);
+	cr_assert_eq(sum.done_urls, 4);
+	cr_assert(strstr(sum.roles, "access"), "%s", sum.roles);
+}
+
+/* A schema 5 queue.db gains the catalogs' columns and tables, its URLs kept. */
+Test(queue_sqlite, schema_5_is_migrated, .init = setup, .fini = teardown)
+{
+	const char *u[] = {"http://a.example/"};
+	char path[4300], *version;
+	B = &BACKENDS[0];
+	B->fresh(location, sizeof(location), dir);
+	snprintf(path, sizeof(path), "%s", location + strlen("sqlite:"));
+	q = open_queue(1, 4, 0);
+	add_rows("s", u, NULL, 1, NULL);
+	sv_queue_close(q);
+	q = NULL;
+	sql(path, "ALTER TABLE urls DROP COLUMN meta; ALTER TABLE seeds DROP COLUMN catalog_pass;"
+		  "ALTER TABLE seeds DROP COLUMN catalog_done_pass; DROP TABLE datasets; DROP TABLE dataset_urls;"
+		  "UPDATE meta SET value = '5' WHERE key = 'schema';");
+	q = open_queue(1, 4, 0);
+	version = schema_of(path);
+	cr_assert_str_eq(version, "6");
+	free(version);
+	cr_assert_eq(totals().queued, 1);
+	dataset_sum sum = {0};
+	cr_assert_eq(sv_queue_datasets(q, 0, sum_dataset, &sum), 0, "%s", sv_error_last());
+	cr_assert_eq(sum.n, 0);
 }
