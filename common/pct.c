@@ -23,6 +23,22 @@ static int must_escape(unsigned char c)
 	return strchr("\"<>\\^`{|}", c) != NULL;
 }
 
+size_t sv_pct_encode(char *dst, const char *src, const char *keep)
+{
+	char *w = dst;
+	for (const unsigned char *p = (const unsigned char *)src; *p; p++) {
+		if (is_unreserved(*p) || strchr(keep, *p)) {
+			*w++ = (char)*p;
+			continue;
+		}
+		*w++ = '%';
+		*w++ = HEX[*p >> 4];
+		*w++ = HEX[*p & 15];
+	}
+	*w = '\0';
+	return (size_t)(w - dst);
+}
+
 size_t sv_pct_normalize(char *dst, const char *src, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)src, *end = p + len;

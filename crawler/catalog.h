@@ -27,6 +27,7 @@
 #define SV_CATALOG_H
 
 #include "../seeds/sheet.h"
+#include "jsonstream.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -114,8 +115,120 @@ extern const sv_catalog_reader sv_catalog_dcat, sv_catalog_ckan, sv_catalog_socr
 	sv_catalog_arcgis_services, sv_catalog_arcgis_layer, sv_catalog_arcgis_ids, sv_catalog_arcgis_batch,
 	sv_catalog_probe;
 
+/*
+ * Each kind's first request for a row URL (normalised): the URL (malloc'd;
+ * NULL when out of memory), its step and its state (a new object, or NULL
+ * when out of memory). Called by sv_catalog_first.
+ */
+typedef char *sv_catalog_first_fn(const char *url, const char **step, json_t **state);
+sv_catalog_first_fn sv_catalog_ckan_first, sv_catalog_socrata_first, sv_catalog_datagov_first,
+	sv_catalog_arcgis_first;
+
 /* The string at key of object o, or NULL when absent, not a string, or only blanks. */
 const char *sv_catalog_str(const json_t *o, const char *key);
+
+/* The integer at key of object o (a JSON integer, or a real with no fraction), or dflt. */
+int64_t sv_catalog_int(const json_t *o, const char *key, int64_t dflt);
+
+/* Counts n of what, when the sink counts. */
+void sv_catalog_count(const sv_catalog_sink *sink, const char *what, int64_t n);
+
+/* 1 when a distribution's format names a service to query (WMS, WFS, API, ESRI REST...), not a file. */
+int sv_catalog_is_service_format(const char *format);
+
+/*
+ * Passes a request to the sink, taking url and state (either NULL: out of
+ * memory, and the other is freed).
+ */
+int sv_catalog_request(const sv_catalog_sink *sink, char *url, const char *step, json_t *state);
+
+/*
+ * What every reader's state starts with: the parse of the answer and the
+ * sink told about it. A reader is made by sv_catalog_reader_new (its want
+ * and value callbacks get the reader as ctx), fed by sv_catalog_feed, and
+ * its finish starts with sv_catalog_stream_finish.
+ */
+typedef struct {
+	sv_js *js;
+	const sv_catalog_sink *sink;
+	char *url;     /* the answer's URL: the model of the next page's */
+	char *cursor;  /* what this page was asked after (the state's after, scroll_id), or NULL */
+	json_t *error; /* the document's `error` member, when the reader collects it */
+	int failed;    /* the answer was failed: nothing more is said about it */
+} sv_catalog_stream;
+
+/* A reader of size bytes (zeroed; an sv_catalog_stream first) into *out,
+ * for the answer to url asked after cursor (may be NULL). */
+int sv_catalog_reader_new(void **out, size_t size, const char *url, const char *cursor, const sv_catalog_sink *sink,
+			  sv_js_want_fn want, sv_js_value_fn value);
+/* The feed of every reader: bytes that are not JSON fail the answer. */
+int sv_catalog_feed(void *r, const void *buf, size_t len);
+/*
+ * What a reader of a page wants at p: the document; its list (looked into:
+ * *listed is set; its elements collected); the top-level member (may be
+ * NULL) and the error member (collected); nothing else.
+ */
+sv_js_action sv_catalog_want_page(const sv_js_path *p, const char *list, const char *member, int *listed);
+/* 1 when p is the document's `error` member: an error envelope, which
+ * CKAN, Socrata, ArcGIS and api.data.gov send, often with HTTP 200. */
+int sv_catalog_is_error(const sv_js_path *p);
+/* Keeps the error member v (collected) for sv_catalog_stream_finish; 0. */
+int sv_catalog_keep_error(sv_catalog_stream *s, json_t *v);
+/*
+ * The answer is complete: 0 when it was JSON throughout (mended text is
+ * counted as bad_text) and held no error member; else it has been failed
+ * ("<api> error: <code>: <message>") and -1.
+ */
+int sv_catalog_stream_finish(sv_catalog_stream *s, const char *api);
+/* Fails the answer, once, for a reason. */
+void sv_catalog_fail(sv_catalog_stream *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Fails the answer as what, with the text of an error member (a string, or
+ * an object with code or __type, and message) when err is not NULL. */
+void sv_catalog_fail_with(sv_catalog_stream *s, const char *what, const json_t *err);
+/* The listing is complete (unless the answer was failed). */
+void sv_catalog_end(sv_catalog_stream *s);
+/* Frees a reader whose only resources are its stream's; others free theirs, then call this. */
+void sv_catalog_reader_free(void *r);
+
+/*
+ * Keyset paging over ids compared as bytes (Solr's string order, Socrata's
+ * asset ids): a page's ids are seen in order; the last one is the next
+ * page's cursor, unless the order did not hold.
+ */
+#define SV_CATALOG_ID_MAX 1024 /* longest id used as a cursor */
+typedef struct {
+	char last[SV_CATALOG_ID_MAX + 1]; /* the page's last id, "" before any */
+	int unsorted; /* an id at or before the one before it: the server ignored the order */
+	int behind;   /* an id at or before the cursor: the server ignored the cursor */
+} sv_catalog_keyset;
+
+/* Sees the next id of a page asked after cursor after (NULL: none); a missing or overlong id is counted. */
+void sv_catalog_keyset_see(sv_catalog_keyset *k, const sv_catalog_sink *sink, const char *after, const char *id);
+
+/*
+ * Builds URLs for the catalogs' APIs. Values are percent-encoded but for
+ * ALPHA DIGIT - . _ ~ and '*' (so "*:*" is "*%3A*", a space "%20"), the
+ * form the queue keeps them in. Out of memory is remembered and reported
+ * by sv_catalog_url_take.
+ */
+typedef struct {
+	char *s;
+	size_t len, cap;
+	int oom;
+} sv_catalog_url;
+
+void sv_catalog_url_raw(sv_catalog_url *u, const char *s, size_t n);
+/* s percent-encoded; with keep_slash, '/' stays (a path of segments). */
+void sv_catalog_url_enc(sv_catalog_url *u, const char *s, int keep_slash);
+/* "?key=value" or "&key=value" (value encoded). */
+void sv_catalog_url_param(sv_catalog_url *u, const char *key, const char *value);
+void sv_catalog_url_num(sv_catalog_url *u, const char *key, int64_t n);
+/* The URL built (malloc'd), or NULL when memory ran out; u is emptied. */
+char *sv_catalog_url_take(sv_catalog_url *u);
+/* url with every key= parameter removed and, when value is not NULL, key=value added last (malloc'd). */
+char *sv_catalog_url_set(const char *url, const char *key, const char *value);
+/* The length of url without its query, fragment and trailing '/'. */
+size_t sv_catalog_base_len(const char *url);
 
 /*
  * Passes one DCAT-US dataset object (1.1, or 3.0 where it differs) to the

@@ -21,24 +21,10 @@
 #include <strings.h>
 
 typedef struct {
-	sv_js *js;
-	const sv_catalog_sink *sink;
+	sv_catalog_stream s;
 	int listed;   /* a dataset list was seen */
 	int is_array; /* the document is a bare array of datasets */
-	int stopped;
 } reader;
-
-const char *sv_catalog_str(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-	const char *s = json_string_value(v);
-	if (!s)
-		return NULL;
-	for (const char *c = s; *c; c++)
-		if (*c != ' ' && *c != '\t' && *c != '\r' && *c != '\n')
-			return s;
-	return NULL;
-}
 
 /* A member that may be a string or an object with a name (publisher, DCAT-US 3.0 style). */
 static const char *named(const json_t *o, const char *key)
@@ -54,29 +40,11 @@ static int contains(const char *s, const char *needle)
 	return s && strcasestr(s, needle) != NULL;
 }
 
-int sv_catalog_is_arcgis_layer(const char *url)
-{
-	const char *p = url ? strcasestr(url, "/FeatureServer/") : NULL;
-	if (!p)
-		p = url ? strcasestr(url, "/MapServer/") : NULL;
-	if (!p)
-		return 0;
-	p = strchr(p + 1, '/') + 1;
-	if (*p < '0' || *p > '9')
-		return 0;
-	while (*p >= '0' && *p <= '9')
-		p++;
-	return *p == '\0' || *p == '/' || *p == '?' || *p == '#';
-}
-
 /* Whether an accessURL names a service to query rather than a page to read. */
 static int looks_like_api(const char *url, const char *media_type, const char *format)
 {
-	static const char *const formats[] = {"api", "wms", "wfs", "wcs", "wmts", "esri rest", "arcgis geoservices rest api",
-					      "ogc", "sparql", "odata"};
-	for (size_t i = 0; format && i < sizeof(formats) / sizeof(formats[0]); i++)
-		if (!strcasecmp(format, formats[i]))
-			return 1;
+	if (sv_catalog_is_service_format(format))
+		return 1;
 	if (contains(media_type, "wms") || contains(media_type, "wfs") || contains(media_type, "application/http"))
 		return 1;
 	return contains(url, "service=wms") || contains(url, "service=wfs") || contains(url, "/rest/services") ||
@@ -85,12 +53,6 @@ static int looks_like_api(const char *url, const char *media_type, const char *f
 
 #define DISTS_MAX 10000 /* distributions taken from one dataset; the rest are counted */
 
-static void count(const sv_catalog_sink *s, const char *what, int64_t n)
-{
-	if (s->count)
-		s->count(s->ctx, what, n);
-}
-
 int sv_catalog_dcat_dataset(const sv_catalog_sink *sink, const json_t *ds)
 {
 	sv_catalog_dataset d = {0};
@@ -98,7 +60,7 @@ int sv_catalog_dcat_dataset(const sv_catalog_sink *sink, const json_t *ds)
 	size_t n = 0;
 	int rc;
 	if (!json_is_object(ds)) {
-		count(sink, "not_an_object", 1);
+		sv_catalog_count(sink, "not_an_object", 1);
 		return 0;
 	}
 	d.identifier = sv_catalog_str(ds, "identifier");
@@ -109,18 +71,19 @@ int sv_catalog_dcat_dataset(const sv_catalog_sink *sink, const json_t *ds)
 	d.modified = sv_catalog_str(ds, "modified");
 	d.landing = sv_catalog_str(ds, "landingPage");
 	d.access_level = sv_catalog_str(ds, "accessLevel");
-	count(sink, "datasets", 1);
+	sv_catalog_count(sink, "datasets", 1);
 	if (!d.identifier)
-		count(sink, "no_identifier", 1);
+		sv_catalog_count(sink, "no_identifier", 1);
 	if (!d.modified)
-		count(sink, json_is_null(json_object_get(ds, "modified")) ? "modified_null" : "no_modified", 1);
+		sv_catalog_count(sink, json_is_null(json_object_get(ds, "modified")) ? "modified_null" : "no_modified",
+				 1);
 	else if (d.modified[0] == 'R' && d.modified[1] == '/')
-		count(sink, "modified_interval", 1);
+		sv_catalog_count(sink, "modified_interval", 1);
 
 	const json_t *list = json_object_get(ds, "distribution");
 	size_t total = json_is_array(list) ? json_array_size(list) : json_is_object(list) ? 1 : 0;
 	if (total > DISTS_MAX) {
-		count(sink, "distributions_over_cap", (int64_t)(total - DISTS_MAX));
+		sv_catalog_count(sink, "distributions_over_cap", (int64_t)(total - DISTS_MAX));
 		total = DISTS_MAX;
 	}
 	if (total + 2 > sizeof(one) / sizeof(one[0]) && !(dists = malloc((total + 2) * sizeof(*dists))))
@@ -129,7 +92,7 @@ int sv_catalog_dcat_dataset(const sv_catalog_sink *sink, const json_t *ds)
 	for (size_t i = 0; i < total; i++) {
 		const json_t *x = json_is_array(list) ? json_array_get(list, i) : list;
 		if (!json_is_object(x)) {
-			count(sink, "not_an_object", 1);
+			sv_catalog_count(sink, "not_an_object", 1);
 			continue;
 		}
 		sv_catalog_dist *o = &dists[n++];
@@ -137,35 +100,35 @@ int sv_catalog_dcat_dataset(const sv_catalog_sink *sink, const json_t *ds)
 		const json_t *service = json_object_get(x, "accessService");
 		*o = (sv_catalog_dist){NULL, sv_catalog_str(x, "mediaType"), sv_catalog_str(x, "format"),
 				       sv_catalog_str(x, "title"), SV_DIST_NONE, -1};
-		count(sink, "distributions", 1);
+		sv_catalog_count(sink, "distributions", 1);
 		if (!o->media_type)
-			count(sink, "no_media_type", 1);
+			sv_catalog_count(sink, "no_media_type", 1);
 		if (down) {
 			o->url = down;
 			o->role = sv_catalog_is_arcgis_layer(down) ? SV_DIST_LAYER : SV_DIST_DOWNLOAD;
 			downloads++;
-			count(sink, "download_url", 1);
+			sv_catalog_count(sink, "download_url", 1);
 			if (access)
-				count(sink, "both_urls", 1);
+				sv_catalog_count(sink, "both_urls", 1);
 		} else if (access) {
 			o->url = access;
 			o->role = sv_catalog_is_arcgis_layer(access)                  ? SV_DIST_LAYER
 				  : looks_like_api(access, o->media_type, o->format) ? SV_DIST_API
 										       : SV_DIST_ACCESS;
-			count(sink, "access_url_only", 1);
+			sv_catalog_count(sink, "access_url_only", 1);
 		} else if (json_is_object(service) && sv_catalog_str(service, "endpointURL")) {
 			o->url = sv_catalog_str(service, "endpointURL"); /* DCAT-US 3.0: a data service */
 			o->role = SV_DIST_API;
-			count(sink, "access_service", 1);
+			sv_catalog_count(sink, "access_service", 1);
 		} else {
-			count(sink, "neither_url", 1);
+			sv_catalog_count(sink, "neither_url", 1);
 		}
 	}
 	if (n == 0) {
 		/* No distribution: what the dataset itself points at (opm: accessURL on the
 		 * dataset; webService; else its landing page). */
 		const char *access = sv_catalog_str(ds, "accessURL"), *service = sv_catalog_str(ds, "webService");
-		count(sink, "no_distribution", 1);
+		sv_catalog_count(sink, "no_distribution", 1);
 		if (access)
 			dists[n++] = (sv_catalog_dist){access, NULL, NULL, NULL,
 						       looks_like_api(access, NULL, NULL) ? SV_DIST_API : SV_DIST_ACCESS, -1};
@@ -182,7 +145,7 @@ int sv_catalog_dcat_dataset(const sv_catalog_sink *sink, const json_t *ds)
 			dists[n++] = (sv_catalog_dist){d.landing, NULL, NULL, NULL, SV_DIST_ACCESS, -1};
 	}
 	if (downloads && d.access_level && strcasecmp(d.access_level, "public"))
-		count(sink, "not_public_with_files", 1);
+		sv_catalog_count(sink, "not_public_with_files", 1);
 	d.dists = dists;
 	d.ndists = n;
 	rc = sink->dataset(sink->ctx, &d);
@@ -232,72 +195,28 @@ static int on_value(void *ctx, const sv_js_path *p, json_t *v)
 	reader *r = ctx;
 	(void)p;
 	if (!v) {
-		count(r->sink, "dataset_too_big", 1);
+		sv_catalog_count(r->s.sink, "dataset_too_big", 1);
 		return 0;
 	}
-	return sv_catalog_dcat_dataset(r->sink, v);
-}
-
-static void dcat_free(void *state)
-{
-	reader *r = state;
-	if (!r)
-		return;
-	sv_js_free(r->js);
-	free(r);
+	return sv_catalog_dcat_dataset(r->s.sink, v);
 }
 
 static int dcat_open(void **out, const char *url, json_t *state, const sv_catalog_sink *sink)
 {
-	(void)url, (void)state;
-	reader *r = calloc(1, sizeof(*r));
-	int rc;
-	if (!r)
-		return sv_error_set(SV_EIO, "out of memory");
-	r->sink = sink;
-	if ((rc = sv_js_new(&r->js, want, on_value, r, 0))) {
-		free(r);
-		return rc;
-	}
-	*out = r;
-	return 0;
-}
-
-/* The reading stops at the first bytes that are not JSON: the answer is no catalog (or is cut). */
-static int dcat_feed(void *state, const void *buf, size_t len)
-{
-	reader *r = state;
-	int rc = sv_js_feed(r->js, buf, len);
-	if (rc && !r->stopped) {
-		r->stopped = 1;
-		if (r->sink->fail)
-			r->sink->fail(r->sink->ctx, sv_error_last());
-	}
-	return rc;
+	(void)state;
+	return sv_catalog_reader_new(out, sizeof(reader), url, NULL, sink, want, on_value);
 }
 
 static void dcat_finish(void *state)
 {
 	reader *r = state;
-	const sv_js_stats *st;
-	if (r->stopped)
+	if (sv_catalog_stream_finish(&r->s, "DCAT"))
 		return;
-	if (sv_js_finish(r->js)) {
-		r->stopped = 1;
-		if (r->sink->fail)
-			r->sink->fail(r->sink->ctx, sv_error_last());
-		return;
-	}
-	st = sv_js_stats_get(r->js);
-	if (st->bad_text)
-		count(r->sink, "bad_text", (int64_t)st->bad_text);
 	if (!r->listed) {
-		if (r->sink->fail)
-			r->sink->fail(r->sink->ctx, "not a DCAT-US catalog: no dataset list");
+		sv_catalog_fail(&r->s, "not a DCAT-US catalog: no dataset list");
 		return;
 	}
-	if (r->sink->end)
-		r->sink->end(r->sink->ctx);
+	sv_catalog_end(&r->s);
 }
 
-const sv_catalog_reader sv_catalog_dcat = {"dcat", dcat_open, dcat_feed, dcat_finish, dcat_free};
+const sv_catalog_reader sv_catalog_dcat = {"dcat", dcat_open, sv_catalog_feed, dcat_finish, sv_catalog_reader_free};

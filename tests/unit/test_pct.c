@@ -81,3 +81,31 @@ Test(pct, every_escaped_byte)
 		cr_assert_eq(n, strlen(want));
 	}
 }
+
+/* A component encoded is in the normalised form already, and keeps only what it was told to. */
+Test(pct, encode_a_component)
+{
+	static const struct {
+		const char *in, *keep, *out;
+	} cases[] = {
+		{"", "", ""},
+		{"id asc", "*", "id%20asc"},
+		{"*:*", "*", "*%3A*"},
+		{"id:{\"a\" TO *]", "*", "id%3A%7B%22a%22%20TO%20*%5D"},
+		{"Public Works/Roads", "*/", "Public%20Works/Roads"},
+		{"Public Works/Roads", "", "Public%20Works%2FRoads"},
+		{"a&b=c?d#e%f+g", "", "a%26b%3Dc%3Fd%23e%25f%2Bg"},
+		{"caf\xc3\xa9~-._", "", "caf%C3%A9~-._"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *out = malloc(3 * strlen(cases[i].in) + 1), *again;
+		size_t n = sv_pct_encode(out, cases[i].in, cases[i].keep);
+		cr_expect_str_eq(out, cases[i].out, "case %zu", i);
+		cr_expect_eq(n, strlen(cases[i].out));
+		again = malloc(3 * n + 1);
+		sv_pct_normalize(again, out, n);
+		cr_expect_str_eq(again, out, "case %zu: normalising changes nothing", i);
+		free(again);
+		free(out);
+	}
+}
