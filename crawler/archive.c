@@ -315,6 +315,18 @@ static int get_size(git_config *cfg, const char *key, int64_t lo, int64_t hi, co
  * A file named by key (relative to the archive folder unless absolute) into
  * *out, absolute; *out stays NULL when the key is not set.
  */
+/* A key an API wants (sent as a header, never recorded): the environment's, else the config's. A value
+ * that could break a header line (control bytes) is refused. */
+static int get_secret(git_config *cfg, const char *key, const char *env, const char *path, char **out)
+{
+	const char *e = getenv(env);
+	int rc = e && *e ? ((*out = strdup(e)) ? 0 : sv_error_set(SV_EIO, "out of memory")) : get_string(cfg, key, path, out);
+	for (const char *c = *out; rc == 0 && c && *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			rc = sv_error_set(SV_EINVAL, "%s: %s holds a control character", e && *e ? env : path, key);
+	return rc;
+}
+
 static int get_file(git_config *cfg, sv_archive *a, const char *key, char **out)
 {
 	git_buf buf = GIT_BUF_INIT;
@@ -522,7 +534,9 @@ int sv_archive_open(sv_archive **out, const char *dir)
 		}
 	}
 	if ((rc = get_string(cfg, "queue.url", a->conf_path, &a->queue_url)) ||
-	    (rc = get_string(cfg, "bag.sourceOrganization", a->conf_path, &a->bag_source_org)))
+	    (rc = get_string(cfg, "bag.sourceOrganization", a->conf_path, &a->bag_source_org)) ||
+	    (rc = get_secret(cfg, "catalog.socrataAppToken", "SALVAGE_SOCRATA_APP_TOKEN", a->conf_path, &a->socrata_token)) ||
+	    (rc = get_secret(cfg, "catalog.dataGovApiKey", "SALVAGE_DATAGOV_API_KEY", a->conf_path, &a->datagov_key)))
 		goto fail;
 	if ((rc = get_ca_file(cfg, a)) || (rc = get_netrc_file(cfg, a)) || (rc = get_contact(cfg, a)) ||
 	    (rc = get_node(cfg, a)))
@@ -581,6 +595,8 @@ void sv_archive_free(sv_archive *a)
 	free(a->bag_source_org);
 	free(a->ca_file);
 	free(a->netrc_file);
+	free(a->socrata_token);
+	free(a->datagov_key);
 	free(a->contact);
 	for (size_t i = 0; i < a->ninsecure; i++)
 		free(a->insecure_hosts[i]);

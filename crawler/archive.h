@@ -29,6 +29,8 @@ typedef struct {
 	int robots;            /* crawl.robots: 1 respect (default), 0 ignore */
 	char *ca_file;         /* crawl.caFile, absolute: PEM certificates trusted beside the system's; NULL none */
 	char *netrc_file;      /* crawl.netrcFile, absolute: credentials per host (never in a sheet); NULL none */
+	char *socrata_token;   /* catalog.socrataAppToken (or SALVAGE_SOCRATA_APP_TOKEN): X-App-Token; NULL none */
+	char *datagov_key;     /* catalog.dataGovApiKey (or SALVAGE_DATAGOV_API_KEY): X-Api-Key; NULL none */
 	char **insecure_hosts; /* crawl.insecureHost: host keys ("host", "host:port") whose TLS is not verified */
 	size_t ninsecure;
 	int robots_attempts;   /* crawl.robotsAttempts: robots.txt fetches per host and run, default 5 */

@@ -22,6 +22,7 @@
 static const sv_catalog_reader *const readers[] = {
 	&sv_catalog_dcat,	     &sv_catalog_ckan,		&sv_catalog_socrata,   &sv_catalog_datagov,
 	&sv_catalog_arcgis_services, &sv_catalog_arcgis_layer, &sv_catalog_arcgis_ids, &sv_catalog_arcgis_batch,
+	&sv_catalog_probe,
 };
 
 const sv_catalog_reader *sv_catalog_reader_for(const char *step)
@@ -47,6 +48,7 @@ static sv_catalog_first_fn *const firsts[] = {
 	[SV_SHEET_SOCRATA] = sv_catalog_socrata_first,
 	[SV_SHEET_ARCGIS] = sv_catalog_arcgis_first,
 	[SV_SHEET_DATAGOV] = sv_catalog_datagov_first,
+	[SV_SHEET_AUTO] = sv_catalog_auto_first,
 };
 
 int sv_catalog_first(sv_sheet_kind kind, const char *url, char **url_out, const char **step, json_t **state)

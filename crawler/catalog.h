@@ -50,6 +50,8 @@ typedef struct {
 	const char *title;      /* or NULL */
 	sv_dist_role role;
 	int64_t expect;         /* features an ArcGIS batch must hold; -1 none */
+	json_t *state;          /* a batch: what its reader (step arcgis-batch) needs: layer, oid, b,
+				 * expect; NULL for any other distribution (borrowed) */
 } sv_catalog_dist;
 
 typedef struct {
@@ -121,8 +123,11 @@ extern const sv_catalog_reader sv_catalog_dcat, sv_catalog_ckan, sv_catalog_socr
  * when out of memory). Called by sv_catalog_first.
  */
 typedef char *sv_catalog_first_fn(const char *url, const char **step, json_t **state);
-sv_catalog_first_fn sv_catalog_ckan_first, sv_catalog_socrata_first, sv_catalog_datagov_first,
+sv_catalog_first_fn sv_catalog_ckan_first, sv_catalog_socrata_first, sv_catalog_datagov_first, sv_catalog_auto_first,
 	sv_catalog_arcgis_first;
+
+/* A row of kind auto: after probe `state` failed, the next probe (*url NULL when none is left). */
+int sv_catalog_probe_next(json_t *state, char **url, json_t **next_state);
 
 /* The string at key of object o, or NULL when absent, not a string, or only blanks. */
 const char *sv_catalog_str(const json_t *o, const char *key);

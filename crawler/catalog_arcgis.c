@@ -241,7 +241,7 @@ static int service(services *r, const json_t *v)
 		rc = sv_catalog_request(r->b.s.sink, json_url(url, strlen(url), NULL), "arcgis-services",
 					json_object());
 	} else {
-		sv_catalog_dist api = {url, NULL, type, NULL, SV_DIST_API, -1};
+		sv_catalog_dist api = {url, NULL, type, NULL, SV_DIST_API, -1, NULL};
 		sv_catalog_count(r->b.s.sink, "other_service", 1);
 		rc = layer_dataset(r->b.s.sink, url, name, &api, 1);
 	}
@@ -415,7 +415,7 @@ static int ask_sublayers(layer *r)
 /* A layer that cannot be queried: passed on as a service for a human. */
 static int not_queryable(layer *r)
 {
-	sv_catalog_dist api = {r->b.base, NULL, NULL, NULL, SV_DIST_API, -1};
+	sv_catalog_dist api = {r->b.base, NULL, NULL, NULL, SV_DIST_API, -1, NULL};
 	sv_catalog_count(r->b.s.sink, "no_query", 1);
 	int rc = layer_dataset(r->b.s.sink, r->b.base, sv_catalog_str(r->info, "name"), &api, 1);
 	if (!rc)
@@ -481,6 +481,13 @@ typedef struct {
 	char *layer; /* the state's, else the answer URL's layer */
 	char *oid;   /* the state's, else OBJECTID */
 } of_layer;
+
+/* What the batch reader of one batch needs: its layer, the id field, the batch's last id and its size. */
+static json_t *batch_state(const of_layer *l, int64_t b, int64_t expect)
+{
+	return json_pack("{s:s, s:s, s:I, s:I}", "layer", l->layer, "oid", l->oid, "b", (json_int_t)b, "expect",
+			 (json_int_t)expect);
+}
 
 static int of_layer_open(void **out, size_t size, const char *url, json_t *state, const sv_catalog_sink *sink,
 			 sv_js_want_fn want, sv_js_value_fn value)
@@ -614,12 +621,19 @@ static int pass_batches(ids *r, size_t first, size_t count, sv_catalog_dist *dis
 			break;
 		}
 		dists[k] = (sv_catalog_dist){url, "application/geo+json", "GeoJSON", NULL, SV_DIST_DOWNLOAD,
-					     (int64_t)(to - from)};
+					     (int64_t)(to - from), batch_state(&r->l, r->ids[to - 1], (int64_t)(to - from))};
+		if (!dists[k].state) {
+			free(url);
+			rc = sv_error_set(SV_EIO, "out of memory");
+			break;
+		}
 	}
 	if (!rc)
 		rc = layer_dataset(r->l.s.sink, r->l.layer, r->name, dists, k);
-	while (k > 0)
+	while (k > 0) {
 		free((char *)dists[--k].url);
+		json_decref(dists[k].state);
+	}
 	return rc;
 }
 
@@ -760,9 +774,12 @@ static int ask_rest(batch *r)
 		return 0;
 	}
 	char *url = batch_url(r->l.layer, r->l.oid, ">", r->top, r->b);
-	sv_catalog_dist rest = {url, "application/geo+json", "GeoJSON", NULL, SV_DIST_DOWNLOAD, missing};
-	int rc = url ? layer_dataset(r->l.s.sink, r->l.layer, NULL, &rest, 1) : sv_error_set(SV_EIO, "out of memory");
+	sv_catalog_dist rest = {url, "application/geo+json", "GeoJSON", NULL, SV_DIST_DOWNLOAD, missing,
+				batch_state(&r->l, r->b, missing)};
+	int rc = url && rest.state ? layer_dataset(r->l.s.sink, r->l.layer, NULL, &rest, 1)
+				   : sv_error_set(SV_EIO, "out of memory");
 	free(url);
+	json_decref(rest.state);
 	return rc;
 }
 

@@ -147,13 +147,13 @@ static size_t resources(reader *r, const json_t *list, size_t total, sv_catalog_
 		const char *title = text(res, "name") ? text(res, "name") : text(res, "title");
 		if (!media)
 			media = sv_catalog_str(res, "media_type");
-		dists[n] = (sv_catalog_dist){url, media, format, title, role_of(url, format), -1};
+		dists[n] = (sv_catalog_dist){url, media, format, title, role_of(url, format), -1, NULL};
 		sv_catalog_count(r->s.sink, "resources", 1);
 		if (!url)
 			sv_catalog_count(r->s.sink, "no_url", 1);
 		n++;
 		if (down && (!url || strcmp(down, url))) {
-			dists[n++] = (sv_catalog_dist){down, media, format, title, SV_DIST_DOWNLOAD, -1};
+			dists[n++] = (sv_catalog_dist){down, media, format, title, SV_DIST_DOWNLOAD, -1, NULL};
 			sv_catalog_count(r->s.sink, "download_url_differs", 1);
 		}
 	}

@@ -99,7 +99,7 @@ int sv_catalog_dcat_dataset(const sv_catalog_sink *sink, const json_t *ds)
 		const char *down = sv_catalog_str(x, "downloadURL"), *access = sv_catalog_str(x, "accessURL");
 		const json_t *service = json_object_get(x, "accessService");
 		*o = (sv_catalog_dist){NULL, sv_catalog_str(x, "mediaType"), sv_catalog_str(x, "format"),
-				       sv_catalog_str(x, "title"), SV_DIST_NONE, -1};
+				       sv_catalog_str(x, "title"), SV_DIST_NONE, -1, NULL};
 		sv_catalog_count(sink, "distributions", 1);
 		if (!o->media_type)
 			sv_catalog_count(sink, "no_media_type", 1);
@@ -131,18 +131,18 @@ int sv_catalog_dcat_dataset(const sv_catalog_sink *sink, const json_t *ds)
 		sv_catalog_count(sink, "no_distribution", 1);
 		if (access)
 			dists[n++] = (sv_catalog_dist){access, NULL, NULL, NULL,
-						       looks_like_api(access, NULL, NULL) ? SV_DIST_API : SV_DIST_ACCESS, -1};
+						       looks_like_api(access, NULL, NULL) ? SV_DIST_API : SV_DIST_ACCESS, -1, NULL};
 		if (service)
-			dists[n++] = (sv_catalog_dist){service, NULL, NULL, NULL, SV_DIST_API, -1};
+			dists[n++] = (sv_catalog_dist){service, NULL, NULL, NULL, SV_DIST_API, -1, NULL};
 		if (n == 0 && d.landing)
-			dists[n++] = (sv_catalog_dist){d.landing, NULL, NULL, NULL, SV_DIST_ACCESS, -1};
+			dists[n++] = (sv_catalog_dist){d.landing, NULL, NULL, NULL, SV_DIST_ACCESS, -1, NULL};
 	} else if (!downloads && d.landing) {
 		/* Only pages or services: the landing page may link the files. */
 		int listed = 0;
 		for (size_t i = 0; i < n; i++)
 			listed |= dists[i].url && !strcmp(dists[i].url, d.landing);
 		if (!listed)
-			dists[n++] = (sv_catalog_dist){d.landing, NULL, NULL, NULL, SV_DIST_ACCESS, -1};
+			dists[n++] = (sv_catalog_dist){d.landing, NULL, NULL, NULL, SV_DIST_ACCESS, -1, NULL};
 	}
 	if (downloads && d.access_level && strcasecmp(d.access_level, "public"))
 		sv_catalog_count(sink, "not_public_with_files", 1);

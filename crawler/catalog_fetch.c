@@ -184,8 +184,15 @@ static int add_dist(struct catalog_read *c, held_dataset *h, json_t *ds, json_t 
 			return 0;
 		}
 	sv_kind kind = role_kind(x->role);
-	const char *step = kind == SV_KIND_CATALOG ? "arcgis-layer" : NULL;
-	char *meta = url_meta(ds, h->d.key, role_name(x->role), step, NULL, c->pass);
+	const char *step = kind == SV_KIND_CATALOG ? "arcgis-layer" : x->state ? "arcgis-batch" : NULL;
+	if (kind == SV_KIND_CATALOG) {
+		/* A layer is exported whole: its description first (catalog_arcgis.c). */
+		char *asked = sv_catalog_url_set(url, "f", "json");
+		free(url);
+		if (!(url = asked))
+			return sv_error_set(SV_EIO, "out of memory");
+	}
+	char *meta = url_meta(ds, h->d.key, role_name(x->role), step, x->state, c->pass);
 	if (!meta) {
 		free(url);
 		return sv_error_set(SV_EIO, "out of memory");
@@ -543,5 +550,56 @@ int sv_catalog_start_passes(sv_queue *q, size_t *started)
 		free(params);
 	}
 	sv_queue_stats_free(rows, n);
+	return rc;
+}
+
+/* ---- a row of kind auto ---- */
+
+int sv_fetch_catalog_probe_failed(fetcher *f, transfer *t, int *is_probe, int *next_queued)
+{
+	json_t *m = item_meta(t), *next = NULL;
+	char *url = NULL, *meta = NULL;
+	int rc = 0;
+	*is_probe = *next_queued = 0;
+	if (strcmp(json_string_value(json_object_get(m, "step")) ? json_string_value(json_object_get(m, "step")) : "",
+		   "probe")) {
+		json_decref(m);
+		return 0;
+	}
+	*is_probe = 1;
+	if ((rc = sv_catalog_probe_next(json_object_get(m, "state"), &url, &next)) == 0 && url) {
+		json_t *nm = json_pack("{s:s, s:O, s:O?}", "step", "probe", "state", next, "pass", json_object_get(m, "pass"));
+		if (!nm || !(meta = json_dumps(nm, JSON_COMPACT)))
+			rc = sv_error_set(SV_EIO, "out of memory");
+		else
+			rc = sv_fetch_add_link_meta(f, url, t->item.seed, t->item.depth, SV_KIND_CATALOG, t->item.url, meta,
+						    NULL, "catalog", 1);
+		json_decref(nm);
+		*next_queued = rc == 0;
+	}
+	free(meta);
+	free(url);
+	json_decref(next);
+	json_decref(m);
+	return rc;
+}
+
+int sv_fetch_catalog_redirect(fetcher *f, transfer *t, const char *target, int *taken)
+{
+	json_t *m = item_meta(t);
+	int rc = 0;
+	*taken = 0;
+	if (!m) /* a URL of no catalog: the row's scope decides */
+		return 0;
+	*taken = 1;
+	/* A catalog's request, or one of its datasets, redirected (http to https, another host): followed
+	 * with what it carries, wherever it leads unless the row's patterns refuse it. */
+	if (!sv_scope_catalog_refuses(t->seed ? t->seed->scope : NULL, target))
+		rc = sv_fetch_add_link_meta(f, target, t->item.seed, t->item.depth, t->item.kind, t->item.url, t->item.meta,
+					    json_string_value(json_object_get(m, "key")),
+					    json_string_value(json_object_get(m, "role")), t->item.kind == SV_KIND_CATALOG);
+	else
+		*taken = 2;
+	json_decref(m);
 	return rc;
 }

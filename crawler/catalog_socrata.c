@@ -153,8 +153,8 @@ static int dataset(reader *r, const json_t *res, const json_t *resource)
 		free(csv);
 		return sv_error_set(SV_EIO, "out of memory");
 	}
-	sv_catalog_dist dists[] = {{csv, "text/csv", "CSV", NULL, SV_DIST_DOWNLOAD, -1},
-				   {meta, "application/json", "JSON", NULL, SV_DIST_META, -1}};
+	sv_catalog_dist dists[] = {{csv, "text/csv", "CSV", NULL, SV_DIST_DOWNLOAD, -1, NULL},
+				   {meta, "application/json", "JSON", NULL, SV_DIST_META, -1, NULL}};
 	d.dists = dists;
 	d.ndists = csv ? 2 : 0;
 	rc = r->s.sink->dataset(r->s.sink->ctx, &d);
@@ -171,7 +171,7 @@ static int not_a_dataset(reader *r, const json_t *res, const json_t *resource, c
 	if (strcmp(type, "href"))
 		return 0;
 	describe(res, resource, &d);
-	sv_catalog_dist link = {sv_catalog_str(resource, "url"), NULL, NULL, NULL, SV_DIST_ACCESS, -1};
+	sv_catalog_dist link = {sv_catalog_str(resource, "url"), NULL, NULL, NULL, SV_DIST_ACCESS, -1, NULL};
 	if (!link.url)
 		link.url = d.landing;
 	d.dists = &link;

@@ -147,6 +147,8 @@ static int child(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats
 	o.robots = co->robots;
 	o.ca_file = a->ca_file;
 	o.netrc_file = a->netrc_file;
+	o.socrata_token = a->socrata_token;
+	o.datagov_key = a->datagov_key;
 	o.insecure_hosts = (const char *const *)a->insecure_hosts;
 	o.ninsecure = a->ninsecure;
 	o.allow_private = (const char *const *)a->allow_private;

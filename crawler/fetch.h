@@ -45,6 +45,8 @@ typedef struct {
 	int robots;            /* 0: ignore robots.txt everywhere */
 	const char *ca_file;   /* PEM certificates trusted beside the system's, or NULL */
 	const char *netrc_file; /* a netrc file: user and password per host, or NULL */
+	const char *socrata_token; /* X-App-Token for a Socrata row's own server, or NULL */
+	const char *datagov_key;   /* X-Api-Key for a data.gov row's catalog API, or NULL */
 	const char *const *insecure_hosts; /* host keys (sv_url_host_key) whose TLS is not verified */
 	size_t ninsecure;
 	const char *const *allow_private; /* crawl.allowPrivate: server keys that may be private addresses */

@@ -226,6 +226,11 @@ int sv_fetch_catalog_found(fetcher *f, transfer *t, const char *url, sv_found_ki
 /* The dataset t's URL is part of, as JSON for its record, or *out NULL. */
 int sv_fetch_catalog_dataset_json(const transfer *t, char **out);
 int sv_fetch_catalog_end_later(fetcher *f, int64_t seed, int pass);
+/* A request of a row of kind auto failed (*is_probe 1): the next probe is queued (*next_queued 1), if any. */
+int sv_fetch_catalog_probe_failed(fetcher *f, transfer *t, int *is_probe, int *next_queued);
+/* A redirect of a URL a catalog gave (*taken 1: followed, with its meta; 2: refused by the row's
+ * patterns); *taken 0: no catalog's, the row's scope decides. */
+int sv_fetch_catalog_redirect(fetcher *f, transfer *t, const char *target, int *taken);
 int sv_fetch_catalog_ends(fetcher *f); /* after a checkpoint: passes ended, vanished datasets recorded */
 
 /* fetch.c */

@@ -108,16 +108,28 @@ int sv_fetch_finish_response(fetcher *f, transfer *t, long status)
 		if (rc)
 			return rc;
 		if (why[0]) {
-			/* An answer that is not the catalog asked for (an error sent with 200): asked again, then failed. */
+			/* An answer that is not the catalog asked for (an error sent with 200): asked again, then failed;
+			 * a probe of a row of kind auto is not asked again: the next probe is. */
 			char error[400];
+			int probe, next;
 			snprintf(error, sizeof(error), "not a catalog answer: %s", why);
-			if (t->item.attempts + 1 < f->o->max_attempts) {
+			if ((rc = sv_fetch_catalog_probe_failed(f, t, &probe, &next)))
+				return rc;
+			if (probe && next) {
+				count(f, t->item.kind);
+				return sv_fetch_record(f, t, SV_OUTCOME_DONE, status, &info, &d, capture_kind(t), NULL, error,
+						       NULL, 0);
+			}
+			if (probe)
+				snprintf(error, sizeof(error), "no catalog found by probing (data.json, CKAN, Socrata, ArcGIS Hub): %s",
+					 why);
+			if (!probe && t->item.attempts + 1 < f->o->max_attempts) {
 				f->stats->retried++;
-				return sv_fetch_record(f, t, SV_OUTCOME_RETRY, status, &info, &d, SV_KIND_CATALOG, NULL, error,
+				return sv_fetch_record(f, t, SV_OUTCOME_RETRY, status, &info, &d, capture_kind(t), NULL, error,
 						       NULL, sv_now_ms() + backoff_ms(t->item.attempts));
 			}
 			f->stats->failed++;
-			return sv_fetch_record(f, t, SV_OUTCOME_FAILED, status, &info, &d, SV_KIND_CATALOG, NULL, error, NULL,
+			return sv_fetch_record(f, t, SV_OUTCOME_FAILED, status, &info, &d, capture_kind(t), NULL, error, NULL,
 					       0);
 		}
 	}
@@ -160,6 +172,18 @@ int sv_fetch_finish_response(fetcher *f, transfer *t, long status)
 	}
 	char *target = NULL;
 	const char *note = NULL;
+	int taken = 0;
+	if ((status < 200 || status >= 400) && sv_fetch_is_kind(t, SV_KIND_CATALOG)) {
+		/* A probe that found nothing there: the next probe. */
+		int probe, next;
+		if ((rc = sv_fetch_catalog_probe_failed(f, t, &probe, &next)))
+			return rc;
+		if (probe && !next) {
+			f->stats->failed++;
+			return sv_fetch_record(f, t, SV_OUTCOME_FAILED, status, &info, &d, kind, NULL,
+					       "no catalog found by probing (data.json, CKAN, Socrata, ArcGIS Hub)", NULL, 0);
+		}
+	}
 	if (status >= 300 && status < 400 && t->location) {
 		if (sv_url_normalize(&target, t->location, t->item.url) != 0) {
 			note = "redirect to a URL that is not http(s): not followed";
@@ -185,6 +209,13 @@ int sv_fetch_finish_response(fetcher *f, transfer *t, long status)
 				free(target);
 				return rc;
 			}
+		} else if ((rc = sv_fetch_catalog_redirect(f, t, target, &taken)) || taken) {
+			if (rc) {
+				free(target);
+				return rc;
+			}
+			if (taken == 2)
+				note = "redirect target refused by the row's patterns: not followed";
 		} else if (t->seed && t->seed->scope) {
 			if (sv_scope_follow_redirect(t->seed->scope, target, t->item.depth, kind)) {
 				if ((rc = sv_fetch_add_link(f, target, t->item.seed, t->item.depth, kind, t->item.url,
@@ -282,7 +313,10 @@ int sv_fetch_finish_error(fetcher *f, transfer *t, CURLcode res, long status)
 			      sv_now_ms() + backoff_ms(t->item.attempts));
 	}
 	sv_partial_discard(&t->part);
-	f->stats->failed++;
-	return sv_fetch_record(f, t, SV_OUTCOME_FAILED, status, NULL, NULL, t->item.kind, truncated,
-		      error, NULL, 0);
+	int probe, next;
+	if ((rc = sv_fetch_catalog_probe_failed(f, t, &probe, &next)))
+		return rc;
+	f->stats->failed += !next;
+	return sv_fetch_record(f, t, next ? SV_OUTCOME_DONE : SV_OUTCOME_FAILED, status, NULL, NULL, t->item.kind,
+			       truncated, error, NULL, 0);
 }

@@ -8,6 +8,7 @@
 #include "guard.h"
 
 #include "../common/error.h"
+#include "../queue/url.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -126,11 +127,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	return len;
 }
 
-/* The value of a request header that holds credentials (from crawl.netrcFile)
- * is replaced: records are published with the ledger. */
+/* The value of a request header that holds credentials (from crawl.netrcFile,
+ * or a catalog API's key) is replaced: records are published with the ledger. */
 static int is_credential(const char *line, size_t len)
 {
-	static const char *const names[] = {"Authorization:", "Proxy-Authorization:"};
+	static const char *const names[] = {"Authorization:", "Proxy-Authorization:", "X-App-Token:", "X-Api-Key:"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		size_t n = strlen(names[i]);
 		if (len >= n && !strncasecmp(line, names[i], n))
@@ -340,6 +341,40 @@ static curl_socket_t open_socket(void *ctx, curlsocktype purpose, struct curl_so
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
+/* The same server: scheme-less host and port compared (sv_url_host_key). */
+static int same_server(const char *a, const char *b)
+{
+	char *ka = NULL, *kb = NULL;
+	int same = a && b && sv_url_host_key(&ka, a) == 0 && sv_url_host_key(&kb, b) == 0 && !strcmp(ka, kb);
+	free(ka);
+	free(kb);
+	return same;
+}
+
+/*
+ * A catalog row's API key: a Socrata row's X-App-Token on every request to
+ * its own server (the catalog, exports and metadata: Socrata throttles
+ * requests without one), a data.gov row's X-Api-Key on its catalog pages.
+ * Never sent anywhere else; masked in the records (is_credential).
+ */
+static int add_api_key(fetcher *f, transfer *t)
+{
+	char line[1200];
+	sv_sheet_kind kind = t->seed && t->seed->row ? sv_row_kind(t->seed->row) : SV_SHEET_SITE;
+	line[0] = '\0';
+	if (kind == SV_SHEET_SOCRATA && f->o->socrata_token && same_server(t->item.url, sv_row_url(t->seed->row)))
+		snprintf(line, sizeof(line), "X-App-Token: %s", f->o->socrata_token);
+	else if (kind == SV_SHEET_DATAGOV && f->o->datagov_key && sv_fetch_is_kind(t, SV_KIND_CATALOG))
+		snprintf(line, sizeof(line), "X-Api-Key: %s", f->o->datagov_key);
+	if (!line[0])
+		return 0;
+	struct curl_slist *l = curl_slist_append(t->req_headers, line);
+	if (!l)
+		return -1;
+	t->req_headers = l;
+	return 0;
+}
+
 int sv_fetch_transfer_start(fetcher *f, transfer *t)
 {
 	CURL *e = curl_easy_init();
@@ -398,6 +433,10 @@ int sv_fetch_transfer_start(fetcher *f, transfer *t)
 			curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
 		}
 	}
+	if (!t->is_robots && add_api_key(f, t) != 0)
+		return sv_error_set(SV_EIO, "out of memory");
+	if (t->req_headers)
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
 	if (curl_multi_add_handle(f->multi, e) != CURLM_OK)
 		return sv_error_set(SV_EIO, "cannot start a transfer");
 	t->run_next = f->running;

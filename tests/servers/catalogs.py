@@ -2290,6 +2290,9 @@ def route(r):
         return r_broken(r, p[len("/broken/"):])
     if p.startswith("/landing/"):
         return r_landing(r, p[len("/landing/"):])
+    if p.startswith("/api/catalog/") or p.startswith("/api/views/") or p.startswith("/d/"):
+        # A Socrata domain's own paths, at the root as on a real portal.
+        return r_socrata(r, STATE["socrata"], "", p, CFG.socrata_token)
     if p.startswith("/api/"):
         x = p[len("/api/"):]
         return r.send_json({"api": x, "status": "ok", "note": "an API answer, not a data file",
