@@ -78,6 +78,6 @@ int sv_cli_mirror_pull(const sv_archive *a, const sv_mirror_remote *r);
 
 extern const sv_command sv_cmd_mirror, sv_cmd_clone;
 extern const sv_command sv_cmd_init, sv_cmd_put, sv_cmd_cat, sv_cmd_verify, sv_cmd_seed, sv_cmd_status, sv_cmd_ls,
-	sv_cmd_crawl, sv_cmd_reindex, sv_cmd_worker, sv_cmd_export, sv_cmd_import;
+	sv_cmd_crawl, sv_cmd_reindex, sv_cmd_worker, sv_cmd_export, sv_cmd_import, sv_cmd_report;
 
 #endif

@@ -6,9 +6,11 @@
 #include "cli.h"
 
 #include "../common/error.h"
+#include "../crawler/catalog.h"
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void human_bytes(int64_t b, char *buf, size_t cap)
@@ -47,6 +49,64 @@ static void print_meta(const char *meta)
 	json_decref(o);
 }
 
+/* A catalog row's datasets by state (sv_dataset_state), per seed id. */
+typedef struct {
+	int64_t seed;
+	int64_t n[5];
+} dataset_counts;
+
+typedef struct {
+	dataset_counts *rows;
+	size_t n, cap;
+} datasets_seen;
+
+static int count_dataset(void *ctx, const sv_queue_dataset_row *d)
+{
+	datasets_seen *s = ctx;
+	if (!s->n || s->rows[s->n - 1].seed != d->seed) {
+		if (s->n == s->cap) {
+			size_t cap = s->cap ? s->cap * 2 : 8;
+			dataset_counts *p = realloc(s->rows, cap * sizeof(*p));
+			if (!p)
+				return sv_error_set(SV_EIO, "out of memory");
+			s->rows = p;
+			s->cap = cap;
+		}
+		s->rows[s->n++] = (dataset_counts){d->seed, {0}};
+	}
+	s->rows[s->n - 1].n[sv_catalog_dataset_state(d, NULL, NULL)]++;
+	return 0;
+}
+
+static const dataset_counts *counts_of(const datasets_seen *s, int64_t seed)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->rows[i].seed == seed)
+			return &s->rows[i];
+	return NULL;
+}
+
+static json_t *catalog_json(const dataset_counts *c)
+{
+	int64_t listed = c->n[SV_DATASET_PENDING] + c->n[SV_DATASET_RESCUED] + c->n[SV_DATASET_PARTLY] +
+			 c->n[SV_DATASET_NEEDS_HANDS];
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "listed", (json_int_t)listed, "rescued",
+			 (json_int_t)c->n[SV_DATASET_RESCUED], "partly", (json_int_t)c->n[SV_DATASET_PARTLY],
+			 "needs_hands", (json_int_t)c->n[SV_DATASET_NEEDS_HANDS], "pending",
+			 (json_int_t)c->n[SV_DATASET_PENDING], "vanished", (json_int_t)c->n[SV_DATASET_VANISHED]);
+}
+
+static void print_catalog(const dataset_counts *c)
+{
+	json_t *j = catalog_json(c);
+	printf("      datasets: %lld listed: %lld rescued, %lld partly, %lld need hands, %lld pending; %lld vanished%s\n",
+	       (long long)json_integer_value(json_object_get(j, "listed")), (long long)c->n[SV_DATASET_RESCUED],
+	       (long long)c->n[SV_DATASET_PARTLY], (long long)c->n[SV_DATASET_NEEDS_HANDS],
+	       (long long)c->n[SV_DATASET_PENDING], (long long)c->n[SV_DATASET_VANISHED],
+	       c->n[SV_DATASET_PARTLY] + c->n[SV_DATASET_NEEDS_HANDS] ? " (salvage report --needs-hands)" : "");
+	json_decref(j);
+}
+
 static json_t *row_json(const sv_queue_seed_stats *r)
 {
 	json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "queued", (json_int_t)r->queued,
@@ -83,11 +143,16 @@ static json_t *node_json(const sv_queue_node_stats *r, int64_t now)
 }
 
 static int print_json(const sv_queue_seed_stats *rows, size_t n, const sv_queue_seed_stats *total,
-		      const sv_queue_node_stats *nodes, size_t nn, int64_t now)
+		      const sv_queue_node_stats *nodes, size_t nn, int64_t now, const datasets_seen *ds)
 {
 	json_t *arr = json_array(), *narr = json_array(), *doc;
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, row_json(&rows[i]));
+	for (size_t i = 0; i < n; i++) {
+		json_t *row = row_json(&rows[i]);
+		const dataset_counts *c = counts_of(ds, rows[i].seed);
+		if (row && c)
+			json_object_set_new(row, "catalog", catalog_json(c)); /* a catalog row's datasets */
+		json_array_append_new(arr, row);
+	}
 	for (size_t i = 0; i < nn; i++)
 		json_array_append_new(narr, node_json(&nodes[i], now));
 	doc = json_pack("{s:o, s:o, s:o}", "rows", arr, "total", row_json(total), "nodes", narr);
@@ -149,6 +214,7 @@ static int run(const sv_command *cmd, int argc, char **argv)
 	const char *queue_url = NULL;
 	sv_queue_node_stats *nodes = NULL;
 	size_t n = 0, nn = 0;
+	datasets_seen ds = {0};
 	int64_t now;
 	int json = 0, rc;
 
@@ -161,11 +227,11 @@ static int run(const sv_command *cmd, int argc, char **argv)
 			return sv_cli_usage(cmd, "unknown argument '%s'", argv[i]);
 	}
 	if ((rc = open_queue(queue_url, &a, &q)) || (rc = sv_queue_stats(q, &rows, &n, &total)) ||
-	    (rc = sv_queue_nodes(q, &nodes, &nn)))
+	    (rc = sv_queue_nodes(q, &nodes, &nn)) || (rc = sv_queue_datasets(q, 0, count_dataset, &ds)))
 		goto done;
 	now = sv_queue_now_ms(q);
 	if (json) {
-		rc = print_json(rows, n, &total, nodes, nn, now);
+		rc = print_json(rows, n, &total, nodes, nn, now, &ds);
 		goto done;
 	}
 	if (n == 0) {
@@ -181,6 +247,8 @@ static int run(const sv_command *cmd, int argc, char **argv)
 		print_row(label, &rows[i], rows[i].url);
 		if (rows[i].landing)
 			printf("      lands on %s (the seed redirects there; the row's scope follows)\n", rows[i].landing);
+		if (counts_of(&ds, rows[i].seed))
+			print_catalog(counts_of(&ds, rows[i].seed));
 		print_meta(rows[i].meta);
 	}
 	print_row("TOTAL", &total, "");
@@ -192,6 +260,7 @@ done:
 	if (rc)
 		rc = sv_cli_error(rc);
 	sv_queue_node_stats_free(nodes, nn);
+	free(ds.rows);
 	sv_queue_stats_free(rows, n);
 	sv_queue_close(q);
 	sv_archive_free(a);
@@ -208,6 +277,10 @@ const sv_command sv_cmd_status = {
 	"then the totals. --json gives the same for scripts, with each row's\n"
 	"\"landing\" and \"rescued\" (URLs done with a 2xx answer, robots.txt and\n"
 	"sitemaps aside): {\"rows\": [...], \"total\": {...}, \"nodes\": [...]}.\n"
+	"A catalog row (kind dcat, ckan...) also tells its datasets: listed, rescued,\n"
+	"partly rescued, needing hands (salvage report --needs-hands), pending and\n"
+	"vanished from the catalog; in --json, \"catalog\": {\"listed\", \"rescued\",\n"
+	"\"partly\", \"needs_hands\", \"pending\", \"vanished\"}.\n"
 	"\n"
 	"A queue shared by workers ('salvage worker') also gets one line per node:\n"
 	"URLs done, in flight, payload bytes, URLs/s over the last minute and the\n"

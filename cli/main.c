@@ -29,6 +29,7 @@ static const sv_command *const commands[] = {
 	&sv_cmd_reindex,
 	&sv_cmd_export,
 	&sv_cmd_import,
+	&sv_cmd_report,
 };
 
 static void usage(FILE *f)

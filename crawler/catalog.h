@@ -26,6 +26,7 @@
 #ifndef SV_CATALOG_H
 #define SV_CATALOG_H
 
+#include "../queue/queue.h"
 #include "../seeds/sheet.h"
 #include "jsonstream.h"
 
@@ -108,8 +109,31 @@ int sv_catalog_first(sv_sheet_kind kind, const char *url, char **url_out, const 
  * leased starts its next pass (its first request queued again); a row with
  * a pass under way goes on with it. *started counts the passes started.
  */
-struct sv_queue;
-int sv_catalog_start_passes(struct sv_queue *q, size_t *started);
+int sv_catalog_start_passes(sv_queue *q, size_t *started);
+
+/* ---- what became of a catalog's datasets ---- */
+
+typedef enum {
+	SV_DATASET_PENDING,     /* some of its URLs are still queued or being fetched */
+	SV_DATASET_RESCUED,     /* a data file of it is stored, and nothing failed */
+	SV_DATASET_PARTLY,      /* a data file is stored, and something still needs a human */
+	SV_DATASET_NEEDS_HANDS, /* no data file could be rescued automatically */
+	SV_DATASET_VANISHED,    /* no longer listed by its catalog */
+} sv_dataset_state;
+
+/* "pending", "rescued", "partly", "needs hands", "vanished". */
+const char *sv_dataset_state_name(sv_dataset_state s);
+
+/*
+ * The state of dataset d (a row of sv_queue_datasets), and each thing a
+ * human must do for it, told to problem (may be NULL): url is where to
+ * start (the URL that failed, the landing page, else the catalog: always
+ * http(s)), why says what went wrong. Landing pages with no data file
+ * found, APIs and services, failures after retries, files over max_bytes,
+ * robots.txt refusals and distributions listed without a usable URL.
+ */
+sv_dataset_state sv_catalog_dataset_state(const sv_queue_dataset_row *d,
+					  void (*problem)(void *ctx, const char *url, const char *why), void *ctx);
 
 /* ---- for the readers ---- */
 
