@@ -8,9 +8,10 @@
 
 here_catalogs=$(cd "$(dirname "${BASH_SOURCE[0]}")/../servers" && pwd)
 
-# ct_server: the catalog server on a free port (ct.port), its requests in ct.log.
+# ct_server [OPTIONS...]: the catalog server on a free port (ct.port), its
+# requests in ct.log (one JSON object per line), stopped when the test ends.
 ct_server() {
-	python3 "$here_catalogs/catalogs.py" --port-file ct.port --pid-file ct.pid --log ct.log >ct.err 2>&1 &
+	python3 "$here_catalogs/catalogs.py" --port-file ct.port --pid-file ct.pid --log ct.log "$@" >ct.err 2>&1 &
 	local i
 	for i in $(seq 1 100); do
 		[ -s ct.port ] && break
@@ -18,6 +19,7 @@ ct_server() {
 	done
 	[ -s ct.port ] || fail "the catalog server did not start: $(cat ct.err)"
 	trap 'kill "$(cat ct.pid 2>/dev/null)" 2>/dev/null || true' EXIT
+	CT="http://127.0.0.1:$(cat ct.port)"
 }
 
 ct_archive() {
@@ -25,23 +27,38 @@ ct_archive() {
 	git config -f a/salvage.conf crawl.allowPrivate true
 }
 
-# A generated data.json of 120 datasets with the real quirks: every dataset
+# ct_status_catalog N: the "catalog" object of row N's status (JSON) into $out.
+ct_status_catalog() {
+	sv -C a status --json
+	expect_status 0
+	out=$(python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["rows"][int(sys.argv[1])]["catalog"]))' "$1" <<<"$out") ||
+		fail "no catalog counts in status"
+}
+
+# ct_sum KEY: the sum of counts KEY over every catalog capture of ./a.
+ct_sum() {
+	sv -C a ls --json
+	python3 -c '
+import json, sys
+print(sum((json.loads(l).get("catalog") or {}).get("counts", {}).get(sys.argv[1], 0) for l in sys.stdin if l.strip()))
+' "$1" <<<"$out"
+}
+
+# A generated data.json of 400 datasets with the real quirks: every dataset
 # listed is kept, the files are rescued with the dataset in their records,
-# the quirks are counted in the catalog's record as the server counted them.
-test_dcat_generated_catalog() {
+# the quirks are counted as the server counted them, and what could not be
+# rescued is in the needs-hands report, which loads as a sheet.
+test_dcat_generated_catalog_and_needs_hands() {
 	ct_server
 	ct_archive
-	local port url
-	port=$(cat ct.port)
-	url="http://127.0.0.1:$port/gen/data.json?n=120&seed=3"
+	local url="$CT/gen/data.json?n=400&seed=3"
 	printf 'url,kind,agency\n"%s",dcat,Test Agency\n' "$url" >sheet.csv
 	crawl_in a ../sheet.csv
-	[ "$status" -le 1 ] || fail "crawl exit $status" # 1 when a listed file 404s
-	sv -C a ls --json
-	expect_status 0
-	printf '%s\n' "$out" >ls.json
+	[ "$status" -le 1 ] || fail "crawl exit $status" # 1: listed files that 404 are failures
 	curl -s -D headers.txt -o /dev/null "$url"
-	python3 - "$url" <<'EOF' || fail "records do not match the catalog"
+	sv -C a ls --json
+	printf '%s\n' "$out" >ls.json
+	python3 - "$url" <<'EOF2' || fail "records do not match the catalog"
 import json, sys
 url = sys.argv[1]
 counts = None
@@ -54,19 +71,157 @@ assert len(cat) == 1 and cat[0]["kind"] == "catalog", cat
 c = cat[0]["catalog"]
 assert c["ended"] and c["step"] == "dcat" and c["pass"] == 1, c
 assert c["datasets"] == counts["datasets"], (c, counts)
-assert c["counts"]["relative_url"] == counts["relative_downloadURL"], (c, counts)
-assert c["counts"]["bad_url"] == counts["hhttps_typo"], (c, counts)
-assert c["counts"].get("bad_text", 0) >= 1, c
+k = c["counts"]
+assert k["relative_url"] == counts["relative_downloadURL"], (k, counts)
+assert k["bad_url"] == counts["hhttps_typo"], (k, counts)
+assert k["neither_url"] == counts["no_url"], (k, counts)
+assert k["no_media_type"] >= counts["missing_mediaType"], (k, counts)
+assert k["bad_text"] >= 1 and k["modified_interval"] == counts["modified_repeating"], k
 files = [r for r in recs if r.get("dataset")]
-ids = {r["dataset"]["identifier"] for r in files}
-assert len(files) >= counts["datasets"], (len(files), counts["datasets"])
 for r in files:
     d = r["dataset"]
-    assert d["catalog"] == url and d["role"] in ("download", "access", "found", "api", "metadata"), d
-ok = [r for r in files if r["status"] == 200 and r["kind"] == "dataset"]
-assert len(ok) >= counts["datasets"] // 2, len(ok)
-print("catalog ok:", len(files), "captures of", len(ids), "datasets")
-EOF
+    assert d["catalog"] == url and d["role"] in ("download", "access", "found"), d
+ok = {r["url"] for r in files if r["status"] == 200 and r["kind"] == "dataset" and "/files/gen/" in r["url"]}
+assert len(ok) == counts["files_ok"], (len(ok), counts["files_ok"])
+print("catalog ok:", len(files), "captures")
+EOF2
+	ct_status_catalog 0
+	python3 -c 'import json,sys; c=json.loads(sys.argv[1]); assert c["listed"]==int(sys.argv[2]) and c["pending"]==0 and c["needs_hands"]>0, c' \
+		"$out" "$(python3 -c 'import json,sys; print(json.loads(open("headers.txt").read().split("X-Gen-Counts: ")[1].splitlines()[0])["unique_identifiers"])')" ||
+		fail "status: $out"
+	sv -C a report --needs-hands
+	expect_status 0
+	printf '%s\n' "$out" >todo.csv
+	expect_in 'url,problem,dataset,title,publisher,modified,catalog,row' "$out"
+	expect_in "$CT/broken/404.csv,HTTP 404" "$out"
+	expect_in 'listed with no URL' "$out"
+	expect_in 'not an http(s) URL: hhttps://' "$out"
+	# The report is a sheet: a volunteer's archive loads it.
+	sv init b && expect_status 0
+	sv -C b seed ../todo.csv
+	expect_status 0
+	expect_in "$(($(wc -l <todo.csv) - 1)) new" "$out"
+}
+
+# CKAN: rows silently capped at 100 (asked 1000), and the catalog changing
+# while it is paged (deletions, additions before and after the cursor,
+# modifications): every package that existed all along is listed exactly once.
+test_ckan_capped_and_changing_while_paged() {
+	ct_server --ckan-packages 600 --ckan-rows-max 100 --mutate-after-requests 3
+	ct_archive
+	printf 'url,kind\n%s/ckan,ckan\n' "$CT" >sheet.csv
+	crawl_in a ../sheet.csv
+	[ "$status" -le 1 ] || fail "crawl exit $status"
+	curl -s "$CT/ckan/_expect" >expect.json
+	sqlite3 a/queue.db 'SELECT identifier FROM datasets' | sort >listed.txt
+	python3 - <<'EOF2' || fail "packages missed or listed twice"
+import json
+e = json.load(open("expect.json"))
+assert e["mutated"], e
+listed = open("listed.txt").read().split()
+assert len(listed) == len(set(listed)), "a package kept twice"
+missing = set(e["stable"]) - set(listed)
+assert not missing, ("missed", sorted(missing)[:5], len(missing))
+print("stable", len(e["stable"]), "listed", len(listed))
+EOF2
+	expect_eq 0 "$(ct_sum listed_again)"
+	[ "$(ct_sum rows_capped)" -ge 1 ] || fail "the silent cap was not noticed"
+	# Keyset paging: one request per 100 packages, not offsets.
+	local pages
+	pages=$(grep -c 'package_search' ct.log)
+	[ "$pages" -le 8 ] || fail "$pages package_search requests for 600 packages at 100 a page"
+	grep -q 'fq=id%3A%7B' ct.log || fail "no keyset request: $(grep package_search ct.log | head -3)"
+	sv -C a report --needs-hands
+	expect_in 'an API or service, not a file' "$out"
+}
+
+# Socrata past the Discovery API's 10,000 results, with its scroll_id; the
+# app token is sent on the portal's requests and recorded nowhere.
+test_socrata_past_ten_thousand() {
+	ct_server --socrata-datasets 12000 --socrata-token s3cr3t-token
+	ct_archive
+	git config -f a/salvage.conf catalog.socrataAppToken s3cr3t-token
+	# Enumerate only: the exports are excluded (a row's patterns apply to datasets).
+	printf 'url,kind,exclude\n%s/,socrata,*/api/views/*\n' "$CT" >sheet.csv
+	crawl_in a ../sheet.csv
+	expect_status 0 # the catalog's pages are what was asked for
+	expect_eq 12000 "$(sqlite3 a/queue.db 'SELECT count(*) FROM datasets')"
+	grep -q 'scroll_id=' ct.log || fail "no scroll_id paging"
+	if grep '/api/catalog/' ct.log | grep -qv '"X-App-Token": "s3cr3t-token"'; then
+		fail "a catalog request without the app token"
+	fi
+	if grep -rq 's3cr3t-token' a/ledger.git a/index.db a/logs 2>/dev/null; then
+		fail "the app token is recorded"
+	fi
+	sv -C a ls --json
+	expect_in 'X-App-Token: ***' "$out"
+}
+
+# ArcGIS: a layer of 25,000 features (ids with gaps) exported in batches of at
+# most maxRecordCount (1000): every feature once; a layer whose server cuts
+# answers short without saying so: counted, and the rest asked for; a layer
+# that answers errors with HTTP 200: a failure, not a rescue.
+test_arcgis_layers_exported_whole() {
+	ct_server --arcgis-features 25000
+	ct_archive
+	local svc="$CT/arcgis/rest/services/Addresses/FeatureServer"
+	printf 'url,kind\n%s/0,arcgis\n%s/1,arcgis\n%s/2,arcgis\n' "$svc" "$svc" "$svc" >sheet.csv
+	crawl_in a ../sheet.csv
+	expect_status 1 # layer 2 fails
+	for layer in 0 1; do
+		curl -s "$svc/$layer/query?where=1%3D1&returnIdsOnly=true&f=json" >ids$layer.json
+		sv -C a ls --json "$svc/$layer/query?where"
+		printf '%s\n' "$out" >batches$layer.json
+		python3 - "$layer" <<'EOF2' || fail "layer $layer not exported whole"
+import json, subprocess, sys, os
+layer = sys.argv[1]
+want = json.load(open("ids%s.json" % layer))["objectIds"]
+recs = [json.loads(l) for l in open("batches%s.json" % layer) if l.strip()]
+seen = []
+for r in recs:
+    if r["status"] != 200 or not r.get("sha256") or not r.get("dataset"):
+        continue  # the layer's description and its ids are no batch
+    body = subprocess.run([os.environ["SALVAGE"], "-C", "a", "cat", r["sha256"]], capture_output=True, check=True).stdout
+    feats = json.loads(body)["features"]
+    assert len(feats) <= 1000, len(feats)
+    seen += [f["id"] for f in feats]
+assert len(seen) == len(set(seen)), "a feature twice"
+assert set(seen) == set(want), (len(seen), len(want))
+print("layer", layer, len(seen), "features in", len(recs), "batches")
+EOF2
+	done
+	[ "$(ct_sum short_batch)" -ge 1 ] || fail "the short answers were not noticed"
+	sv -C a ls --json "$svc/2"
+	expect_in 'not a catalog answer' "$out"
+}
+
+# data.json of 100,000 datasets, and the crawl killed with -9 while it is
+# being read: the next run reads it again and nothing is kept twice or lost.
+test_dcat_100000_killed_while_enumerating() {
+	ct_server
+	ct_archive
+	printf 'url,kind,exclude\n"%s/gen/data.json?n=100000&seed=5",dcat,*\n' "$CT" >sheet.csv
+	(cd a && exec "$SALVAGE" crawl ../sheet.csv) >first.out 2>&1 &
+	local pid=$! n=0
+	for _ in $(seq 1 1500); do
+		# (sqlite3 would make an empty queue.db if it looked before salvage made it)
+		[ -s a/queue.db ] && n=$(sqlite3 a/queue.db 'SELECT count(*) FROM datasets' 2>/dev/null || echo 0)
+		[ "${n:-0}" -ge 1000 ] && break
+		sleep 0.02
+	done
+	# The crawl and its fetchers, at once: no clean stop.
+	pkill -9 -P "$pid" || true
+	kill -9 "$pid" 2>/dev/null || fail "the crawl ended before it could be killed ($n datasets): $(cat first.out)"
+	wait "$pid" 2>/dev/null || true
+	[ "${n:-0}" -ge 1000 ] && [ "$n" -lt 100000 ] || fail "not killed in the middle ($n datasets)"
+	crawl_in a ../sheet.csv
+	curl -s -D headers.txt -o /dev/null "$CT/gen/data.json?n=100000&seed=5"
+	local want
+	want=$(python3 -c 'import json; print(json.loads(open("headers.txt").read().split("X-Gen-Counts: ")[1].splitlines()[0])["unique_identifiers"])')
+	expect_eq "$want" "$(sqlite3 a/queue.db 'SELECT count(*) FROM datasets')"
+	expect_eq 0 "$(sqlite3 a/queue.db 'SELECT count(*) FROM (SELECT identifier FROM datasets GROUP BY identifier HAVING count(*) > 1)')"
+	ct_status_catalog 0
+	expect_in "\"listed\": $want" "$out"
 }
 
 # A data.json the test changes between crawls: the second crawl fetches the
@@ -78,7 +233,9 @@ test_dcat_refresh_fetches_only_what_changed() {
 import json
 ds = [{"identifier": "id-%d" % i, "title": "T%d" % i, "modified": "2020-01-01",
        "distribution": [{"downloadURL": "files/d%d.csv" % i, "mediaType": "text/csv"}]} for i in range(4)]
+ds.append({"identifier": "id-page", "title": "Only a page", "distribution": [{"accessURL": "app.html"}]})
 json.dump({"dataset": ds}, open("www/data.json", "w"))
+open("www/app.html", "w").write("<html><div id=root></div><script src=app.js></script></html>")
 for i in range(4):
     open("www/files/d%d.csv" % i, "w").write("a,b\n%d,2\n" % i)
 EOF
@@ -121,4 +278,9 @@ recs = [json.loads(l) for l in sys.stdin if l.strip()]
 gone = [r for r in recs if "vanished" in (r.get("error") or "")]
 assert len(gone) == 1 and gone[0]["dataset"]["identifier"] == "id-2", gone
 ' <<<"$out" || fail "no record of the vanished dataset: $out"
+	sv -C a report --needs-hands
+	expect_in "http://127.0.0.1:$port/app.html,\"a page with no data file found on it" "$out"
+	ct_status_catalog 0
+	python3 -c 'import json,sys; c=json.loads(sys.argv[1]); assert (c["listed"],c["rescued"],c["needs_hands"],c["vanished"])==(4,3,1,1), c' "$out" ||
+		fail "status: $out"
 }
