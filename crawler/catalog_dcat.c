@@ -201,10 +201,45 @@ static int on_value(void *ctx, const sv_js_path *p, json_t *v)
 	return sv_catalog_dcat_dataset(r->s.sink, v);
 }
 
+static int in_list(const char *key, const char *const *list, size_t n)
+{
+	for (size_t i = 0; key && i < n; i++)
+		if (!strcmp(key, list[i]))
+			return 1;
+	return 0;
+}
+
+/*
+ * The members of a dataset and of its distributions that are read; the rest
+ * (descriptions, keywords, themes, contact points, spatial and temporal
+ * coverage...), most of a data.json's bytes, is passed by unbuilt.
+ */
+static int keep(void *ctx, const sv_js_path *p)
+{
+	static const char *const dataset_keys[] = {"identifier",  "@id",	  "title",     "publisher",
+						   "modified",    "landingPage", "accessLevel", "distribution",
+						   "accessURL",   "webService"};
+	static const char *const dist_keys[] = {"downloadURL", "accessURL", "mediaType", "format", "title", "accessService"};
+	const sv_js_frame *last = &p->frames[p->depth - 1];
+	const sv_js_frame *up = p->depth >= 2 ? &p->frames[p->depth - 2] : NULL;
+	const sv_js_frame *up2 = p->depth >= 3 ? &p->frames[p->depth - 3] : NULL;
+	(void)ctx;
+	if (!up || up->key)
+		return 1;
+	if (p->depth == 2 || (up2 && (is_key(up2, "dataset") || is_key(up2, "seriesMember"))))
+		return in_list(last->key, dataset_keys, sizeof(dataset_keys) / sizeof(dataset_keys[0]));
+	if (up2 && is_key(up2, "distribution"))
+		return in_list(last->key, dist_keys, sizeof(dist_keys) / sizeof(dist_keys[0]));
+	return 1;
+}
+
 static int dcat_open(void **out, const char *url, json_t *state, const sv_catalog_sink *sink)
 {
 	(void)state;
-	return sv_catalog_reader_new(out, sizeof(reader), url, NULL, sink, want, on_value);
+	int rc = sv_catalog_reader_new(out, sizeof(reader), url, NULL, sink, want, on_value);
+	if (rc == 0)
+		sv_js_set_keep(((reader *)*out)->s.js, keep);
+	return rc;
 }
 
 static void dcat_finish(void *state)

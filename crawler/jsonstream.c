@@ -26,6 +26,8 @@ struct sv_js {
 	yajl_handle h;
 	sv_js_want_fn want;
 	sv_js_value_fn value;
+	sv_js_keep_fn keep;
+	int skip_member; /* the member whose key was just read is left out */
 	void *ctx;
 	size_t collect_max;
 	sv_js_frame frames[SV_JS_MAX_DEPTH + 1];
@@ -161,6 +163,8 @@ int sv_js_path_is(const sv_js_path *p, const char *pattern)
 
 /* ---- building a collected value ---- */
 
+static void pop_frame(sv_js *js);
+
 static int fail(sv_js *js, int rc)
 {
 	if (!js->rc)
@@ -227,6 +231,8 @@ static int add_built(sv_js *js, json_t *v, int opens)
 static void abandon(sv_js *js, size_t opening)
 {
 	js->skip = js->nbuild + opening;
+	for (size_t i = 0; i < js->nbuild; i++)
+		pop_frame(js); /* each collected container has its frame */
 	drop_build(js);
 	js->dropping = 1;
 }
@@ -289,10 +295,24 @@ static sv_js_action start_value(sv_js *js)
 
 /* ---- yajl callbacks ---- */
 
+/* A member left out (sv_js_set_keep): its pending key goes, and its value is passed by. */
+static int leave_out(sv_js *js, int opens)
+{
+	build_frame *b = &js->build[js->nbuild - 1];
+	free(b->key);
+	b->key = NULL;
+	js->skip_member = 0;
+	if (opens)
+		js->skip = 1;
+	return 1;
+}
+
 static int scalar(sv_js *js, json_t *(*make)(const void *, size_t, sv_js *), const void *a, size_t n)
 {
 	if (js->skip)
 		return 1;
+	if (js->skip_member)
+		return leave_out(js, 0);
 	if (js->nbuild > 0) {
 		if (!within_cap(js, n)) {
 			abandon(js, 0);
@@ -378,12 +398,14 @@ static int open_container(sv_js *js, int is_array)
 		js->skip++;
 		return 1;
 	}
+	if (js->skip_member)
+		return leave_out(js, 1);
 	if (js->nbuild > 0) {
 		if (!within_cap(js, 0)) {
 			abandon(js, 1);
 			return 1;
 		}
-		return add_built(js, is_array ? json_array() : json_object(), 1);
+		return add_built(js, is_array ? json_array() : json_object(), 1) && push_frame(js, is_array);
 	}
 	sv_js_action act = start_value(js);
 	if (act == SV_JS_SKIP) {
@@ -392,7 +414,7 @@ static int open_container(sv_js *js, int is_array)
 	}
 	if (act == SV_JS_COLLECT) {
 		js->collect_bytes = 0;
-		return add_built(js, is_array ? json_array() : json_object(), 1);
+		return add_built(js, is_array ? json_array() : json_object(), 1) && push_frame(js, is_array);
 	}
 	return push_frame(js, is_array);
 }
@@ -409,6 +431,8 @@ static int close_container(sv_js *js)
 	if (js->nbuild > 0) {
 		build_frame *b = &js->build[--js->nbuild];
 		free(b->key);
+		js->frames[js->depth].key = NULL; /* it pointed at a build frame's key */
+		pop_frame(js);
 		if (js->nbuild > 0) {
 			json_decref(b->container); /* the parent holds it */
 			return 1;
@@ -456,6 +480,12 @@ static int on_map_key(void *ctx, const unsigned char *s, size_t n)
 			js->stats.bad_text++;
 		free(b->key);
 		b->key = key;
+		if (js->keep) {
+			/* The frame borrows the build frame's key, for this call only. */
+			js->frames[js->depth].key = key;
+			sv_js_path p = path_of(js);
+			js->skip_member = !js->keep(js->ctx, &p);
+		}
 		return 1;
 	}
 	if (sv_js_utf8_clean((const char *)s, n > SV_JS_KEY_MAX ? SV_JS_KEY_MAX : n, &key, &len, &bad))
@@ -549,6 +579,11 @@ int sv_js_finish(sv_js *js)
 	if (yajl_complete_parse(js->h) != yajl_status_ok && !js->rc)
 		js->rc = parse_error(js, (const unsigned char *)"", 0);
 	return js->rc;
+}
+
+void sv_js_set_keep(sv_js *js, sv_js_keep_fn keep)
+{
+	js->keep = keep;
 }
 
 const sv_js_stats *sv_js_stats_get(const sv_js *js)

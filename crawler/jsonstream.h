@@ -45,6 +45,10 @@ typedef sv_js_action (*sv_js_want_fn)(void *ctx, const sv_js_path *p);
  * NULL when it was larger than the cap and dropped. Non-zero stops the reading. */
 typedef int (*sv_js_value_fn)(void *ctx, const sv_js_path *p, json_t *v);
 
+/* Inside a value being collected: 0 to leave out the member at p (its last
+ * frame names it), which is then passed by unread; 1 to keep it. */
+typedef int (*sv_js_keep_fn)(void *ctx, const sv_js_path *p);
+
 typedef struct sv_js sv_js;
 
 typedef struct {
@@ -61,6 +65,9 @@ int sv_js_feed(sv_js *js, const void *buf, size_t len);
 /* The document is complete: SV_ECORRUPT if it stopped short. */
 int sv_js_finish(sv_js *js);
 const sv_js_stats *sv_js_stats_get(const sv_js *js);
+/* Members of collected objects are kept only where keep says so (NULL: all): a
+ * reader that uses a few fields of large records builds only those. */
+void sv_js_set_keep(sv_js *js, sv_js_keep_fn keep);
 void sv_js_free(sv_js *js); /* NULL is a no-op */
 
 /*

@@ -164,6 +164,9 @@ enum {
 	ST_URL_META,
 	ST_DATASET_ID,
 	ST_DATASET_LINK,
+	ST_DATASET_GET,
+	ST_DATASET_UPDATE,
+	ST_DATASET_INSERT,
 	ST_COUNT
 };
 
@@ -227,6 +230,11 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_URL_META] = "UPDATE urls SET meta = ?2 WHERE id = ?1 AND state = 0",
 	[ST_DATASET_ID] = "SELECT id FROM datasets WHERE seed = ?1 AND key = ?2",
 	[ST_DATASET_LINK] = "INSERT OR IGNORE INTO dataset_urls(dataset, url, role) VALUES(?1, ?2, ?3)",
+	[ST_DATASET_GET] = "SELECT id, modified, last_pass FROM datasets WHERE seed = ?1 AND key = ?2",
+	[ST_DATASET_UPDATE] = "UPDATE datasets SET identifier = ?3, title = ?4, publisher = ?5, modified = ?6,"
+			      " meta = ?7, last_pass = ?8, vanished_pass = 0 WHERE id = ?1",
+	[ST_DATASET_INSERT] = "INSERT INTO datasets(seed, key, identifier, title, publisher, modified, meta, first_pass,"
+			      " last_pass) VALUES(?2, ?9, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
 };
 
 typedef struct {
@@ -1910,18 +1918,15 @@ static int keep_dataset(sqlite_queue *s, int64_t seed, int pass, const sv_queue_
 			sv_queue_datasets_result *res)
 {
 	sqlite3_stmt *st;
-	int rc;
 	*refresh = 0;
-	if (sqlite3_prepare_v2(s->db, "SELECT id, modified, last_pass FROM datasets WHERE seed = ?1 AND key = ?2", -1,
-			       &st, NULL) != SQLITE_OK)
-		return db_fail(s, "read a dataset");
+	st = stmt(s, ST_DATASET_GET);
 	sqlite3_bind_int64(st, 1, seed);
 	sqlite3_bind_text(st, 2, d->key, -1, SQLITE_STATIC);
 	int found = sqlite3_step(st) == SQLITE_ROW;
 	int64_t id = found ? sqlite3_column_int64(st, 0) : 0;
 	int same = found && same_or_both_null(d->modified, sqlite3_column_text(st, 1));
 	int last = found ? sqlite3_column_int(st, 2) : 0;
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (!found)
 		res->added++;
 	else if (last == pass)
@@ -1930,12 +1935,7 @@ static int keep_dataset(sqlite_queue *s, int64_t seed, int pass, const sv_queue_
 		res->changed++, *refresh = 1;
 	else
 		res->unchanged++;
-	const char *sql = found ? "UPDATE datasets SET identifier = ?3, title = ?4, publisher = ?5, modified = ?6,"
-				  " meta = ?7, last_pass = ?8, vanished_pass = 0 WHERE id = ?1"
-				: "INSERT INTO datasets(seed, key, identifier, title, publisher, modified, meta, first_pass,"
-				  " last_pass) VALUES(?2, ?9, ?3, ?4, ?5, ?6, ?7, ?8, ?8)";
-	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return db_fail(s, "keep a dataset");
+	st = stmt(s, found ? ST_DATASET_UPDATE : ST_DATASET_INSERT);
 	if (found)
 		sqlite3_bind_int64(st, 1, id);
 	else
@@ -1947,9 +1947,7 @@ static int keep_dataset(sqlite_queue *s, int64_t seed, int pass, const sv_queue_
 	sqlite3_bind_int(st, 8, pass);
 	if (!found)
 		sqlite3_bind_text(st, 9, d->key, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s, "keep a dataset");
-	sqlite3_finalize(st);
-	return rc;
+	return run_done(s, st, "keep a dataset");
 }
 
 static int q_datasets_put(sv_queue *q, int64_t seed, int pass, const sv_queue_dataset *ds, size_t n,
