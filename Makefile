@@ -115,6 +115,7 @@ bench: salvage $(BUILD)/bench/queue_bench
 	SALVAGE=$(abspath salvage) BENCH_KEEP=1 bash bench/crawl
 	SALVAGE=$(abspath salvage) bash bench/mirror
 	SALVAGE=$(abspath salvage) bash bench/export
+	SALVAGE=$(abspath salvage) bash bench/catalog
 
 demo: salvage $(BUILD)/tests/testserver
 	BUILD=$(abspath $(BUILD)) bash scripts/demo.sh
