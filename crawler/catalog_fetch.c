@@ -108,10 +108,20 @@ static sv_kind role_kind(sv_dist_role r)
 										      : SV_KIND_DATASET;
 }
 
+/* Whether a dataset's `modified` cannot tell a change (none, or a repeating interval such as R/P1D):
+ * its files are then asked again each pass, with their validators (transfer.c). */
+static int modified_unknown(const char *modified)
+{
+	return !modified || (modified[0] == 'R' && modified[1] == '/');
+}
+
 /* The meta of one URL of dataset ds (its key and metadata) in role role. */
 static char *url_meta(json_t *ds, const char *key, const char *role, const char *step, json_t *state, int pass)
 {
+	const char *modified = json_string_value(json_object_get(ds, "modified"));
 	json_t *m = json_pack("{s:O, s:s, s:s}", "dataset", ds, "key", key, "role", role);
+	if (m && modified_unknown(modified))
+		json_object_set_new(m, "revalidate", json_true());
 	char *s = NULL;
 	if (m && step)
 		json_object_set_new(m, "step", json_string(step)), json_object_set(m, "state", state ? state : json_null()),
@@ -536,6 +546,10 @@ int sv_catalog_start_passes(sv_queue *q, size_t *started)
 		if ((rc = sv_catalog_first(sv_row_kind(row), sv_row_url(row), &url, &step, &state)))
 			goto next;
 		json_t *m = json_pack("{s:s, s:O, s:i}", "step", step, "state", state, "pass", ci.pass + 1);
+		/* A catalog file read again answers 304 when unchanged: not downloaded again (and not read:
+		 * its datasets are as they were). Paged APIs are asked whole: a page is no file. */
+		if (m && ci.pass > 0 && !strcmp(step, "dcat"))
+			json_object_set_new(m, "revalidate", json_true());
 		if (!m || !(meta = json_dumps(m, JSON_COMPACT)))
 			rc = sv_error_set(SV_EIO, "out of memory");
 		json_decref(m);

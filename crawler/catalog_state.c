@@ -28,6 +28,13 @@ static int is_file_role(const char *role)
 	return is(role, "download") || is(role, "found");
 }
 
+/* Answered with what it is: 2xx, or 304 (asked again with its validators, unchanged: the capture
+ * before holds it). */
+static int answered(const sv_queue_dataset_url *u)
+{
+	return u->state == SV_URL_DONE && ((u->status >= 200 && u->status < 300) || u->status == 304);
+}
+
 typedef struct {
 	void (*fn)(void *ctx, const char *url, const char *why);
 	void *ctx;
@@ -60,14 +67,14 @@ sv_dataset_state sv_catalog_dataset_state(const sv_queue_dataset_row *d,
 	json_t *meta = d->meta ? json_loads(d->meta, 0, NULL) : NULL;
 	for (size_t i = 0; i < d->nurls; i++) {
 		const sv_queue_dataset_url *u = &d->urls[i];
-		int ok = u->status >= 200 && u->status < 300;
+		int ok = answered(u);
 		switch (u->state) {
 		case SV_URL_QUEUED:
 		case SV_URL_LEASED:
 			pending = 1;
 			break;
 		case SV_URL_DONE:
-			if (!ok && !(u->status >= 300 && u->status < 400)) {
+			if (!ok && !(u->status >= 300 && u->status < 400 && u->status != 304)) {
 				snprintf(why, sizeof(why), "HTTP %d", u->status);
 				tell(&t, u->url, why);
 			} else if (ok && is_file_role(u->role)) {
@@ -92,8 +99,7 @@ sv_dataset_state sv_catalog_dataset_state(const sv_queue_dataset_row *d,
 	}
 	if (!pending && !files)
 		for (size_t i = 0; i < d->nurls; i++)
-			if (d->urls[i].state == SV_URL_DONE && is(d->urls[i].role, "access") && d->urls[i].status >= 200 &&
-			    d->urls[i].status < 300)
+			if (answered(&d->urls[i]) && is(d->urls[i].role, "access"))
 				tell(&t, d->urls[i].url,
 				     "a page with no data file found on it (JavaScript-only, or links salvage cannot see)");
 	size_t i;

@@ -11,6 +11,8 @@
 #include "../queue/outbox.h"
 
 #include "../common/error.h"
+#include "../storage/capture.h"
+#include "../storage/index.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -123,6 +126,58 @@ static int commit_records(void *ctx, const char *const *records, size_t n)
 	return sv_archive_commit_records(ls->ledger, ls->index, ls->branch, ls->machine, &ls->seq, records, n, by);
 }
 
+/* The last 2xx capture of one URL, exactly: its ETag and Last-Modified. */
+typedef struct {
+	const char *url;
+	char *etag, *last_modified;
+} validators_found;
+
+static char *header_of(const char *block, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = block, *end = block + len; p < end;) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t l = eol ? (size_t)(eol - p) : (size_t)(end - p);
+		if (l > n && !strncasecmp(p, name, n) && p[n] == ':') {
+			const char *v = p + n + 1;
+			while (v < p + l && (*v == ' ' || *v == '\t'))
+				v++;
+			size_t vl = (size_t)(p + l - v);
+			while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
+				vl--;
+			return strndup(v, vl);
+		}
+		p += l + 1;
+	}
+	return NULL;
+}
+
+static int see_capture(void *ctx, const sv_index_row *row)
+{
+	validators_found *v = ctx;
+	sv_capture_parsed c;
+	if (strcmp(row->url, v->url) || row->status < 200 || row->status >= 300)
+		return 0;
+	if (sv_capture_parse(&c, row->record, strlen(row->record)) == 0 && c.c.headers) {
+		free(v->etag);
+		free(v->last_modified);
+		v->etag = header_of(c.c.headers, c.c.headers_len, "ETag");
+		v->last_modified = header_of(c.c.headers, c.c.headers_len, "Last-Modified");
+	}
+	sv_capture_parsed_clear(&c);
+	return 0;
+}
+
+static int validators_of(void *ctx, const char *url, char **etag, char **last_modified)
+{
+	ledger_sink *ls = ctx;
+	validators_found v = {url, NULL, NULL};
+	int rc = sv_index_list(ls->index, url, see_capture, &v);
+	*etag = v.etag;
+	*last_modified = v.last_modified;
+	return rc;
+}
+
 static int child(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats *stats, int index)
 {
 	sv_queue *q = NULL;
@@ -142,6 +197,8 @@ static int child(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats
 	o.machine = a->node;
 	o.commit_records = commit_records;
 	o.commit_ctx = &sink;
+	o.validators = validators_of;
+	o.validators_ctx = &sink;
 	o.tmp_dir = tmp;
 	o.transfers = co->transfers;
 	o.robots = co->robots;

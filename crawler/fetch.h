@@ -45,6 +45,10 @@ typedef struct {
 	int robots;            /* 0: ignore robots.txt everywhere */
 	const char *ca_file;   /* PEM certificates trusted beside the system's, or NULL */
 	const char *netrc_file; /* a netrc file: user and password per host, or NULL */
+	/* The validators (ETag, Last-Modified; malloc'd, or NULL) of the last 2xx capture of url in this
+	 * archive, for a conditional request; NULL: none looked up. */
+	int (*validators)(void *ctx, const char *url, char **etag, char **last_modified);
+	void *validators_ctx;
 	const char *socrata_token; /* X-App-Token for a Socrata row's own server, or NULL */
 	const char *datagov_key;   /* X-Api-Key for a data.gov row's catalog API, or NULL */
 	const char *const *insecure_hosts; /* host keys (sv_url_host_key) whose TLS is not verified */

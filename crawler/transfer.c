@@ -357,6 +357,40 @@ static int same_server(const char *a, const char *b)
  * requests without one), a data.gov row's X-Api-Key on its catalog pages.
  * Never sent anywhere else; masked in the records (is_credential).
  */
+static int add_header(transfer *t, const char *name, const char *value)
+{
+	char line[1200];
+	snprintf(line, sizeof(line), "%s: %s", name, value);
+	struct curl_slist *l = curl_slist_append(t->req_headers, line);
+	if (!l)
+		return -1;
+	t->req_headers = l;
+	return 0;
+}
+
+/*
+ * A URL a catalog gives again whose change the catalog cannot tell (a
+ * data.json read again, a dataset with no `modified` or a repeating one):
+ * asked with the validators of its last capture here, so an unchanged file
+ * answers 304 and is not downloaded nor stored again.
+ */
+static int add_validators(fetcher *f, transfer *t)
+{
+	char *etag = NULL, *lm = NULL;
+	int rc = 0;
+	if (!f->o->validators || !t->item.meta || !strstr(t->item.meta, "\"revalidate\":true") || t->resume_from > 0)
+		return 0;
+	if (f->o->validators(f->o->validators_ctx, t->item.url, &etag, &lm) == 0) {
+		if (etag && add_header(t, "If-None-Match", etag))
+			rc = -1;
+		if (lm && rc == 0 && add_header(t, "If-Modified-Since", lm))
+			rc = -1;
+	}
+	free(etag);
+	free(lm);
+	return rc;
+}
+
 static int add_api_key(fetcher *f, transfer *t)
 {
 	char line[1200];
@@ -433,7 +467,7 @@ int sv_fetch_transfer_start(fetcher *f, transfer *t)
 			curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
 		}
 	}
-	if (!t->is_robots && add_api_key(f, t) != 0)
+	if (!t->is_robots && (add_api_key(f, t) != 0 || add_validators(f, t) != 0))
 		return sv_error_set(SV_EIO, "out of memory");
 	if (t->req_headers)
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);

@@ -249,7 +249,10 @@ typedef struct {
  * Keeps datasets listed in pass `pass` of row seed, in one transaction, and
  * queues their URLs: a new dataset's as they are, a changed one's
  * (another `modified`) with refresh, an unchanged one's without (new URLs
- * are queued, ended ones stay). A dataset seen again is no longer vanished.
+ * are queued, ended ones stay), except that a dataset whose `modified`
+ * cannot tell a change (none, or a repeating interval such as "R/P1D") is
+ * refreshed each pass (the fetcher asks conditionally). A dataset seen again
+ * is no longer vanished.
  * res (may be NULL) adds up what happened.
  */
 int sv_queue_datasets_put(sv_queue *q, int64_t seed, int pass, const sv_queue_dataset *ds, size_t n,

@@ -1933,6 +1933,8 @@ static int keep_dataset(sqlite_queue *s, int64_t seed, int pass, const sv_queue_
 		res->repeated++;
 	else if (!same)
 		res->changed++, *refresh = 1;
+	else if (!d->modified || (d->modified[0] == 'R' && d->modified[1] == '/'))
+		res->unchanged++, *refresh = 1; /* no date that tells a change: asked again, conditionally */
 	else
 		res->unchanged++;
 	st = stmt(s, found ? ST_DATASET_UPDATE : ST_DATASET_INSERT);

@@ -234,6 +234,8 @@ import json
 ds = [{"identifier": "id-%d" % i, "title": "T%d" % i, "modified": "2020-01-01",
        "distribution": [{"downloadURL": "files/d%d.csv" % i, "mediaType": "text/csv"}]} for i in range(4)]
 ds.append({"identifier": "id-page", "title": "Only a page", "distribution": [{"accessURL": "app.html"}]})
+ds.append({"identifier": "id-nomod", "title": "No date", "distribution": [{"downloadURL": "files/n.csv"}]})
+open("www/files/n.csv", "w").write("n\n1\n")
 json.dump({"dataset": ds}, open("www/data.json", "w"))
 open("www/app.html", "w").write("<html><div id=root></div><script src=app.js></script></html>")
 for i in range(4):
@@ -253,13 +255,14 @@ EOF
 	printf 'url,kind\nhttp://127.0.0.1:%s/data.json,dcat\n' "$port" >sheet.csv
 	crawl_in a ../sheet.csv
 	expect_status 0
-	local n1
-	n1=$(grep -c 'GET /files/' www.log)
-	expect_eq 4 "$n1"
+	expect_eq 5 "$(grep -c 'GET /files/' www.log)"
+	# Again: the catalog is asked with its validators, answers 304, and nothing else is asked.
 	crawl_in a ../sheet.csv
 	expect_status 0
-	expect_eq 4 "$(grep -c 'GET /files/' www.log)"
+	expect_eq 5 "$(grep -c 'GET /files/' www.log)"
 	expect_eq 2 "$(grep -c 'GET /data.json' www.log)"
+	grep -q '"GET /data.json HTTP/1.1" 304' www.log || fail "the catalog was not asked conditionally: $(cat www.log)"
+	sleep 1.1 # Last-Modified has whole seconds
 	python3 - <<'EOF'
 import json
 d = json.load(open("www/data.json"))
@@ -269,8 +272,10 @@ json.dump(d, open("www/data.json", "w"))
 EOF
 	crawl_in a ../sheet.csv
 	expect_status 0
-	expect_eq 5 "$(grep -c 'GET /files/' www.log)"
+	# d1 changed: fetched again; n.csv has no modified: asked again with its validators (304).
+	expect_eq 7 "$(grep -c 'GET /files/' www.log)"
 	expect_eq 2 "$(grep -c 'GET /files/d1.csv' www.log)"
+	grep -q '"GET /files/n.csv HTTP/1.1" 304' www.log || fail "a file of unknown date was not asked conditionally"
 	sv -C a ls --json
 	python3 -c '
 import json, sys
@@ -281,6 +286,6 @@ assert len(gone) == 1 and gone[0]["dataset"]["identifier"] == "id-2", gone
 	sv -C a report --needs-hands
 	expect_in "http://127.0.0.1:$port/app.html,\"a page with no data file found on it" "$out"
 	ct_status_catalog 0
-	python3 -c 'import json,sys; c=json.loads(sys.argv[1]); assert (c["listed"],c["rescued"],c["needs_hands"],c["vanished"])==(4,3,1,1), c' "$out" ||
+	python3 -c 'import json,sys; c=json.loads(sys.argv[1]); assert (c["listed"],c["rescued"],c["needs_hands"],c["vanished"])==(5,4,1,1), c' "$out" ||
 		fail "status: $out"
 }
