@@ -1605,3 +1605,65 @@ Test(jsonstream, path_patterns)
 	sv_js_path arr = {g, 1};
 	cr_expect(sv_js_path_is(&arr, "[]"));
 }
+
+/* ---- members left out of collected values ---- */
+
+static int keep_small(void *ctx, const sv_js_path *p)
+{
+	(void)ctx;
+	const char *k = p->frames[p->depth - 1].key;
+	return !(k && (!strcmp(k, "description") || !strcmp(k, "spatial")));
+}
+
+Test(jsonstream, members_left_out_are_not_built)
+{
+	const char *doc = "{\"result\": {\"results\": ["
+			  "{\"id\": \"a\", \"description\": \"long text\", \"spatial\": {\"x\": [1, 2, {\"y\": [3]}]},"
+			  " \"keep\": {\"description\": \"nested is left out too\", \"n\": 1}},"
+			  "{\"id\": \"b\", \"spatial\": [[[1]]], \"description\": {\"a\": [{}]}}"
+			  "], \"count\": 2}}";
+	collect c = {0, 0, json_array()};
+	sv_js *js = NULL;
+	cr_assert_eq(sv_js_new(&js, want_results, got_value, &c, 0), 0);
+	sv_js_set_keep(js, keep_small);
+	for (const char *p = doc; *p; p++) /* byte by byte: every path through the parser */
+		cr_assert_eq(sv_js_feed(js, p, 1), 0);
+	cr_assert_eq(sv_js_finish(js), 0, "%s", sv_error_last());
+	cr_assert_eq(c.n, 3, "two results and the count after them");
+	json_t *a = json_array_get(c.got, 0), *b = json_array_get(c.got, 1);
+	cr_expect_str_eq(json_string_value(json_object_get(a, "id")), "a");
+	cr_expect_null(json_object_get(a, "description"));
+	cr_expect_null(json_object_get(a, "spatial"));
+	cr_expect_eq(json_integer_value(json_object_get(json_object_get(a, "keep"), "n")), 1);
+	cr_expect_null(json_object_get(json_object_get(a, "keep"), "description"));
+	cr_expect_eq(json_object_size(b), 1, "only b's id");
+	cr_expect_eq(json_integer_value(json_array_get(c.got, 2)), 2, "the path is right after the left-out members");
+	sv_js_free(js);
+	json_decref(c.got);
+}
+
+/* A value cut for its size while members are left out: the reading goes on, its path intact. */
+Test(jsonstream, cap_and_left_out_members_together)
+{
+	const char *head = "{\"result\": {\"results\": [{\"id\": \"big\", \"description\": \"x\", \"spatial\": {\"k\": [";
+	collect c = {0, 0, json_array()};
+	sv_js *js = NULL;
+	cr_assert_eq(sv_js_new(&js, want_results, got_value, &c, 300), 0);
+	sv_js_set_keep(js, keep_small);
+	cr_assert_eq(sv_js_feed(js, head, strlen(head)), 0);
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(sv_js_feed(js, "1,", 2), 0);
+	const char *mid = "1]}, \"pad\": [";
+	cr_assert_eq(sv_js_feed(js, mid, strlen(mid)), 0);
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(sv_js_feed(js, "\"0123456789\",", 13), 0);
+	const char *tail = "\"end\"]}, {\"id\": \"small\"}], \"count\": 2}}";
+	cr_assert_eq(sv_js_feed(js, tail, strlen(tail)), 0);
+	cr_assert_eq(sv_js_finish(js), 0, "%s", sv_error_last());
+	cr_expect_eq(c.dropped, 1, "the big one");
+	cr_expect_eq(c.n, 2, "the small one and the count");
+	cr_expect_str_eq(json_string_value(json_object_get(json_array_get(c.got, 0), "id")), "small");
+	cr_expect_eq(json_integer_value(json_array_get(c.got, 1)), 2);
+	sv_js_free(js);
+	json_decref(c.got);
+}
