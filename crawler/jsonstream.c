@@ -206,7 +206,15 @@ static int add_built(sv_js *js, json_t *v, int opens)
 			rc = json_array_append(b->container, v);
 		} else {
 			rc = json_object_set(b->container, b->key ? b->key : "", v);
-			free(b->key);
+			/* The member's name: a container's stays with the frame above it (the path of
+			 * what is inside it, for sv_js_set_keep); a scalar's goes. */
+			if (opens && js->keep) {
+				free(js->keys[js->depth]);
+				js->keys[js->depth] = b->key;
+			} else {
+				free(b->key);
+				js->frames[js->depth].key = NULL;
+			}
 			b->key = NULL;
 		}
 		if (rc) {
@@ -389,6 +397,15 @@ static int on_number(void *ctx, const char *s, size_t n)
 
 static int on_string(void *ctx, const unsigned char *s, size_t n)
 {
+	sv_js *js = ctx;
+	if (js->skip || js->skip_member) {
+		/* Passed by, but still counted when it is not UTF-8 (most text is ASCII: one quick look). */
+		size_t i = 0;
+		while (i < n && s[i] < 0x80)
+			i++;
+		if (i < n && !utf8_valid(s + i, n - i))
+			js->stats.bad_text++;
+	}
 	return scalar(ctx, make_string, s, n);
 }
 
@@ -481,7 +498,10 @@ static int on_map_key(void *ctx, const unsigned char *s, size_t n)
 		free(b->key);
 		b->key = key;
 		if (js->keep) {
-			/* The frame borrows the build frame's key, for this call only. */
+			/* The frame names the member (the build frame owns the name until its value is
+			 * added: add_built). The previous member's name, if it was a container's, goes. */
+			free(js->keys[js->depth]);
+			js->keys[js->depth] = NULL;
 			js->frames[js->depth].key = key;
 			sv_js_path p = path_of(js);
 			js->skip_member = !js->keep(js->ctx, &p);

@@ -55,7 +55,8 @@ typedef struct {
 	uint64_t bytes;      /* bytes fed */
 	uint64_t collected;  /* values handed over */
 	uint64_t too_big;    /* values dropped for the cap */
-	uint64_t bad_text;   /* strings (or keys) that were not UTF-8, kept with U+FFFD */
+	uint64_t bad_text;   /* strings (or keys) that were not UTF-8, kept with U+FFFD (also counted
+			      * in values passed by) */
 } sv_js_stats;
 
 int sv_js_new(sv_js **out, sv_js_want_fn want, sv_js_value_fn value, void *ctx, size_t collect_max);
