@@ -135,17 +135,37 @@ EOF2
 	expect_in 'an API or service, not a file' "$out"
 }
 
-# Socrata past the Discovery API's 10,000 results, with its scroll_id; the
-# app token is sent on the portal's requests and recorded nowhere.
+# ct_stable_listed WHAT: every id the server's WHAT/_expect says existed
+# all along (stable) is a dataset of the queue, and none is kept twice.
+ct_stable_listed() {
+	curl -s -H 'X-Api-Key: k3y' "$CT/$1/_expect" >expect.json
+	sqlite3 a/queue.db 'SELECT identifier FROM datasets' | sort >listed.txt
+	python3 - <<'EOF2' || fail "$1: datasets missed or kept twice"
+import json
+e = json.load(open("expect.json"))
+assert e["mutated"], e
+listed = open("listed.txt").read().split()
+assert len(listed) == len(set(listed)), "a dataset kept twice"
+missing = set(e["stable"]) - set(listed)
+assert not missing, ("missed", sorted(missing)[:5], len(missing))
+print("stable", len(e["stable"]), "listed", len(listed))
+EOF2
+	expect_eq 0 "$(ct_sum listed_again)"
+}
+
+# Socrata past the Discovery API's 10,000 results, with its scroll_id, while
+# the catalog changes under it; the app token is sent on the portal's
+# requests and recorded nowhere.
 test_socrata_past_ten_thousand() {
-	ct_server --socrata-datasets 12000 --socrata-token s3cr3t-token
+	ct_server --socrata-datasets 12000 --socrata-token s3cr3t-token --socrata-mutate-after 4
 	ct_archive
 	git config -f a/salvage.conf catalog.socrataAppToken s3cr3t-token
 	# Enumerate only: the exports are excluded (a row's patterns apply to datasets).
 	printf 'url,kind,exclude\n%s/,socrata,*/api/views/*\n' "$CT" >sheet.csv
 	crawl_in a ../sheet.csv
 	expect_status 0 # the catalog's pages are what was asked for
-	expect_eq 12000 "$(sqlite3 a/queue.db 'SELECT count(*) FROM datasets')"
+	ct_stable_listed socrata
+	[ "$(sqlite3 a/queue.db 'SELECT count(*) FROM datasets')" -gt 11800 ] || fail "not every dataset listed"
 	grep -q 'scroll_id=' ct.log || fail "no scroll_id paging"
 	if grep '/api/catalog/' ct.log | grep -qv '"X-App-Token": "s3cr3t-token"'; then
 		fail "a catalog request without the app token"
@@ -155,6 +175,56 @@ test_socrata_past_ten_thousand() {
 	fi
 	sv -C a ls --json
 	expect_in 'X-App-Token: ***' "$out"
+}
+
+# data.gov's catalog API: the `after` cursor while the catalog changes, the
+# key sent as X-Api-Key and recorded nowhere; without a key, a failure that
+# says why, not a rescue of nothing.
+test_datagov_cursor_and_key() {
+	ct_server --datagov-datasets 450 --datagov-key k3y --datagov-mutate-after 2
+	ct_archive
+	printf 'url,kind\n%s/datagov,datagov\n' "$CT" >sheet.csv
+	crawl_in a ../sheet.csv
+	expect_status 1 # without the key: 403
+	expect_in 'failed' "$out"
+	git config -f a/salvage.conf catalog.dataGovApiKey k3y
+	crawl_in a ../sheet.csv
+	[ "$status" -le 1 ] || fail "crawl exit $status"
+	ct_stable_listed datagov
+	grep -q '/datagov/search?per_page=100&after=' ct.log || fail "no after cursor"
+	if grep -rq 'k3y' a/ledger.git a/index.db a/logs 2>/dev/null; then
+		fail "the api key is recorded"
+	fi
+	sv -C a ls --json "$CT/datagov/search"
+	expect_in 'X-Api-Key: ***' "$out"
+}
+
+# kind auto: the probes find each kind of catalog (data.json, CKAN, Socrata,
+# ArcGIS Hub) and say so when a site has none.
+test_auto_probes_find_the_catalog() {
+	# (Socrata lives at a domain's root: the probe of /auto/socrata/ finds the portal, which lists its root catalog)
+	ct_server --auto-datasets 12 --socrata-datasets 12
+	ct_archive
+	{
+		echo 'url,kind'
+		for k in dcat ckan socrata arcgis nothing; do echo "$CT/auto/$k/,auto"; done
+	} >sheet.csv
+	crawl_in a ../sheet.csv
+	expect_status 1 # the site with no catalog
+	sv -C a status --json
+	python3 -c '
+import json, sys
+rows = {r["url"].rstrip("/").rsplit("/", 1)[1]: r for r in json.load(sys.stdin)["rows"]}
+for k in ("dcat", "ckan", "socrata", "arcgis"):
+    c = rows[k].get("catalog")
+    # (a Hub dataset whose distribution is a FeatureServer layer: the layer is a dataset of its own)
+    assert c and (c["listed"] == 12 or (k == "arcgis" and c["listed"] > 12)), (k, c)
+assert "catalog" not in rows["nothing"] and rows["nothing"]["failed"] == 1, rows["nothing"]
+' <<<"$out" || fail "probes: $out"
+	sv -C a ls --json "$CT/auto/nothing/"
+	expect_in 'no catalog found by probing' "$out"
+	# The first probe that answers is the one read: a CKAN site is not asked as Socrata.
+	if grep -q '/auto/ckan/api/catalog/v1' ct.log; then fail "probed on after a catalog was found"; fi
 }
 
 # ArcGIS: a layer of 25,000 features (ids with gaps) exported in batches of at

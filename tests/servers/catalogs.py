@@ -39,6 +39,10 @@ Options (scenario)
   --ckan-packages N            CKAN packages (2500)
   --ckan-rows-max N            CKAN ckan.search.rows_max (1000)
   --mutate-after-requests K    CKAN changes after the K-th package_search (off)
+  --socrata-mutate-after K     Socrata's catalog changes after its K-th Discovery
+                               API request (off); /socrata/_expect tells its
+                               stable ids as /ckan/_expect does
+  --datagov-mutate-after K     the same for data.gov's /search (/datagov/_expect)
   --socrata-datasets N         Socrata datasets (12000); N//10 other assets too
   --socrata-token T            require X-App-Token T (else throttled, see below)
   --socrata-free-requests N    requests without the token before throttling (3)
@@ -1443,27 +1447,55 @@ class SocAsset:
 
 
 class SocrataCatalog:
-    def __init__(self, n, label="soc"):
+    def __init__(self, n, label="soc", mutate_after=0):
         self.assets = []
+        self.label = label
+        self.mutate_after, self.requests, self.mutated = mutate_after, 0, False
         total = n + n // 10
         for i in range(total):
-            a = SocAsset()
-            a.idx = i
-            a.id = soc_id(i)
-            a.type = "dataset" if i < n else SOC_OTHER[i % len(SOC_OTHER)]
-            w = words(("soc", label), 3, i)
-            a.name = "%s %s %s %d" % (w[0].capitalize(), w[1], w[2], i)
-            a.views = h64("views", label, i) % 100000
-            a.created = ts_of(2012, 1, 1) + (i * 7919 % 4000) * 86400
-            a.updated = a.created + (i * 104729 % 900) * 86400 + 3723
-            a.cat = SOC_CATEGORIES[i % len(SOC_CATEGORIES)]
-            self.assets.append(a)
+            self.assets.append(self.make(i, n))
+        self.n, self.total = n, total
+        self.index()
+        self.before = sorted(a.id for a in self.assets if a.type == "dataset")
+        self.lock = threading.Lock()
+        self.unauth = 0
+
+    def make(self, i, n):
+        label = self.label
+        a = SocAsset()
+        a.idx = i
+        a.id = soc_id(i)
+        a.type = "dataset" if i < n else SOC_OTHER[i % len(SOC_OTHER)]
+        w = words(("soc", label), 3, i)
+        a.name = "%s %s %s %d" % (w[0].capitalize(), w[1], w[2], i)
+        a.views = h64("views", label, i) % 100000
+        a.created = ts_of(2012, 1, 1) + (i * 7919 % 4000) * 86400
+        a.updated = a.created + (i * 104729 % 900) * 86400 + 3723
+        a.cat = SOC_CATEGORIES[i % len(SOC_CATEGORIES)]
+        return a
+
+    def index(self):
         self.by_id = {a.id: a for a in self.assets}
         self.id_order = sorted(self.assets, key=lambda a: a.id)
         self.id_keys = [a.id for a in self.id_order]
         self.rel_order = sorted(self.assets, key=lambda a: (-a.views, a.id))
-        self.lock = threading.Lock()
-        self.unauth = 0
+
+    def seen_request(self):
+        """Counts a catalog request; after the mutate_after-th, the catalog changes
+        (caller holds the lock): datasets deleted (idx % 97 == 5) and added (ids
+        anywhere in the order, before and after any cursor)."""
+        self.requests += 1
+        if self.mutate_after and not self.mutated and self.requests > self.mutate_after:
+            self.mutated = True
+            self.assets = [a for a in self.assets if not (a.type == "dataset" and a.idx % 97 == 5)]
+            extra = max(10, self.n // 50)
+            self.assets += [self.make(self.total + k, self.total + extra) for k in range(extra)]
+            self.index()
+
+    def expect(self):
+        after = sorted(a.id for a in self.assets if a.type == "dataset")
+        return {"before": self.before, "after": after, "stable": sorted(set(self.before) & set(after)),
+                "mutated": self.mutated, "requests": self.requests, "mutate_after_requests": self.mutate_after}
 
     @staticmethod
     def slug(a):
@@ -2006,20 +2038,37 @@ DG_ORGS = [("nasa", "National Aeronautics and Space Administration", "Federal Go
 
 
 class DatagovCatalog:
-    def __init__(self, n):
-        self.items = []
-        for i in range(n):
-            w = words(("dg",), 4, i)
-            org = DG_ORGS[i % len(DG_ORGS)]
-            ident = det_uuid("dg-%d" % i)
-            self.items.append({
-                "i": i, "id": hashlib.md5(("dg-%d" % i).encode()).hexdigest(), "identifier": ident,
-                "title": "%s %s %s %s %d" % (w[0].capitalize(), w[1], w[2], w[3], i),
-                "slug": "%s-%s-%s-%s-%d" % (w[0], w[1], w[2], w[3], i), "org": org,
-                "popularity": h64("pop", i) % 50, "keyword": sorted(set(words(("dgkw",), 3, i))),
-                "harvested": ts_of(2025, 8, 1) + (i % 97) * 3600})
+    def __init__(self, n, mutate_after=0):
+        self.items = [self.make(i) for i in range(n)]
+        self.n = n
+        self.mutate_after, self.requests, self.mutated = mutate_after, 0, False
+        self.before = sorted(it["identifier"] for it in self.items)
         self.lock = threading.Lock()
         self.keyed = 0
+
+    def seen_request(self):
+        """Counts a search; after the mutate_after-th the catalog changes (caller
+        holds the lock): items deleted (i % 23 == 7) and added (sorting anywhere)."""
+        self.requests += 1
+        if self.mutate_after and not self.mutated and self.requests > self.mutate_after:
+            self.mutated = True
+            self.items = [it for it in self.items if it["i"] % 23 != 7]
+            self.items += [self.make(self.n + k) for k in range(max(5, self.n // 20))]
+
+    def expect(self):
+        after = sorted(it["identifier"] for it in self.items)
+        return {"before": self.before, "after": after, "stable": sorted(set(self.before) & set(after)),
+                "mutated": self.mutated, "requests": self.requests, "mutate_after_requests": self.mutate_after}
+
+    def make(self, i):
+        w = words(("dg",), 4, i)
+        org = DG_ORGS[i % len(DG_ORGS)]
+        return {
+            "i": i, "id": hashlib.md5(("dg-%d" % i).encode()).hexdigest(), "identifier": det_uuid("dg-%d" % i),
+            "title": "%s %s %s %s %d" % (w[0].capitalize(), w[1], w[2], w[3], i),
+            "slug": "%s-%s-%s-%s-%d" % (w[0], w[1], w[2], w[3], i), "org": org,
+            "popularity": h64("pop", i) % 50, "keyword": sorted(set(words(("dgkw",), 3, i))),
+            "harvested": ts_of(2025, 8, 1) + (i % 97) * 3600}
 
     def doc(self, it, base, score):
         i = it["i"]
@@ -2636,6 +2685,9 @@ def r_socrata(r, cat, prefix, rest, token):
                            "<a href=\"%s/browse\">Browse</a></p>" % prefix)
     if rest == "/api/catalog/v1":
         return socrata_catalog(r, cat, base, prefix)
+    if rest == "/_expect":
+        with cat.lock:
+            return r.send_json(cat.expect())
     m = re.fullmatch(r"/api/views/([a-z0-9]{4}-[a-z0-9]{4})(\.json)?", rest)
     if m:
         a = cat.by_id.get(m.group(1))
@@ -2664,6 +2716,8 @@ def r_socrata(r, cat, prefix, rest, token):
 
 
 def socrata_catalog(r, cat, base, prefix):
+    with cat.lock:
+        cat.seen_request()
     host = r.host()
     mine = {host, host.split(":")[0]} if not host.startswith("[") else {host}
     for name in ("domains", "search_context"):
@@ -2880,8 +2934,13 @@ def r_datagov(r, rest):
                                     "ckan_id": None, "ckan_name": None, "parent_identifier": None},
                                    headers=hdrs)
         return r.send_json({"error": "Not found"}, 404, hdrs)
+    if rest == "/_expect":
+        with cat.lock:
+            return r.send_json(cat.expect())
     if rest != "/search":
         return r.send_json({"error": "Not found"}, 404, hdrs)
+    with cat.lock:
+        cat.seen_request()
     pp = r.q1("per_page")
     try:
         per_page = 10 if pp in (None, "") else int(pp)
@@ -3040,6 +3099,8 @@ def main(argv=None):
     ap.add_argument("--pid-file")
     ap.add_argument("--log")
     ap.add_argument("--shared")
+    ap.add_argument("--socrata-mutate-after", type=int, default=0)
+    ap.add_argument("--datagov-mutate-after", type=int, default=0)
     ap.add_argument("--ckan-packages", type=int, default=2500)
     ap.add_argument("--ckan-rows-max", type=int, default=1000)
     ap.add_argument("--mutate-after-requests", type=int, default=0)
@@ -3071,10 +3132,10 @@ def main(argv=None):
 
     STATE["ckan"] = CkanCatalog(a.ckan_packages, a.ckan_rows_max, a.mutate_after_requests, "ckan")
     STATE["auto_ckan"] = CkanCatalog(a.auto_datasets, a.ckan_rows_max, 0, "autockan")
-    STATE["socrata"] = SocrataCatalog(a.socrata_datasets, "soc")
+    STATE["socrata"] = SocrataCatalog(a.socrata_datasets, "soc", a.socrata_mutate_after)
     STATE["auto_socrata"] = SocrataCatalog(a.auto_datasets, "autosoc")
     STATE["arcgis"] = ArcServer(a.arcgis_features, a.arcgis_max_record_count, a.arcgis_lying_features)
-    STATE["datagov"] = DatagovCatalog(a.datagov_datasets)
+    STATE["datagov"] = DatagovCatalog(a.datagov_datasets, a.datagov_mutate_after)
 
     srv = Server(("127.0.0.1", 0), Handler)
 
