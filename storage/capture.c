@@ -291,6 +291,11 @@ int sv_capture_parse(sv_capture_parsed *out, const char *line, size_t len)
 	c->file = get_str(j, "file");
 	c->note = get_str(j, "note");
 	c->source = get_str(j, "source");
+	/* Objects written back as text: what sv_capture_to_json takes. */
+	json_t *ds = json_object_get(j, "dataset"), *cat = json_object_get(j, "catalog");
+	if ((json_is_object(ds) && !(c->dataset = out->dataset_buf = json_dumps(ds, JSON_COMPACT | JSON_PRESERVE_ORDER))) ||
+	    (json_is_object(cat) && !(c->catalog = out->catalog_buf = json_dumps(cat, JSON_COMPACT | JSON_PRESERVE_ORDER))))
+		return sv_error_set(SV_EIO, "out of memory");
 	return 0;
 }
 
@@ -301,5 +306,7 @@ void sv_capture_parsed_clear(sv_capture_parsed *p)
 	json_decref(p->json);
 	free(p->headers_buf);
 	free(p->request_buf);
+	free(p->dataset_buf);
+	free(p->catalog_buf);
 	memset(p, 0, sizeof(*p));
 }

@@ -100,6 +100,8 @@ typedef struct {
 	void *json;     /* the parsed document */
 	char *headers_buf; /* c.headers decoded from headers_b64, or NULL */
 	char *request_buf; /* c.request decoded from request_b64, or NULL */
+	char *dataset_buf; /* c.dataset as JSON text, or NULL */
+	char *catalog_buf; /* c.catalog as JSON text, or NULL */
 } sv_capture_parsed;
 
 /*

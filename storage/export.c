@@ -646,6 +646,27 @@ static void begin(sv_warc_header *h, exporter *x, const char *type, const char *
 	sv_warc_header_add(h, "WARC-Warcinfo-ID", b);
 }
 
+/* The catalog dataset a capture is part of (its record's "dataset"), as fields: "dataset-identifier: ...". */
+static int put_dataset_fields(FILE *m, const char *dataset)
+{
+	json_t *ds = dataset ? json_loads(dataset, 0, NULL) : NULL;
+	const char *key;
+	json_t *v;
+	char name[96];
+	int n = 0;
+	json_object_foreach(ds, key, v) {
+		if (!json_string_value(v))
+			continue;
+		snprintf(name, sizeof(name), "dataset-%s", key);
+		for (char *p = name; *p; p++)
+			*p = *p == '_' ? '-' : *p;
+		put_field(m, name, json_string_value(v));
+		n++;
+	}
+	json_decref(ds);
+	return n;
+}
+
 /* What a capture without a payload says, as application/warc-fields. */
 static int write_failure(exporter *x, const sv_capture *c, const char *id)
 {
@@ -665,6 +686,7 @@ static int write_failure(exporter *x, const sv_capture *c, const char *id)
 			put_field(m, fields[i][0], fields[i][1]);
 	if (c->attempt > 0)
 		fprintf(m, "attempt: %d\r\n", c->attempt);
+	put_dataset_fields(m, c->dataset);
 	if (fclose(m) != 0) {
 		free(block);
 		return sv_error_set(SV_EIO, "out of memory");
@@ -677,6 +699,34 @@ static int write_failure(exporter *x, const sv_capture *c, const char *id)
 	free(block);
 	if (rc == 0)
 		x->st.failures++;
+	return rc;
+}
+
+/* A capture of a catalog's dataset: a metadata record about its record (WARC-Concurrent-To), the dataset's fields. */
+static int write_dataset(exporter *x, const sv_capture *c, const char *about)
+{
+	char *block = NULL, id[SV_CAPTURE_ID_LEN], b[SV_CAPTURE_ID_LEN + 2];
+	size_t blen = 0;
+	sv_warc_header h;
+	int rc, n;
+	if (!c->dataset)
+		return 0;
+	FILE *m = open_memstream(&block, &blen);
+	if (!m)
+		return sv_error_set(SV_EIO, "out of memory");
+	n = put_dataset_fields(m, c->dataset);
+	if (fclose(m) != 0 || n == 0) {
+		free(block);
+		return n ? sv_error_set(SV_EIO, "out of memory") : 0;
+	}
+	derived_id(id, "dataset ", about, strlen(about));
+	begin(&h, x, "metadata", id, c);
+	snprintf(b, sizeof(b), "<%s>", about);
+	sv_warc_header_add(&h, "WARC-Concurrent-To", b);
+	sv_warc_header_add(&h, "Content-Type", "application/warc-fields");
+	rc = write_block(x, &h, c, NULL, block, blen, 0, NULL);
+	sv_warc_header_free(&h);
+	free(block);
 	return rc;
 }
 
@@ -706,7 +756,7 @@ static int export_capture(exporter *x, const sv_capture *c, const char *record, 
 		e = cdx_new(x, c, c->mime ? c->mime : "application/octet-stream", 0);
 		rc = e ? write_block(x, &h, c, &d, NULL, 0, body, e) : SV_EIO;
 		sv_warc_header_free(&h);
-		return rc;
+		return rc ? rc : write_dataset(x, c, id);
 	}
 	size_t head_len = 0;
 	char *head = http_head(c, &head_len), *ref_uri = NULL, *ref_date = NULL, *ref_id = NULL;
@@ -761,7 +811,7 @@ static int export_capture(exporter *x, const sv_capture *c, const char *record, 
 	free(ref_uri);
 	free(ref_date);
 	free(ref_id);
-	return rc;
+	return rc ? rc : write_dataset(x, c, id);
 }
 
 static int on_row(void *ctx, const sv_index_row *row)

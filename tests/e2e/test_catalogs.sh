@@ -96,6 +96,18 @@ EOF2
 	expect_in "$CT/broken/404.csv,HTTP 404" "$out"
 	expect_in 'listed with no URL' "$out"
 	expect_in 'not an http(s) URL: hhttps://' "$out"
+	# The archiving world gets the datasets too: each capture of a dataset's
+	# file has a metadata record about it in the WARC, and the bag keeps the records.
+	sv -C a export warc "$PWD/out.warc.gz"
+	expect_status 0
+	node "$here_catalogs/../js/warc_check.mjs" out.warc.gz >check.txt || fail "warcio check: $(tail -n 3 check.txt)"
+	local meta files
+	meta=$(zcat out.warc.gz | grep -ac '^dataset-identifier: ')
+	files=$(python3 -c 'import json; print(sum(1 for l in open("ls.json") if l.strip() and json.loads(l).get("dataset")))')
+	expect_eq "$files" "$meta"
+	sv -C a export bagit "$PWD/bag"
+	expect_status 0
+	[ "$(grep -c '"dataset":{' bag/salvage/captures.jsonl)" -ge 1 ] || fail "the bag's records lost their datasets"
 	# The report is a sheet: a volunteer's archive loads it.
 	sv init b && expect_status 0
 	sv -C b seed ../todo.csv
