@@ -47,7 +47,7 @@ static sv_catalog_first_fn *const firsts[] = {
 	[SV_SHEET_CKAN] = sv_catalog_ckan_first,
 	[SV_SHEET_SOCRATA] = sv_catalog_socrata_first,
 	[SV_SHEET_ARCGIS] = sv_catalog_arcgis_first,
-	[SV_SHEET_DATAGOV] = sv_catalog_datagov_first,
+	[SV_SHEET_DATAGOV] = sv_catalog_datagov_probe_first,
 	[SV_SHEET_AUTO] = sv_catalog_auto_first,
 };
 

@@ -148,6 +148,7 @@ extern const sv_catalog_reader sv_catalog_dcat, sv_catalog_ckan, sv_catalog_socr
  */
 typedef char *sv_catalog_first_fn(const char *url, const char **step, json_t **state);
 sv_catalog_first_fn sv_catalog_ckan_first, sv_catalog_socrata_first, sv_catalog_datagov_first, sv_catalog_auto_first,
+	sv_catalog_datagov_probe_first,
 	sv_catalog_arcgis_first;
 
 /* A row of kind auto: after probe `state` failed, the next probe (*url NULL when none is left). */

@@ -121,7 +121,7 @@ int sv_fetch_finish_response(fetcher *f, transfer *t, long status)
 						       NULL, 0);
 			}
 			if (probe)
-				snprintf(error, sizeof(error), "no catalog found by probing (data.json, CKAN, Socrata, ArcGIS Hub): %s",
+				snprintf(error, sizeof(error), "no catalog found by probing (each probe's answer is a capture of this row): %s",
 					 why);
 			if (!probe && t->item.attempts + 1 < f->o->max_attempts) {
 				f->stats->retried++;
@@ -181,7 +181,7 @@ int sv_fetch_finish_response(fetcher *f, transfer *t, long status)
 		if (probe && !next) {
 			f->stats->failed++;
 			return sv_fetch_record(f, t, SV_OUTCOME_FAILED, status, &info, &d, kind, NULL,
-					       "no catalog found by probing (data.json, CKAN, Socrata, ArcGIS Hub)", NULL, 0);
+					       "no catalog found by probing (each probe's answer is a capture of this row)", NULL, 0);
 		}
 	}
 	if (status >= 300 && status < 400 && t->location) {

@@ -355,7 +355,7 @@ Test(catalog, dcat_not_a_catalog_fails_the_answer)
 
 typedef struct {
 	sv_sheet_kind kind;
-	char url[200], want[300], step[20], state[60];
+	char url[200], want[300], step[20], state[120];
 } first_case;
 
 static first_case firsts[] = {
@@ -380,11 +380,16 @@ static first_case firsts[] = {
 	 "http://127.0.0.1:8080/api/catalog/v1?domains=127.0.0.1&search_context=127.0.0.1&only=dataset&limit=1000"
 	 "&scroll_id=",
 	 "socrata", "{\"limit\":1000}"},
+	/* data.gov: probed (its search API, else CKAN), not assumed */
 	{SV_SHEET_DATAGOV, "https://api.gsa.gov/technology/datagov/v4",
-	 "https://api.gsa.gov/technology/datagov/v4/search?per_page=100", "datagov", "{}"},
-	{SV_SHEET_DATAGOV, "https://catalog.data.gov/", "https://catalog.data.gov/search?per_page=100", "datagov", "{}"},
-	{SV_SHEET_DATAGOV, "https://catalog.data.gov/search?q=water", "https://catalog.data.gov/search?per_page=100",
-	 "datagov", "{}"},
+	 "https://api.gsa.gov/technology/datagov/v4/search?per_page=1", "probe",
+	 "{\"i\":0,\"base\":\"https://api.gsa.gov/technology/datagov/v4\",\"family\":\"datagov\"}"},
+	{SV_SHEET_DATAGOV, "https://catalog.data.gov/", "https://catalog.data.gov/search?per_page=1", "probe",
+	 "{\"i\":0,\"base\":\"https://catalog.data.gov\",\"family\":\"datagov\"}"},
+	{SV_SHEET_DATAGOV, "https://catalog.data.gov/search?q=water", "https://catalog.data.gov/search?per_page=1",
+	 "probe", "{\"i\":0,\"base\":\"https://catalog.data.gov\",\"family\":\"datagov\"}"},
+	{SV_SHEET_AUTO, "https://data.city.gov/", "https://data.city.gov/data.json", "probe",
+	 "{\"i\":0,\"base\":\"https://data.city.gov\",\"family\":\"auto\"}"},
 	{SV_SHEET_ARCGIS, "https://services1.arcgis.com/AbC/arcgis/rest/services/Parcels/FeatureServer/3",
 	 "https://services1.arcgis.com/AbC/arcgis/rest/services/Parcels/FeatureServer/3?f=json", "arcgis-layer", "{}"},
 	{SV_SHEET_ARCGIS, "https://gis.city.gov/arcgis/rest/services/Base/MapServer/12/query?where=1%3D1&f=json",
@@ -1666,4 +1671,78 @@ Test(jsonstream, cap_and_left_out_members_together)
 	cr_expect_eq(json_integer_value(json_array_get(c.got, 1)), 2);
 	sv_js_free(js);
 	json_decref(c.got);
+}
+
+/* The probes follow one another, each family in its order, and end. */
+Test(catalog, probes_in_order)
+{
+	static const char *const autos[] = {"https://x.gov/api/3/action/status_show",
+					    "https://x.gov/api/catalog/v1?only=dataset&limit=1",
+					    "https://x.gov/api/feed/dcat-us/1.1.json"};
+	char *url = NULL;
+	const char *step;
+	json_t *state = NULL, *next = NULL;
+	cr_assert_eq(sv_catalog_first(SV_SHEET_AUTO, "https://x.gov/", &url, &step, &state), 0);
+	for (size_t i = 0; i < 3; i++) {
+		free(url);
+		cr_assert_eq(sv_catalog_probe_next(state, &url, &next), 0);
+		cr_assert_str_eq(url, autos[i]);
+		json_decref(state);
+		state = next;
+	}
+	free(url);
+	cr_assert_eq(sv_catalog_probe_next(state, &url, &next), 0);
+	cr_expect_null(url, "no probe after the fourth");
+	json_decref(state);
+	cr_assert_eq(sv_catalog_first(SV_SHEET_DATAGOV, "https://catalog.data.gov/", &url, &step, &state), 0);
+	free(url);
+	cr_assert_eq(sv_catalog_probe_next(state, &url, &next), 0);
+	cr_expect_str_eq(url, "https://catalog.data.gov/api/3/action/status_show", "then CKAN, as it was");
+	free(url);
+	json_decref(state);
+	state = next;
+	cr_assert_eq(sv_catalog_probe_next(state, &url, &next), 0);
+	cr_expect_null(url);
+	json_decref(state);
+}
+
+/* A probe's answer: the catalog it finds asks for its listing; anything else fails the probe. */
+Test(catalog, probe_answers)
+{
+	static const struct {
+		const char *family;
+		int i;
+		const char *body, *want_step; /* NULL: the probe fails */
+	} cases[] = {
+		{"auto", 1, "{\"success\": true, \"result\": {\"ckan_version\": \"2.10.4\", \"site_url\": \"x\"}}", "ckan"},
+		{"auto", 1, "{\"success\": false, \"error\": {\"message\": \"no\"}}", NULL},
+		{"auto", 1, "<html>Not found</html>", NULL},
+		{"auto", 2, "{\"results\": [], \"resultSetSize\": 0}", "socrata"},
+		{"auto", 2, "{\"error\": \"no\"}", NULL},
+		{"datagov", 0, "{\"results\": [{\"title\": \"x\"}], \"after\": \"abc\"}", "datagov"},
+		{"datagov", 0, "{\"error\": {\"code\": \"API_KEY_MISSING\"}}", NULL},
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		tally t;
+		tally_init(&t);
+		sv_catalog_sink sink = {&t, on_dataset, on_request, on_end, on_fail, on_count};
+		json_t *state = json_pack("{s:i, s:s, s:s}", "i", cases[k].i, "base", "https://x.gov", "family",
+					  cases[k].family);
+		void *r = NULL;
+		cr_assert_eq(sv_catalog_probe.open(&r, "https://x.gov/probe", state, &sink), 0);
+		if (sv_catalog_probe.feed(r, cases[k].body, strlen(cases[k].body)) == 0)
+			sv_catalog_probe.finish(r);
+		sv_catalog_probe.free(r);
+		if (cases[k].want_step) {
+			cr_expect_eq(t.fails, 0, "case %zu: %s", k, t.why);
+			cr_expect_eq(json_array_size(t.requests), 1, "case %zu", k);
+			cr_expect_str_eq(json_string_value(json_object_get(json_array_get(t.requests, 0), "step")),
+					 cases[k].want_step, "case %zu", k);
+		} else {
+			cr_expect_eq(t.fails, 1, "case %zu fails", k);
+			cr_expect_eq(json_array_size(t.requests), 0, "case %zu", k);
+		}
+		json_decref(state);
+		tally_free(&t);
+	}
 }
