@@ -617,3 +617,36 @@ int sv_fetch_catalog_redirect(fetcher *f, transfer *t, const char *target, int *
 	json_decref(m);
 	return rc;
 }
+
+/*
+ * A catalog request that could not be read (an error status, not the answer
+ * asked for, a failure after retries): whatever it would have listed is
+ * missing, so it is kept as a dataset of its own ("unread"), which status
+ * counts and the needs-hands report lists with the reason, until a later
+ * pass reads it.
+ */
+int sv_fetch_catalog_unread(fetcher *f, transfer *t)
+{
+	json_t *m = item_meta(t);
+	char key[64 + 2048], *meta = NULL;
+	int rc = 0;
+	if (!sv_fetch_is_kind(t, SV_KIND_CATALOG)) {
+		json_decref(m);
+		return 0;
+	}
+	snprintf(key, sizeof(key), "(unread catalog request) %s", t->item.url);
+	json_t *dm = json_pack("{s:{s:s, s:s}, s:b}", "dataset", "title", "a part of the catalog that could not be read",
+			       "catalog", row_url(t), "unread", 1);
+	if (!dm || !(meta = json_dumps(dm, JSON_COMPACT)))
+		rc = sv_error_set(SV_EIO, "out of memory");
+	sv_queue_url u = {t->item.url, t->item.seed, t->item.depth, SV_KIND_CATALOG, t->item.via, 0, t->item.meta, NULL,
+			  "catalog", 0};
+	sv_queue_dataset d = {key, NULL, "a part of the catalog that could not be read", NULL, NULL, meta, &u, 1};
+	if (rc == 0)
+		rc = sv_queue_datasets_put(f->q, t->item.seed, (int)json_integer_value(json_object_get(m, "pass")), &d, 1,
+					   NULL);
+	json_decref(dm);
+	free(meta);
+	json_decref(m);
+	return rc;
+}

@@ -113,11 +113,14 @@ sv_dataset_state sv_catalog_dataset_state(const sv_queue_dataset_row *d,
 	if (d->nurls == 0 && t.n == 0)
 		tell(&t, fallback_url(meta), "listed with no distribution");
 	(void)pages;
+	int unread = json_is_true(json_object_get(meta, "unread"));
 	json_decref(meta);
 	if (d->vanished_pass)
 		return SV_DATASET_VANISHED;
 	if (pending)
 		return SV_DATASET_PENDING;
+	if (unread) /* a catalog request that could not be read: rescued once a later pass reads it */
+		return t.n ? SV_DATASET_NEEDS_HANDS : SV_DATASET_RESCUED;
 	if (files)
 		return t.n ? SV_DATASET_PARTLY : SV_DATASET_RESCUED;
 	return SV_DATASET_NEEDS_HANDS;

@@ -231,6 +231,8 @@ int sv_fetch_catalog_probe_failed(fetcher *f, transfer *t, int *is_probe, int *n
 /* A redirect of a URL a catalog gave (*taken 1: followed, with its meta; 2: refused by the row's
  * patterns); *taken 0: no catalog's, the row's scope decides. */
 int sv_fetch_catalog_redirect(fetcher *f, transfer *t, const char *target, int *taken);
+/* A catalog request that could not be read: kept as an "unread" dataset of its row (status, report). */
+int sv_fetch_catalog_unread(fetcher *f, transfer *t);
 int sv_fetch_catalog_ends(fetcher *f); /* after a checkpoint: passes ended, vanished datasets recorded */
 
 /* fetch.c */

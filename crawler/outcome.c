@@ -129,6 +129,8 @@ int sv_fetch_finish_response(fetcher *f, transfer *t, long status)
 						       NULL, sv_now_ms() + backoff_ms(t->item.attempts));
 			}
 			f->stats->failed++;
+			if ((rc = sv_fetch_catalog_unread(f, t)))
+				return rc;
 			return sv_fetch_record(f, t, SV_OUTCOME_FAILED, status, &info, &d, capture_kind(t), NULL, error, NULL,
 					       0);
 		}
@@ -176,7 +178,7 @@ int sv_fetch_finish_response(fetcher *f, transfer *t, long status)
 	if ((status < 200 || status >= 400) && sv_fetch_is_kind(t, SV_KIND_CATALOG)) {
 		/* A probe that found nothing there: the next probe. */
 		int probe, next;
-		if ((rc = sv_fetch_catalog_probe_failed(f, t, &probe, &next)))
+		if ((rc = sv_fetch_catalog_probe_failed(f, t, &probe, &next)) || (!next && (rc = sv_fetch_catalog_unread(f, t))))
 			return rc;
 		if (probe && !next) {
 			f->stats->failed++;
@@ -317,6 +319,8 @@ int sv_fetch_finish_error(fetcher *f, transfer *t, CURLcode res, long status)
 	if ((rc = sv_fetch_catalog_probe_failed(f, t, &probe, &next)))
 		return rc;
 	f->stats->failed += !next;
+	if (!next && (rc = sv_fetch_catalog_unread(f, t)))
+		return rc;
 	return sv_fetch_record(f, t, next ? SV_OUTCOME_DONE : SV_OUTCOME_FAILED, status, NULL, NULL, t->item.kind,
 			       truncated, error, NULL, 0);
 }

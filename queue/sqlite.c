@@ -2160,10 +2160,12 @@ static int q_catalog_end(sv_queue *q, int64_t seed, int pass, int (*fn)(void *ct
 		return rc;
 	if (fn)
 		rc = list_datasets(s, DATASET_COLUMNS " WHERE d.seed = ?1 AND d.last_pass < ?2 AND d.vanished_pass = 0"
+						  " AND d.key NOT LIKE '(unread catalog request) %'"
 						  " ORDER BY d.key, u.id",
 				   seed, pass, fn, ctx);
 	const char *const sql[] = {
-		"UPDATE datasets SET vanished_pass = ?2 WHERE seed = ?1 AND last_pass < ?2 AND vanished_pass = 0",
+		"UPDATE datasets SET vanished_pass = ?2 WHERE seed = ?1 AND last_pass < ?2 AND vanished_pass = 0"
+		" AND key NOT LIKE '(unread catalog request) %'",
 		"UPDATE seeds SET catalog_done_pass = ?2 WHERE id = ?1 AND catalog_done_pass < ?2",
 	};
 	for (int i = 0; i < 2 && rc == 0; i++) {

@@ -231,10 +231,13 @@ for k in ("dcat", "ckan", "socrata", "arcgis"):
     c = rows[k].get("catalog")
     # (a Hub dataset whose distribution is a FeatureServer layer: the layer is a dataset of its own)
     assert c and (c["listed"] == 12 or (k == "arcgis" and c["listed"] > 12)), (k, c)
-assert "catalog" not in rows["nothing"] and rows["nothing"]["failed"] == 1, rows["nothing"]
+n = rows["nothing"]
+assert n["failed"] == 1 and n["catalog"]["needs_hands"] == 1 and n["catalog"]["listed"] == 1, n
 ' <<<"$out" || fail "probes: $out"
 	sv -C a ls --json "$CT/auto/nothing/"
 	expect_in 'no catalog found by probing' "$out"
+	sv -C a report --needs-hands
+	expect_in "$CT/auto/nothing/api/feed/dcat-us/1.1.json,no catalog found by probing" "$out"
 	# The first probe that answers is the one read: a CKAN site is not asked as Socrata.
 	if grep -q '/auto/ckan/api/catalog/v1' ct.log; then fail "probed on after a catalog was found"; fi
 }
@@ -275,6 +278,11 @@ EOF2
 	[ "$(ct_sum short_batch)" -ge 1 ] || fail "the short answers were not noticed"
 	sv -C a ls --json "$svc/2"
 	expect_in 'not a catalog answer' "$out"
+	# What could not be read is a human's: listed with its reason, and counted by status.
+	sv -C a report --needs-hands
+	expect_in "$svc/2/query?where=1%3D1&returnIdsOnly=true&f=json,not a catalog answer: ArcGIS error: 400" "$out"
+	ct_status_catalog 2
+	python3 -c 'import json,sys; c=json.loads(sys.argv[1]); assert c["needs_hands"] == 1, c' "$out" || fail "status: $out"
 }
 
 # data.json of 100,000 datasets, and the crawl killed with -9 while it is
