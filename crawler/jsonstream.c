@@ -202,13 +202,12 @@ static int add_built(sv_js *js, json_t *v, int opens)
 	if (js->nbuild > 0) {
 		build_frame *b = &js->build[js->nbuild - 1];
 		int rc;
-		if (json_is_array(b->container)) {
+		/* An object's key stays until the next one replaces it or the object closes: the
+		 * frame of a container it opens names it (sv_js_path) while that is built. */
+		if (json_is_array(b->container))
 			rc = json_array_append(b->container, v);
-		} else {
+		else
 			rc = json_object_set(b->container, b->key ? b->key : "", v);
-			free(b->key);
-			b->key = NULL;
-		}
 		if (rc) {
 			json_decref(v);
 			return fail(js, sv_error_set(SV_EIO, "out of memory"));
