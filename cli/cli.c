@@ -93,6 +93,16 @@ int sv_cli_archive(sv_archive **out)
 	return rc ? sv_cli_error(rc) : 0;
 }
 
+int sv_cli_read_queue(const char *queue_url, sv_archive **a, sv_queue **q)
+{
+	int rc = sv_archive_find(a);
+	if (rc && queue_url) {
+		*a = NULL;
+		return sv_queue_open(q, queue_url, NULL);
+	}
+	return rc ? rc : sv_archive_queue(*a, queue_url, q);
+}
+
 int sv_cli_progress_enabled(void)
 {
 	const char *ci = getenv("CI");

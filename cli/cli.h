@@ -37,6 +37,13 @@ int sv_cli_wants_help(const sv_command *cmd, int argc, char **argv);
 /* The archive the command runs in (after -C); prints the error itself and returns the exit status. */
 int sv_cli_archive(sv_archive **out);
 /*
+ * The queue a command that only reads it shows (status, report): queue_url
+ * (--queue), else the archive's (queue.url, else its queue.db). With
+ * queue_url no archive is needed (*a NULL): a coordinator may look from
+ * anywhere. Errors are returned, not printed.
+ */
+int sv_cli_read_queue(const char *queue_url, sv_archive **a, sv_queue **q);
+/*
  * The number after option argv[*i] (moving *i past it), digits only, from
  * min to max; else the usage message and 2, which the command returns.
  */

@@ -49,7 +49,7 @@ static int run(const sv_command *cmd, int argc, char **argv)
 			rc = sv_seed_sheets(q, ledger, sheets, nsheets, skip, sv_cli_seed_report, NULL);
 		sv_ledger_free(ledger);
 		sv_queue_close(q);
-		if (rc == 0 && (rc = sv_crawl_prepare(a, co.queue_url, &reclaimed)) == 0 && reclaimed)
+		if (rc == 0 && (rc = sv_crawl_prepare(a, co.queue_url, 1, &reclaimed)) == 0 && reclaimed)
 			printf("%zu URLs held by stopped fetchers of this machine are queued again\n", reclaimed);
 		if (rc) {
 			rc = sv_cli_error(rc);

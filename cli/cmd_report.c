@@ -90,12 +90,15 @@ static int run(const sv_command *cmd, int argc, char **argv)
 {
 	sv_archive *a = NULL;
 	sv_queue *q = NULL;
+	const char *queue_url = NULL;
 	int needs_hands = 0, rc;
 	long row = 0;
 	for (int i = 1; i < argc; i++) {
 		char *end;
 		if (!strcmp(argv[i], "--needs-hands"))
 			needs_hands = 1;
+		else if (!strcmp(argv[i], "--queue") && i + 1 < argc)
+			queue_url = argv[++i];
 		else if (argv[i][0] != '-' && !row && (row = strtol(argv[i], &end, 10)) > 0 && !*end)
 			continue;
 		else
@@ -103,10 +106,8 @@ static int run(const sv_command *cmd, int argc, char **argv)
 	}
 	if (!needs_hands)
 		return sv_cli_usage(cmd, "say which report: --needs-hands");
-	if ((rc = sv_cli_archive(&a)))
-		return rc;
 	report r = {json_object(), NULL, NULL, 0, 0};
-	if ((rc = sv_archive_queue(a, NULL, &q)) == 0)
+	if ((rc = sv_cli_read_queue(queue_url, &a, &q)) == 0)
 		rc = sv_queue_datasets(q, row, on_dataset, &r);
 	if (rc == 0) {
 		static const char *const cols[] = {"url", "problem", "dataset", "title", "publisher", "modified", "catalog",
@@ -153,7 +154,7 @@ static int run(const sv_command *cmd, int argc, char **argv)
 
 const sv_command sv_cmd_report = {
 	"report", run, "what still needs a human, as CSV",
-	"usage: salvage report --needs-hands [ROW] > todo.csv\n"
+	"usage: salvage report --needs-hands [--queue URL] [ROW] > todo.csv\n"
 	"\n"
 	"For catalog rows (kind dcat, ckan, socrata, arcgis, datagov or auto): every\n"
 	"dataset salvage could not rescue on its own, or only in part, as CSV on\n"
@@ -164,5 +165,7 @@ const sv_command sv_cmd_report = {
 	"publisher, modified, catalog, row. ROW (the number `salvage status --json`\n"
 	"gives each row as \"seed\") keeps one row's. The file loads as a sheet, and\n"
 	"each file harvested by hand goes in with `salvage put FILE --url URL`.\n"
-	"A summary goes to standard error.\n",
+	"A summary goes to standard error. The rows are the queue's: --queue URL,\n"
+	"else queue.url in salvage.conf (a crawl shared by workers), else the\n"
+	"archive's own; with --queue, report runs from any folder.\n",
 };

@@ -8,8 +8,13 @@
  * worker; --grant-worker ROLE makes a PostgreSQL role that may do a worker's
  * work and nothing else. A password is read only from --password-file, never
  * taken on the command line, and is shown nowhere.
+ *
+ * Catalog rows whose last pass is over (or that never had one) start a pass
+ * here, as `crawl` does when it starts: on a shared queue the coordinator
+ * decides when catalogs are read again, not whichever worker starts next.
  */
 #include "cli.h"
+#include "../crawler/catalog.h"
 #include "../crawler/seeding.h"
 
 #include "../common/error.h"
@@ -36,6 +41,17 @@ static int read_password(const char *path, char *buf, size_t cap)
 	return rc;
 }
 
+/* Catalog rows with no pass under way start one: their catalog is read (again). */
+static int start_passes(sv_queue *q)
+{
+	size_t started = 0;
+	int rc = sv_catalog_start_passes(q, &started);
+	if (rc == 0 && started)
+		printf("%zu catalog row%s: a pass started (read by the crawl, or the workers)\n", started,
+		       started == 1 ? "" : "s");
+	return rc;
+}
+
 /* The coordinator's politeness, held by the shared queue for every worker; told
  * when it is new or changed (seeding again with the same settings says nothing). */
 static int share_settings(const sv_archive *a, sv_queue *q)
@@ -55,8 +71,8 @@ static int grant(sv_queue *q, const char *role, const char *password)
 	int created = 0, rc = sv_queue_grant_worker(q, role, password, &created);
 	if (rc)
 		return rc;
-	printf("role %s %s: it may claim, renew, complete and queue URLs, nothing else\n", role,
-	       created ? "created" : "exists");
+	printf("role %s %s: it may claim, renew, complete and queue URLs and keep catalogs' datasets, nothing else\n",
+	       role, created ? "created" : "exists");
 	if (password)
 		printf("role %s: password set from the password file\n", role);
 	else if (created)
@@ -113,6 +129,8 @@ static int run(const sv_command *cmd, int argc, char **argv)
 		rc = share_settings(a, q);
 	if (rc == 0 && n && (rc = sv_archive_ledger(a, &ledger)) == 0)
 		rc = sv_seed_sheets(q, ledger, paths, n, skip, sv_cli_seed_report, NULL);
+	if (rc == 0 && n)
+		rc = start_passes(q);
 	if (rc)
 		rc = sv_cli_error(rc);
 	sv_ledger_free(ledger);
@@ -130,7 +148,9 @@ const sv_command sv_cmd_seed = {
 	"with a 'url' column) and queues its rows. Every problem is reported as\n"
 	"FILE:LINE:COLUMN: message and nothing is loaded, unless --skip-bad-rows.\n"
 	"Loading a sheet again adds nothing; edited rows are updated; rows taken\n"
-	"out of the sheet are paused.\n"
+	"out of the sheet are paused. A catalog row (kind dcat, ckan, socrata, arcgis,\n"
+	"datagov, auto) with no pass under way starts one: its catalog is read, and\n"
+	"read again, fetching only what changed, each time it is seeded after that.\n"
 	"\n"
 	"Columns: url (required), scope (page|prefix|host|domain), depth, priority,\n"
 	"include, exclude, robots (respect|ignore), delay (seconds), max_urls,\n"

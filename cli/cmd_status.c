@@ -192,20 +192,6 @@ static void print_nodes(const sv_queue_node_stats *nodes, size_t nn, int64_t now
 	}
 }
 
-/*
- * The queue to show: --queue's, else the archive's. With --queue, no archive
- * is needed: a coordinator may watch from anywhere.
- */
-static int open_queue(const char *queue_url, sv_archive **a, sv_queue **q)
-{
-	int rc = sv_archive_find(a);
-	if (rc && queue_url) {
-		*a = NULL;
-		return sv_queue_open(q, queue_url, NULL);
-	}
-	return rc ? rc : sv_archive_queue(*a, queue_url, q);
-}
-
 static int run(const sv_command *cmd, int argc, char **argv)
 {
 	sv_archive *a = NULL;
@@ -226,7 +212,7 @@ static int run(const sv_command *cmd, int argc, char **argv)
 		else
 			return sv_cli_usage(cmd, "unknown argument '%s'", argv[i]);
 	}
-	if ((rc = open_queue(queue_url, &a, &q)) || (rc = sv_queue_stats(q, &rows, &n, &total)) ||
+	if ((rc = sv_cli_read_queue(queue_url, &a, &q)) || (rc = sv_queue_stats(q, &rows, &n, &total)) ||
 	    (rc = sv_queue_nodes(q, &nodes, &nn)) || (rc = sv_queue_datasets(q, 0, count_dataset, &ds)))
 		goto done;
 	now = sv_queue_now_ms(q);

@@ -15,6 +15,11 @@
  * and crawl.delayMs the coordinator wrote into the queue when it seeded
  * replace this archive's (said once when they differ), so that every worker
  * claims with the same per-host cap and delay.
+ *
+ * A worker starts no catalog pass: the coordinator's seed does (workers come
+ * and go; one started late must not read every finished catalog again). It
+ * goes on with the passes under way, and ends those whose listing it reads
+ * to the end.
  */
 #include "fetching.h"
 
@@ -116,7 +121,7 @@ static int run(const sv_command *cmd, int argc, char **argv)
 	if ((rc = sv_archive_queue(a, co.queue_url, &q)) == 0 && (rc = use_queue_settings(a, q)) == 0 && !a->node_set)
 		rc = choose_node(a, q);
 	sv_queue_close(q);
-	if (rc || (rc = sv_crawl_prepare(a, co.queue_url, &reclaimed))) {
+	if (rc || (rc = sv_crawl_prepare(a, co.queue_url, 0, &reclaimed))) {
 		rc = sv_cli_error(rc);
 		sv_archive_free(a);
 		return rc;
@@ -144,7 +149,9 @@ const sv_command sv_cmd_worker = {
 	"takes the host name, or <host>-2, -3... if another archive uses it in\n"
 	"this queue, and writes it there. The per-host politeness is the queue's:\n"
 	"crawl.hostConnections and crawl.delayMs as the coordinator's seed wrote\n"
-	"them, whatever salvage.conf here says. Exit status as crawl's.\n"
+	"them, whatever salvage.conf here says. A catalog row's pass is started by\n"
+	"the coordinator's seed; workers read it, whichever fetches each page.\n"
+	"Exit status as crawl's.\n"
 	"\n"
 	"  --jobs N        fetcher processes (default: one per CPU)\n"
 	"  --transfers N   transfers at once per fetcher (default crawl.transfers, 32)\n"

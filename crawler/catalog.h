@@ -105,9 +105,13 @@ const sv_catalog_reader *sv_catalog_reader_for(const char *step);
 int sv_catalog_first(sv_sheet_kind kind, const char *url, char **url_out, const char **step, json_t **state);
 
 /*
- * At the start of a crawl: every active catalog row with nothing queued or
- * leased starts its next pass (its first request queued again); a row with
- * a pass under way goes on with it. *started counts the passes started.
+ * Every active catalog row with nothing queued or leased starts its next
+ * pass (its first request queued again); a row with a pass under way goes
+ * on with it. *started counts the passes started. The commands that load
+ * sheets do it: `crawl` when it starts, `seed` once the sheets are in (on a
+ * shared queue, the coordinator's; workers come and go, and one started
+ * late must not read every finished catalog again). Several at once start
+ * a pass once (sv_queue_catalog_begin).
  */
 int sv_catalog_start_passes(sv_queue *q, size_t *started);
 

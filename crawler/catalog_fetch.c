@@ -504,9 +504,19 @@ static int vanished(void *ctx, const sv_queue_dataset_row *d)
 
 int sv_fetch_catalog_ends(fetcher *f)
 {
+	size_t i = 0;
 	int rc = 0;
-	for (size_t i = 0; i < f->nends && rc == 0; i++)
+	for (; i < f->nends && rc == 0; i++)
 		rc = sv_queue_catalog_end(f->q, f->ends[i].seed, f->ends[i].pass, vanished, f);
+	/* A shared queue that cannot be reached now (writes kept in the outbox wait before it): the
+	 * ends not made wait for the next checkpoint. One never made (the fetcher stopped first) is
+	 * the next pass's: a pass starts when the last one has nothing pending, done or not. */
+	if (rc == SV_EUNREACHABLE) {
+		i--;
+		memmove(f->ends, f->ends + i, (f->nends - i) * sizeof(*f->ends));
+		f->nends -= i;
+		return 0;
+	}
 	f->nends = 0;
 	return rc;
 }
@@ -533,13 +543,13 @@ int sv_catalog_start_passes(sv_queue *q, size_t *started)
 	int rc = sv_queue_stats(q, &rows, &n, &total);
 	*started = 0;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		char *params = NULL, *url = NULL, *meta = NULL;
+		char *url = NULL, *meta = NULL;
 		sv_row *row = NULL;
 		sv_queue_catalog_info ci;
 		const char *step;
 		json_t *state = NULL;
-		if (!rows[i].active || sv_queue_seed_params(q, rows[i].seed, &params) || !params ||
-		    sv_row_from_json(&row, params) || sv_row_kind(row) == SV_SHEET_SITE)
+		if (!rows[i].active || !rows[i].params || sv_row_from_json(&row, rows[i].params) ||
+		    sv_row_kind(row) == SV_SHEET_SITE)
 			goto next;
 		if ((rc = sv_queue_catalog_get(q, rows[i].seed, &ci)) || (ci.pass > 0 && ci.pending > 0))
 			goto next; /* a pass under way: it goes on */
@@ -561,7 +571,6 @@ int sv_catalog_start_passes(sv_queue *q, size_t *started)
 		free(meta);
 		free(url);
 		sv_row_free(row);
-		free(params);
 	}
 	sv_queue_stats_free(rows, n);
 	return rc;
@@ -634,7 +643,7 @@ int sv_fetch_catalog_unread(fetcher *f, transfer *t)
 		json_decref(m);
 		return 0;
 	}
-	snprintf(key, sizeof(key), "(unread catalog request) %s", t->item.url);
+	snprintf(key, sizeof(key), SV_QUEUE_UNREAD_PREFIX "%s", t->item.url);
 	json_t *dm = json_pack("{s:{s:s, s:s}, s:b}", "dataset", "title", "a part of the catalog that could not be read",
 			       "catalog", row_url(t), "unread", 1);
 	if (!dm || !(meta = json_dumps(dm, JSON_COMPACT)))

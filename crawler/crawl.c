@@ -245,7 +245,7 @@ static int child(const sv_archive *a, const sv_crawl_options *co, sv_fetch_stats
 	return rc ? sv_error_exit_status(rc) : 0;
 }
 
-int sv_crawl_prepare(const sv_archive *a, const char *queue_url, size_t *reclaimed)
+int sv_crawl_prepare(const sv_archive *a, const char *queue_url, int catalog_passes, size_t *reclaimed)
 {
 	sv_queue *q = NULL;
 	sv_objects *store = NULL;
@@ -263,7 +263,7 @@ int sv_crawl_prepare(const sv_archive *a, const char *queue_url, size_t *reclaim
 		rc = sv_queue_robots_retry(q, &retried);
 	/* Catalog rows whose last pass is over read their catalog again. */
 	size_t passes;
-	if (rc == 0)
+	if (rc == 0 && catalog_passes)
 		rc = sv_catalog_start_passes(q, &passes);
 	/* A shared queue that cannot be reached now: the fetchers wait for it (the
 	 * leases of dead fetchers then run out instead of coming back at once). */

@@ -56,8 +56,9 @@ typedef struct {
 	int failed_fetchers;   /* fetchers that could not start or ended on an environment failure */
 } sv_crawl_result;
 
-/* Before any fetcher starts: *reclaimed leases of dead local fetchers are queued again. */
-int sv_crawl_prepare(const sv_archive *a, const char *queue_url, size_t *reclaimed);
+/* Before any fetcher starts: *reclaimed leases of dead local fetchers are queued again; with
+ * catalog_passes, catalog rows whose last pass is over start the next (sv_catalog_start_passes). */
+int sv_crawl_prepare(const sv_archive *a, const char *queue_url, int catalog_passes, size_t *reclaimed);
 
 /* Runs the fetchers until the queue drains (with forever: again whenever new work comes)
  * or a stop is asked. 0, or a negative error. */

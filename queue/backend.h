@@ -89,6 +89,39 @@ int sv_queue_authority(const char *url, const char **start, size_t *len);
 /* Adds a seed row's counts to total (for the totals of sv_queue_stats). */
 void sv_queue_stats_add(sv_queue_seed_stats *total, const sv_queue_seed_stats *row);
 
+/*
+ * A listing of datasets (sv_queue_datasets, and what catalog_end tells),
+ * read by a backend as rows: a dataset with one of its URLs a row (url NULL:
+ * it has none), the rows of one dataset one after another. Each dataset
+ * goes to fn once its rows are all in; strings are copied, so a row's may
+ * die as soon as sv_queue_listing_add returns.
+ */
+typedef struct {
+	int64_t id, seed;
+	const char *key, *identifier, *title, *publisher, *modified, *meta;
+	int first_pass, last_pass, vanished_pass;
+	const char *url, *kind, *role, *reason;
+	int state, status;
+	int64_t bytes;
+} sv_queue_listing_row;
+
+typedef struct {
+	int (*fn)(void *ctx, const sv_queue_dataset_row *d);
+	void *ctx;
+	sv_queue_dataset_row row;
+	char *text[6]; /* key, identifier, title, publisher, modified, meta */
+	sv_queue_dataset_url *urls;
+	char **owned;  /* the URLs' strings, four per URL */
+	size_t nurls, cap;
+	int64_t id;    /* the dataset being gathered; 0 none */
+} sv_queue_listing;
+#define SV_QUEUE_LISTING_INIT(fn, ctx) {(fn), (ctx), {0}, {NULL}, NULL, NULL, 0, 0, 0}
+
+/* Adds a row; the dataset before it, if it was another, goes to fn first (fn's answer is returned). */
+int sv_queue_listing_add(sv_queue_listing *l, const sv_queue_listing_row *r);
+/* With rc 0, the last dataset goes to fn; the listing's memory is freed either way. Returns rc, else fn's. */
+int sv_queue_listing_end(sv_queue_listing *l, int rc);
+
 /* location for messages, cut to fit, its user info (user:password@) shown as "***@". */
 const char *sv_queue_shown(char *buf, size_t cap, const char *location);
 

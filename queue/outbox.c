@@ -17,8 +17,15 @@
  * Delivery is at least once: an entry taken by the inner queue whose removal
  * here is lost to a crash is delivered again. Every kept operation may be
  * repeated: enqueue keeps a URL once, complete/release/free_slots act only
- * on a lease the holder still has, and the host writes and landing_add set
- * state rather than add to it.
+ * on a lease the holder still has, the host writes and landing_add set
+ * state rather than add to it, datasets_put finds its datasets listed
+ * already in their pass (their URLs are not fetched again for it), and
+ * catalog_begin starts a pass that was started already not again.
+ *
+ * catalog_end is not kept: it tells the fetcher which datasets vanished
+ * before it marks them, so it can only be made on the inner queue itself,
+ * after every entry before it; while it cannot, it is SV_EUNREACHABLE and
+ * the fetcher asks again later.
  *
  * Reads for URLs a fetcher holds, while the inner queue cannot be asked:
  * seed_params answers from this handle's cache (a row's settings are read
@@ -269,22 +276,88 @@ static int64_t int_of(json_t *o, const char *key)
 	return json_integer_value(json_object_get(o, key));
 }
 
+/* A URL to queue, as an entry keeps it (NULL when memory ran out). */
+static json_t *url_json(const sv_queue_url *u)
+{
+	return json_pack("{s:s, s:I, s:i, s:i, s:s?, s:i, s:s?, s:s?, s:s?, s:b}", "url", u->url, "seed",
+			 (json_int_t)u->seed, "depth", u->depth, "kind", (int)u->kind, "via", u->via, "redirects",
+			 u->redirects, "meta", u->meta, "dataset", u->dataset, "role", u->role, "refresh", u->refresh);
+}
+
+static json_t *urls_json(const sv_queue_url *urls, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < n; i++) {
+		json_t *o = url_json(&urls[i]);
+		if (!o || json_array_append_new(a, o)) {
+			json_decref(a);
+			a = NULL;
+		}
+	}
+	return a;
+}
+
+/* A kept URL (its strings borrowed from o). */
+static sv_queue_url url_from(json_t *o)
+{
+	return (sv_queue_url){str_or_null(o, "url"), int_of(o, "seed"), (int)int_of(o, "depth"),
+			      (sv_kind)int_of(o, "kind"), str_or_null(o, "via"), (int)int_of(o, "redirects"),
+			      str_or_null(o, "meta"), str_or_null(o, "dataset"), str_or_null(o, "role"),
+			      json_is_true(json_object_get(o, "refresh"))};
+}
+
+/* The kept URLs of array a into *urls (freed by the caller; their strings borrowed from a). */
+static int urls_from(json_t *a, sv_queue_url **urls, size_t *n)
+{
+	*n = json_array_size(a);
+	if (!(*urls = calloc(*n ? *n : 1, sizeof(**urls))))
+		return sv_error_set(SV_EIO, "out of memory");
+	for (size_t i = 0; i < *n; i++)
+		(*urls)[i] = url_from(json_array_get(a, i));
+	return 0;
+}
+
 static int deliver_enqueue(outbox *b, sv_queue *q, json_t *a)
 {
-	size_t n = json_array_size(a);
-	sv_queue_url *u = calloc(n ? n : 1, sizeof(*u));
-	if (!u)
-		return sv_error_set(SV_EIO, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		json_t *o = json_array_get(a, i);
-		u[i] = (sv_queue_url){str_or_null(o, "url"), int_of(o, "seed"), (int)int_of(o, "depth"),
-				      (sv_kind)int_of(o, "kind"), str_or_null(o, "via"), (int)int_of(o, "redirects"),
-				      str_or_null(o, "meta"), str_or_null(o, "dataset"), str_or_null(o, "role"),
-				      json_is_true(json_object_get(o, "refresh"))};
-	}
-	int rc = CALL(b, q, sv_queue_enqueue(b->inner, u, n, NULL));
+	sv_queue_url *u;
+	size_t n;
+	int rc = urls_from(a, &u, &n);
+	if (rc == 0)
+		rc = CALL(b, q, sv_queue_enqueue(b->inner, u, n, NULL));
 	free(u);
 	return rc;
+}
+
+/* Datasets kept as {seed, pass, datasets: [{key, identifier, title, publisher, modified, meta, urls}]}. */
+static int deliver_datasets_put(outbox *b, sv_queue *q, json_t *j)
+{
+	json_t *a = json_object_get(j, "datasets");
+	size_t n = json_array_size(a), i;
+	sv_queue_dataset *ds = calloc(n ? n : 1, sizeof(*ds));
+	int rc = ds ? 0 : sv_error_set(SV_EIO, "out of memory");
+	for (i = 0; rc == 0 && i < n; i++) {
+		json_t *o = json_array_get(a, i);
+		sv_queue_url *u = NULL;
+		size_t nu = 0;
+		rc = urls_from(json_object_get(o, "urls"), &u, &nu);
+		ds[i] = (sv_queue_dataset){str_or_null(o, "key"), str_or_null(o, "identifier"), str_or_null(o, "title"),
+					   str_or_null(o, "publisher"), str_or_null(o, "modified"), str_or_null(o, "meta"),
+					   u, nu};
+	}
+	if (rc == 0)
+		rc = CALL(b, q, sv_queue_datasets_put(b->inner, int_of(j, "seed"), (int)int_of(j, "pass"), ds, n, NULL));
+	for (size_t k = 0; ds && k < i; k++)
+		free((void *)ds[k].urls);
+	free(ds);
+	return rc;
+}
+
+static int deliver_catalog_begin(outbox *b, sv_queue *q, json_t *j)
+{
+	json_t *o = json_object_get(j, "first");
+	sv_queue_url first = url_from(o);
+	return CALL(b, q, sv_queue_catalog_begin(b->inner, int_of(j, "seed"), (int)int_of(j, "pass"),
+						 json_is_object(o) ? &first : NULL));
 }
 
 static int deliver_complete(outbox *b, sv_queue *q, const char *holder, json_t *a)
@@ -330,6 +403,10 @@ static int deliver_one(outbox *b, sv_queue *q, const char *op, const char *holde
 							    int_of(j, "retry_at_ms"), (int)int_of(j, "give_up")));
 	else if (!strcmp(op, "landing_add"))
 		rc = CALL(b, q, sv_queue_landing_add(b->inner, int_of(j, "seed"), str_or_null(j, "url")));
+	else if (!strcmp(op, "datasets_put"))
+		rc = deliver_datasets_put(b, q, j);
+	else if (!strcmp(op, "catalog_begin"))
+		rc = deliver_catalog_begin(b, q, j);
 	else
 		rc = sv_error_set(SV_ECORRUPT, "outbox '%s': unknown entry '%s'", b->path, op);
 	return rc;
@@ -418,39 +495,39 @@ static int deliver(outbox *b, sv_queue *q)
  * as a write made while it was down is. Otherwise it is kept, then delivered
  * with those before it when the inner queue may be asked.
  */
+static int may_go_straight(outbox *b)
+{
+	return b->entries == 0 && !b->down_since_ms && !switched_off(b);
+}
+
+/* Keeps a write (body taken), then delivers what waits if the inner queue may be asked. */
+static int keep_and_deliver(sv_queue *q, const char *op, const char *holder, json_t *body)
+{
+	outbox *b = impl(q);
+	int rc = keep(b, op, holder, body);
+	return rc ? rc : deliver(b, q);
+}
+
 static int write_op(sv_queue *q, const char *op, const char *holder, json_t *body)
 {
 	outbox *b = impl(q);
-	int rc;
-	if (body && b->entries == 0 && !b->down_since_ms && !switched_off(b)) {
-		rc = deliver_one(b, q, op, holder, body);
+	if (body && may_go_straight(b)) {
+		int rc = deliver_one(b, q, op, holder, body);
 		if (rc != SV_EUNREACHABLE) {
 			json_decref(body);
 			return rc;
 		}
 	}
-	rc = keep(b, op, holder, body);
-	return rc ? rc : deliver(b, q);
+	return keep_and_deliver(q, op, holder, body);
 }
 
 /* ---- the kept operations ---- */
 
 static int o_enqueue(sv_queue *q, const sv_queue_url *urls, size_t n, size_t *added)
 {
-	json_t *a = json_array();
 	if (added)
 		*added = 0; /* not known here: the inner queue may take them later */
-	for (size_t i = 0; a && i < n; i++) {
-		json_t *o = json_pack("{s:s, s:I, s:i, s:i, s:s?, s:i, s:s?, s:s?, s:s?, s:b}", "url", urls[i].url, "seed",
-				      (json_int_t)urls[i].seed, "depth", urls[i].depth, "kind", (int)urls[i].kind, "via",
-				      urls[i].via, "redirects", urls[i].redirects, "meta", urls[i].meta, "dataset",
-				      urls[i].dataset, "role", urls[i].role, "refresh", urls[i].refresh);
-		if (!o || json_array_append_new(a, o)) {
-			json_decref(a);
-			a = NULL;
-		}
-	}
-	return write_op(q, "enqueue", NULL, a);
+	return write_op(q, "enqueue", NULL, urls_json(urls, n));
 }
 
 static int o_complete(sv_queue *q, const char *node, const sv_queue_outcome *out, size_t n, size_t *accepted)
@@ -505,6 +582,61 @@ static int o_host_robots_failed(sv_queue *q, const char *host, const char *reaso
 static int o_landing_add(sv_queue *q, int64_t seed, const char *url)
 {
 	return write_op(q, "landing_add", NULL, json_pack("{s:I, s:s}", "seed", (json_int_t)seed, "url", url));
+}
+
+/* Straight with its arguments while it may (res then says what happened); kept otherwise, res not
+ * told (the inner queue may take them later). */
+static int o_datasets_put(sv_queue *q, int64_t seed, int pass, const sv_queue_dataset *ds, size_t n,
+			  sv_queue_datasets_result *res)
+{
+	outbox *b = impl(q);
+	if (may_go_straight(b)) {
+		int rc = CALL(b, q, sv_queue_datasets_put(b->inner, seed, pass, ds, n, res));
+		if (rc != SV_EUNREACHABLE)
+			return rc;
+	}
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < n; i++) {
+		json_t *u = urls_json(ds[i].urls, ds[i].nurls);
+		json_t *o = u ? json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:o}", "key", ds[i].key, "identifier",
+					  ds[i].identifier, "title", ds[i].title, "publisher", ds[i].publisher, "modified",
+					  ds[i].modified, "meta", ds[i].meta, "urls", u)
+			      : NULL;
+		if (!o || json_array_append_new(a, o)) {
+			json_decref(a);
+			a = NULL;
+		}
+	}
+	return keep_and_deliver(q, "datasets_put", NULL,
+				a ? json_pack("{s:I, s:i, s:o}", "seed", (json_int_t)seed, "pass", pass, "datasets", a)
+				  : NULL);
+}
+
+static int o_catalog_begin(sv_queue *q, int64_t seed, int pass, const sv_queue_url *first)
+{
+	json_t *f = first ? url_json(first) : json_null();
+	return write_op(q, "catalog_begin", NULL,
+			f ? json_pack("{s:I, s:i, s:o}", "seed", (json_int_t)seed, "pass", pass, "first", f) : NULL);
+}
+
+/*
+ * Not kept: the datasets it marks vanished are told to fn first, by the
+ * fetcher that read the pass's end, and they must be those the queue holds
+ * once every write before it is delivered. While that cannot be, it is
+ * SV_EUNREACHABLE, and the fetcher tries again at its next checkpoint.
+ */
+static int o_catalog_end(sv_queue *q, int64_t seed, int pass, int (*fn)(void *ctx, const sv_queue_dataset_row *d),
+			 void *ctx)
+{
+	outbox *b = impl(q);
+	int rc = deliver(b, q);
+	if (rc)
+		return rc;
+	if (b->entries == 0 && may_try(b) &&
+	    (rc = CALL(b, q, sv_queue_catalog_end(b->inner, seed, pass, fn, ctx))) != SV_EUNREACHABLE)
+		return rc;
+	return sv_error_set(SV_EUNREACHABLE, "queue unreachable: the end of catalog pass %d of row %lld waits for it",
+			    pass, (long long)seed);
 }
 
 /* ---- claims, leases, counts ---- */
@@ -672,6 +804,21 @@ static int o_landings(sv_queue *q, int64_t seed, char ***urls, size_t *n)
 	return 0;
 }
 
+static int o_catalog_get(sv_queue *q, int64_t seed, sv_queue_catalog_info *out)
+{
+	outbox *b = impl(q);
+	memset(out, 0, sizeof(*out));
+	if (!may_try(b))
+		return sv_error_set(SV_EUNREACHABLE, "queue unreachable");
+	return CALL(b, q, sv_queue_catalog_get(b->inner, seed, out));
+}
+
+static int o_datasets(sv_queue *q, int64_t seed, int (*fn)(void *ctx, const sv_queue_dataset_row *d), void *ctx)
+{
+	outbox *b = impl(q);
+	return CALL(b, q, sv_queue_datasets(b->inner, seed, fn, ctx));
+}
+
 static int o_host_get(sv_queue *q, const char *host, sv_queue_host *out)
 {
 	outbox *b = impl(q);
@@ -818,6 +965,11 @@ static const sv_queue_ops OUTBOX_OPS = {
 	.landing_add = o_landing_add,
 	.settle = o_settle,
 	.landings = o_landings,
+	.datasets_put = o_datasets_put,
+	.catalog_get = o_catalog_get,
+	.catalog_begin = o_catalog_begin,
+	.datasets = o_datasets,
+	.catalog_end = o_catalog_end,
 	.reach = o_reach,
 	.setting_get = o_setting_get,
 	.setting_put = o_setting_put,

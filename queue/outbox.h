@@ -6,7 +6,8 @@
  *
  * What must stay true:
  * - a write the crawl must not lose (enqueue, complete, release, free_slots,
- *   host_set_robots, host_cooldown, host_robots_failed, landing_add) has
+ *   host_set_robots, host_cooldown, host_robots_failed, landing_add,
+ *   datasets_put, catalog_begin) has
  *   been taken by the inner queue (it returned 0) or is in the outbox file,
  *   synced, before the call returns 0; it leaves the file only once the
  *   inner queue has taken it. A write goes to the inner queue directly only
@@ -22,7 +23,8 @@
  *   sooner, and its calls return at once: a write is kept (0), a claim gets
  *   nothing, renew is skipped, pending says "not drained", reads the crawl
  *   needs for URLs it holds answer from what was read before (seed params,
- *   landings) or SV_EUNREACHABLE.
+ *   landings) or SV_EUNREACHABLE, and so does catalog_end (it cannot be
+ *   kept: it tells what it marks before it marks it).
  */
 #ifndef SV_QUEUE_OUTBOX_H
 #define SV_QUEUE_OUTBOX_H

@@ -357,6 +357,12 @@ static void arr_int(sbuf *b, int64_t v)
 	sb_put(b, num, (size_t)snprintf(num, sizeof(num), "%" PRId64, v));
 }
 
+static void arr_bool(sbuf *b, int v)
+{
+	arr_sep(b);
+	sb_put(b, v ? "t" : "f", 1);
+}
+
 /* Closes the literal ("{}" if empty); NULL when memory ran out. */
 static const char *arr_end(sbuf *b)
 {
@@ -383,54 +389,133 @@ static int arrs_end(sbuf *a, size_t n, const char **vals)
 
 /* ---- enqueue and sheets ---- */
 
+enum { ENQUEUE_ARGS = 11 }; /* salvage.enqueue's arguments: url, host, seed ... refresh */
+
+/* The arguments of salvage.enqueue for urls, ENQUEUE_ARGS array literals
+ * into vals (their memory in a, freed by the caller); meta, dataset, role and
+ * refresh NULL where no URL has one (a page's links: less to send). */
+static int enqueue_args(const sv_queue_url *urls, size_t n, sbuf *a, const char **vals)
+{
+	const char *host;
+	size_t hlen;
+	int has_meta = 0, has_dataset = 0, has_refresh = 0, rc;
+	for (size_t i = 0; i < n; i++) {
+		const sv_queue_url *u = &urls[i];
+		if ((rc = sv_queue_authority(u->url, &host, &hlen)))
+			return rc;
+		arr_text(&a[0], u->url);
+		arr_textn(&a[1], host, hlen);
+		arr_int(&a[2], u->seed);
+		arr_int(&a[3], u->depth);
+		arr_text(&a[4], sv_kind_name(u->kind));
+		arr_text(&a[5], u->via);
+		arr_int(&a[6], u->redirects);
+		arr_text(&a[7], u->meta);
+		arr_text(&a[8], u->dataset);
+		arr_text(&a[9], u->role);
+		arr_bool(&a[10], u->refresh);
+		has_meta |= u->meta != NULL;
+		has_dataset |= u->dataset != NULL;
+		has_refresh |= u->refresh;
+	}
+	if ((rc = arrs_end(a, ENQUEUE_ARGS, vals)))
+		return rc;
+	if (!has_meta)
+		vals[7] = NULL;
+	if (!has_dataset)
+		vals[8] = vals[9] = NULL;
+	if (!has_refresh)
+		vals[10] = NULL;
+	return 0;
+}
+
 static int q_enqueue(sv_queue *q, const sv_queue_url *urls, size_t n, size_t *added)
 {
 	pg_queue *p = impl(q);
-	sbuf a[7] = {0};
-	const char *vals[7], *host;
-	size_t hlen;
+	sbuf a[ENQUEUE_ARGS] = {0};
+	const char *vals[ENQUEUE_ARGS];
 	PGresult *r = NULL;
-	int rc = 0;
+	int rc;
 	if (added)
 		*added = 0;
 	if (n == 0)
 		return 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		if ((rc = sv_queue_authority(urls[i].url, &host, &hlen)))
-			break;
-		arr_text(&a[0], urls[i].url);
-		arr_textn(&a[1], host, hlen);
-		arr_int(&a[2], urls[i].seed);
-		arr_int(&a[3], urls[i].depth);
-		arr_text(&a[4], sv_kind_name(urls[i].kind));
-		arr_text(&a[5], urls[i].via);
-		arr_int(&a[6], urls[i].redirects);
-	}
-	if (rc == 0 && (rc = arrs_end(a, 7, vals)) == 0)
+	if ((rc = enqueue_args(urls, n, a, vals)) == 0)
 		rc = run_text(p, "queue URLs",
 			      "SELECT salvage.enqueue($1::text[], $2::text[], $3::bigint[], $4::int[], $5::text[],"
-			      " $6::text[], $7::int[])",
-			      7, vals, &r);
+			      " $6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::boolean[])",
+			      ENQUEUE_ARGS, vals, &r);
 	if (rc == 0 && added)
 		*added = (size_t)val_i64(r, 0, 0);
 	PQclear(r);
-	arrs_free(a, 7);
+	arrs_free(a, ENQUEUE_ARGS);
+	return rc;
+}
+
+/*
+ * Runs body between begin (BEGIN and what the transaction needs) and COMMIT,
+ * or ROLLBACK when it fails; all of it again after a deadlock or
+ * serialization failure (body returned RUN_RETRY), a few times.
+ */
+static int in_transaction(pg_queue *p, const char *what, const char *begin, int (*body)(pg_queue *p, void *ctx),
+			  void *ctx)
+{
+	int rc = 0;
+	for (int attempt = 0; attempt < 8; attempt++) {
+		if ((rc = run_once(p, what, begin, 0, NULL, NULL, NULL, NULL)))
+			break;
+		rc = body(p, ctx);
+		if (rc == 0)
+			rc = run_once(p, what, "COMMIT", 0, NULL, NULL, NULL, NULL);
+		else if (p->conn)
+			run_once(p, what, "ROLLBACK", 0, NULL, NULL, NULL, NULL);
+		if (rc != RUN_RETRY)
+			break;
+		sleep_ms(5 << attempt);
+	}
+	if (rc == RUN_RETRY)
+		rc = sv_error_set(SV_EIO, "queue '%s': %s: deadlocked again and again", p->shown, what);
+	return rc;
+}
+
+/* A sheet's load: its arguments, and what it did. */
+typedef struct {
+	sv_queue *q;
+	const char *vals[12];
+	int lens[12], fmts[12];
+	sv_queue_sheet_result *res;
+} sheet_load;
+
+/* The load, then the caller's gate, in the transaction: the gate must see the load before it commits. */
+static int load_sheet(pg_queue *p, void *ctx)
+{
+	static const char sql[] = "SELECT * FROM salvage.add_sheet($1, $2, $3, $4::text[], $5::text[], $6::int[],"
+				  " $7::int[], $8::bigint[], $9::int[], $10::text[], $11::text[], $12::boolean[])";
+	sheet_load *l = ctx;
+	PGresult *r = NULL;
+	memset(l->res, 0, sizeof(*l->res));
+	int rc = run_once(p, "load the sheet", sql, 12, l->vals, l->lens, l->fmts, &r);
+	if (rc == 0) {
+		l->res->added = (size_t)val_i64(r, 0, 0);
+		l->res->updated = (size_t)val_i64(r, 0, 1);
+		l->res->unchanged = (size_t)val_i64(r, 0, 2);
+		l->res->paused = (size_t)val_i64(r, 0, 3);
+		if (l->q->sheet_gate)
+			rc = l->q->sheet_gate(l->q->sheet_gate_ctx);
+	}
+	PQclear(r);
 	return rc;
 }
 
 static int q_add_sheet(sv_queue *q, const char *name, const void *raw, size_t raw_len,
 		       const sv_queue_seed *rows, size_t n, sv_queue_sheet_result *res)
 {
-	static const char sql[] = "SELECT * FROM salvage.add_sheet($1, $2, $3, $4::text[], $5::text[], $6::int[],"
-				  " $7::int[], $8::bigint[], $9::int[], $10::text[], $11::text[])";
 	pg_queue *p = impl(q);
-	sbuf a[8] = {0};
-	const char *vals[11];
-	int lens[11] = {0}, fmts[11] = {0};
+	sbuf a[9] = {0};
+	sheet_load l = {q, {0}, {0}, {0}, res};
 	const char *host;
 	char now[32];
 	size_t hlen;
-	PGresult *r = NULL;
 	int rc = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -445,44 +530,17 @@ static int q_add_sheet(sv_queue *q, const char *name, const void *raw, size_t ra
 		arr_int(&a[5], rows[i].delay_ms);
 		arr_text(&a[6], rows[i].params);
 		arr_text(&a[7], rows[i].meta);
+		arr_bool(&a[8], rows[i].catalog);
 	}
-	if (rc || (rc = arrs_end(a, 8, vals + 3))) {
-		arrs_free(a, 8);
-		return rc;
+	if (rc == 0 && (rc = arrs_end(a, 9, l.vals + 3)) == 0) {
+		l.vals[0] = name;
+		l.vals[1] = raw_len ? raw : "";
+		l.lens[1] = (int)raw_len;
+		l.fmts[1] = 1; /* the sheet's bytes as they are */
+		l.vals[2] = now_param(q, now, sizeof(now));
+		rc = in_transaction(p, "load the sheet", "BEGIN; SET LOCAL synchronous_commit = on", load_sheet, &l);
 	}
-	vals[0] = name;
-	vals[1] = raw_len ? raw : "";
-	lens[1] = (int)raw_len;
-	fmts[1] = 1; /* the sheet's bytes as they are */
-	vals[2] = now_param(q, now, sizeof(now));
-	/* BEGIN, the load, the caller's gate, COMMIT: the gate must see the load before it commits. */
-	for (int attempt = 0; attempt < 8; attempt++) {
-		if ((rc = run_once(p, "load the sheet", "BEGIN; SET LOCAL synchronous_commit = on", 0, NULL, NULL, NULL,
-				   NULL)))
-			break;
-		rc = run_once(p, "load the sheet", sql, 11, vals, lens, fmts, &r);
-		if (rc == 0) {
-			res->added = (size_t)val_i64(r, 0, 0);
-			res->updated = (size_t)val_i64(r, 0, 1);
-			res->unchanged = (size_t)val_i64(r, 0, 2);
-			res->paused = (size_t)val_i64(r, 0, 3);
-			PQclear(r);
-			r = NULL;
-			if (q->sheet_gate)
-				rc = q->sheet_gate(q->sheet_gate_ctx);
-		}
-		if (rc == 0)
-			rc = run_once(p, "load the sheet", "COMMIT", 0, NULL, NULL, NULL, NULL);
-		else if (p->conn)
-			run_once(p, "load the sheet", "ROLLBACK", 0, NULL, NULL, NULL, NULL);
-		if (rc != RUN_RETRY)
-			break;
-		memset(res, 0, sizeof(*res));
-		sleep_ms(5 << attempt);
-	}
-	if (rc == RUN_RETRY)
-		rc = sv_error_set(SV_EIO, "queue '%s': load the sheet: deadlocked again and again", p->shown);
-	arrs_free(a, 8);
+	arrs_free(a, 9);
 	return rc;
 }
 
@@ -572,7 +630,8 @@ static int q_claim(sv_queue *q, const char *node, const int64_t *freed, size_t n
 		x->via = val_dup(r, i, 6);
 		x->attempts = (int)val_i64(r, i, 7);
 		x->redirects = (int)val_i64(r, i, 8);
-		if (!x->url || !x->host)
+		x->meta = val_dup(r, i, 9);
+		if (!x->url || !x->host || (!x->meta && !PQgetisnull(r, i, 9)))
 			rc = sv_error_set(SV_EIO, "out of memory");
 	}
 	PQclear(r);
@@ -767,7 +826,7 @@ static int q_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_
 		" coalesce(w.queued, 0), coalesce(w.leased, 0), coalesce(u.done, 0), coalesce(u.failed, 0),"
 		" coalesce(w.paused, 0), coalesce(u.bytes, 0), coalesce(u.datasets, 0), coalesce(u.skipped, 0),"
 		" coalesce(u.rescued, 0), coalesce(u.redirects, 0),"
-		" (SELECT l.url FROM salvage.seed_landings l WHERE l.seed = s.id ORDER BY l.id DESC LIMIT 1)"
+		" (SELECT l.url FROM salvage.seed_landings l WHERE l.seed = s.id ORDER BY l.id DESC LIMIT 1), s.params"
 		" FROM salvage.seeds s"
 		" LEFT JOIN (SELECT seed, count(*) FILTER (WHERE state = 0) queued, count(*) FILTER (WHERE state = 1) leased,"
 		"  count(*) FILTER (WHERE state = 4) paused FROM salvage.work GROUP BY seed) w ON w.seed = s.id"
@@ -812,6 +871,7 @@ static int q_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_
 		x->rescued = val_i64(r, k, 14);
 		x->redirects = val_i64(r, k, 15);
 		x->landing = val_dup(r, k, 16);
+		x->params = val_dup(r, k, 17);
 		if (!x->sheet || !x->url)
 			rc = sv_error_set(SV_EIO, "out of memory");
 		sv_queue_stats_add(total, x);
@@ -1121,6 +1181,222 @@ static int q_wait(sv_queue *q, int timeout_ms)
 	return 0;
 }
 
+/* ---- catalogs ---- */
+
+static int q_datasets_put(sv_queue *q, int64_t seed, int pass, const sv_queue_dataset *ds, size_t n,
+			  sv_queue_datasets_result *res)
+{
+	static const char sql[] =
+		"SELECT * FROM salvage.datasets_put($1::bigint, $2::int, $3::text[], $4::text[], $5::text[], $6::text[],"
+		" $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::bigint[], $13::int[], $14::text[],"
+		" $15::text[], $16::int[], $17::text[], $18::text[], $19::text[], $20::boolean[])";
+	pg_queue *p = impl(q);
+	sbuf d[7] = {0}, u[ENQUEUE_ARGS] = {0};
+	const char *vals[9 + ENQUEUE_ARGS];
+	char sseed[24], spass[16];
+	sv_queue_url *flat = NULL;
+	size_t nflat = 0, k = 0;
+	PGresult *r = NULL;
+	int rc = 0;
+
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		nflat += ds[i].nurls;
+	if (nflat && !(flat = malloc(nflat * sizeof(*flat))))
+		return sv_error_set(SV_EIO, "out of memory");
+	/* Each URL goes with its dataset's key, and that dataset's place in the batch. */
+	for (size_t i = 0; i < n; i++) {
+		arr_text(&d[0], ds[i].key);
+		arr_text(&d[1], ds[i].identifier);
+		arr_text(&d[2], ds[i].title);
+		arr_text(&d[3], ds[i].publisher);
+		arr_text(&d[4], ds[i].modified);
+		arr_text(&d[5], ds[i].meta);
+		for (size_t j = 0; j < ds[i].nurls; j++) {
+			flat[k] = ds[i].urls[j];
+			flat[k++].dataset = ds[i].key;
+			arr_int(&d[6], (int64_t)i + 1);
+		}
+	}
+	snprintf(sseed, sizeof(sseed), "%" PRId64, seed);
+	snprintf(spass, sizeof(spass), "%d", pass);
+	vals[0] = sseed;
+	vals[1] = spass;
+	if ((rc = arrs_end(d, 7, vals + 2)) == 0 && (rc = enqueue_args(flat, nflat, u, vals + 9)) == 0)
+		rc = run_text(p, "keep datasets", sql, 9 + ENQUEUE_ARGS, vals, &r);
+	if (rc == 0 && res) {
+		res->added += (size_t)val_i64(r, 0, 0);
+		res->changed += (size_t)val_i64(r, 0, 1);
+		res->unchanged += (size_t)val_i64(r, 0, 2);
+		res->repeated += (size_t)val_i64(r, 0, 3);
+	}
+	PQclear(r);
+	arrs_free(d, 7);
+	arrs_free(u, ENQUEUE_ARGS);
+	free(flat);
+	return rc;
+}
+
+static int q_catalog_get(sv_queue *q, int64_t seed, sv_queue_catalog_info *out)
+{
+	char s[24];
+	PGresult *r = NULL;
+	snprintf(s, sizeof(s), "%" PRId64, seed);
+	const char *vals[1] = {s};
+	memset(out, 0, sizeof(*out));
+	/* work has no index on seed (every claim would pay for one): a scan of the frontier, once per
+	 * catalog row when a crawl starts or the coordinator seeds. */
+	int rc = run_text(impl(q), "read a catalog row",
+			  "SELECT catalog_pass, catalog_done_pass, (SELECT count(*) FROM salvage.work w"
+			  " WHERE w.seed = s.id AND w.state IN (0, 1)) FROM salvage.seeds s WHERE s.id = $1::bigint",
+			  1, vals, &r);
+	if (rc == 0 && PQntuples(r) == 0)
+		rc = sv_error_set(SV_ENOTFOUND, "no seed row %lld", (long long)seed);
+	else if (rc == 0) {
+		out->pass = (int)val_i64(r, 0, 0);
+		out->done_pass = (int)val_i64(r, 0, 1);
+		out->pending = val_i64(r, 0, 2);
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int q_catalog_begin(sv_queue *q, int64_t seed, int pass, const sv_queue_url *first)
+{
+	pg_queue *p = impl(q);
+	sbuf a[ENQUEUE_ARGS] = {0};
+	const char *vals[2 + ENQUEUE_ARGS];
+	char sseed[24], spass[16];
+	int rc;
+	snprintf(sseed, sizeof(sseed), "%" PRId64, seed);
+	snprintf(spass, sizeof(spass), "%d", pass);
+	vals[0] = sseed;
+	vals[1] = spass;
+	if ((rc = enqueue_args(first, first ? 1 : 0, a, vals + 2)) == 0)
+		rc = run_text(p, "start a catalog pass",
+			      "SELECT salvage.catalog_begin($1::bigint, $2::int, $3::text[], $4::text[], $5::bigint[],"
+			      " $6::int[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::text[],"
+			      " $13::boolean[])",
+			      2 + ENQUEUE_ARGS, vals, NULL);
+	arrs_free(a, ENQUEUE_ARGS);
+	return rc;
+}
+
+/* A dataset with each of its URLs, a row each (the order of sv_queue_listing_row); the
+ * state of a URL being worked on is its work row's. */
+#define DATASET_ROWS                                                                                              \
+	"SELECT d.id, d.seed, d.key, d.identifier, d.title, d.publisher, d.modified, d.meta, d.first_pass,"       \
+	" d.last_pass, d.vanished_pass, u.url, u.kind, x.role, u.reason, coalesce(w.state, u.state), u.status,"   \
+	" u.bytes FROM salvage.datasets d LEFT JOIN salvage.dataset_urls x ON x.dataset = d.id"                     \
+	" LEFT JOIN salvage.urls u ON u.id = x.url LEFT JOIN salvage.work w ON w.id = u.id"
+
+#define DATASETS_FETCH 1000 /* rows read at once: memory holds that many, whatever the catalogs' size */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static const char *val_str(PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+/*
+ * The datasets that declare (a DECLARE of cursor sv_datasets over
+ * DATASET_ROWS, ordered by dataset) selects, read through the cursor in the
+ * caller's transaction, one dataset at a time to fn. 0, RUN_RETRY or a
+ * negative SV_E code.
+ */
+static int each_dataset(pg_queue *p, const char *declare, int n, const char *const *vals,
+			int (*fn)(void *ctx, const sv_queue_dataset_row *d), void *ctx)
+{
+	sv_queue_listing l = SV_QUEUE_LISTING_INIT(fn, ctx);
+	int rc = run_once(p, "read datasets", declare, n, vals, NULL, NULL, NULL), rows = DATASETS_FETCH;
+	while (rc == 0 && rows == DATASETS_FETCH) {
+		PGresult *r = NULL;
+		rc = run_once(p, "read datasets", "FETCH " STR(DATASETS_FETCH) " FROM sv_datasets", 0, NULL, NULL, NULL,
+			      &r);
+		rows = rc ? 0 : PQntuples(r);
+		for (int i = 0; rc == 0 && i < rows; i++) {
+			sv_queue_listing_row x = {
+				val_i64(r, i, 0), val_i64(r, i, 1), val_str(r, i, 2), val_str(r, i, 3), val_str(r, i, 4),
+				val_str(r, i, 5), val_str(r, i, 6), val_str(r, i, 7), (int)val_i64(r, i, 8),
+				(int)val_i64(r, i, 9), (int)val_i64(r, i, 10), val_str(r, i, 11), val_str(r, i, 12),
+				val_str(r, i, 13), val_str(r, i, 14), (int)val_i64(r, i, 15), (int)val_i64(r, i, 16),
+				val_i64(r, i, 17)};
+			rc = sv_queue_listing_add(&l, &x);
+		}
+		PQclear(r);
+	}
+	if (rc == 0)
+		rc = run_once(p, "read datasets", "CLOSE sv_datasets", 0, NULL, NULL, NULL, NULL);
+	return sv_queue_listing_end(&l, rc);
+}
+
+/* A listing of datasets: which, and to whom. */
+typedef struct {
+	char sseed[24], spass[16];
+	int (*fn)(void *ctx, const sv_queue_dataset_row *d);
+	void *ctx;
+} listing_job;
+
+static void listing_job_init(listing_job *j, int64_t seed, int pass,
+			     int (*fn)(void *ctx, const sv_queue_dataset_row *d), void *ctx)
+{
+	snprintf(j->sseed, sizeof(j->sseed), "%" PRId64, seed);
+	snprintf(j->spass, sizeof(j->spass), "%d", pass);
+	j->fn = fn;
+	j->ctx = ctx;
+}
+
+static int list_all(pg_queue *p, void *ctx)
+{
+	listing_job *j = ctx;
+	const char *vals[1] = {j->sseed};
+	return each_dataset(p,
+			    "DECLARE sv_datasets NO SCROLL CURSOR FOR " DATASET_ROWS
+			    " WHERE $1::bigint = 0 OR d.seed = $1::bigint ORDER BY d.seed, d.key COLLATE \"C\", d.id, u.id",
+			    1, vals, j->fn, j->ctx);
+}
+
+static int q_datasets(sv_queue *q, int64_t seed, int (*fn)(void *ctx, const sv_queue_dataset_row *d), void *ctx)
+{
+	listing_job j;
+	listing_job_init(&j, seed, 0, fn, ctx);
+	return in_transaction(impl(q), "read datasets", "BEGIN READ ONLY", list_all, &j);
+}
+
+/* Under the row's catalog lock: the datasets about to vanish told, then marked. */
+static int end_pass(pg_queue *p, void *ctx)
+{
+	listing_job *j = ctx;
+	const char *vals[2] = {j->sseed, j->spass};
+	int rc = run_once(p, "end a catalog pass", "SELECT salvage.catalog_lock($1::bigint)", 1, vals, NULL, NULL, NULL);
+	if (rc == 0)
+		rc = each_dataset(p,
+				  "DECLARE sv_datasets NO SCROLL CURSOR FOR " DATASET_ROWS
+				  " WHERE d.seed = $1::bigint AND d.last_pass < $2::int AND d.vanished_pass = 0"
+				  " AND d.key NOT LIKE '" SV_QUEUE_UNREAD_PREFIX "%'"
+				  " ORDER BY d.key COLLATE \"C\", d.id, u.id",
+				  2, vals, j->fn, j->ctx);
+	if (rc == 0)
+		rc = run_once(p, "end a catalog pass", "SELECT salvage.catalog_end($1::bigint, $2::int)", 2, vals, NULL,
+			      NULL, NULL);
+	return rc;
+}
+
+static int q_catalog_end(sv_queue *q, int64_t seed, int pass, int (*fn)(void *ctx, const sv_queue_dataset_row *d),
+			 void *ctx)
+{
+	listing_job j;
+	listing_job_init(&j, seed, pass, fn, ctx);
+	if (!fn) {
+		const char *vals[2] = {j.sseed, j.spass};
+		return run_text(impl(q), "end a catalog pass", "SELECT salvage.catalog_end($1::bigint, $2::int)", 2, vals,
+				NULL);
+	}
+	return in_transaction(impl(q), "end a catalog pass", "BEGIN", end_pass, &j);
+}
+
 /* ---- open and close ---- */
 
 static void q_close(sv_queue *q)
@@ -1159,6 +1435,11 @@ static const sv_queue_ops POSTGRES_OPS = {
 	.landing_add = q_landing_add,
 	.settle = q_settle,
 	.landings = q_landings,
+	.datasets_put = q_datasets_put,
+	.catalog_get = q_catalog_get,
+	.catalog_begin = q_catalog_begin,
+	.datasets = q_datasets,
+	.catalog_end = q_catalog_end,
 	.node_stats = q_node_stats,
 	.wait = q_wait,
 	.setting_get = q_setting_get,
@@ -1170,7 +1451,7 @@ static const sv_queue_ops POSTGRES_OPS = {
 /* An older schema this one migrates in place. */
 static int schema_old(const char *version)
 {
-	return !strcmp(version, "1") || !strcmp(version, "2");
+	return !strcmp(version, "1") || !strcmp(version, "2") || !strcmp(version, "3");
 }
 
 /* Creates the schema (version none) or migrates an old one, inside the caller's locked transaction. */

@@ -27,8 +27,24 @@
  * role that first used them (nodes.role), so that a role granted only what a
  * worker needs (salvage seed --grant-worker) can be given out.
  * 3: claim and complete lock fewer rows; work_leased's predicate, no
- * work_seed, work's fillfactor. */
-#define PG_SCHEMA_VERSION "3"
+ * work_seed, work's fillfactor.
+ * 4: catalogs: what a queued URL carries for its fetcher (urls.meta), each
+ * catalog row's passes (seeds.catalog_pass, catalog_done_pass), the
+ * datasets rows list and the URLs of each (datasets, dataset_urls). */
+#define PG_SCHEMA_VERSION "4"
+
+/* The catalogs' tables (4), for a new schema and a migrated one alike. A
+ * dataset's key is unique within its row by md5, as a URL is (keys are
+ * identifiers, but also landing URLs or titles of any length). */
+#define PG_CATALOG_TABLES \
+	"CREATE TABLE IF NOT EXISTS salvage.datasets(" \
+	" id bigserial PRIMARY KEY, seed bigint NOT NULL, key text NOT NULL, identifier text, title text," \
+	" publisher text, modified text, meta text, first_pass int NOT NULL, last_pass int NOT NULL," \
+	" vanished_pass int NOT NULL DEFAULT 0);" \
+	"CREATE UNIQUE INDEX IF NOT EXISTS datasets_key ON salvage.datasets(seed, (md5(key)::uuid));" \
+	"CREATE TABLE IF NOT EXISTS salvage.dataset_urls(dataset bigint NOT NULL, url bigint NOT NULL, role text," \
+	" PRIMARY KEY(dataset, url));" \
+	"CREATE INDEX IF NOT EXISTS dataset_urls_url ON salvage.dataset_urls(url);"
 
 /* URL and seed identity: a unique index on md5(url)::uuid rather than on the
  * text, which a btree cannot index past ~2700 bytes (long query strings are
@@ -39,7 +55,8 @@ static const char PG_SCHEMA[] =
 	"CREATE TABLE salvage.seeds("
 	" id bigserial PRIMARY KEY, sheet text NOT NULL, url text NOT NULL, line int,"
 	" priority int NOT NULL DEFAULT 0, max_urls bigint NOT NULL DEFAULT -1, delay_ms int NOT NULL DEFAULT -1,"
-	" params text, meta text, active boolean NOT NULL DEFAULT true, queued_total bigint NOT NULL DEFAULT 0);"
+	" params text, meta text, active boolean NOT NULL DEFAULT true, queued_total bigint NOT NULL DEFAULT 0,"
+	" catalog_pass int NOT NULL DEFAULT 0, catalog_done_pass int NOT NULL DEFAULT 0);"
 	"CREATE UNIQUE INDEX seeds_key ON salvage.seeds(sheet, (md5(url)::uuid));"
 	/* Counters change on every claim and outcome: room on each page for
 	 * the new row versions (fillfactor) keeps updates of columns no index
@@ -58,7 +75,7 @@ static const char PG_SCHEMA[] =
 	" id bigserial PRIMARY KEY, url text NOT NULL, host bigint NOT NULL, seed bigint NOT NULL,"
 	" depth int NOT NULL DEFAULT 0, kind text NOT NULL, via text, redirects int NOT NULL DEFAULT 0,"
 	" state smallint NOT NULL DEFAULT 0, attempts int NOT NULL DEFAULT 0, expiries int NOT NULL DEFAULT 0,"
-	" status int, bytes bigint, reason text, done_ms bigint, done_node text, digest text)"
+	" status int, bytes bigint, reason text, done_ms bigint, done_node text, digest text, meta text)"
 	/* Each row is updated once, when its URL ends: room for that to be HOT
 	 * (no new entry in urls_key, whose md5 is the costly part). */
 	" WITH (fillfactor = 90);"
@@ -89,7 +106,8 @@ static const char PG_SCHEMA[] =
 	/* A node's heartbeat: its last claim or renewal (see salvage.seen). */
 	"CREATE TABLE salvage.nodes(name text PRIMARY KEY, last_ms bigint NOT NULL DEFAULT 0, role text) WITH (fillfactor = 50);"
 	"CREATE TABLE salvage.seed_landings(id bigserial PRIMARY KEY, seed bigint NOT NULL, url text NOT NULL);"
-	"CREATE UNIQUE INDEX seed_landings_key ON salvage.seed_landings(seed, (md5(url)::uuid));";
+	"CREATE UNIQUE INDEX seed_landings_key ON salvage.seed_landings(seed, (md5(url)::uuid));"
+	PG_CATALOG_TABLES;
 
 /* Every function of the schema, whatever its signature: dropped. */
 #define PG_DROP_FUNCTIONS \
@@ -97,11 +115,16 @@ static const char PG_SCHEMA[] =
 	" FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'salvage' LOOP" \
 	" EXECUTE format('DROP FUNCTION salvage.%I(%s)', f.proname, f.a); END LOOP; END$$;"
 
-/* Schema 1 or 2 to 3 in place (each step may run again): nodes gain their
- * role (2); the functions are all dropped, to be made again from
+/* Schema 1, 2 or 3 to 4 in place (each step may run again): nodes gain their
+ * role (2); URLs their meta, rows their catalog passes, and the catalogs'
+ * tables are made (4); the functions are all dropped, to be made again from
  * PG_FUNCTIONS (so that any migration can change any signature). */
 static const char PG_MIGRATE[] =
 	"ALTER TABLE salvage.nodes ADD COLUMN IF NOT EXISTS role text;"
+	"ALTER TABLE salvage.urls ADD COLUMN IF NOT EXISTS meta text;"
+	"ALTER TABLE salvage.seeds ADD COLUMN IF NOT EXISTS catalog_pass int NOT NULL DEFAULT 0;"
+	"ALTER TABLE salvage.seeds ADD COLUMN IF NOT EXISTS catalog_done_pass int NOT NULL DEFAULT 0;"
+	PG_CATALOG_TABLES
 	"DROP INDEX IF EXISTS salvage.work_leased;"
 	"CREATE INDEX work_leased ON salvage.work(lease_ms) WHERE lease_ms IS NOT NULL;"
 	"DROP INDEX IF EXISTS salvage.work_seed;"
@@ -124,14 +147,19 @@ static const char PG_SECURE[] =
 
 /* What a worker role is granted (salvage seed --grant-worker), and nothing
  * more: the reads of status and of the fetchers, and the functions of a
- * worker's writes. Not add_sheet, set_paused, settle (the coordinator's), nor
- * the helpers the functions call (hosts_adjust, expire, seen, own_node). */
+ * worker's writes (it keeps the datasets the catalogs it reads list and
+ * ends the passes it reads to the end; `crawl` on the shared queue starts
+ * passes, as the coordinator's seed does). Not
+ * add_sheet, set_paused, settle (the coordinator's), nor the helpers the
+ * functions call (hosts_adjust, queued_add, expire, seen, own_node). */
 #define PG_WORKER_TABLES \
-	"salvage.meta, salvage.seeds, salvage.hosts, salvage.urls, salvage.work, salvage.nodes, salvage.seed_landings"
+	"salvage.meta, salvage.seeds, salvage.hosts, salvage.urls, salvage.work, salvage.nodes, salvage.seed_landings," \
+	" salvage.datasets, salvage.dataset_urls"
 #define PG_WORKER_FUNCTIONS \
 	"salvage.now_ms, salvage.claim, salvage.renew, salvage.complete, salvage.give_back, salvage.enqueue," \
 	" salvage.host_set_robots, salvage.host_cooldown, salvage.host_robots_failed, salvage.host_delay," \
-	" salvage.robots_retry, salvage.landing_add"
+	" salvage.robots_retry, salvage.landing_add, salvage.catalog_lock, salvage.datasets_put," \
+	" salvage.catalog_begin, salvage.catalog_end"
 
 static const char PG_FUNCTIONS[] =
 	"CREATE FUNCTION salvage.now_ms() RETURNS bigint LANGUAGE sql VOLATILE AS"
@@ -304,11 +332,36 @@ static const char PG_FUNCTIONS[] =
 	" RETURN coalesce(v_n, 0);\n"
 	"END$$;"
 
-	/* Queues URLs not queued yet, within their rows' max_urls, in one
-	 * statement for the whole batch; returns how many were added. */
+	/* URLs just queued, counted per host and row (p_h, p_s, p_c, one entry
+	 * each): their hosts' queued counts, priority and delay, and their rows'
+	 * queued_total. */
+	"CREATE FUNCTION salvage.queued_add(p_h bigint[], p_s bigint[], p_c bigint[]) RETURNS void"
+	" LANGUAGE plpgsql AS $$\n"
+	"BEGIN\n"
+	" IF coalesce(cardinality(p_h), 0) = 0 THEN RETURN; END IF;\n"
+	" PERFORM 1 FROM salvage.hosts h WHERE h.id IN (SELECT DISTINCT unnest(p_h)) ORDER BY h.id FOR UPDATE;\n"
+	" UPDATE salvage.hosts h SET queued = h.queued + x.c, priority = greatest(h.priority, x.p),"
+	"  delay_ms = greatest(h.delay_ms, x.d)"
+	"  FROM (SELECT t.h, sum(t.c) c, max(s.priority) p, max(s.delay_ms) d FROM unnest(p_h, p_s, p_c) t(h, s, c)"
+	"   JOIN salvage.seeds s ON s.id = t.s GROUP BY t.h) x WHERE h.id = x.h;\n"
+	" UPDATE salvage.seeds s SET queued_total = s.queued_total + x.c"
+	"  FROM (SELECT t.s, sum(t.c) c FROM unnest(p_s, p_c) t(s, c) GROUP BY t.s) x WHERE s.id = x.s;\n"
+	"END$$;"
+
+	/*
+	 * Queues URLs not queued yet, within their rows' max_urls, in one
+	 * statement for the whole batch; returns how many were added. Each URL
+	 * may carry meta (handed back by claim), the key of a dataset of its row
+	 * it belongs to (p_datasets, in role p_roles: linked in dataset_urls) and
+	 * refresh: a URL that ended (done, failed, skipped) is queued again with
+	 * this meta, its outcome and attempts forgotten (it counts as added), and
+	 * a URL still queued gets this meta. p_metas, p_datasets, p_roles and
+	 * p_refresh may be NULL (none has one), as they are for a page's links.
+	 */
 	"CREATE FUNCTION salvage.enqueue(p_urls text[], p_hosts text[], p_seeds bigint[], p_depths int[],"
-	" p_kinds text[], p_vias text[], p_redirects int[]) RETURNS bigint LANGUAGE plpgsql AS $$\n"
-	"DECLARE v_h bigint[]; v_s bigint[]; v_c bigint[]; v_n bigint; v_bad bigint; v_capped boolean;\n"
+	" p_kinds text[], p_vias text[], p_redirects int[], p_metas text[], p_datasets text[], p_roles text[],"
+	" p_refresh boolean[]) RETURNS bigint LANGUAGE plpgsql AS $$\n"
+	"DECLARE v_h bigint[]; v_s bigint[]; v_c bigint[]; v_n bigint; v_r bigint; v_bad bigint; v_capped boolean;\n"
 	"BEGIN\n"
 	" IF coalesce(cardinality(p_urls), 0) = 0 THEN RETURN 0; END IF;\n"
 	" SELECT t.s INTO v_bad FROM (SELECT DISTINCT s FROM unnest(p_seeds) s) t"
@@ -323,9 +376,10 @@ static const char PG_FUNCTIONS[] =
 	/* URLs already queued are skipped by ON CONFLICT (an index probe each).
 	 * Without a capped row in the batch (the usual case), one pass: */
 	" IF NOT v_capped THEN\n"
-	" WITH ins AS (INSERT INTO salvage.urls(url, host, seed, depth, kind, via, redirects)"
-	"   SELECT t.url, h.id, t.seed, t.depth, t.kind, t.via, t.redirects FROM unnest(p_urls, p_hosts, p_seeds,"
-	"   p_depths, p_kinds, p_vias, p_redirects) WITH ORDINALITY t(url, host, seed, depth, kind, via, redirects, ord)"
+	" WITH ins AS (INSERT INTO salvage.urls(url, host, seed, depth, kind, via, redirects, meta)"
+	"   SELECT t.url, h.id, t.seed, t.depth, t.kind, t.via, t.redirects, t.meta FROM unnest(p_urls, p_hosts, p_seeds,"
+	"   p_depths, p_kinds, p_vias, p_redirects, p_metas) WITH ORDINALITY"
+	"   t(url, host, seed, depth, kind, via, redirects, meta, ord)"
 	"   JOIN salvage.hosts h ON h.host = t.host"
 	"   ORDER BY t.ord ON CONFLICT ((md5(url)::uuid)) DO NOTHING RETURNING id, host, seed, kind),"
 	"  w AS (INSERT INTO salvage.work(id, host, seed, priority)"
@@ -337,15 +391,15 @@ static const char PG_FUNCTIONS[] =
 	/* Rows of a row with a cap look their URLs up first, one probe each
 	 * (LATERAL ... LIMIT 1: never a scan of urls), to count what they add. */
 	" WITH inp AS (SELECT t.*, s.priority AS sprio, s.max_urls, s.queued_total FROM unnest(p_urls, p_hosts, p_seeds,"
-	"   p_depths, p_kinds, p_vias, p_redirects) WITH ORDINALITY t(url, host, seed, depth, kind, via, redirects, ord)"
-	"   JOIN salvage.seeds s ON s.id = t.seed),"
+	"   p_depths, p_kinds, p_vias, p_redirects, p_metas) WITH ORDINALITY"
+	"   t(url, host, seed, depth, kind, via, redirects, meta, ord) JOIN salvage.seeds s ON s.id = t.seed),"
 	"  capped AS (SELECT c.ord, row_number() OVER (PARTITION BY c.seed ORDER BY c.ord) AS rn"
 	"   FROM (SELECT DISTINCT ON (md5(i.url)) i.ord, i.seed, i.url FROM inp i WHERE i.max_urls >= 0"
 	"    ORDER BY md5(i.url), i.ord) c"
 	"   LEFT JOIN LATERAL (SELECT 1 AS hit FROM salvage.urls x WHERE md5(x.url)::uuid = md5(c.url)::uuid"
 	"    AND x.url = c.url LIMIT 1) e ON true WHERE e.hit IS NULL),"
-	"  ins AS (INSERT INTO salvage.urls(url, host, seed, depth, kind, via, redirects)"
-	"   SELECT i.url, h.id, i.seed, i.depth, i.kind, i.via, i.redirects FROM inp i"
+	"  ins AS (INSERT INTO salvage.urls(url, host, seed, depth, kind, via, redirects, meta)"
+	"   SELECT i.url, h.id, i.seed, i.depth, i.kind, i.via, i.redirects, i.meta FROM inp i"
 	"   JOIN salvage.hosts h ON h.host = i.host LEFT JOIN capped c ON c.ord = i.ord"
 	"   WHERE i.max_urls < 0 OR c.rn <= i.max_urls - i.queued_total"
 	"   ORDER BY i.ord ON CONFLICT ((md5(url)::uuid)) DO NOTHING RETURNING id, host, seed, kind),"
@@ -355,15 +409,134 @@ static const char PG_FUNCTIONS[] =
 	" SELECT array_agg(host), array_agg(seed), array_agg(c), sum(c) INTO v_h, v_s, v_c, v_n"
 	"  FROM (SELECT host, seed, count(*) c FROM w GROUP BY host, seed) g;\n"
 	" END IF;\n"
-	" IF coalesce(v_n, 0) = 0 THEN RETURN 0; END IF;\n"
-	" PERFORM 1 FROM salvage.hosts h WHERE h.id IN (SELECT DISTINCT unnest(v_h)) ORDER BY h.id FOR UPDATE;\n"
-	" UPDATE salvage.hosts h SET queued = h.queued + x.c, priority = greatest(h.priority, x.p),"
-	"  delay_ms = greatest(h.delay_ms, x.d)"
-	"  FROM (SELECT t.h, sum(t.c) c, max(s.priority) p, max(s.delay_ms) d FROM unnest(v_h, v_s, v_c) t(h, s, c)"
-	"   JOIN salvage.seeds s ON s.id = t.s GROUP BY t.h) x WHERE h.id = x.h;\n"
-	" UPDATE salvage.seeds s SET queued_total = s.queued_total + x.c"
-	"  FROM (SELECT t.s, sum(t.c) c FROM unnest(v_s, v_c) t(s, c) GROUP BY t.s) x WHERE s.id = x.s;\n"
-	" PERFORM pg_notify('salvage_work', '');\n"
+	" PERFORM salvage.queued_add(v_h, v_s, v_c);\n"
+	" v_n := coalesce(v_n, 0);\n"
+	/* Refreshed: each URL once (its last mention), one probe each. An
+	 * ended one (no work row) is queued again, within its row's cap; the
+	 * UPDATE's own state test, checked again on a row another session
+	 * changed meanwhile, queues it once whoever else refreshes it. A queued
+	 * one only takes the new meta. Leased and paused ones stay as they are. */
+	" IF true = ANY(p_refresh) THEN\n"
+	" WITH r AS (SELECT DISTINCT ON (md5(t.url)) t.url, t.seed, t.depth, t.kind, t.via, t.meta, t.ord"
+	"   FROM unnest(p_urls, p_seeds, p_depths, p_kinds, p_vias, p_metas, p_refresh) WITH ORDINALITY"
+	"   t(url, seed, depth, kind, via, meta, refresh, ord) WHERE t.refresh ORDER BY md5(t.url), t.ord DESC),"
+	"  have AS (SELECT r.*, x.id, x.state, x.meta AS had FROM r CROSS JOIN LATERAL (SELECT u.id, u.state, u.meta"
+	"   FROM salvage.urls u WHERE md5(u.url)::uuid = md5(r.url)::uuid AND u.url = r.url LIMIT 1) x),"
+	"  ended AS (SELECT h.*, s.priority, s.max_urls, s.queued_total,"
+	"   row_number() OVER (PARTITION BY h.seed ORDER BY h.ord) AS rn"
+	"   FROM have h JOIN salvage.seeds s ON s.id = h.seed WHERE h.state IN (2, 3, 5)),"
+	"  again AS (UPDATE salvage.urls u SET state = 0, attempts = 0, expiries = 0, status = NULL, bytes = NULL,"
+	"   reason = NULL, done_ms = NULL, done_node = NULL, digest = NULL, meta = e.meta, seed = e.seed,"
+	"   depth = e.depth, kind = e.kind, via = e.via"
+	"   FROM ended e WHERE u.id = e.id AND u.state IN (2, 3, 5)"
+	"   AND (e.max_urls < 0 OR e.rn <= e.max_urls - e.queued_total) RETURNING u.id, u.host, u.seed, u.kind, e.priority),"
+	"  w AS (INSERT INTO salvage.work(id, host, seed, priority)"
+	"   SELECT a.id, a.host, a.seed, a.priority::bigint * 2 + (a.kind = 'dataset')::int FROM again a"
+	"   ON CONFLICT (id) DO NOTHING RETURNING host, seed),"
+	"  m AS (UPDATE salvage.urls u SET meta = h.meta FROM have h JOIN salvage.work k ON k.id = h.id AND k.state = 0"
+	"   WHERE u.id = h.id AND h.meta IS NOT NULL AND h.had IS DISTINCT FROM h.meta RETURNING 1)"
+	" SELECT array_agg(host), array_agg(seed), array_agg(c), sum(c) INTO v_h, v_s, v_c, v_r"
+	"  FROM (SELECT host, seed, count(*) c FROM w GROUP BY host, seed) g;\n"
+	" PERFORM salvage.queued_add(v_h, v_s, v_c);\n"
+	" v_n := v_n + coalesce(v_r, 0);\n"
+	" END IF;\n"
+	/* Each URL named with a dataset is linked to it (a dataset not kept: nothing). */
+	" IF p_datasets IS NOT NULL THEN\n"
+	"  INSERT INTO salvage.dataset_urls(dataset, url, role)"
+	"   SELECT DISTINCT ON (d.id, x.id) d.id, x.id, t.role FROM unnest(p_urls, p_seeds, p_datasets, p_roles)"
+	"   WITH ORDINALITY t(url, seed, dataset, role, ord)"
+	"   CROSS JOIN LATERAL (SELECT y.id FROM salvage.datasets y WHERE y.seed = t.seed"
+	"    AND md5(y.key)::uuid = md5(t.dataset)::uuid AND y.key = t.dataset LIMIT 1) d"
+	"   CROSS JOIN LATERAL (SELECT u.id FROM salvage.urls u WHERE md5(u.url)::uuid = md5(t.url)::uuid"
+	"    AND u.url = t.url LIMIT 1) x"
+	"   WHERE t.dataset IS NOT NULL ORDER BY d.id, x.id, t.ord ON CONFLICT DO NOTHING;\n"
+	" END IF;\n"
+	" IF v_n > 0 THEN PERFORM pg_notify('salvage_work', ''); END IF;\n"
+	" RETURN v_n;\n"
+	"END$$;"
+
+	/* The catalog writes of row p_seed (datasets_put, catalog_begin,
+	 * catalog_end) one at a time, until the transaction ends: a lock keyed
+	 * by the row, not the seeds row's own, which enqueue updates after
+	 * locking hosts (taken first here, the two would wait on each other). */
+	"CREATE FUNCTION salvage.catalog_lock(p_seed bigint) RETURNS void LANGUAGE plpgsql AS $$\n"
+	"BEGIN\n"
+	" PERFORM pg_advisory_xact_lock(hashtext('salvage catalog ' || p_seed));\n"
+	" IF NOT EXISTS (SELECT 1 FROM salvage.seeds WHERE id = p_seed) THEN"
+	"  RAISE EXCEPTION 'no seed row %', p_seed USING ERRCODE = '22023'; END IF;\n"
+	"END$$;"
+
+	/*
+	 * Datasets listed in pass p_pass of row p_seed (p_keys...: one entry
+	 * each, in the order listed) and their URLs (the arrays of enqueue, each
+	 * with its dataset's key; p_uds: the 1-based entry of its dataset), in
+	 * one transaction. A dataset is new, changed (another modified: its URLs
+	 * are fetched again), unchanged, or repeated (listed again within the
+	 * pass); an unchanged one whose modified cannot tell a change (none, or
+	 * a repeating interval "R/...") is fetched again too. A dataset listed
+	 * twice keeps what its last listing says. Returns the counts.
+	 */
+	"CREATE FUNCTION salvage.datasets_put(p_seed bigint, p_pass int, p_keys text[], p_idents text[], p_titles text[],"
+	" p_pubs text[], p_mods text[], p_metas text[], p_uds int[], p_urls text[], p_hosts text[], p_seeds bigint[],"
+	" p_depths int[], p_kinds text[], p_vias text[], p_redirects int[], p_umetas text[], p_datasets text[],"
+	" p_roles text[], p_refresh boolean[],"
+	" OUT added bigint, OUT changed bigint, OUT unchanged bigint, OUT repeated bigint) LANGUAGE plpgsql AS $$\n"
+	"DECLARE v_again int[];\n"
+	"BEGIN\n"
+	" PERFORM salvage.catalog_lock(p_seed);\n"
+	/* c: 0 new, 1 changed, 2 unchanged, 3 repeated. */
+	" WITH inp AS (SELECT t.*, row_number() OVER (PARTITION BY t.key ORDER BY t.ord) AS k"
+	"   FROM unnest(p_keys, p_mods) WITH ORDINALITY t(key, modified, ord)),"
+	"  cls AS (SELECT i.ord, i.modified, CASE WHEN i.k > 1 THEN 3 WHEN d.id IS NULL THEN 0"
+	"   WHEN d.last_pass = p_pass THEN 3 WHEN d.modified IS DISTINCT FROM i.modified THEN 1 ELSE 2 END AS c"
+	"   FROM inp i LEFT JOIN LATERAL (SELECT y.id, y.modified, y.last_pass FROM salvage.datasets y"
+	"    WHERE y.seed = p_seed AND md5(y.key)::uuid = md5(i.key)::uuid AND y.key = i.key LIMIT 1) d ON true)"
+	" SELECT count(*) FILTER (WHERE c = 0), count(*) FILTER (WHERE c = 1), count(*) FILTER (WHERE c = 2),"
+	"  count(*) FILTER (WHERE c = 3), array_agg(ord::int) FILTER (WHERE c = 1"
+	"   OR (c = 2 AND (modified IS NULL OR left(modified, 2) = 'R/')))"
+	"  INTO added, changed, unchanged, repeated, v_again FROM cls;\n"
+	" INSERT INTO salvage.datasets AS d(seed, key, identifier, title, publisher, modified, meta, first_pass, last_pass)"
+	"  SELECT DISTINCT ON (t.key) p_seed, t.key, t.identifier, t.title, t.publisher, t.modified, t.meta, p_pass, p_pass"
+	"  FROM unnest(p_keys, p_idents, p_titles, p_pubs, p_mods, p_metas) WITH ORDINALITY"
+	"   t(key, identifier, title, publisher, modified, meta, ord) ORDER BY t.key, t.ord DESC"
+	"  ON CONFLICT (seed, (md5(key)::uuid)) DO UPDATE SET identifier = excluded.identifier, title = excluded.title,"
+	"  publisher = excluded.publisher, modified = excluded.modified, meta = excluded.meta,"
+	"  last_pass = excluded.last_pass, vanished_pass = 0;\n"
+	" IF coalesce(cardinality(p_urls), 0) > 0 THEN\n"
+	"  PERFORM salvage.enqueue(p_urls, p_hosts, p_seeds, p_depths, p_kinds, p_vias, p_redirects, p_umetas, p_datasets,"
+	"   p_roles, (SELECT array_agg(coalesce(u.r, false) OR u.d = ANY(coalesce(v_again, '{}')) ORDER BY u.o)"
+	"   FROM unnest(p_uds, p_refresh) WITH ORDINALITY u(d, r, o)));\n"
+	" END IF;\n"
+	"END$$;"
+
+	/* Starts pass p_pass of row p_seed, its first request queued (the arrays
+	 * of enqueue: one URL, or none), unless the row's pass is p_pass or later
+	 * already: of workers that saw the same last pass and start at once, one
+	 * starts it. Returns whether this call did. */
+	"CREATE FUNCTION salvage.catalog_begin(p_seed bigint, p_pass int, p_urls text[], p_hosts text[], p_seeds bigint[],"
+	" p_depths int[], p_kinds text[], p_vias text[], p_redirects int[], p_metas text[], p_datasets text[],"
+	" p_roles text[], p_refresh boolean[]) RETURNS boolean LANGUAGE plpgsql AS $$\n"
+	"BEGIN\n"
+	" PERFORM salvage.catalog_lock(p_seed);\n"
+	" IF (SELECT catalog_pass FROM salvage.seeds WHERE id = p_seed) >= p_pass THEN RETURN false; END IF;\n"
+	" PERFORM salvage.enqueue(p_urls, p_hosts, p_seeds, p_depths, p_kinds, p_vias, p_redirects, p_metas, p_datasets,"
+	"  p_roles, p_refresh);\n"
+	" UPDATE salvage.seeds SET catalog_pass = p_pass WHERE id = p_seed;\n"
+	" RETURN true;\n"
+	"END$$;"
+
+	/* The listing of pass p_pass of row p_seed was read to its end: the
+	 * row's datasets not listed in it are marked vanished (once), the pass
+	 * is done. The caller tells the datasets it marks first, reading them
+	 * after catalog_lock in the same transaction. Returns how many. */
+	"CREATE FUNCTION salvage.catalog_end(p_seed bigint, p_pass int) RETURNS bigint LANGUAGE plpgsql AS $$\n"
+	"DECLARE v_n bigint;\n"
+	"BEGIN\n"
+	" PERFORM salvage.catalog_lock(p_seed);\n"
+	" UPDATE salvage.datasets SET vanished_pass = p_pass WHERE seed = p_seed AND last_pass < p_pass"
+	"  AND vanished_pass = 0 AND key NOT LIKE '" SV_QUEUE_UNREAD_PREFIX "%';\n"
+	" GET DIAGNOSTICS v_n = ROW_COUNT;\n"
+	" UPDATE salvage.seeds SET catalog_done_pass = p_pass WHERE id = p_seed AND catalog_done_pass < p_pass;\n"
 	" RETURN v_n;\n"
 	"END$$;"
 
@@ -383,9 +556,10 @@ static const char PG_FUNCTIONS[] =
 	"END$$;"
 
 	/* A sheet's rows, matched by URL; rows gone from it are paused; new
-	 * rows' URLs queued in one batch. */
+	 * rows' URLs queued in one batch, but a catalog row's (p_catalogs: its
+	 * first request is queued when a pass starts, catalog_begin). */
 	"CREATE FUNCTION salvage.add_sheet(p_name text, p_raw bytea, p_now bigint, p_urls text[], p_hosts text[],"
-	" p_lines int[], p_prios int[], p_max bigint[], p_delays int[], p_params text[], p_metas text[],"
+	" p_lines int[], p_prios int[], p_max bigint[], p_delays int[], p_params text[], p_metas text[], p_catalogs boolean[],"
 	" OUT added bigint, OUT updated bigint, OUT unchanged bigint, OUT paused bigint) LANGUAGE plpgsql AS $$\n"
 	"DECLARE v_back bigint[]; v_gone bigint[]; v_ids bigint[]; v_u text[]; v_h text[]; v_n int;\n"
 	"BEGIN\n"
@@ -393,13 +567,14 @@ static const char PG_FUNCTIONS[] =
 	" INSERT INTO salvage.sheets(name, raw, loaded_ms) VALUES(p_name, p_raw, coalesce(p_now, salvage.now_ms()))"
 	"  ON CONFLICT (name) DO UPDATE SET raw = excluded.raw, loaded_ms = excluded.loaded_ms;\n"
 	" CREATE TEMP TABLE IF NOT EXISTS sv_rows(url text, host text, line int, priority int, max_urls bigint,"
-	"  delay_ms int, params text, meta text, ord bigint, id bigint, same boolean, active boolean) ON COMMIT DROP;\n"
+	"  delay_ms int, params text, meta text, catalog boolean, ord bigint, id bigint, same boolean, active boolean)"
+	"  ON COMMIT DROP;\n"
 	" DELETE FROM sv_rows;\n"
 	" INSERT INTO sv_rows SELECT t.*, s.id, s.id IS NOT NULL AND s.line = t.line AND s.priority = t.priority"
 	"   AND s.max_urls = t.max_urls AND s.delay_ms = t.delay_ms AND s.params IS NOT DISTINCT FROM t.params"
 	"   AND s.meta IS NOT DISTINCT FROM t.meta, s.active"
-	"  FROM unnest(p_urls, p_hosts, p_lines, p_prios, p_max, p_delays, p_params, p_metas) WITH ORDINALITY"
-	"   t(url, host, line, priority, max_urls, delay_ms, params, meta, ord)"
+	"  FROM unnest(p_urls, p_hosts, p_lines, p_prios, p_max, p_delays, p_params, p_metas, p_catalogs) WITH ORDINALITY"
+	"   t(url, host, line, priority, max_urls, delay_ms, params, meta, catalog, ord)"
 	"  LEFT JOIN salvage.seeds s ON s.sheet = p_name AND md5(s.url)::uuid = md5(t.url)::uuid AND s.url = t.url;\n"
 	" SELECT count(*) FILTER (WHERE same AND active), array_agg(DISTINCT id) FILTER (WHERE NOT active)"
 	"  INTO unchanged, v_back FROM sv_rows WHERE id IS NOT NULL;\n"
@@ -412,14 +587,15 @@ static const char PG_FUNCTIONS[] =
 	" WITH ins AS (INSERT INTO salvage.seeds(sheet, url, line, priority, max_urls, delay_ms, params, meta)"
 	"   SELECT p_name, r.url, r.line, r.priority, r.max_urls, r.delay_ms, r.params, r.meta FROM sv_rows r"
 	"   WHERE r.id IS NULL ORDER BY r.ord ON CONFLICT (sheet, (md5(url)::uuid)) DO NOTHING RETURNING id, url)"
-	" SELECT array_agg(ins.id ORDER BY ins.id), array_agg(r.url ORDER BY ins.id), array_agg(r.host ORDER BY ins.id)"
-	"  INTO v_ids, v_u, v_h FROM ins JOIN LATERAL (SELECT * FROM sv_rows r WHERE r.url = ins.url AND r.id IS NULL"
-	"   ORDER BY r.ord LIMIT 1) r ON true;\n"
-	" added := coalesce(cardinality(v_ids), 0);\n"
-	" IF added > 0 THEN\n"
-	"  PERFORM salvage.enqueue(v_u, v_h, v_ids, array_fill(0, ARRAY[added::int]),"
-	"   array_fill('page'::text, ARRAY[added::int]), array_fill(NULL::text, ARRAY[added::int]),"
-	"   array_fill(0, ARRAY[added::int]));\n"
+	" SELECT array_agg(ins.id ORDER BY ins.id) FILTER (WHERE NOT r.catalog),"
+	"  array_agg(r.url ORDER BY ins.id) FILTER (WHERE NOT r.catalog),"
+	"  array_agg(r.host ORDER BY ins.id) FILTER (WHERE NOT r.catalog), count(*)"
+	"  INTO v_ids, v_u, v_h, added FROM ins JOIN LATERAL (SELECT r.url, r.host, coalesce(r.catalog, false) AS catalog"
+	"   FROM sv_rows r WHERE r.url = ins.url AND r.id IS NULL ORDER BY r.ord LIMIT 1) r ON true;\n"
+	" v_n := coalesce(cardinality(v_ids), 0);\n"
+	" IF v_n > 0 THEN\n"
+	"  PERFORM salvage.enqueue(v_u, v_h, v_ids, array_fill(0, ARRAY[v_n]), array_fill('page'::text, ARRAY[v_n]),"
+	"   array_fill(NULL::text, ARRAY[v_n]), array_fill(0, ARRAY[v_n]), NULL, NULL, NULL, NULL);\n"
 	" END IF;\n"
 	" SELECT array_agg(s.id ORDER BY s.id) INTO v_gone FROM salvage.seeds s WHERE s.sheet = p_name AND s.active"
 	"  AND NOT EXISTS (SELECT 1 FROM sv_rows r WHERE r.url = s.url);\n"
@@ -447,7 +623,7 @@ static const char PG_FUNCTIONS[] =
 	"CREATE FUNCTION salvage.claim(p_node text, p_freed bigint[], p_max int, p_lease int, p_now bigint,"
 	" p_cap int, p_delay int, p_node_max int, p_robots_first boolean, p_max_expiries int)"
 	" RETURNS TABLE(o_id bigint, o_url text, o_host text, o_seed bigint, o_depth int, o_kind text, o_via text,"
-	" o_attempts int, o_redirects int) LANGUAGE plpgsql AS $$\n"
+	" o_attempts int, o_redirects int, o_meta text) LANGUAGE plpgsql AS $$\n"
 	"DECLARE v_now bigint := coalesce(p_now, salvage.now_ms()); v_h bigint[]; v_room bigint[];"
 	" v_unknown boolean[]; v_delay int[]; v_ids bigint[]; v_ords bigint[]; v_att int[]; v_last bigint;"
 	" v_nodes int; v_share int;\n"
@@ -523,7 +699,7 @@ static const char PG_FUNCTIONS[] =
 	"  robots_claim_ms = CASE WHEN g.got > 0 AND p_robots_first AND g.unknown THEN v_now + p_lease"
 	"   ELSE x.robots_claim_ms END"
 	"  FROM g LEFT JOIN nxt ON nxt.host = g.h WHERE x.id = g.h;\n"
-	" RETURN QUERY SELECT u.id, u.url, x.host, u.seed, u.depth, u.kind, u.via, t.a, u.redirects"
+	" RETURN QUERY SELECT u.id, u.url, x.host, u.seed, u.depth, u.kind, u.via, t.a, u.redirects, u.meta"
 	"  FROM unnest(v_ids, v_att) WITH ORDINALITY t(i, a, o) JOIN salvage.urls u ON u.id = t.i"
 	"  JOIN salvage.hosts x ON x.id = u.host ORDER BY t.o;\n"
 	"END$$;"

@@ -132,6 +132,7 @@ void sv_queue_stats_free(sv_queue_seed_stats *rows, size_t n)
 		free(rows[i].sheet);
 		free(rows[i].url);
 		free(rows[i].meta);
+		free(rows[i].params);
 		free(rows[i].landing);
 	}
 	free(rows);
@@ -183,6 +184,101 @@ int sv_queue_catalog_end(sv_queue *q, int64_t seed, int pass,
 			 int (*fn)(void *ctx, const sv_queue_dataset_row *d), void *ctx)
 {
 	return q->ops.catalog_end ? q->ops.catalog_end(q, seed, pass, fn, ctx) : no_catalogs(q);
+}
+
+/* ---- dataset listings ---- */
+
+static void listing_clear(sv_queue_listing *l)
+{
+	for (int i = 0; i < 6; i++) {
+		free(l->text[i]);
+		l->text[i] = NULL;
+	}
+	for (size_t i = 0; i < l->nurls * 4; i++)
+		free(l->owned[i]);
+	l->nurls = 0;
+	l->id = 0;
+}
+
+static int listing_flush(sv_queue_listing *l)
+{
+	if (!l->id)
+		return 0;
+	l->row.key = l->text[0];
+	l->row.identifier = l->text[1];
+	l->row.title = l->text[2];
+	l->row.publisher = l->text[3];
+	l->row.modified = l->text[4];
+	l->row.meta = l->text[5];
+	l->row.urls = l->urls;
+	l->row.nurls = l->nurls;
+	int rc = l->fn(l->ctx, &l->row);
+	listing_clear(l);
+	return rc;
+}
+
+static char *dup_or_null(const char *s, int *oom)
+{
+	char *d = s ? strdup(s) : NULL;
+	if (s && !d)
+		*oom = 1;
+	return d;
+}
+
+int sv_queue_listing_add(sv_queue_listing *l, const sv_queue_listing_row *r)
+{
+	int rc, oom = 0;
+	if (l->id && l->id != r->id && (rc = listing_flush(l)))
+		return rc;
+	if (!l->id) {
+		const char *text[6] = {r->key, r->identifier, r->title, r->publisher, r->modified, r->meta};
+		l->id = r->id;
+		l->row.seed = r->seed;
+		for (int i = 0; i < 6; i++)
+			l->text[i] = dup_or_null(text[i], &oom);
+		l->row.first_pass = r->first_pass;
+		l->row.last_pass = r->last_pass;
+		l->row.vanished_pass = r->vanished_pass;
+		if (oom)
+			return sv_error_set(SV_EIO, "out of memory");
+	}
+	if (!r->url)
+		return 0; /* a dataset with no URL */
+	if (l->nurls == l->cap) {
+		size_t c = l->cap ? l->cap * 2 : 8;
+		sv_queue_dataset_url *u = realloc(l->urls, c * sizeof(*u));
+		if (u)
+			l->urls = u;
+		char **o = u ? realloc(l->owned, c * 4 * sizeof(*o)) : NULL;
+		if (!o)
+			return sv_error_set(SV_EIO, "out of memory");
+		l->owned = o;
+		l->cap = c;
+	}
+	char **o = &l->owned[l->nurls * 4];
+	const char *text[4] = {r->url, r->kind, r->role, r->reason};
+	for (int i = 0; i < 4; i++)
+		o[i] = dup_or_null(text[i], &oom);
+	if (oom) {
+		for (int i = 0; i < 4; i++)
+			free(o[i]);
+		return sv_error_set(SV_EIO, "out of memory");
+	}
+	l->urls[l->nurls++] = (sv_queue_dataset_url){o[0], o[1], o[2], o[3], r->state, r->status, r->bytes};
+	return 0;
+}
+
+int sv_queue_listing_end(sv_queue_listing *l, int rc)
+{
+	if (rc == 0)
+		rc = listing_flush(l);
+	listing_clear(l);
+	free(l->urls);
+	free(l->owned);
+	l->urls = NULL;
+	l->owned = NULL;
+	l->cap = 0;
+	return rc;
 }
 
 void sv_queue_landings_free(char **urls, size_t n)

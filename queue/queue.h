@@ -124,6 +124,7 @@ typedef struct {
 	char *url;
 	unsigned line;
 	char *meta;   /* JSON */
+	char *params; /* the row's crawl settings (JSON), as loaded, or NULL */
 	int active;   /* 0 when the row was removed from its sheet */
 	int64_t queued, leased, done, failed, paused, skipped;
 	int64_t bytes;    /* payload bytes of done URLs */
@@ -229,6 +230,10 @@ void sv_queue_landings_free(char **urls, size_t n);
 
 /* ---- catalogs: the datasets a catalog row lists, and its passes ---- */
 
+/* The key of a dataset that is no dataset of the catalog but a part of the catalog that
+ * could not be read (crawler/catalog_fetch.c): never marked vanished by sv_queue_catalog_end. */
+#define SV_QUEUE_UNREAD_PREFIX "(unread catalog request) "
+
 /* A dataset listed by a catalog row; its key is unique within the row. */
 typedef struct {
 	const char *key;        /* the identifier, or one made when there is none */
@@ -265,7 +270,9 @@ typedef struct {
 	int64_t pending; /* the row's URLs queued or leased */
 } sv_queue_catalog_info;
 int sv_queue_catalog_get(sv_queue *q, int64_t seed, sv_queue_catalog_info *out);
-/* Starts pass `pass` of row seed: kept, and first (its first request) queued with refresh. */
+/* Starts pass `pass` of row seed: kept, and first (its first request) queued with refresh;
+ * nothing if the row's pass is `pass` or later already (started by another worker or fetcher
+ * that saw the same last pass: of several starting at once, one starts it). */
 int sv_queue_catalog_begin(sv_queue *q, int64_t seed, int pass, const sv_queue_url *first);
 
 /* A dataset as the queue keeps it, with what became of its URLs. */

@@ -1607,7 +1607,7 @@ static int q_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_
 		" coalesce(u.queued, 0), coalesce(u.leased, 0), coalesce(u.done, 0), coalesce(u.failed, 0),"
 		" coalesce(u.paused, 0), coalesce(u.bytes, 0), coalesce(u.datasets, 0), coalesce(u.skipped, 0),"
 		" coalesce(u.rescued, 0), coalesce(u.redirects, 0),"
-		" (SELECT url FROM seed_landings l WHERE l.seed = s.id ORDER BY l.rowid DESC LIMIT 1)"
+		" (SELECT url FROM seed_landings l WHERE l.seed = s.id ORDER BY l.rowid DESC LIMIT 1), s.params"
 		" FROM seeds s LEFT JOIN (SELECT seed, sum(state = 0) AS queued, sum(state = 1) AS leased,"
 		"  sum(state = 2) AS done, sum(state = 3) AS failed, sum(state = 4) AS paused, sum(state = 5) AS skipped,"
 		"  sum(CASE WHEN state = 2 THEN bytes END) AS bytes, sum(kind = 'dataset') AS datasets,"
@@ -1655,6 +1655,7 @@ static int q_stats(sv_queue *q, sv_queue_seed_stats **rows, size_t *n, sv_queue_
 		r->rescued = sqlite3_column_int64(st, 14);
 		r->redirects = sqlite3_column_int64(st, 15);
 		r->landing = col_dup(st, 16);
+		r->params = col_dup(st, 17);
 		sv_queue_stats_add(total, r);
 	}
 	if (rc == 0 && step != SQLITE_DONE)
@@ -2021,122 +2022,51 @@ static int q_catalog_begin(sv_queue *q, int64_t seed, int pass, const sv_queue_u
 	int rc = begin(s);
 	if (rc)
 		return rc;
-	if (sqlite3_prepare_v2(s->db, "UPDATE seeds SET catalog_pass = ?2 WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
+	/* Another process that saw the same last pass may have started this one already. */
+	if (sqlite3_prepare_v2(s->db, "UPDATE seeds SET catalog_pass = ?2 WHERE id = ?1 AND catalog_pass < ?2", -1, &st,
+			       NULL) != SQLITE_OK)
 		return finish(s, db_fail(s, "start a catalog pass"));
 	sqlite3_bind_int64(st, 1, seed);
 	sqlite3_bind_int(st, 2, pass);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s, "start a catalog pass");
 	sqlite3_finalize(st);
-	if (rc == 0 && first)
+	if (rc == 0 && first && sqlite3_changes(s->db) == 1)
 		rc = enqueue_locked(s, first, 1, &seeds, NULL);
 	tally_free(&seeds);
 	return finish(s, rc);
 }
 
-/* Datasets as rows, their URLs gathered, handed to fn one dataset at a time. */
-typedef struct {
-	sv_queue_dataset_row row;
-	char *text[6];        /* key, identifier, title, publisher, modified, meta */
-	sv_queue_dataset_url *urls;
-	char **owned;         /* the URLs' strings, four per URL */
-	size_t nurls, cap;
-	int64_t id;
-} dataset_acc;
-
-static void acc_clear(dataset_acc *a)
+/* Text column i, or NULL; valid until the statement's next step. */
+static const char *col_text(sqlite3_stmt *st, int i)
 {
-	for (int i = 0; i < 6; i++) {
-		free(a->text[i]);
-		a->text[i] = NULL;
-	}
-	for (size_t i = 0; i < a->nurls * 4; i++)
-		free(a->owned[i]);
-	a->nurls = 0;
-	a->id = 0;
+	return (const char *)sqlite3_column_text(st, i);
 }
 
-static int acc_flush(dataset_acc *a, int (*fn)(void *, const sv_queue_dataset_row *), void *ctx)
-{
-	if (!a->id)
-		return 0;
-	a->row.key = a->text[0];
-	a->row.identifier = a->text[1];
-	a->row.title = a->text[2];
-	a->row.publisher = a->text[3];
-	a->row.modified = a->text[4];
-	a->row.meta = a->text[5];
-	a->row.urls = a->urls;
-	a->row.nurls = a->nurls;
-	int rc = fn(ctx, &a->row);
-	acc_clear(a);
-	return rc;
-}
-
-/* Columns: 0 id, 1 seed, 2..7 text, 8 first, 9 last, 10 vanished, 11 url, 12 kind, 13 role, 14 reason,
+/* Columns: 0 id, 1 seed, 2..7 key..meta, 8 first, 9 last, 10 vanished, 11 url, 12 kind, 13 role, 14 reason,
  * 15 state, 16 status, 17 bytes. */
-static int acc_row(dataset_acc *a, sqlite3_stmt *st)
-{
-	if (!a->id) {
-		a->id = sqlite3_column_int64(st, 0);
-		a->row.seed = sqlite3_column_int64(st, 1);
-		for (int i = 0; i < 6; i++)
-			if (sqlite3_column_type(st, 2 + i) != SQLITE_NULL && !(a->text[i] = col_dup(st, 2 + i)))
-				return sv_error_set(SV_EIO, "out of memory");
-		a->row.first_pass = sqlite3_column_int(st, 8);
-		a->row.last_pass = sqlite3_column_int(st, 9);
-		a->row.vanished_pass = sqlite3_column_int(st, 10);
-	}
-	if (sqlite3_column_type(st, 11) == SQLITE_NULL)
-		return 0; /* a dataset with no URL */
-	if (a->nurls == a->cap) {
-		size_t c = a->cap ? a->cap * 2 : 8;
-		sv_queue_dataset_url *u = realloc(a->urls, c * sizeof(*u));
-		if (u)
-			a->urls = u;
-		char **o = u ? realloc(a->owned, c * 4 * sizeof(*o)) : NULL;
-		if (!o)
-			return sv_error_set(SV_EIO, "out of memory");
-		a->owned = o;
-		a->cap = c;
-	}
-	char **o = &a->owned[a->nurls * 4];
-	for (int i = 0; i < 4; i++)
-		o[i] = sqlite3_column_type(st, 11 + i) == SQLITE_NULL ? NULL : col_dup(st, 11 + i);
-	if (!o[0]) {
-		for (int i = 1; i < 4; i++)
-			free(o[i]);
-		return sv_error_set(SV_EIO, "out of memory");
-	}
-	a->urls[a->nurls++] = (sv_queue_dataset_url){o[0], o[1], o[2], o[3], sqlite3_column_int(st, 15),
-						     sqlite3_column_int(st, 16), sqlite3_column_int64(st, 17)};
-	return 0;
-}
-
 static int list_datasets(sqlite_queue *s, const char *sql, int64_t seed, int pass,
 			 int (*fn)(void *ctx, const sv_queue_dataset_row *d), void *ctx)
 {
 	sqlite3_stmt *st;
-	dataset_acc a = {0};
+	sv_queue_listing l = SV_QUEUE_LISTING_INIT(fn, ctx);
 	int rc = 0, step;
 	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return db_fail(s, "read datasets");
 	sqlite3_bind_int64(st, 1, seed);
 	sqlite3_bind_int(st, 2, pass);
 	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (a.id && a.id != sqlite3_column_int64(st, 0))
-			rc = acc_flush(&a, fn, ctx);
-		if (rc == 0)
-			rc = acc_row(&a, st);
+		sv_queue_listing_row r = {
+			sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), col_text(st, 2), col_text(st, 3),
+			col_text(st, 4), col_text(st, 5), col_text(st, 6), col_text(st, 7), sqlite3_column_int(st, 8),
+			sqlite3_column_int(st, 9), sqlite3_column_int(st, 10), col_text(st, 11), col_text(st, 12),
+			col_text(st, 13), col_text(st, 14), sqlite3_column_int(st, 15), sqlite3_column_int(st, 16),
+			sqlite3_column_int64(st, 17)};
+		rc = sv_queue_listing_add(&l, &r);
 	}
 	if (rc == 0 && step != SQLITE_DONE)
 		rc = db_fail(s, "read datasets");
-	if (rc == 0)
-		rc = acc_flush(&a, fn, ctx);
 	sqlite3_finalize(st);
-	acc_clear(&a);
-	free(a.urls);
-	free(a.owned);
-	return rc;
+	return sv_queue_listing_end(&l, rc);
 }
 
 #define DATASET_COLUMNS                                                                                           \
@@ -2160,12 +2090,12 @@ static int q_catalog_end(sv_queue *q, int64_t seed, int pass, int (*fn)(void *ct
 		return rc;
 	if (fn)
 		rc = list_datasets(s, DATASET_COLUMNS " WHERE d.seed = ?1 AND d.last_pass < ?2 AND d.vanished_pass = 0"
-						  " AND d.key NOT LIKE '(unread catalog request) %'"
+						  " AND d.key NOT LIKE '" SV_QUEUE_UNREAD_PREFIX "%'"
 						  " ORDER BY d.key, u.id",
 				   seed, pass, fn, ctx);
 	const char *const sql[] = {
 		"UPDATE datasets SET vanished_pass = ?2 WHERE seed = ?1 AND last_pass < ?2 AND vanished_pass = 0"
-		" AND key NOT LIKE '(unread catalog request) %'",
+		" AND key NOT LIKE '" SV_QUEUE_UNREAD_PREFIX "%'",
 		"UPDATE seeds SET catalog_done_pass = ?2 WHERE id = ?1 AND catalog_done_pass < ?2",
 	};
 	for (int i = 0; i < 2 && rc == 0; i++) {

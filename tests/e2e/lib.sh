@@ -104,6 +104,21 @@ testservers_two() {
 	P2=$(cat two.port)
 }
 
+# www_start: python3's http.server serving ./www on a free port of 127.0.0.1,
+# its pid in www.pid and its requests in www.log (one a line); the port into
+# WWW_PORT. The caller stops it (kill "$(cat www.pid)").
+www_start() {
+	(cd www && exec python3 -m http.server 0 --bind 127.0.0.1) >www.log 2>&1 &
+	echo $! >www.pid
+	WWW_PORT=
+	for _ in $(seq 1 50); do
+		WWW_PORT=$(grep -o 'port [0-9]*' www.log | grep -o '[0-9]*' || true)
+		[ -n "$WWW_PORT" ] && return 0
+		sleep 0.1
+	done
+	fail "no web server: $(cat www.log)"
+}
+
 # crawl_in DIR ARGS...: `salvage crawl ARGS...` in archive DIR under
 # `timeout 120`, standard input closed; stdout in $out, stderr in $err, exit
 # status in $status. A hang fails the test.

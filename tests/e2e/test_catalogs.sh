@@ -331,16 +331,9 @@ open("www/app.html", "w").write("<html><div id=root></div><script src=app.js></s
 for i in range(4):
     open("www/files/d%d.csv" % i, "w").write("a,b\n%d,2\n" % i)
 EOF
-	(cd www && exec python3 -m http.server 0 --bind 127.0.0.1) >www.log 2>&1 &
-	echo $! >www.pid
-	local port=
 	trap 'kill "$(cat www.pid)" 2>/dev/null || true' EXIT
-	for _ in $(seq 1 50); do
-		port=$(grep -o 'port [0-9]*' www.log | grep -o '[0-9]*' || true)
-		[ -n "$port" ] && break
-		sleep 0.1
-	done
-	[ -n "$port" ] || fail "no web server"
+	www_start
+	local port=$WWW_PORT
 	ct_archive
 	printf 'url,kind\nhttp://127.0.0.1:%s/data.json,dcat\n' "$port" >sheet.csv
 	crawl_in a ../sheet.csv

@@ -178,6 +178,36 @@ static int f_landings(sv_queue *q, int64_t seed, char ***urls, size_t *n)
 	GATE();
 	return sv_queue_landings(fwd(q), seed, urls, n);
 }
+static int f_datasets_put(sv_queue *q, int64_t seed, int pass, const sv_queue_dataset *ds, size_t n,
+			  sv_queue_datasets_result *res)
+{
+	GATE();
+	logop("datasets_put");
+	return sv_queue_datasets_put(fwd(q), seed, pass, ds, n, res);
+}
+static int f_catalog_get(sv_queue *q, int64_t seed, sv_queue_catalog_info *out)
+{
+	GATE();
+	return sv_queue_catalog_get(fwd(q), seed, out);
+}
+static int f_catalog_begin(sv_queue *q, int64_t seed, int pass, const sv_queue_url *first)
+{
+	GATE();
+	logop("catalog_begin");
+	return sv_queue_catalog_begin(fwd(q), seed, pass, first);
+}
+static int f_datasets(sv_queue *q, int64_t seed, int (*fn)(void *ctx, const sv_queue_dataset_row *d), void *ctx)
+{
+	GATE();
+	return sv_queue_datasets(fwd(q), seed, fn, ctx);
+}
+static int f_catalog_end(sv_queue *q, int64_t seed, int pass, int (*fn)(void *ctx, const sv_queue_dataset_row *d),
+			 void *ctx)
+{
+	GATE();
+	logop("catalog_end");
+	return sv_queue_catalog_end(fwd(q), seed, pass, fn, ctx);
+}
 static void f_close(sv_queue *q)
 {
 	sv_queue_close(q->impl);
@@ -208,6 +238,11 @@ static const sv_queue_ops FAKE_OPS = {
 	.landing_add = f_landing_add,
 	.settle = f_settle,
 	.landings = f_landings,
+	.datasets_put = f_datasets_put,
+	.catalog_get = f_catalog_get,
+	.catalog_begin = f_catalog_begin,
+	.datasets = f_datasets,
+	.catalog_end = f_catalog_end,
 	.close = f_close,
 };
 
@@ -256,19 +291,25 @@ static void teardown(void)
 
 TestSuite(outbox, .init = setup, .fini = teardown, .timeout = 60);
 
-/* A sheet of one row (http://a.example/, queued); returns its seed id. */
-static int64_t one_row(void)
+/* Sheet "s" of row alone; returns its seed id. */
+static int64_t only_row(const sv_queue_seed *row)
 {
-	sv_queue_seed row = {"http://a.example/", 2, 0, -1, -1, "{\"depth\":1}", "{}", 0};
 	sv_queue_sheet_result r;
 	sv_queue_seed_stats *st, total;
 	size_t n;
-	cr_assert_eq(sv_queue_add_sheet(real, "s", "url\n", 4, &row, 1, &r), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_queue_add_sheet(real, "s", "url\n", 4, row, 1, &r), 0, "%s", sv_error_last());
 	cr_assert_eq(sv_queue_stats(real, &st, &n, &total), 0);
 	cr_assert_eq(n, 1);
 	int64_t id = st[0].seed;
 	sv_queue_stats_free(st, n);
 	return id;
+}
+
+/* A sheet of one row (http://a.example/, queued); returns its seed id. */
+static int64_t one_row(void)
+{
+	sv_queue_seed row = {"http://a.example/", 2, 0, -1, -1, "{\"depth\":1}", "{}", 0};
+	return only_row(&row);
 }
 
 static sv_queue_seed_stats totals(void)
@@ -609,5 +650,71 @@ Test(outbox, reads_answer_from_what_was_read_before)
 	int delay = 0;
 	cr_assert_eq(sv_queue_host_delay(q, "a.example", 2000, &delay), 0);
 	cr_assert_eq(delay, 2000, "a host's delay while down: at least its Crawl-delay");
+	sv_queue_close(q);
+}
+
+static int told;
+
+static int tell_vanished(void *ctx, const sv_queue_dataset_row *d)
+{
+	(void)ctx;
+	cr_assert_str_eq(d->key, "gone");
+	told++;
+	return 0;
+}
+
+/* A catalog read while the queue is down: the pass's start and its datasets are kept and
+ * delivered in order; the pass's end waits (it tells what vanished before marking it) until
+ * they are delivered, then tells only what the queue then says vanished. */
+Test(outbox, catalog_writes_while_down_are_kept_and_the_end_waits)
+{
+	sv_queue_seed row = {"http://cat.example/data.json", 2, 0, -1, -1, "{\"kind\":\"dcat\"}", "{}", 1};
+	int64_t seed = only_row(&row);
+	sv_queue *q = open_outbox();
+	sv_queue_url gone_url = {"http://files.example/gone.csv", seed, 1, SV_KIND_DATASET, NULL, 0, NULL, NULL, "download",
+				 0};
+	sv_queue_dataset gone = {"gone", "gone", NULL, NULL, "2020", NULL, &gone_url, 1};
+	cr_assert_eq(sv_queue_datasets_put(real, seed, 1, &gone, 1, NULL), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_queue_catalog_end(real, seed, 1, NULL, NULL), 0, "%s", sv_error_last());
+	sv_queue_item *items;
+	size_t n, acc;
+	cr_assert_eq(sv_queue_claim(real, "h:1:0", NULL, 0, 8, 60000, &items, &n), 0, "%s", sv_error_last());
+	cr_assert_eq(n, 1);
+	sv_queue_outcome done = {items[0].id, SV_OUTCOME_DONE, 0, NULL, 200, 1, NULL};
+	cr_assert_eq(sv_queue_complete(real, "h:1:0", &done, 1, &acc), 0);
+	sv_queue_items_free(items, n);
+
+	down = 1;
+	sv_queue_url first = {row.url, seed, 0, SV_KIND_CATALOG, NULL, 0, "{\"step\":\"dcat\",\"pass\":2}", NULL,
+			      "catalog", 1};
+	cr_assert_eq(sv_queue_catalog_begin(q, seed, 2, &first), 0, "kept: %s", sv_error_last());
+	sv_queue_url f[2] = {{"http://files.example/a.csv", seed, 1, SV_KIND_DATASET, NULL, 0, "{\"k\":\"a\"}", NULL,
+			      "download", 0},
+			     {"http://files.example/a.html", seed, 1, SV_KIND_PAGE, NULL, 0, NULL, NULL, "access", 0}};
+	sv_queue_dataset a = {"a", "a", "A", "P", NULL, "{\"m\":1}", f, 2};
+	sv_queue_datasets_result res = {0};
+	cr_assert_eq(sv_queue_datasets_put(q, seed, 2, &a, 1, &res), 0, "kept: %s", sv_error_last());
+	cr_assert_eq(res.added + res.changed + res.unchanged + res.repeated, 0, "not known while kept");
+	told = 0;
+	cr_assert_eq(sv_queue_catalog_end(q, seed, 2, tell_vanished, NULL), SV_EUNREACHABLE);
+	cr_assert_eq(told, 0);
+	cr_assert_str_empty(oplog);
+
+	down = 0;
+	past_backoff();
+	cr_assert_eq(sv_queue_catalog_end(q, seed, 2, tell_vanished, NULL), 0, "%s", sv_error_last());
+	cr_assert_str_eq(oplog, "catalog_begin datasets_put catalog_end ", "delivered first, in order");
+	cr_assert_eq(told, 1, "the dataset not listed in pass 2 vanished, told once");
+	sv_queue_catalog_info ci;
+	cr_assert_eq(sv_queue_catalog_get(q, seed, &ci), 0, "%s", sv_error_last());
+	cr_assert_eq(ci.pass, 2);
+	cr_assert_eq(ci.done_pass, 2);
+	cr_assert_eq(sv_queue_claim(real, "h:1:0", NULL, 0, 8, 60000, &items, &n), 0, "%s", sv_error_last());
+	cr_assert_eq(n, 3, "the catalog's request and the dataset's two URLs");
+	int metas = 0;
+	for (size_t i = 0; i < n; i++)
+		metas += items[i].meta && (strstr(items[i].meta, "dcat") || strstr(items[i].meta, "\"k\""));
+	cr_assert_eq(metas, 2, "each kept with its meta");
+	sv_queue_items_free(items, n);
 	sv_queue_close(q);
 }

@@ -196,6 +196,14 @@ static int64_t pg_value(PGconn *c, const char *sql)
 	return v;
 }
 
+/* Runs sql (statements that return no rows) on c; it must work. */
+static void pg_exec(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+}
+
 static void pg_stored_sheet(const char *loc, const char *name, char *buf, size_t cap, ssize_t *len)
 {
 	PGconn *c = pg_admin(loc);
@@ -291,6 +299,23 @@ static struct criterion_test_params every_backend(void)
 	}                                                                    \
 	static void name##_body(void)
 
+static sv_queue_seed_stats totals(void);
+
+/* The seed id of the row of sheet at url. */
+static int64_t seed_of(const char *sheet, const char *url)
+{
+	sv_queue_seed_stats *st, total;
+	size_t ns;
+	cr_assert_eq(sv_queue_stats(q, &st, &ns, &total), 0);
+	int64_t id = 0;
+	for (size_t i = 0; i < ns; i++)
+		if (!strcmp(st[i].url, url) && !strcmp(st[i].sheet, sheet))
+			id = st[i].seed;
+	sv_queue_stats_free(st, ns);
+	cr_assert_gt(id, 0);
+	return id;
+}
+
 /* One sheet row per URL given; returns the seed id of the first. */
 static int64_t add_rows(const char *sheet, const char *const *urls, const int *prio, size_t n,
 			sv_queue_sheet_result *res)
@@ -301,16 +326,17 @@ static int64_t add_rows(const char *sheet, const char *const *urls, const int *p
 	for (size_t i = 0; i < n; i++)
 		rows[i] = (sv_queue_seed){urls[i], (unsigned)i + 2, prio ? prio[i] : 0, -1, -1, "{}", "{}", 0};
 	cr_assert_eq(sv_queue_add_sheet(q, sheet, "url\n", 4, rows, n, res ? res : &r), 0, "%s", sv_error_last());
-	sv_queue_seed_stats *st, total;
-	size_t ns;
-	cr_assert_eq(sv_queue_stats(q, &st, &ns, &total), 0);
-	int64_t id = 0;
-	for (size_t i = 0; i < ns; i++)
-		if (!strcmp(st[i].url, urls[0]) && !strcmp(st[i].sheet, sheet))
-			id = st[i].seed;
-	sv_queue_stats_free(st, ns);
-	cr_assert_gt(id, 0);
-	return id;
+	return seed_of(sheet, urls[0]);
+}
+
+/* Sheet "s" of one catalog row (kind dcat) at url, whose URL is not queued as a page: its seed id. */
+static int64_t catalog_row(const char *url)
+{
+	sv_queue_seed row = {url, 2, 0, -1, -1, "{\"kind\":\"dcat\"}", "{}", 1};
+	sv_queue_sheet_result res;
+	cr_assert_eq(sv_queue_add_sheet(q, "s", "url\n", 4, &row, 1, &res), 0, "%s", sv_error_last());
+	cr_assert_eq(totals().queued, 0, "a catalog row's URL is not queued as a page");
+	return seed_of("s", url);
 }
 
 static size_t enqueue_fmt(int64_t seed, const char *fmt, int from, int to, sv_kind kind)
@@ -352,6 +378,40 @@ static sv_queue_seed_stats totals(void)
 	cr_assert_eq(sv_queue_stats(q, &st, &n, &total), 0);
 	sv_queue_stats_free(st, n);
 	return total;
+}
+
+/* ---- catalog helpers ---- */
+
+static int vanished_seen;
+
+static int count_vanished(void *ctx, const sv_queue_dataset_row *d)
+{
+	(void)ctx;
+	cr_assert_eq(d->vanished_pass, 0, "told before it is marked");
+	vanished_seen++;
+	return 0;
+}
+
+typedef struct {
+	int n, vanished;
+	int64_t done_urls, queued_urls;
+	char roles[256];
+} dataset_sum;
+
+static int sum_dataset(void *ctx, const sv_queue_dataset_row *d)
+{
+	dataset_sum *s = ctx;
+	s->n++;
+	s->vanished += d->vanished_pass != 0;
+	for (size_t i = 0; i < d->nurls; i++) {
+		s->done_urls += d->urls[i].state == SV_URL_DONE;
+		s->queued_urls += d->urls[i].state == SV_URL_QUEUED;
+		if (d->urls[i].role && strlen(s->roles) + strlen(d->urls[i].role) + 2 < sizeof(s->roles)) {
+			strcat(s->roles, d->urls[i].role);
+			strcat(s->roles, " ");
+		}
+	}
+	return 0;
 }
 
 QUEUE_TEST(a_url_is_queued_once)
@@ -1363,7 +1423,7 @@ Test(queue_postgres, openers_migrate_at_once)
 		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "opener %d failed", i);
 	}
 	PGconn *c = pg_admin(location);
-	cr_assert_eq(pg_value(c, "SELECT value::int FROM salvage.meta WHERE key = 'schema'"), 3);
+	cr_assert_eq(pg_value(c, "SELECT value::int FROM salvage.meta WHERE key = 'schema'"), 4);
 	cr_assert_eq(pg_value(c, "SELECT count(*) FROM salvage.meta"), 1, "the version is written once");
 	PQfinish(c);
 	q = open_queue(1, 4, 0);
@@ -1827,6 +1887,18 @@ Test(queue_postgres, a_worker_role_does_a_workers_work_only)
 	cr_assert_eq(sv_queue_host_delay(w, mine[0].host, -1, &delay), 0, "%s", sv_error_last());
 	cr_assert_eq(sv_queue_robots_retry(w, &retried), 0, "%s", sv_error_last());
 	cr_assert_eq(sv_queue_landing_add(w, seed, "http://a.example/landed"), 0, "%s", sv_error_last());
+	/* A worker's catalog writes: a pass, its datasets, its end. */
+	sv_queue_url first = {"http://a.example/data.json", seed, 0, SV_KIND_CATALOG, NULL, 0, "{}", NULL, "catalog", 1};
+	sv_queue_url file = {"http://a.example/f.csv", seed, 1, SV_KIND_DATASET, NULL, 0, NULL, NULL, "download", 0};
+	sv_queue_dataset ds = {"f", "f", NULL, NULL, NULL, NULL, &file, 1};
+	sv_queue_catalog_info ci;
+	cr_assert_eq(sv_queue_catalog_get(w, seed, &ci), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_queue_catalog_begin(w, seed, ci.pass + 1, &first), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_queue_datasets_put(w, seed, ci.pass + 1, &ds, 1, NULL), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_queue_catalog_end(w, seed, ci.pass + 1, count_vanished, NULL), 0, "%s", sv_error_last());
+	dataset_sum sum = {0};
+	cr_assert_eq(sv_queue_datasets(w, seed, sum_dataset, &sum), 0, "%s", sv_error_last());
+	cr_assert_eq(sum.n, 1);
 	cr_assert_eq(sv_queue_free_slots(w, "wn:1:0", &mine[0].id, 1), 0, "%s", sv_error_last());
 	sv_queue_outcome done = {mine[0].id, SV_OUTCOME_DONE, 0, NULL, 200, 10, "ab12"};
 	size_t accepted = 0;
@@ -1856,7 +1928,8 @@ Test(queue_postgres, a_worker_role_does_a_workers_work_only)
 		"DELETE FROM salvage.urls", "UPDATE salvage.urls SET state = 3", "UPDATE salvage.work SET node = 'wn:1:0'",
 		"INSERT INTO salvage.nodes(name) VALUES('x')", "DROP TABLE salvage.work", "CREATE TABLE salvage.x(a int)",
 		"SELECT salvage.hosts_adjust('{1}', '{1}', '{1}', 0)", "SELECT salvage.setting_put('crawl.delayMs', '0')",
-		"SELECT salvage.give_back('coord:9:9', '{1}', true)"};
+		"SELECT salvage.give_back('coord:9:9', '{1}', true)", "SELECT salvage.queued_add('{1}', '{1}', '{1}')",
+		"UPDATE salvage.datasets SET vanished_pass = 9"};
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		pg_state(wc, refused[i], state, sizeof(state));
 		cr_assert_str_eq(state, "42501", "%s: %s", refused[i], state);
@@ -1868,6 +1941,19 @@ Test(queue_postgres, a_worker_role_does_a_workers_work_only)
 	sv_queue_close(w);
 }
 
+/* q closed, its database taken back to an older schema by sql, and q opened again: migrated to
+ * schema 4; the admin's connection, to look at it. */
+static PGconn *reopen_after(const char *sql)
+{
+	sv_queue_close(q);
+	q = NULL;
+	PGconn *c = pg_admin(location);
+	pg_exec(c, sql);
+	q = open_queue(1, 4, 0);
+	cr_assert_eq(pg_value(c, "SELECT value::int FROM salvage.meta WHERE key = 'schema'"), 4);
+	return c;
+}
+
 /* A schema 1 database (nodes without role, functions without SECURITY DEFINER) is migrated in place. */
 Test(queue_postgres, schema_1_is_migrated_in_place)
 {
@@ -1876,20 +1962,12 @@ Test(queue_postgres, schema_1_is_migrated_in_place)
 	q = open_queue(1, 4, 0);
 	const char *u[] = {"http://a.example/"};
 	add_rows("s", u, NULL, 1, NULL);
-	sv_queue_close(q);
-	q = NULL;
-	PGconn *c = pg_admin(location);
 	/* Back to what schema 1 was, as far as it differs. */
-	PGresult *r = PQexec(c, "ALTER TABLE salvage.nodes DROP COLUMN role;"
-				"DROP FUNCTION salvage.renew, salvage.own_node, salvage.setting_put, salvage.landing_add;"
-				"ALTER FUNCTION salvage.claim SECURITY INVOKER RESET search_path;"
-				"GRANT EXECUTE ON FUNCTION salvage.claim TO PUBLIC;"
-				"UPDATE salvage.meta SET value = '1' WHERE key = 'schema'");
-	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
-	PQclear(r);
-
-	q = open_queue(1, 4, 0);
-	cr_assert_eq(pg_value(c, "SELECT value::int FROM salvage.meta WHERE key = 'schema'"), 3);
+	PGconn *c = reopen_after("ALTER TABLE salvage.nodes DROP COLUMN role;"
+				 "DROP FUNCTION salvage.renew, salvage.own_node, salvage.setting_put, salvage.landing_add;"
+				 "ALTER FUNCTION salvage.claim SECURITY INVOKER RESET search_path;"
+				 "GRANT EXECUTE ON FUNCTION salvage.claim TO PUBLIC;"
+				 "UPDATE salvage.meta SET value = '1' WHERE key = 'schema'");
 	cr_assert_eq(pg_value(c, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'salvage'"
 				 " AND table_name = 'nodes' AND column_name = 'role'"),
 		     1);
@@ -1906,52 +1984,13 @@ Test(queue_postgres, schema_1_is_migrated_in_place)
 	PQfinish(c);
 }
 
-/* ---- catalogs (the embedded queue) ---- */
-
-static int vanished_seen;
-
-static int count_vanished(void *ctx, const sv_queue_dataset_row *d)
-{
-	(void)ctx;
-	cr_assert_eq(d->vanished_pass, 0, "told before it is marked");
-	vanished_seen++;
-	return 0;
-}
-
-typedef struct {
-	int n, vanished;
-	int64_t done_urls, queued_urls;
-	char roles[256];
-} dataset_sum;
-
-static int sum_dataset(void *ctx, const sv_queue_dataset_row *d)
-{
-	dataset_sum *s = ctx;
-	s->n++;
-	s->vanished += d->vanished_pass != 0;
-	for (size_t i = 0; i < d->nurls; i++) {
-		s->done_urls += d->urls[i].state == SV_URL_DONE;
-		s->queued_urls += d->urls[i].state == SV_URL_QUEUED;
-		if (d->urls[i].role && strlen(s->roles) + strlen(d->urls[i].role) + 2 < sizeof(s->roles)) {
-			strcat(s->roles, d->urls[i].role);
-			strcat(s->roles, " ");
-		}
-	}
-	return 0;
-}
+/* ---- catalogs ---- */
 
 /* Three datasets in pass 1; in pass 2 one changed, one is gone, one is the same. */
-Test(queue_sqlite, catalog_passes_refetch_only_what_changed, .init = setup, .fini = teardown)
+QUEUE_TEST(catalog_passes_refetch_only_what_changed)
 {
 	sv_queue_item *it;
-	B = &BACKENDS[0];
-	B->fresh(location, sizeof(location), dir);
-	q = open_queue(1, 4, 0);
-	sv_queue_seed row = {"http://cat.example/data.json", 2, 0, -1, -1, "{\"kind\":\"dcat\"}", "{}", 1};
-	sv_queue_sheet_result res;
-	cr_assert_eq(sv_queue_add_sheet(q, "s", "url\n", 4, &row, 1, &res), 0, "%s", sv_error_last());
-	cr_assert_eq(totals().queued, 0, "a catalog row's URL is not queued as a page");
-	int64_t seed = add_rows("s", (const char *[]){"http://cat.example/data.json"}, NULL, 1, NULL);
+	int64_t seed = catalog_row("http://cat.example/data.json");
 	sv_queue_catalog_info ci;
 	cr_assert_eq(sv_queue_catalog_get(q, seed, &ci), 0, "%s", sv_error_last());
 	cr_assert_eq(ci.pass, 0);
@@ -2017,6 +2056,189 @@ Test(queue_sqlite, catalog_passes_refetch_only_what_changed, .init = setup, .fin
 	cr_assert_eq(sum.vanished, 1);
 	cr_assert_eq(sum.done_urls, 4);
 	cr_assert(strstr(sum.roles, "access"), "%s", sum.roles);
+}
+
+/* One URL claimed (there must be one); free with sv_queue_items_free(it, 1). */
+static sv_queue_item *claim_one(void)
+{
+	sv_queue_item *it;
+	cr_assert_eq(claim("n", 1, 60000, &it), 1);
+	return it;
+}
+
+/* How many URLs a claim gets now (claimed and left leased). */
+static size_t claimable(void)
+{
+	sv_queue_item *it = NULL;
+	size_t n = claim("n", 10, 60000, &it);
+	sv_queue_items_free(it, n);
+	return n;
+}
+
+static size_t enqueue_one(int64_t seed, const char *url, const char *meta, int refresh)
+{
+	sv_queue_url u = {url, seed, 1, SV_KIND_DATASET, NULL, 0, meta, NULL, NULL, refresh};
+	size_t added = 0;
+	cr_assert_eq(sv_queue_enqueue(q, &u, 1, &added), 0, "%s", sv_error_last());
+	return added;
+}
+
+/* refresh: an ended URL (done or failed) is queued again with the new meta, its attempts
+ * forgotten; a queued one takes the new meta; a leased one stays as it is. */
+QUEUE_TEST(refresh_queues_an_ended_url_again)
+{
+	int64_t seed = add_rows("s", (const char *[]){"http://a.example/"}, NULL, 1, NULL);
+	sv_queue_item *it = claim_one();
+	complete_all("n", it, 1, SV_OUTCOME_DONE, 1);
+	sv_queue_items_free(it, 1);
+
+	cr_assert_eq(enqueue_one(seed, "http://b.example/x.csv", "{\"v\":1}", 0), 1);
+	it = claim_one();
+	cr_assert_str_eq(it->meta, "{\"v\":1}");
+	cr_assert_eq(enqueue_one(seed, "http://b.example/x.csv", "{\"v\":2}", 1), 0, "leased: not queued again");
+	complete_all("n", it, 1, SV_OUTCOME_FAILED, 1);
+	sv_queue_items_free(it, 1);
+	cr_assert_eq(totals().failed, 1);
+	cr_assert_eq(enqueue_one(seed, "http://b.example/x.csv", "{\"v\":3}", 0), 0, "without refresh: ended stays ended");
+	cr_assert_eq(totals().queued, 0);
+
+	cr_assert_eq(enqueue_one(seed, "http://b.example/x.csv", "{\"v\":4}", 1), 1, "refreshed: queued again");
+	sv_queue_seed_stats t = totals();
+	cr_assert_eq(t.queued, 1);
+	cr_assert_eq(t.failed, 0);
+	cr_assert_eq(enqueue_one(seed, "http://b.example/x.csv", "{\"v\":5}", 1), 0, "queued: not twice");
+	cr_assert_eq(enqueue_one(seed, "http://b.example/x.csv", NULL, 1), 0);
+	int64_t queued, leased;
+	cr_assert_eq(sv_queue_pending(q, &queued, &leased), 0);
+	cr_assert_eq(queued, 1);
+	it = claim_one();
+	cr_assert_str_eq(it->meta, "{\"v\":5}", "a queued URL takes the new meta");
+	cr_assert_eq(it->attempts, 0, "attempts start again");
+	complete_all("n", it, 1, SV_OUTCOME_DONE, 1);
+	sv_queue_items_free(it, 1);
+	t = totals();
+	cr_assert_eq(t.done, 2);
+	cr_assert_eq(t.queued + t.leased, 0);
+
+	cr_assert_eq(enqueue_one(seed, "http://b.example/x.csv", "{\"v\":6}", 1), 1, "done: queued again");
+	it = claim_one();
+	cr_assert_str_eq(it->meta, "{\"v\":6}");
+	complete_all("n", it, 1, SV_OUTCOME_DONE, 1);
+	sv_queue_items_free(it, 1);
+	cr_assert_eq(claimable(), 0, "the host's counts are right: nothing left");
+}
+
+/* A catalog row whose two handles both saw its pass 0 (or 1) and start pass 1 (or 2): one starts
+ * it, and the catalog is read once, also when the first one's read is over before the second
+ * starts; and four processes starting pass 2 at once, each reading what it gets, read it once. */
+QUEUE_TEST(a_pass_started_at_once_is_started_once)
+{
+	int64_t seed = catalog_row("http://cat.example/data.json");
+	sv_queue *other = open_queue(1, 4, 0);
+	sv_queue_catalog_info a, b;
+	cr_assert_eq(sv_queue_catalog_get(q, seed, &a), 0, "%s", sv_error_last());
+	cr_assert_eq(sv_queue_catalog_get(other, seed, &b), 0, "%s", sv_error_last());
+	cr_assert_eq(a.pass + b.pass, 0);
+	sv_queue_url first = {"http://cat.example/data.json", seed, 0, SV_KIND_CATALOG, NULL, 0,
+			      "{\"step\":\"dcat\",\"pass\":1}", NULL, "catalog", 1};
+	cr_assert_eq(sv_queue_catalog_begin(q, seed, 1, &first), 0, "%s", sv_error_last());
+	sv_queue_item *it = claim_one();
+	complete_all("n", it, 1, SV_OUTCOME_DONE, 1);
+	sv_queue_items_free(it, 1);
+	cr_assert_eq(sv_queue_catalog_begin(other, seed, 1, &first), 0, "%s", sv_error_last());
+	cr_assert_eq(claimable(), 0, "the catalog is not read again for pass 1");
+	cr_assert_eq(sv_queue_catalog_get(other, seed, &b), 0);
+	cr_assert_eq(b.pass, 1);
+	sv_queue_close(other);
+
+	int fds[2];
+	pid_t pids[4];
+	cr_assert_eq(pipe(fds), 0);
+	for (int i = 0; i < 4; i++) {
+		if ((pids[i] = fork()) == 0) {
+			sv_queue *h = open_queue(1, 4, 0);
+			sv_queue_item *got;
+			size_t n = 0, acc;
+			char node[32], c;
+			first.meta = "{\"step\":\"dcat\",\"pass\":2}";
+			snprintf(node, sizeof(node), "c%d", i);
+			close(fds[1]);
+			if (read(fds[0], &c, 1) != 0 || sv_queue_catalog_begin(h, seed, 2, &first) ||
+			    sv_queue_claim(h, node, NULL, 0, 10, 60000, &got, &n))
+				_exit(100);
+			sv_queue_outcome o = {n ? got[0].id : 0, SV_OUTCOME_DONE, 0, NULL, 200, 1, NULL};
+			if (n && sv_queue_complete(h, node, &o, 1, &acc))
+				_exit(101);
+			sv_queue_items_free(got, n);
+			sv_queue_close(h);
+			_exit((int)n);
+		}
+	}
+	close(fds[0]);
+	close(fds[1]); /* all four start now */
+	int reads = 0;
+	for (int i = 0; i < 4; i++) {
+		int status;
+		waitpid(pids[i], &status, 0);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) < 100, "process %d failed (%d)", i, WEXITSTATUS(status));
+		reads += WEXITSTATUS(status);
+	}
+	cr_assert_eq(reads, 1, "pass 2's catalog read %d times", reads);
+	cr_assert_eq(sv_queue_catalog_get(q, seed, &a), 0);
+	cr_assert_eq(a.pass, 2);
+	cr_assert_eq(a.pending, 0);
+}
+
+/* A schema 3 database (no catalogs) is migrated in place, its URLs kept; the migration may run
+ * again over a migrated one, changing nothing. */
+Test(queue_postgres, schema_3_is_migrated_in_place)
+{
+	sv_queue_item *it = NULL;
+	pg_newdb(location, sizeof(location));
+	q = open_queue(1, 4, 0);
+	int64_t seed = add_rows("s", (const char *[]){"http://a.example/", "http://b.example/"}, NULL, 2, NULL);
+	sv_queue_item *one = claim_one();
+	complete_all("n", one, 1, SV_OUTCOME_DONE, 1);
+	sv_queue_items_free(one, 1);
+	/* Back to what schema 3 was: no catalogs. */
+	PGconn *c = reopen_after("DROP TABLE salvage.datasets, salvage.dataset_urls;"
+				 "ALTER TABLE salvage.urls DROP COLUMN meta;"
+				 "ALTER TABLE salvage.seeds DROP COLUMN catalog_pass, DROP COLUMN catalog_done_pass;"
+				 "DROP FUNCTION salvage.datasets_put, salvage.catalog_begin, salvage.catalog_end,"
+				 " salvage.catalog_lock, salvage.queued_add;"
+				 "UPDATE salvage.meta SET value = '3' WHERE key = 'schema'");
+	cr_assert_eq(pg_value(c, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'salvage'"
+				 " AND (table_name, column_name) IN (('urls', 'meta'), ('seeds', 'catalog_pass'),"
+				 " ('seeds', 'catalog_done_pass'))"),
+		     3);
+	sv_queue_seed_stats t = totals();
+	cr_assert_eq(t.done, 1, "what schema 3 had done is still done");
+	cr_assert_eq(t.queued, 1, "and what it had queued still queued");
+	one = claim_one();
+	cr_assert_null(one->meta);
+	complete_all("n", one, 1, SV_OUTCOME_DONE, 1);
+	sv_queue_items_free(one, 1);
+
+	/* Catalogs work on the migrated schema. */
+	sv_queue_url first = {"http://a.example/data.json", seed, 0, SV_KIND_CATALOG, NULL, 0, "{\"step\":\"dcat\"}",
+			      NULL, "catalog", 1};
+	cr_assert_eq(sv_queue_catalog_begin(q, seed, 1, &first), 0, "%s", sv_error_last());
+	sv_queue_url f = {"http://files.example/f.csv", seed, 1, SV_KIND_DATASET, NULL, 0, NULL, NULL, "download", 0};
+	sv_queue_dataset d = {"f", "f", "F", NULL, "2020", NULL, &f, 1};
+	sv_queue_datasets_result res = {0};
+	cr_assert_eq(sv_queue_datasets_put(q, seed, 1, &d, 1, &res), 0, "%s", sv_error_last());
+	cr_assert_eq(res.added, 1);
+	cr_assert_eq(claim("n", 10, 60000, &it), 2);
+	sv_queue_items_free(it, 2);
+
+	/* Again over a migrated schema: nothing lost. */
+	PQfinish(c);
+	c = reopen_after("UPDATE salvage.meta SET value = '3' WHERE key = 'schema'");
+	dataset_sum sum = {0};
+	cr_assert_eq(sv_queue_datasets(q, 0, sum_dataset, &sum), 0, "%s", sv_error_last());
+	cr_assert_eq(sum.n, 1);
+	cr_assert_eq(totals().leased, 2);
+	PQfinish(c);
 }
 
 /* A schema 5 queue.db gains the catalogs' columns and tables, its URLs kept. */
