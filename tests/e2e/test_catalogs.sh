@@ -83,6 +83,13 @@ for r in files:
     assert d["catalog"] == url and d["role"] in ("download", "access", "found"), d
 ok = {r["url"] for r in files if r["status"] == 200 and r["kind"] == "dataset" and "/files/gen/" in r["url"]}
 assert len(ok) == counts["files_ok"], (len(ok), counts["files_ok"])
+# A downloadURL that redirects to a landing page: the redirect is followed as part of the dataset,
+# and the page is read for its data files.
+moved = [r for r in files if r["url"].endswith("/broken/to-landing.csv")]
+assert moved and all(r["status"] == 302 for r in moved), moved
+landed = [r for r in files if "/landing/" in r["url"] and r["dataset"]["role"] == "download"]
+assert landed and all(r["status"] == 200 for r in landed), landed
+assert any(r["dataset"]["role"] == "found" for r in files), "no data file found on a landing page"
 print("catalog ok:", len(files), "captures")
 EOF2
 	ct_status_catalog 0
