@@ -491,10 +491,14 @@ static int on_map_key(void *ctx, const unsigned char *s, size_t n)
 			abandon(js, 0);
 			return 1;
 		}
-		if (sv_js_utf8_clean((const char *)s, n, &key, &len, &bad))
-			return fail(js, SV_EIO);
-		if (bad)
+		if (utf8_valid(s, n)) {
+			if (!(key = strndup((const char *)s, n)))
+				return fail(js, sv_error_set(SV_EIO, "out of memory"));
+		} else {
+			if (sv_js_utf8_clean((const char *)s, n, &key, &len, &bad))
+				return fail(js, SV_EIO);
 			js->stats.bad_text++;
+		}
 		free(b->key);
 		b->key = key;
 		if (js->keep) {

@@ -250,7 +250,10 @@ static int begin_body(transfer *t)
 	if ((rc = sv_objects_writer_new(&t->w, f->store, hint)))
 		return rc;
 	const char *validator = t->etag ? t->etag : t->last_modified;
-	if (status == 200 && !t->is_robots && hint >= (int64_t)RESUME_MIN && validator && f->o->tmp_dir &&
+	/* A catalog answer is read as it arrives: it is fetched whole, never resumed (a resumed body
+	 * would reach its reader without its beginning). */
+	if (status == 200 && !t->is_robots && !sv_fetch_catalog_wanted(t) && hint >= (int64_t)RESUME_MIN && validator &&
+	    f->o->tmp_dir &&
 	    sv_partial_begin(&t->part, f->o->tmp_dir, t->item.url, validator) != 0)
 		sv_partial_init(&t->part); /* cannot keep it: the download still goes on */
 	return 0;
@@ -456,7 +459,8 @@ int sv_fetch_transfer_start(fetcher *f, transfer *t)
 	}
 	if (t->seed && !t->is_robots && t->seed->max_bytes >= 0)
 		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->seed->max_bytes);
-	if (!t->is_robots && f->o->tmp_dir && sv_partial_find(&t->part, f->o->tmp_dir, t->item.url)) {
+	if (!t->is_robots && !sv_fetch_catalog_wanted(t) && f->o->tmp_dir &&
+	    sv_partial_find(&t->part, f->o->tmp_dir, t->item.url)) {
 		char range[32], ifrange[600];
 		snprintf(range, sizeof(range), "%lld-", (long long)t->part.have);
 		snprintf(ifrange, sizeof(ifrange), "If-Range: %s", t->part.validator);
