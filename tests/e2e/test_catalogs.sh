@@ -321,6 +321,61 @@ test_dcat_100000_killed_while_enumerating() {
 	expect_in "\"listed\": $want" "$out"
 }
 
+# A data.json whose first download is cut in the middle: the next attempt
+# fetches it whole and reads it (a catalog answer is never resumed with
+# Range: a resumed body would reach its reader without its beginning).
+test_dcat_cut_download_is_read_whole_again() {
+	ct_archive
+	python3 - <<'EOF2'
+import json
+ds = [{"identifier": "id-%d" % i, "title": "T%d " % i + "x" * 3000, "modified": "2020-01-01",
+       "distribution": [{"downloadURL": "/files/d%d.csv" % i}]} for i in range(2000)]
+open("data.json", "w").write(json.dumps({"dataset": ds}))
+EOF2
+	cat >cut.py <<'EOF2'
+import http.server, os, sys, hashlib
+body = open("data.json", "rb").read()
+etag = '"%s"' % hashlib.sha1(body).hexdigest()
+state = {"n": 0}
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        sys.stderr.write("%s %s\n" % (self.command, self.path)); sys.stderr.flush()
+    def do_GET(self):
+        if self.path != "/data.json":
+            self.send_response(200 if self.path.startswith("/files/") else 404)
+            b = b"a,b\n1,2\n"
+            self.send_header("Content-Length", str(len(b))); self.end_headers(); self.wfile.write(b); return
+        rng = self.headers.get("Range")
+        start = int(rng.split("=")[1].split("-")[0]) if rng else 0
+        self.send_response(206 if start else 200)
+        self.send_header("ETag", etag)
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Type", "application/json")
+        if start:
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(body) - 1, len(body)))
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        state["n"] += 1
+        if state["n"] == 1:
+            self.wfile.write(body[:len(body) // 2]); self.wfile.flush()
+            self.connection.shutdown(2); return
+        self.wfile.write(body[start:])
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+open("cut.port.tmp", "w").write(str(srv.server_address[1])); os.rename("cut.port.tmp", "cut.port")
+srv.serve_forever()
+EOF2
+	python3 cut.py 2>cut.log &
+	echo $! >cut.pid
+	trap 'kill "$(cat cut.pid)" 2>/dev/null || true' EXIT
+	for _ in $(seq 1 50); do [ -s cut.port ] && break; sleep 0.1; done
+	printf 'url,kind,exclude\nhttp://127.0.0.1:%s/data.json,dcat,*\n' "$(cat cut.port)" >sheet.csv
+	crawl_in a ../sheet.csv
+	expect_status 0
+	expect_eq 2000 "$(sqlite3 a/queue.db 'SELECT count(*) FROM datasets')"
+	expect_eq 2 "$(grep -c 'GET /data.json' cut.log)"
+}
+
 # A data.json the test changes between crawls: the second crawl fetches the
 # catalog and nothing else, the third fetches the dataset whose `modified`
 # changed and records the one that vanished.
