@@ -11,6 +11,7 @@
 #include "../queue/outbox.h"
 
 #include "../common/error.h"
+#include "../common/header.h"
 #include "../storage/capture.h"
 #include "../storage/index.h"
 
@@ -20,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -132,26 +132,6 @@ typedef struct {
 	char *etag, *last_modified;
 } validators_found;
 
-static char *header_of(const char *block, size_t len, const char *name)
-{
-	size_t n = strlen(name);
-	for (const char *p = block, *end = block + len; p < end;) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		size_t l = eol ? (size_t)(eol - p) : (size_t)(end - p);
-		if (l > n && !strncasecmp(p, name, n) && p[n] == ':') {
-			const char *v = p + n + 1;
-			while (v < p + l && (*v == ' ' || *v == '\t'))
-				v++;
-			size_t vl = (size_t)(p + l - v);
-			while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
-				vl--;
-			return strndup(v, vl);
-		}
-		p += l + 1;
-	}
-	return NULL;
-}
-
 static int see_capture(void *ctx, const sv_index_row *row)
 {
 	validators_found *v = ctx;
@@ -161,8 +141,8 @@ static int see_capture(void *ctx, const sv_index_row *row)
 	if (sv_capture_parse(&c, row->record, strlen(row->record)) == 0 && c.c.headers) {
 		free(v->etag);
 		free(v->last_modified);
-		v->etag = header_of(c.c.headers, c.c.headers_len, "ETag");
-		v->last_modified = header_of(c.c.headers, c.c.headers_len, "Last-Modified");
+		v->etag = sv_header_find(c.c.headers, c.c.headers_len, "ETag");
+		v->last_modified = sv_header_find(c.c.headers, c.c.headers_len, "Last-Modified");
 	}
 	sv_capture_parsed_clear(&c);
 	return 0;

@@ -8,6 +8,7 @@
 #include "guard.h"
 
 #include "../common/error.h"
+#include "../common/header.h"
 #include "../queue/url.h"
 
 #include <stdlib.h>
@@ -59,19 +60,6 @@ void sv_fetch_transfer_free(transfer *t)
 	free(t);
 }
 
-static char *header_value(const char *line, size_t len, const char *name)
-{
-	size_t n = strlen(name);
-	if (len <= n || strncasecmp(line, name, n) || line[n] != ':')
-		return NULL;
-	const char *v = line + n + 1, *end = line + len;
-	while (v < end && (*v == ' ' || *v == '\t'))
-		v++;
-	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	return strndup(v, (size_t)(end - v));
-}
-
 static void set_field(char **field, char *value)
 {
 	if (value) {
@@ -108,20 +96,20 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 		t->headers_cut = 1;
 	}
 	char *v;
-	if ((v = header_value(p, len, "Content-Length"))) {
+	if ((v = sv_header_value(p, len, "Content-Length"))) {
 		char *end;
 		long long cl = strtoll(v, &end, 10);
 		t->content_length = (*v && !*end && cl >= 0) ? cl : -1;
 		free(v);
 	}
-	set_field(&t->content_type, header_value(p, len, "Content-Type"));
-	set_field(&t->location, header_value(p, len, "Location"));
-	set_field(&t->encoding, header_value(p, len, "Content-Encoding"));
-	set_field(&t->retry_after, header_value(p, len, "Retry-After"));
-	set_field(&t->disposition, header_value(p, len, "Content-Disposition"));
-	set_field(&t->etag, header_value(p, len, "ETag"));
-	set_field(&t->last_modified, header_value(p, len, "Last-Modified"));
-	set_field(&t->content_range, header_value(p, len, "Content-Range"));
+	set_field(&t->content_type, sv_header_value(p, len, "Content-Type"));
+	set_field(&t->location, sv_header_value(p, len, "Location"));
+	set_field(&t->encoding, sv_header_value(p, len, "Content-Encoding"));
+	set_field(&t->retry_after, sv_header_value(p, len, "Retry-After"));
+	set_field(&t->disposition, sv_header_value(p, len, "Content-Disposition"));
+	set_field(&t->etag, sv_header_value(p, len, "ETag"));
+	set_field(&t->last_modified, sv_header_value(p, len, "Last-Modified"));
+	set_field(&t->content_range, sv_header_value(p, len, "Content-Range"));
 	if (len > 11 && !strncasecmp(p, "Set-Cookie:", 11))
 		t->set_cookie = 1;
 	return len;
