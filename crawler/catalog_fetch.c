@@ -20,6 +20,7 @@
 #include "fetcher.h"
 
 #include "catalog.h"
+#include "inflate.h"
 
 #include "../common/error.h"
 #include "../queue/url.h"
@@ -28,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <zlib.h>
 
 #define DATASETS_FLUSH 256 /* datasets queued at once while an answer arrives */
 
@@ -314,10 +314,7 @@ void sv_fetch_catalog_free(struct catalog_read *c)
 	free(c->held);
 	json_decref(c->counts);
 	json_decref(c->next);
-	if (c->z) {
-		inflateEnd(c->z);
-		free(c->z);
-	}
+	sv_inflater_free(c->z);
 	free(c);
 }
 
@@ -344,16 +341,15 @@ int sv_fetch_catalog_open(fetcher *f, transfer *t)
 	snprintf(c->step, sizeof(c->step), "%s", step);
 	c->pass = (int)json_integer_value(json_object_get(m, "pass"));
 	c->sink = (sv_catalog_sink){c, on_dataset, on_request, on_end, on_fail, on_count};
-	if (enc && strcasecmp(enc, "identity")) {
-		if (strcasecmp(enc, "gzip") && strcasecmp(enc, "x-gzip") && strcasecmp(enc, "deflate")) {
-			on_fail(c, "a Content-Encoding salvage cannot read");
-			c->broken = 1;
-		} else if (!(c->z = calloc(1, sizeof(*c->z))) || inflateInit2(c->z, 15 + 32) != Z_OK) {
-			free(c->z);
-			c->z = NULL;
-			rc = sv_error_set(SV_EIO, "out of memory");
+	switch (sv_inflater_coding(enc)) {
+	case -1:
+		on_fail(c, "a Content-Encoding salvage cannot read");
+		c->broken = 1;
+		break;
+	case 1:
+		if ((rc = sv_inflater_new(&c->z)))
 			goto done;
-		}
+		break;
 	}
 	if (!c->broken && (rc = rd->open(&c->r, t->item.url, json_object_get(m, "state"), &c->sink)))
 		goto done;
@@ -365,8 +361,9 @@ done:
 	return rc;
 }
 
-static void give(struct catalog_read *c, const void *buf, size_t len)
+static void give(void *ctx, const void *buf, size_t len)
 {
+	struct catalog_read *c = ctx;
 	if (!c->broken && c->reader->feed(c->r, buf, len) != 0)
 		c->broken = 1;
 }
@@ -374,27 +371,15 @@ static void give(struct catalog_read *c, const void *buf, size_t len)
 void sv_fetch_catalog_feed(transfer *t, const void *buf, size_t len)
 {
 	struct catalog_read *c = t->cat;
-	unsigned char out[32768];
 	if (!c || c->broken)
 		return;
 	if (!c->z) {
 		give(c, buf, len);
 		return;
 	}
-	c->z->next_in = (unsigned char *)buf;
-	c->z->avail_in = (uInt)len;
-	while (c->z->avail_in > 0 && !c->broken) {
-		c->z->next_out = out;
-		c->z->avail_out = sizeof(out);
-		int zr = inflate(c->z, Z_NO_FLUSH);
-		if (sizeof(out) - c->z->avail_out)
-			give(c, out, sizeof(out) - c->z->avail_out);
-		if (zr == Z_STREAM_END)
-			break;
-		if (zr != Z_OK) {
-			on_fail(c, "a gzip or deflate body that does not inflate");
-			c->broken = 1;
-		}
+	if (sv_inflater_feed(c->z, buf, len, give, c) != 0) {
+		on_fail(c, "a gzip or deflate body that does not inflate");
+		c->broken = 1;
 	}
 }
 

@@ -8,6 +8,7 @@
  */
 #include "discover.h"
 
+#include "inflate.h"
 #include "links.h"
 
 #include "../common/error.h"
@@ -15,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <zlib.h>
 
 typedef struct {
 	sv_links *links;
@@ -42,25 +42,17 @@ static void links_free(void *state)
 	if (!r)
 		return;
 	sv_links_free(r->links);
-	if (r->inflater) {
-		inflateEnd(r->inflater);
-		free(r->inflater);
-	}
+	sv_inflater_free(r->inflater);
 	free(r);
 }
 
 static int links_open(void **state, const sv_discover_response *resp, sv_found_fn fn, void *ctx)
 {
 	const char *ct = resp->content_type, *enc = resp->content_encoding;
-	int inflate_it = 0;
+	int inflate_it = sv_inflater_coding(enc);
 	sv_links_type type;
-	if (resp->sitemap)
+	if (resp->sitemap || inflate_it < 0)
 		return 0;
-	if (enc && strcasecmp(enc, "identity")) {
-		if (strcasecmp(enc, "gzip") && strcasecmp(enc, "x-gzip") && strcasecmp(enc, "deflate"))
-			return 0;
-		inflate_it = 1;
-	}
 	if (is_type(ct, "text/html") || is_type(ct, "application/xhtml+xml"))
 		type = SV_LINKS_HTML;
 	else if (is_type(ct, "text/css"))
@@ -80,12 +72,10 @@ static int links_open(void **state, const sv_discover_response *resp, sv_found_f
 		return 0; /* a URL the parser cannot take as a base: no links from it */
 	}
 	if (inflate_it) {
-		/* 15 + 32: zlib or gzip, told apart by the header. */
-		if (!(r->inflater = calloc(1, sizeof(*r->inflater))) || inflateInit2(r->inflater, 15 + 32) != Z_OK) {
-			free(r->inflater);
-			r->inflater = NULL;
+		int rc = sv_inflater_new(&r->inflater);
+		if (rc) {
 			links_free(r);
-			return sv_error_set(SV_EIO, "out of memory");
+			return rc;
 		}
 	}
 	const char *cs = ct ? strcasestr(ct, "charset=") : NULL;
@@ -95,30 +85,20 @@ static int links_open(void **state, const sv_discover_response *resp, sv_found_f
 	return 1;
 }
 
+static void to_links(void *ctx, const void *buf, size_t len)
+{
+	sv_links_feed(ctx, buf, len);
+}
+
 /* Damage in an encoded body ends the parsing, not the download. */
 static int links_feed(void *state, const void *buf, size_t len)
 {
 	reader *r = state;
-	unsigned char out[32768];
-	z_stream *z = r->inflater;
-	if (!z) {
+	if (!r->inflater) {
 		sv_links_feed(r->links, buf, len);
 		return 0;
 	}
-	z->next_in = (unsigned char *)buf;
-	z->avail_in = (uInt)len;
-	while (z->avail_in > 0) {
-		z->next_out = out;
-		z->avail_out = sizeof(out);
-		int rc = inflate(z, Z_NO_FLUSH);
-		if (sizeof(out) - z->avail_out)
-			sv_links_feed(r->links, out, sizeof(out) - z->avail_out);
-		if (rc == Z_STREAM_END)
-			break;
-		if (rc != Z_OK)
-			return -1;
-	}
-	return 0;
+	return sv_inflater_feed(r->inflater, buf, len, to_links, r->links);
 }
 
 static void links_finish(void *state)
